@@ -1,0 +1,27 @@
+"""Download one month of NYC taxi trips (gzip CSV) and parse it with the taxi schema.
+
+Pipeline variables: service (yellow|green), year, month. Source: NYC_TLC_BASE_URL (see dev.env).
+Returns a manifest (paths and counts); the rows stream to a parquet file on disk.
+"""
+
+import pyarrow.parquet as pq
+
+from utils.taxi_pipeline import extract_month
+from utils.taxi_schema import schema_for
+
+if 'data_loader' not in globals():
+    from mage_ai.data_preparation.decorators import data_loader
+if 'test' not in globals():
+    from mage_ai.data_preparation.decorators import test
+
+
+@data_loader
+def load_taxi_csv(*args, **kwargs) -> dict:
+    return extract_month(kwargs)
+
+
+@test
+def test_raw_file_matches_schema(manifest: dict, *args) -> None:
+    raw = pq.ParquetFile(manifest['raw_path'])
+    assert raw.schema_arrow == schema_for(manifest['service']).arrow_schema(), raw.schema_arrow
+    assert raw.metadata.num_rows == manifest['rows'] > 0, 'the file has no rows'

@@ -1,0 +1,218 @@
+"""Local services without Docker: PostgreSQL, the sample-file HTTP mirror and the Mage server.
+
+Used by `make run` / `make stop` (through scripts/run_local.py) and by the tests' fixtures, so
+the tests run against the same real servers that users get.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = '127.0.0.1') -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise ServiceError(f'{what} did not come up within {timeout:.0f} s')
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+def postgres_bindir() -> Path:
+    """The newest Debian PostgreSQL server binaries (they are not on PATH)."""
+    found = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'), key=lambda p: int(p.split('/')[4]))
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which('initdb')
+    if on_path:
+        return Path(on_path).parent
+    raise ServiceError(
+        'PostgreSQL server binaries (initdb, pg_ctl) not found: install them with '
+        '`apt-get install postgresql-15` (make setup does this when run as root)'
+    )
+
+
+def _as_db_owner() -> list[str]:
+    """initdb refuses root: as root, run the server commands as the `postgres` user."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam('postgres')
+    except KeyError:
+        raise ServiceError('running as root, but there is no `postgres` user to own the database') from None
+    return ['runuser', '-u', 'postgres', '--']
+
+
+def _owner_can_reach(path: Path) -> bool:
+    if os.geteuid() != 0:
+        return True
+    probe = path if path.exists() else path.parent
+    while not probe.exists():
+        probe = probe.parent
+    return subprocess.run(_as_db_owner() + ['test', '-x', str(probe)], capture_output=True).returncode == 0
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL cluster in `datadir`, listening on 127.0.0.1:`port` only (no unix socket)."""
+
+    datadir: Path
+    port: int
+    user: str = 'root'
+    password: str = 'root'
+    dbname: str = 'ny_taxi'
+
+    @property
+    def logfile(self) -> Path:
+        return self.datadir.parent / f'{self.datadir.name}.log'
+
+    def _run(self, *cmd: str, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(_as_db_owner() + list(cmd), capture_output=True, text=True, **kw)
+
+    def init(self) -> None:
+        if (self.datadir / 'PG_VERSION').exists():
+            return
+        if not _owner_can_reach(self.datadir):
+            raise ServiceError(
+                f'the postgres user cannot reach {self.datadir}; set PGDATA_DIR to a folder it can'
+            )
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir.chmod(0o700)
+        with tempfile.NamedTemporaryFile('w', delete=False, prefix='pwfile') as f:
+            f.write(self.password + '\n')
+        try:
+            if os.geteuid() == 0:
+                shutil.chown(self.datadir, 'postgres', 'postgres')
+                shutil.chown(f.name, 'postgres', 'postgres')
+            done = self._run(
+                str(postgres_bindir() / 'initdb'), '-D', str(self.datadir), '-U', self.user,
+                f'--pwfile={f.name}', '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8',
+            )
+        finally:
+            os.unlink(f.name)
+        if done.returncode != 0:
+            raise ServiceError(f'initdb failed:\n{done.stdout}\n{done.stderr}')
+
+    def running(self) -> bool:
+        return self._run(str(postgres_bindir() / 'pg_ctl'), 'status', '-D', str(self.datadir)).returncode == 0
+
+    def start(self) -> 'Postgres':
+        self.init()
+        if not self.running():
+            if port_open(self.port):
+                raise ServiceError(f'port {self.port} is taken by another program; set POSTGRES_PORT')
+            if os.geteuid() == 0 and self.logfile.parent.exists():
+                self.logfile.touch()
+                shutil.chown(self.logfile, 'postgres', 'postgres')
+            options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
+            done = self._run(
+                str(postgres_bindir() / 'pg_ctl'), 'start', '-D', str(self.datadir), '-w', '-t', '60',
+                '-l', str(self.logfile), '-o', options,
+            )
+            if done.returncode != 0:
+                log = self.logfile.read_text()[-2000:] if self.logfile.exists() else ''
+                raise ServiceError(f'PostgreSQL did not start:\n{done.stdout}\n{done.stderr}\n{log}')
+        self.create_database()
+        return self
+
+    def connect(self, dbname: str | None = None):
+        import psycopg2
+
+        return psycopg2.connect(
+            host='127.0.0.1', port=self.port, user=self.user, password=self.password,
+            dbname=dbname or self.dbname, connect_timeout=10,
+        )
+
+    def create_database(self) -> None:
+        conn = self.connect('postgres')
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute('SELECT 1 FROM pg_database WHERE datname = %s', (self.dbname,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{self.dbname}"')
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.datadir.exists() and self.running():
+            self._run(str(postgres_bindir() / 'pg_ctl'), 'stop', '-D', str(self.datadir), '-m', 'fast', '-w')
+
+
+# --- background processes (HTTP mirror, Mage) --------------------------------------------
+
+def start_process(cmd: list[str], logfile: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(logfile, 'ab') as out:
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=REPO_ROOT, start_new_session=True,
+        )
+
+
+def stop_process_group(pid: int, timeout: float = 15) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def start_http_mirror(root: Path, port: int, logfile: Path) -> subprocess.Popen:
+    """A plain HTTP server over `root`, laid out like the release: <service>/<file>.csv.gz."""
+    proc = start_process(
+        [sys.executable, '-m', 'http.server', str(port), '--bind', '127.0.0.1', '--directory', str(root)],
+        logfile,
+    )
+    wait_until(lambda: port_open(port), 15, f'HTTP mirror on port {port}')
+    return proc
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False

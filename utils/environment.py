@@ -1,0 +1,133 @@
+"""The ONE place that knows which environment the pipelines run in.
+
+`IO_CONFIG_PROFILE` (default `local`) picks a profile of io_config.yaml; this module renders
+that profile's settings (every secret comes from an environment variable through
+`{{ env_var('NAME') }}`) and turns them into clients. Blocks ask this module for a connection;
+they never name a profile and never ask "is this the emulator?".
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import jinja2
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IO_CONFIG_PATH = REPO_ROOT / 'io_config.yaml'
+PROFILE_ENV_VAR = 'IO_CONFIG_PROFILE'
+DEFAULT_PROFILE = 'local'
+DEFAULT_BASE_URL = 'https://github.com/DataTalksClub/nyc-tlc-data/releases/download'
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names the setting and where it comes from."""
+
+
+def active_profile() -> str:
+    return os.environ.get(PROFILE_ENV_VAR, '').strip() or DEFAULT_PROFILE
+
+
+@lru_cache(maxsize=None)
+def _raw_profiles(path: str) -> dict[str, Any]:
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One io_config.yaml profile whose values are rendered when they are read."""
+
+    name: str
+    raw: dict[str, Any]
+    path: Path = IO_CONFIG_PATH
+
+    def get(self, key: str) -> str:
+        if key not in self.raw:
+            raise ConfigError(f'{self.path.name}: profile {self.name!r} has no setting {key}')
+        value = self.raw[key]
+        if not isinstance(value, str):
+            return '' if value is None else str(value)
+
+        def env_var(name: str, default: str | None = None) -> str:
+            found = os.environ.get(name, default)
+            if found is None or found == '':
+                raise ConfigError(
+                    f'{self.path.name}: setting {key} of profile {self.name!r} needs the '
+                    f'environment variable {name}, which is not set (see dev.env)'
+                )
+            return found
+
+        template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value)
+        return template.render(env_var=env_var)
+
+
+def load_profile(name: str | None = None, path: Path = IO_CONFIG_PATH) -> Profile:
+    name = name or active_profile()
+    profiles = _raw_profiles(str(path))
+    if name not in profiles or not isinstance(profiles[name], dict):
+        known = ', '.join(k for k, v in profiles.items() if isinstance(v, dict))
+        raise ConfigError(
+            f'{PROFILE_ENV_VAR}={name!r} names no profile in {path.name} (profiles: {known})'
+        )
+    return Profile(name, profiles[name], path)
+
+
+def postgres_connect_kwargs(profile: Profile | None = None) -> dict[str, Any]:
+    """psycopg2.connect() keyword arguments from the profile's POSTGRES_* settings."""
+    p = profile or load_profile()
+    port = p.get('POSTGRES_PORT')
+    if not port.isdigit():
+        raise ConfigError(f'{p.path.name}: POSTGRES_PORT of profile {p.name!r} is not a port: {port!r}')
+    return {
+        'dbname': p.get('POSTGRES_DBNAME'),
+        'user': p.get('POSTGRES_USER'),
+        'password': p.get('POSTGRES_PASSWORD'),
+        'host': p.get('POSTGRES_HOST'),
+        'port': int(port),
+        'connect_timeout': int(p.raw.get('POSTGRES_CONNECT_TIMEOUT', 10)),
+        'application_name': 'nyc-taxi-mage',
+    }
+
+
+def postgres_schema(profile: Profile | None = None) -> str:
+    return (profile or load_profile()).get('POSTGRES_SCHEMA')
+
+
+def connect_postgres(profile: Profile | None = None):
+    """An open psycopg2 connection, or a ConfigError that says where and why it failed."""
+    import psycopg2
+
+    kwargs = postgres_connect_kwargs(profile)
+    try:
+        return psycopg2.connect(**kwargs)
+    except psycopg2.OperationalError as e:
+        where = f"{kwargs['user']}@{kwargs['host']}:{kwargs['port']}/{kwargs['dbname']}"
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f'cannot connect to PostgreSQL at {where}: {reason}') from None
+
+
+@contextmanager
+def postgres_connection(profile: Profile | None = None) -> Iterator[Any]:
+    """connect_postgres() as a context manager that always closes the connection."""
+    conn = connect_postgres(profile)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def source_base_url() -> str:
+    """Where the monthly CSV files come from: NYC_TLC_BASE_URL, or the public release."""
+    return (os.environ.get('NYC_TLC_BASE_URL', '').strip() or DEFAULT_BASE_URL).rstrip('/')
+
+
+def work_dir() -> Path:
+    """Where blocks stream their intermediate files (gitignored .data/work by default)."""
+    configured = os.environ.get('TAXI_WORK_DIR', '').strip()
+    return Path(configured) if configured else REPO_ROOT / '.data' / 'work'

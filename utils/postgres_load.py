@@ -1,0 +1,160 @@
+"""Atomic, idempotent month loads into PostgreSQL through COPY.
+
+`ny_taxi.<service>_taxi_data` is partitioned by `source_month` (LIST): one partition per
+source file. A load COPYs the month into a fresh staging table and, in the SAME transaction,
+drops the month's old partition and attaches the staging table in its place. Until COMMIT
+readers see the old month; if anything fails, ROLLBACK leaves every month as it was; a rerun
+replaces the month, never duplicating it; other months are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+from psycopg2 import sql
+
+from utils.taxi_files import csv_bytes
+from utils.taxi_schema import TaxiSchema
+
+log = logging.getLogger(__name__)
+
+PARTITION_KEY = 'source_month'
+_IDENTIFIER = re.compile(r'[a-z_][a-z0-9_]{0,62}')
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Schema and table names come from settings: allow plain lower-case SQL identifiers only."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise ValueError(
+            f'{what} {name!r} is not a valid identifier (lower-case letters, digits and _, '
+            'not starting with a digit, at most 63 characters)'
+        )
+    return name
+
+
+def table_name(service: str) -> str:
+    return check_identifier(f'{service}_taxi_data', 'table name')
+
+
+class CsvStream:
+    """A read()-able file over record batches, encoded to CSV one batch at a time.
+
+    read() may return fewer bytes than asked (at most one batch's worth), as a pipe does;
+    psycopg2's copy_expert reads until it gets b''.
+    """
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]):
+        self._chunks: Iterator[bytes] = (csv_bytes(b) for b in batches)
+        self._chunk = memoryview(b'')
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._chunk:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b''
+            self._chunk = memoryview(chunk)
+        size = len(self._chunk) if size < 0 else size
+        out, self._chunk = self._chunk[:size], self._chunk[size:]
+        self.bytes_read += len(out)
+        return bytes(out)
+
+
+def _column_defs(schema: TaxiSchema) -> sql.Composable:
+    defs = [sql.SQL('{} {}').format(sql.Identifier(n), sql.SQL(t)) for n, t in schema.postgres_columns()]
+    defs.append(sql.SQL('{} DATE NOT NULL').format(sql.Identifier(PARTITION_KEY)))
+    return sql.SQL(', ').join(defs)
+
+
+def _existing_columns(cur, schema_name: str, table: str) -> list[str]:
+    cur.execute(
+        'SELECT column_name FROM information_schema.columns '
+        'WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position',
+        (schema_name, table),
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def replace_month(
+    conn,
+    *,
+    schema_name: str,
+    taxi_schema: TaxiSchema,
+    month: date,
+    batches: Iterable[pa.RecordBatch],
+) -> int:
+    """Replace one month of `<schema_name>.<service>_taxi_data` with `batches`; return rows."""
+    check_identifier(schema_name, 'POSTGRES_SCHEMA')
+    table = table_name(taxi_schema.service)
+    partition = check_identifier(f'{table}_{month:%Y_%m}', 'partition name')
+    staging = check_identifier(f'{partition}__staging', 'staging table name')
+    parent = sql.Identifier(schema_name, table)
+    columns = [n for n, _ in taxi_schema.postgres_columns()]
+    q = {
+        'schema': sql.Identifier(schema_name),
+        'parent': parent,
+        'staging': sql.Identifier(schema_name, staging),
+        'staging_name': sql.Identifier(staging),
+        'partition': sql.Identifier(schema_name, partition),
+        'partition_name': sql.Identifier(partition),
+        'key': sql.Identifier(PARTITION_KEY),
+        'month': sql.Literal(month),
+        'check': sql.Identifier(f'{staging}_month'),
+        'columns': sql.SQL(', ').join(map(sql.Identifier, columns)),
+        'defs': _column_defs(taxi_schema),
+    }
+    stream = CsvStream(batches)
+    with conn:  # one transaction: COMMIT on success, ROLLBACK on any error
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}').format(**q))
+            cur.execute(
+                sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q)
+            )
+            found = _existing_columns(cur, schema_name, table)
+            if found != columns + [PARTITION_KEY]:
+                raise ValueError(
+                    f'table {schema_name}.{table} exists with other columns than the '
+                    f'{taxi_schema.service} schema: {found}; drop it or set another POSTGRES_SCHEMA'
+                )
+            cur.execute(sql.SQL('DROP TABLE IF EXISTS {staging}').format(**q))
+            cur.execute(
+                sql.SQL(
+                    'CREATE TABLE {staging} (LIKE {parent}); '
+                    'ALTER TABLE {staging} ALTER COLUMN {key} SET DEFAULT {month}, '
+                    'ADD CONSTRAINT {check} CHECK ({key} = {month})'
+                ).format(**q)
+            )
+            cur.copy_expert(
+                sql.SQL('COPY {staging} ({columns}) FROM STDIN WITH (FORMAT csv)').format(**q).as_string(conn),
+                stream,
+                size=1 << 20,
+            )
+            rows = cur.rowcount
+            cur.execute(
+                sql.SQL(
+                    'DROP TABLE IF EXISTS {partition}; '
+                    'ALTER TABLE {staging} RENAME TO {partition_name}; '
+                    'ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ({month})'
+                ).format(**q)
+            )
+    log.info(
+        'replaced %s.%s for %s: %s rows (%.1f MB of CSV through COPY)',
+        schema_name, table, f'{month:%Y-%m}', f'{rows:,}', stream.bytes_read / 1e6,
+    )
+    return rows
+
+
+def count_month(conn, schema_name: str, service: str, month: date) -> int:
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL('SELECT count(*) FROM {} WHERE {} = %s').format(
+                sql.Identifier(check_identifier(schema_name, 'POSTGRES_SCHEMA'), table_name(service)),
+                sql.Identifier(PARTITION_KEY),
+            ),
+            (month,),
+        )
+        return cur.fetchone()[0]

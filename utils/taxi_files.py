@@ -1,0 +1,186 @@
+"""Streaming file → file steps: a gzip CSV parsed with the schema into parquet, batch by batch.
+
+Nothing here holds a whole month in memory: pyarrow's streaming CSV reader hands over
+blocks of rows, each is typed, checked and appended to a parquet file that is renamed into
+place only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import os
+import zlib
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from utils.taxi_schema import TaxiSchema
+
+log = logging.getLogger(__name__)
+
+CSV_BLOCK_BYTES = 8 << 20
+TIMESTAMP_FORMAT = '%Y-%m-%d %H:%M:%S'
+
+
+class BadFileError(ValueError):
+    """The file does not match the schema; the message names the file, column or row."""
+
+
+def read_header(path: Path, label: str) -> list[str]:
+    try:
+        with gzip.open(path, 'rt', newline='') as f:
+            header = next(csv.reader(f), None)
+    except (OSError, EOFError, zlib.error) as e:
+        raise BadFileError(f'{label}: cannot read the gzip stream: {e}') from None
+    if not header:
+        raise BadFileError(f'{label}: the file is empty, it has no header line')
+    return header
+
+
+def check_header(header: list[str], schema: TaxiSchema, label: str) -> None:
+    """Raise BadFileError naming every missing and unexpected column."""
+    missing = [c for c in schema.columns if c not in header]
+    extra = [c for c in header if c not in schema.kinds]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f'missing column(s) {", ".join(missing)}')
+        if extra:
+            parts.append(f'unexpected column(s) {", ".join(extra)}')
+        raise BadFileError(
+            f'{label}: header does not match the {schema.service} taxi schema: {"; ".join(parts)}'
+        )
+
+
+def _convert_options(schema: TaxiSchema) -> pacsv.ConvertOptions:
+    # Integers are read as float64 and cast afterwards: some release files write "1.0".
+    read_types = {
+        c: (pa.float64() if k == 'int' else t)
+        for (c, k), t in zip(schema.kinds.items(), schema.arrow_schema().types)
+    }
+    return pacsv.ConvertOptions(
+        column_types=read_types,
+        include_columns=schema.columns,
+        timestamp_parsers=[TIMESTAMP_FORMAT],
+        strings_can_be_null=True,
+    )
+
+
+def _typed(batch: pa.RecordBatch, schema: TaxiSchema) -> pa.RecordBatch:
+    target = schema.arrow_schema()
+    arrays = []
+    for field in target:
+        column = batch.column(field.name)
+        arrays.append(column if column.type == field.type else pc.cast(column, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def iter_csv_batches(path: Path, schema: TaxiSchema, label: str) -> Iterator[pa.RecordBatch]:
+    """Typed record batches of a gzip CSV file, header checked first."""
+    check_header(read_header(path, label), schema, label)
+    reader = pacsv.open_csv(
+        pa.input_stream(str(path), compression='gzip'),
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        convert_options=_convert_options(schema),
+    )
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, OSError) as e:
+            raise BadFileError(_describe_failure(path, schema, label, e)) from None
+        try:
+            yield _typed(batch, schema)
+        except pa.ArrowInvalid as e:
+            raise BadFileError(_describe_failure(path, schema, label, e)) from None
+
+
+def _describe_failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> str:
+    """Name the first bad line of the file, found by a slow exact re-read, if there is one."""
+    try:
+        bad = first_bad_row(path, schema)
+    except (OSError, EOFError, zlib.error) as e:
+        return f'{label}: the gzip stream is damaged or truncated: {e}'
+    if bad:
+        return f'{label}: {bad}'
+    return f'{label}: {error}'
+
+
+def _parses(kind: str, value: str) -> bool:
+    if value == '' or kind == 'str':
+        return True
+    try:
+        if kind == 'int':
+            return float(value).is_integer()
+        if kind == 'float':
+            float(value)
+        else:
+            datetime.strptime(value, TIMESTAMP_FORMAT)
+        return True
+    except ValueError:
+        return False
+
+
+def first_bad_row(path: Path, schema: TaxiSchema) -> str | None:
+    """The first line whose field count or values do not fit the schema, described; or None."""
+    with gzip.open(path, 'rt', newline='') as f:
+        rows = csv.reader(f)
+        header = next(rows)
+        kinds = [schema.kinds.get(c, 'str') for c in header]
+        for line_number, row in enumerate(rows, start=2):
+            if len(row) != len(header):
+                return f'line {line_number} has {len(row)} fields, the header has {len(header)}'
+            for name, kind, value in zip(header, kinds, row):
+                if not _parses(kind, value):
+                    return f'line {line_number}, column {name}: {value!r} is not a valid {kind}'
+    return None
+
+
+@contextmanager
+def parquet_writer(dest: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A ParquetWriter on dest.part, renamed to dest only if the block exits cleanly."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + '.part')
+    try:
+        with pq.ParquetWriter(part, schema, compression='snappy') as writer:
+            yield writer
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def csv_to_parquet(src: Path, dest: Path, schema: TaxiSchema, label: str) -> int:
+    """Convert a gzip CSV file to a typed parquet file; return the row count."""
+    rows = 0
+    with parquet_writer(dest, schema.arrow_schema()) as writer:
+        for batch in iter_csv_batches(src, schema, label):
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    log.info('parsed %s rows from %s', f'{rows:,}', label)
+    return rows
+
+
+def iter_parquet_batches(path: Path, batch_rows: int = 131_072) -> Iterator[pa.RecordBatch]:
+    with pq.ParquetFile(path) as f:
+        yield from f.iter_batches(batch_size=batch_rows)
+
+
+def parquet_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def csv_bytes(batch: pa.RecordBatch) -> bytes:
+    """One batch as header-less CSV (nulls as empty fields), for Postgres COPY."""
+    sink = io.BytesIO()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
