@@ -1,0 +1,182 @@
+"""`make run` without Docker: local PostgreSQL + sample mirror + Mage UI, then the pipelines.
+
+    python scripts/run_local.py up [--detach]   start (or reuse) everything, run the pipelines
+    python scripts/run_local.py down            stop everything this script started
+    python scripts/run_local.py status
+
+Settings come from .env (or dev.env when there is no .env); variables already set in the
+environment win. SOURCE=public runs on the full public release files instead of samples/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.local_services import (  # noqa: E402
+    Postgres,
+    ServiceError,
+    http_ok,
+    port_open,
+    start_http_mirror,
+    start_process,
+    stop_process_group,
+    wait_until,
+)
+from scripts.mage_api import MageServer  # noqa: E402
+
+DATA = REPO_ROOT / '.data'
+RUN = DATA / 'run'
+LOGS = DATA / 'logs'
+MIRROR_PORT = int(os.environ.get('MIRROR_PORT', '8765'))
+MAGE_PORT = int(os.environ.get('MAGE_PORT', '6789'))
+
+# What `make run` runs: each pipeline with its variables, in order.
+RUNS: list[tuple[str, dict]] = [
+    ('api_to_postgres', {'service': 'yellow', 'year': 2021, 'month': 1}),
+    ('api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10}),
+]
+
+
+def say(message: str) -> None:
+    print(f'[run] {message}', flush=True)
+
+
+def environment() -> dict[str, str]:
+    env_file = REPO_ROOT / '.env' if (REPO_ROOT / '.env').exists() else REPO_ROOT / 'dev.env'
+    env = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    env.update(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get('PYTHONPATH')]))
+    env.setdefault('MAGE_DATA_DIR', str(DATA / 'mage'))
+    if env.get('SOURCE', 'samples') == 'samples':
+        env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{MIRROR_PORT}'
+    say(f'settings from {env_file.name}; CSV source: {env.get("NYC_TLC_BASE_URL") or "public release"}')
+    return env
+
+
+def postgres(env: dict[str, str]) -> Postgres:
+    return Postgres(
+        datadir=Path(env.get('PGDATA_DIR') or DATA / 'postgres'),
+        port=int(env['POSTGRES_PORT']),
+        user=env['POSTGRES_USER'],
+        password=env['POSTGRES_PASSWORD'],
+        dbname=env['POSTGRES_DBNAME'],
+    )
+
+
+def _pid(name: str) -> int | None:
+    path = RUN / f'{name}.pid'
+    if not path.exists():
+        return None
+    pid = int(path.read_text())
+    try:
+        os.killpg(pid, 0)
+        return pid
+    except (ProcessLookupError, PermissionError):
+        path.unlink()
+        return None
+
+
+def _remember(name: str, pid: int) -> None:
+    (RUN / f'{name}.pid').write_text(str(pid))
+
+
+def up(detach: bool) -> int:
+    env = environment()
+    for d in (RUN, LOGS):
+        d.mkdir(parents=True, exist_ok=True)
+
+    t = time.monotonic()
+    pg = postgres(env)
+    pg.start()
+    say(f'PostgreSQL on 127.0.0.1:{pg.port}, data in {pg.datadir} ({time.monotonic() - t:.1f} s)')
+
+    if env.get('SOURCE', 'samples') == 'samples':
+        if _pid('mirror') is None:
+            _remember('mirror', start_http_mirror(REPO_ROOT / 'samples', MIRROR_PORT, LOGS / 'mirror.log').pid)
+        say(f'sample mirror on {env["NYC_TLC_BASE_URL"]} serving samples/')
+
+    mage = MageServer(f'http://127.0.0.1:{MAGE_PORT}')
+    if _pid('mage') is None:
+        if port_open(MAGE_PORT):
+            raise ServiceError(f'port {MAGE_PORT} is taken by another program; set MAGE_PORT')
+        t = time.monotonic()
+        mage_bin = str(Path(sys.executable).with_name('mage'))
+        cmd = [mage_bin, 'start', str(REPO_ROOT), '--port', str(MAGE_PORT)]
+        _remember('mage', start_process(cmd, LOGS / 'mage.log', env).pid)
+        wait_until(mage.ready, 180, f'Mage on port {MAGE_PORT} (log: {LOGS / "mage.log"})', 0.5)
+        say(f'Mage UI on http://localhost:{MAGE_PORT} ({time.monotonic() - t:.0f} s to start)')
+    else:
+        say(f'Mage UI already running on http://localhost:{MAGE_PORT}')
+
+    failed = 0
+    for pipeline_uuid, variables in RUNS:
+        result = mage.run(pipeline_uuid, variables)
+        say(('OK   ' if result.ok else 'FAIL ') + result.describe())
+        failed += not result.ok
+    if failed:
+        say(f'{failed} run(s) failed: open the run in the UI for the block logs')
+
+    if detach:
+        say('services keep running; stop them with `make stop`')
+        return 1 if failed else 0
+    say(f'open http://localhost:{MAGE_PORT} - Ctrl-C stops every service')
+    try:
+        while _pid('mage') is not None:
+            time.sleep(1)
+        say('Mage stopped')
+    except KeyboardInterrupt:
+        pass
+    finally:
+        down()
+    return 1 if failed else 0
+
+
+def down() -> int:
+    for name in ('mage', 'mirror'):
+        pid = _pid(name)
+        if pid is not None:
+            stop_process_group(pid)
+            say(f'stopped {name}')
+        (RUN / f'{name}.pid').unlink(missing_ok=True)
+    env = environment()
+    pg = postgres(env)
+    if pg.datadir.exists() and pg.running():
+        pg.stop()
+        say('stopped PostgreSQL')
+    return 0
+
+
+def status() -> int:
+    env = environment()
+    pg = postgres(env)
+    say(f'PostgreSQL: {"running" if pg.datadir.exists() and pg.running() else "stopped"}')
+    say(f'mirror: {"running" if http_ok(env["NYC_TLC_BASE_URL"] + "/") else "stopped"}')
+    say(f'Mage: {"running" if MageServer(f"http://127.0.0.1:{MAGE_PORT}").ready() else "stopped"}')
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('command', choices=['up', 'down', 'status'])
+    parser.add_argument('--detach', action='store_true', help='leave the services running and return')
+    args = parser.parse_args()
+    try:
+        if args.command == 'up':
+            return up(args.detach)
+        return down() if args.command == 'down' else status()
+    except ServiceError as e:
+        say(f'error: {e}')
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
