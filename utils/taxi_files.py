@@ -87,22 +87,16 @@ def _typed(batch: pa.RecordBatch, schema: TaxiSchema) -> pa.RecordBatch:
 def iter_csv_batches(path: Path, schema: TaxiSchema, label: str) -> Iterator[pa.RecordBatch]:
     """Typed record batches of a gzip CSV file, header checked first."""
     check_header(read_header(path, label), schema, label)
-    reader = pacsv.open_csv(
-        pa.input_stream(str(path), compression='gzip'),
-        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-        convert_options=_convert_options(schema),
-    )
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except (pa.ArrowInvalid, OSError) as e:
-            raise BadFileError(_describe_failure(path, schema, label, e)) from None
-        try:
+    try:
+        reader = pacsv.open_csv(
+            pa.input_stream(str(path), compression='gzip'),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=_convert_options(schema),
+        )
+        for batch in reader:
             yield _typed(batch, schema)
-        except pa.ArrowInvalid as e:
-            raise BadFileError(_describe_failure(path, schema, label, e)) from None
+    except (pa.ArrowInvalid, OSError) as e:
+        raise BadFileError(_describe_failure(path, schema, label, e)) from None
 
 
 def _describe_failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> str:

@@ -97,12 +97,13 @@ class TaxiSchema:
         return [snake_case(c) for c in self.kinds]
 
     @property
-    def pickup_column(self) -> str:
-        return f'{self.service[0]}pep_pickup_datetime'
-
-    @property
     def parse_dates(self) -> list[str]:
         return [c for c, k in self.kinds.items() if k == 'datetime']
+
+    @property
+    def pickup_column(self) -> str:
+        """tpep_pickup_datetime (yellow) or lpep_pickup_datetime (green)."""
+        return next(c for c in self.parse_dates if 'pickup' in c)
 
     @property
     def pandas_dtypes(self) -> dict[str, str]:

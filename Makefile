@@ -1,0 +1,28 @@
+# The two commands: `make run` (services + pipelines + Mage UI) and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup run up stop status test bench clean
+
+setup:  ## venv + system packages (PostgreSQL)
+	@scripts/setup.sh
+
+run: setup  ## local PostgreSQL + sample mirror + Mage UI on :6789, runs the pipelines; Ctrl-C stops all
+	@$(PY) scripts/run_local.py up
+
+up: setup  ## like run, but returns and leaves the services running (stop with make stop)
+	@$(PY) scripts/run_local.py up --detach
+
+stop:  ## stop every service `make run` started
+	@$(PY) scripts/run_local.py down
+
+status:
+	@$(PY) scripts/run_local.py status
+
+test:  ## the whole test suite, against real servers the tests start themselves
+	@scripts/setup.sh --test
+	@$(PY) -m pytest
+
+clean: stop  ## remove local data (database, Mage runs, work files); keeps .venv
+	rm -rf .data

@@ -1,0 +1,126 @@
+"""Real servers for the tests: a throwaway PostgreSQL cluster and an HTTP source server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from scripts.local_services import Postgres, free_port
+from support.source_server import SourceServer
+from utils import environment
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / 'samples'
+FIXTURES = Path(__file__).resolve().parent / 'fixtures'
+YELLOW_SAMPLE = SAMPLES / 'yellow' / 'yellow_tripdata_2021-01.csv.gz'
+GREEN_MONTH = SAMPLES / 'green' / 'green_tripdata_2020-10.csv.gz'
+GREEN_SAMPLE_CSV = FIXTURES / 'green_tripdata_2020-10_sample.csv'
+
+
+@pytest.fixture(scope='session')
+def pg_server():
+    """A real PostgreSQL server on a free port, in a temporary folder, for the whole session."""
+    root = Path(tempfile.mkdtemp(prefix='nyc-taxi-pg-'))
+    root.chmod(0o755)  # the `postgres` user must reach the data dir when we run as root
+    server = Postgres(datadir=root / 'data', port=free_port(), user='taxi', password='taxi-test', dbname='ny_taxi')
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def source_root(tmp_path_factory) -> Path:
+    """The served tree: the bundled samples plus files a test adds (faults, other months)."""
+    root = tmp_path_factory.mktemp('source')
+    shutil.copytree(SAMPLES, root, dirs_exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope='session')
+def source(source_root):
+    with SourceServer(source_root) as server:
+        yield server
+
+
+@pytest.fixture()
+def served(source, source_root):
+    """Put a file on the source server for one test: served(service, year, month, data)."""
+    added: list[Path] = []
+
+    def put(service: str, year: int, month: int, data: bytes, gzipped: bool = False) -> str:
+        path = source_root / service / f'{service}_tripdata_{year:04d}-{month:02d}.csv.gz'
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data if gzipped else gzip.compress(data, mtime=0))
+        added.append(path)
+        return f'/{service}/{path.name}'
+
+    yield put
+    for path in added:
+        path.unlink(missing_ok=True)
+    source.faults.clear()
+
+
+@pytest.fixture()
+def taxi_env(pg_server, source, tmp_path, monkeypatch) -> dict[str, str]:
+    """The environment a pipeline run gets: the io_config `local` profile's variables."""
+    values = {
+        'IO_CONFIG_PROFILE': 'local',
+        'POSTGRES_DBNAME': pg_server.dbname,
+        'POSTGRES_SCHEMA': 'ny_taxi',
+        'POSTGRES_USER': pg_server.user,
+        'POSTGRES_PASSWORD': pg_server.password,
+        'POSTGRES_HOST': '127.0.0.1',
+        'POSTGRES_PORT': str(pg_server.port),
+        'NYC_TLC_BASE_URL': source.base_url,
+        'TAXI_WORK_DIR': str(tmp_path / 'work'),
+        'TAXI_HTTP_BACKOFF': '0.1',
+        'TAXI_HTTP_TIMEOUT': '2',
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture()
+def pg(pg_server, taxi_env):
+    """A connection to the test database, with the ny_taxi schema dropped before the test."""
+    conn = pg_server.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('DROP SCHEMA IF EXISTS ny_taxi CASCADE')
+    yield conn
+    conn.close()
+
+
+def query(conn, sql: str, params=()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def table_fingerprint(conn, table: str) -> tuple[int, str] | None:
+    """(row count, md5 of all rows in a stable order) or None when the table does not exist."""
+    if not query(conn, 'SELECT to_regclass(%s)', (table,))[0][0]:
+        return None
+    return query(conn, f'SELECT count(*), md5(string_agg(t::text, \'|\' ORDER BY t::text)) FROM {table} t')[0]
+
+
+def mage_run(repo: Path, pipeline: str, env: dict[str, str], variables: dict | None = None,
+             test: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`mage run <repo> <pipeline> [--test] [--runtime-vars ...]` as users run it."""
+    cmd = [str(Path(sys.executable).with_name('mage')), 'run', str(repo), pipeline]
+    if test:
+        cmd.append('--test')
+    if variables:
+        cmd += ['--runtime-vars', json.dumps(variables)]
+    full_env = {**os.environ, **env, 'PYTHONPATH': str(repo), 'MAGE_DATA_DIR': env.get('MAGE_DATA_DIR', '')}
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=repo)

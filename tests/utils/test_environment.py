@@ -1,0 +1,62 @@
+import pytest
+
+from utils import environment
+from utils.environment import ConfigError, load_profile, postgres_connect_kwargs
+
+
+def test_active_profile_defaults_to_local(monkeypatch):
+    monkeypatch.delenv('IO_CONFIG_PROFILE', raising=False)
+    assert environment.active_profile() == 'local'
+    monkeypatch.setenv('IO_CONFIG_PROFILE', 'default')
+    assert load_profile().name == 'default'
+
+
+def test_every_credential_comes_from_an_env_var(taxi_env):
+    kwargs = postgres_connect_kwargs()
+    assert kwargs['password'] == taxi_env['POSTGRES_PASSWORD']
+    assert kwargs['port'] == int(taxi_env['POSTGRES_PORT'])
+    raw = load_profile().raw
+    for key in ('POSTGRES_PASSWORD', 'POSTGRES_USER', 'POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_DBNAME'):
+        assert raw[key] == f"{{{{ env_var('{key}') }}}}"
+
+
+def test_missing_env_var_names_setting_and_variable(taxi_env, monkeypatch):
+    monkeypatch.delenv('POSTGRES_PASSWORD')
+    with pytest.raises(ConfigError, match="setting POSTGRES_PASSWORD of profile 'local' needs the environment variable POSTGRES_PASSWORD"):
+        postgres_connect_kwargs()
+
+
+def test_unknown_profile_lists_the_known_ones(monkeypatch):
+    monkeypatch.setenv('IO_CONFIG_PROFILE', 'prod')
+    with pytest.raises(ConfigError, match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, default"):
+        load_profile()
+
+
+def test_bad_port_is_named(taxi_env, monkeypatch):
+    monkeypatch.setenv('POSTGRES_PORT', 'five')
+    with pytest.raises(ConfigError, match="POSTGRES_PORT of profile 'local' is not a port: 'five'"):
+        postgres_connect_kwargs()
+
+
+def test_unreachable_postgres_is_named(taxi_env, monkeypatch):
+    from scripts.local_services import free_port
+
+    port = free_port()
+    monkeypatch.setenv('POSTGRES_PORT', str(port))
+    with pytest.raises(ConfigError, match=f'cannot connect to PostgreSQL at .*@127.0.0.1:{port}/ny_taxi'):
+        environment.connect_postgres()
+
+
+def test_wrong_password_does_not_leak_it(taxi_env, monkeypatch):
+    monkeypatch.setenv('POSTGRES_PASSWORD', 'hunter2-wrong')
+    with pytest.raises(ConfigError) as e:
+        environment.connect_postgres()
+    assert 'password authentication failed' in str(e.value)
+    assert 'hunter2' not in str(e.value)
+
+
+def test_source_base_url(monkeypatch):
+    monkeypatch.delenv('NYC_TLC_BASE_URL', raising=False)
+    assert environment.source_base_url() == 'https://github.com/DataTalksClub/nyc-tlc-data/releases/download'
+    monkeypatch.setenv('NYC_TLC_BASE_URL', 'http://127.0.0.1:8765/')
+    assert environment.source_base_url() == 'http://127.0.0.1:8765'

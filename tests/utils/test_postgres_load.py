@@ -1,0 +1,110 @@
+from datetime import date, datetime
+
+import psycopg2
+import pyarrow as pa
+import pytest
+from conftest import query, table_fingerprint
+
+from utils.postgres_load import CsvStream, check_identifier, count_month, replace_month
+from utils.taxi_schema import schema_for
+
+YELLOW = schema_for('yellow')
+JAN, FEB = date(2021, 1, 1), date(2021, 2, 1)
+
+
+def trips(n: int, start: int = 0, batch_rows: int = 1000) -> list[pa.RecordBatch]:
+    """n clean yellow rows, ids start..start+n, with a null in every nullable column of row 0."""
+    schema = YELLOW.arrow_schema(clean=True)
+    out = []
+    for lo in range(start, start + n, batch_rows):
+        ids = list(range(lo, min(lo + batch_rows, start + n)))
+        cols = {}
+        for f in schema:
+            if f.type == pa.int64():
+                cols[f.name] = pa.array([i for i in ids], pa.int64())
+            elif f.type == pa.float64():
+                cols[f.name] = pa.array([i / 4 for i in ids])
+            elif f.type == pa.string():
+                cols[f.name] = pa.array([None if i == 0 else 'N' for i in ids])
+            else:
+                cols[f.name] = pa.array([datetime(2021, 1, 1, 0, 0, i % 60) for i in ids], pa.timestamp('us'))
+        out.append(pa.RecordBatch.from_pydict(cols, schema=schema))
+    return out
+
+
+def load(pg, month, batches, schema_name='ny_taxi'):
+    return replace_month(pg, schema_name=schema_name, taxi_schema=YELLOW, month=month, batches=batches)
+
+
+def test_rows_and_types_arrive(pg):
+    assert load(pg, JAN, trips(2500)) == 2500
+    row = query(pg, 'SELECT vendor_id, fare_amount, store_and_fwd_flag, tpep_pickup_datetime, source_month '
+                    'FROM ny_taxi.yellow_taxi_data WHERE vendor_id = 3')[0]
+    assert row == (3, 0.75, 'N', datetime(2021, 1, 1, 0, 0, 3), JAN)
+    assert query(pg, 'SELECT store_and_fwd_flag IS NULL FROM ny_taxi.yellow_taxi_data WHERE vendor_id = 0') == [(True,)]
+
+
+def test_rerun_replaces_the_month_and_keeps_others(pg):
+    load(pg, JAN, trips(100))
+    load(pg, FEB, trips(50, start=1000))
+    feb = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data_2021_02')
+    load(pg, JAN, trips(70))
+    assert count_month(pg, 'ny_taxi', 'yellow', JAN) == 70
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data_2021_02') == feb
+    assert query(pg, 'SELECT count(*) FROM ny_taxi.yellow_taxi_data') == [(120,)]
+
+
+def test_failure_mid_copy_leaves_the_month_as_it_was(pg):
+    load(pg, JAN, trips(300))
+    before = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')
+
+    def batches_then_failure():
+        yield from trips(200)
+        raise OSError('disk gone while reading clean.parquet')
+
+    with pytest.raises(Exception, match='disk gone'):
+        load(pg, JAN, batches_then_failure())
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
+    assert query(pg, "SELECT to_regclass('ny_taxi.yellow_taxi_data_2021_01__staging')") == [(None,)]
+
+
+def test_server_rejecting_a_row_rolls_back(pg):
+    load(pg, JAN, trips(10))
+    before = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')
+    bad = trips(5)[0]
+    # a value Postgres cannot store in BIGINT: the server aborts the COPY
+    bad = bad.set_column(0, 'vendor_id', pa.array(['x'] * 5))
+    with pytest.raises(psycopg2.errors.InvalidTextRepresentation):
+        load(pg, JAN, [bad])
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
+
+
+def test_existing_table_with_other_columns_is_refused(pg):
+    query_sql = 'CREATE SCHEMA ny_taxi; CREATE TABLE ny_taxi.yellow_taxi_data (id int); INSERT INTO ny_taxi.yellow_taxi_data VALUES (1)'
+    with pg.cursor() as cur:
+        cur.execute(query_sql)
+    with pytest.raises(ValueError, match='ny_taxi.yellow_taxi_data exists with other columns'):
+        load(pg, JAN, trips(3))
+    assert query(pg, 'SELECT * FROM ny_taxi.yellow_taxi_data') == [(1,)]
+
+
+@pytest.mark.parametrize('name', ['ny_taxi; DROP TABLE x', 'NyTaxi', '1abc', '', 'a' * 64, 'ny-taxi', 'ny"taxi'])
+def test_injection_and_bad_identifiers_are_refused(name):
+    with pytest.raises(ValueError, match='is not a valid identifier'):
+        check_identifier(name, 'POSTGRES_SCHEMA')
+
+
+def test_bad_schema_setting_touches_nothing(pg):
+    with pytest.raises(ValueError, match="POSTGRES_SCHEMA 'x; DROP SCHEMA public' is not a valid identifier"):
+        load(pg, JAN, trips(3), schema_name='x; DROP SCHEMA public')
+    assert query(pg, "SELECT count(*) FROM pg_namespace WHERE nspname = 'public'") == [(1,)]
+
+
+def test_csv_stream_reads_in_pieces():
+    stream = CsvStream(trips(2000, batch_rows=700))
+    pieces = []
+    while piece := stream.read(4096):
+        assert len(piece) <= 4096
+        pieces.append(piece)
+    assert b''.join(pieces).count(b'\n') == 2000
+    assert stream.bytes_read == sum(map(len, pieces))

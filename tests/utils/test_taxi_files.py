@@ -1,0 +1,117 @@
+import gzip
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import GREEN_MONTH, YELLOW_SAMPLE
+
+from utils.taxi_files import BadFileError, csv_bytes, csv_to_parquet, first_bad_row
+from utils.taxi_schema import schema_for
+
+
+def _gz(tmp_path, text: str, name='f.csv.gz'):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+def test_real_month_parses_like_pandas(tmp_path):
+    import pandas as pd
+    from course_oracle import COURSE_TAXI_DTYPES, GREEN_EXTRA
+
+    dest = tmp_path / 'raw.parquet'
+    rows = csv_to_parquet(GREEN_MONTH, dest, schema_for('green'), 'green')
+    ours = pq.read_table(dest).to_pandas()
+    theirs = pd.read_csv(
+        GREEN_MONTH, dtype={**COURSE_TAXI_DTYPES, **GREEN_EXTRA},
+        parse_dates=['lpep_pickup_datetime', 'lpep_dropoff_datetime'],
+    )
+    assert rows == len(theirs) == 95_120
+    assert list(ours.columns) == list(theirs.columns)
+    for column in theirs.columns:
+        if column == 'store_and_fwd_flag':
+            assert ours[column].fillna('').tolist() == theirs[column].fillna('').tolist()
+        elif column.endswith('datetime'):
+            assert (ours[column].astype('datetime64[ns]') == theirs[column]).all(), column
+        else:
+            pd.testing.assert_series_equal(ours[column], theirs[column], check_dtype=False, obj=column)
+
+
+def test_parquet_types(tmp_path):
+    dest = tmp_path / 'raw.parquet'
+    csv_to_parquet(YELLOW_SAMPLE, dest, schema_for('yellow'), 'y')
+    schema = pq.read_schema(dest)
+    assert schema.field('tpep_pickup_datetime').type == pa.timestamp('us')
+    assert schema.field('VendorID').type == pa.int64()
+    assert schema.field('store_and_fwd_flag').type == pa.string()
+
+
+def test_integers_written_as_floats_are_accepted(tmp_path):
+    header = ','.join(schema_for('yellow').columns)
+    row = '1.0,2021-01-01 00:00:00,2021-01-01 00:10:00,2.0,1.5,1.0,N,1,2,1,5,0,0.5,0,0,0.3,6.3,2.5'
+    dest = tmp_path / 'raw.parquet'
+    csv_to_parquet(_gz(tmp_path, f'{header}\n{row}\n'), dest, schema_for('yellow'), 'y')
+    assert pq.read_table(dest).column('passenger_count').to_pylist() == [2]
+
+
+@pytest.mark.parametrize(
+    'header_change, message',
+    [
+        (lambda cols: cols[:-1], 'missing column.*congestion_surcharge'),
+        (lambda cols: cols + ['airport_fee'], 'unexpected column.*airport_fee'),
+        (lambda cols: ['vendor_id'] + cols[1:], 'missing column.*VendorID.*unexpected column.*vendor_id'),
+    ],
+)
+def test_header_mismatch_names_the_columns(tmp_path, header_change, message):
+    header = ','.join(header_change(schema_for('yellow').columns))
+    dest = tmp_path / 'raw.parquet'
+    with pytest.raises(BadFileError, match=f'^the-url: header does not match the yellow taxi schema: {message}'):
+        csv_to_parquet(_gz(tmp_path, header + '\n'), dest, schema_for('yellow'), 'the-url')
+    assert not dest.exists() and list(tmp_path.glob('*.part')) == []
+
+
+@pytest.mark.parametrize(
+    'bad_field, expected',
+    [
+        ({'fare_amount': 'abc'}, "line 4, column fare_amount: 'abc' is not a valid float"),
+        ({'tpep_pickup_datetime': '2021-13-45 99:00:00'}, 'line 4, column tpep_pickup_datetime'),
+        ({'passenger_count': '1.5'}, "line 4, column passenger_count: '1.5' is not a valid int"),
+    ],
+)
+def test_bad_value_names_line_and_column(tmp_path, bad_field, expected):
+    lines = gzip.decompress(YELLOW_SAMPLE.read_bytes()).decode().splitlines()
+    header = lines[0].split(',')
+    fields = lines[3].split(',')
+    for column, value in bad_field.items():
+        fields[header.index(column)] = value
+    lines[3] = ','.join(fields)
+    dest = tmp_path / 'raw.parquet'
+    with pytest.raises(BadFileError, match=f'^u: {expected}'):
+        csv_to_parquet(_gz(tmp_path, '\n'.join(lines) + '\n'), dest, schema_for('yellow'), 'u')
+    assert not dest.exists()
+
+
+def test_wrong_field_count_names_the_line(tmp_path):
+    lines = gzip.decompress(YELLOW_SAMPLE.read_bytes()).decode().splitlines()
+    lines[10] += ',42'
+    with pytest.raises(BadFileError, match='^u: line 11 has 19 fields, the header has 18'):
+        csv_to_parquet(_gz(tmp_path, '\n'.join(lines) + '\n'), tmp_path / 'r.parquet', schema_for('yellow'), 'u')
+
+
+def test_truncated_gzip(tmp_path):
+    data = GREEN_MONTH.read_bytes()
+    path = tmp_path / 'cut.csv.gz'
+    path.write_bytes(data[: len(data) // 2])
+    dest = tmp_path / 'raw.parquet'
+    with pytest.raises(BadFileError, match='^u: the gzip stream is damaged or truncated'):
+        csv_to_parquet(path, dest, schema_for('green'), 'u')
+    assert not dest.exists()
+
+
+def test_clean_file_has_no_bad_row():
+    assert first_bad_row(YELLOW_SAMPLE, schema_for('yellow')) is None
+
+
+def test_csv_bytes_writes_nulls_as_empty_fields():
+    batch = pa.RecordBatch.from_pydict({'a': [1, None], 'b': ['x', None]})
+    assert csv_bytes(batch) == b'1,"x"\n,\n'

@@ -1,0 +1,93 @@
+import gzip
+
+import pytest
+from conftest import YELLOW_SAMPLE
+from support.source_server import Fault
+
+from utils.taxi_source import SourceError, TaxiMonth, download
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch):
+    monkeypatch.setenv('TAXI_HTTP_BACKOFF', '0.05')
+
+
+def test_month_from_pipeline_variables():
+    m = TaxiMonth.from_vars({'service': ' Green ', 'year': '2020', 'month': '01'})
+    assert m == TaxiMonth('green', 2020, 1)
+    assert m.url('http://x/dl/') == 'http://x/dl/green/green_tripdata_2020-01.csv.gz'
+
+
+@pytest.mark.parametrize(
+    'variables, message',
+    [
+        ({'service': 'blue', 'year': 2021, 'month': 1}, "unknown taxi service 'blue'"),
+        ({'service': 'yellow', 'year': 2021, 'month': 13}, 'month=13 is outside 1..12'),
+        ({'service': 'yellow', 'year': 'twenty', 'month': 1}, "year='twenty' is not a whole number"),
+        ({'service': 'yellow', 'month': 1}, 'year=None is not a whole number'),
+    ],
+)
+def test_bad_variables_are_named(variables, message):
+    with pytest.raises(ValueError, match=message):
+        TaxiMonth.from_vars(variables)
+
+
+def test_download_streams_the_file(source, tmp_path):
+    dest = tmp_path / 'y.csv.gz'
+    size = download(f'{source.base_url}/yellow/{YELLOW_SAMPLE.name}', dest)
+    assert dest.read_bytes() == YELLOW_SAMPLE.read_bytes()
+    assert size == YELLOW_SAMPLE.stat().st_size
+
+
+def test_404_names_the_url_and_leaves_nothing(source, tmp_path):
+    dest = tmp_path / 'y.csv.gz'
+    url = f'{source.base_url}/yellow/yellow_tripdata_1999-01.csv.gz'
+    with pytest.raises(SourceError, match=r'yellow_tripdata_1999-01.csv.gz answered HTTP 404.*no such file'):
+        download(url, dest, retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_server_errors_are_retried(source, served, tmp_path):
+    path = served('yellow', 2030, 1, b'VendorID\n1\n')
+    source.faults[path] = Fault(status=503, times=2)
+    download(source.base_url + path, tmp_path / 'f.gz', retries=3)
+    assert gzip.decompress((tmp_path / 'f.gz').read_bytes()) == b'VendorID\n1\n'
+    assert source.requests.count(path) == 3
+
+
+def test_server_error_forever_fails_after_retries(source, served, tmp_path):
+    path = served('yellow', 2030, 2, b'VendorID\n1\n')
+    source.faults[path] = Fault(status=500)
+    with pytest.raises(SourceError, match='answered HTTP 500'):
+        download(source.base_url + path, tmp_path / 'f.gz', retries=2)
+    assert source.requests.count(path) == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stalled_body_times_out(source, served, tmp_path):
+    path = served('yellow', 2030, 3, b'VendorID\n1\n')
+    source.faults[path] = Fault(stall_seconds=3)
+    with pytest.raises(SourceError, match='Timeout'):
+        download(source.base_url + path, tmp_path / 'f.gz', timeout=0.5, retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_connection_cut_mid_body(source, served, tmp_path):
+    path = served('yellow', 2030, 4, YELLOW_SAMPLE.read_bytes(), gzipped=True)
+    source.faults[path] = Fault(cut_after=1000)
+    with pytest.raises(SourceError, match='IncompleteRead|incomplete|Connection broken'):
+        download(source.base_url + path, tmp_path / 'f.gz', retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_not_gzip(source, served, tmp_path):
+    path = served('yellow', 2030, 5, b'<html>rate limited</html>', gzipped=True)
+    with pytest.raises(SourceError, match=r'is not a gzip file'):
+        download(source.base_url + path, tmp_path / 'f.gz')
+
+
+def test_unreachable_host(tmp_path):
+    from scripts.local_services import free_port
+
+    with pytest.raises(SourceError, match='ConnectionError'):
+        download(f'http://127.0.0.1:{free_port()}/x.csv.gz', tmp_path / 'f.gz', retries=0)
