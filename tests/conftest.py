@@ -53,19 +53,25 @@ def source(source_root):
 
 @pytest.fixture()
 def served(source, source_root):
-    """Put a file on the source server for one test: served(service, year, month, data)."""
-    added: list[Path] = []
+    """Put a file on the source server for one test: served(service, year, month, data).
+
+    A file that was there before (a bundled sample) is put back after the test.
+    """
+    saved: dict[Path, bytes | None] = {}
 
     def put(service: str, year: int, month: int, data: bytes, gzipped: bool = False) -> str:
         path = source_root / service / f'{service}_tripdata_{year:04d}-{month:02d}.csv.gz'
         path.parent.mkdir(exist_ok=True)
+        saved.setdefault(path, path.read_bytes() if path.exists() else None)
         path.write_bytes(data if gzipped else gzip.compress(data, mtime=0))
-        added.append(path)
         return f'/{service}/{path.name}'
 
     yield put
-    for path in added:
-        path.unlink(missing_ok=True)
+    for path, data in saved.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(data)
     source.faults.clear()
 
 
@@ -84,6 +90,7 @@ def taxi_env(pg_server, source, tmp_path, monkeypatch) -> dict[str, str]:
         'TAXI_WORK_DIR': str(tmp_path / 'work'),
         'TAXI_HTTP_BACKOFF': '0.1',
         'TAXI_HTTP_TIMEOUT': '2',
+        'MAGE_DATA_DIR': str(tmp_path / 'mage'),
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -122,5 +129,7 @@ def mage_run(repo: Path, pipeline: str, env: dict[str, str], variables: dict | N
         cmd.append('--test')
     if variables:
         cmd += ['--runtime-vars', json.dumps(variables)]
-    full_env = {**os.environ, **env, 'PYTHONPATH': str(repo), 'MAGE_DATA_DIR': env.get('MAGE_DATA_DIR', '')}
-    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=repo)
+    full_env = {**os.environ, **env, 'PYTHONPATH': str(repo), 'COLUMNS': '500'}
+    done = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=repo)
+    done.output = ' '.join((done.stdout + done.stderr).split())  # one line: rich wraps tracebacks
+    return done

@@ -1,0 +1,120 @@
+"""api_to_postgres end to end, as users run it: `mage run <repo> api_to_postgres --test`,
+against a real PostgreSQL server and a real HTTP server holding the bundled samples."""
+
+import gzip
+import shutil
+
+import pytest
+from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query, table_fingerprint
+from course_oracle import course_clean
+from support.source_server import Fault
+
+pytestmark = pytest.mark.mage
+TABLE = 'ny_taxi.yellow_taxi_data'
+
+
+def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
+    run = mage_run(REPO, 'api_to_postgres', taxi_env)  # the pipeline's defaults: yellow 2021-01
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.output.count('1/1 tests passed.') == 3
+    expected = course_clean(YELLOW_SAMPLE, 'yellow')
+    assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(len(expected),)]
+    assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(tpep_pickup_datetime) FROM {TABLE}')[0] == (
+        pytest.approx(round(expected['total_amount'].sum(), 2)), expected['tpep_pickup_datetime'].min(),
+    )
+    columns = dict(query(pg, "SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema = 'ny_taxi' AND table_name = 'yellow_taxi_data'"))
+    assert columns['vendor_id'] == columns['rate_code_id'] == columns['pu_location_id'] == 'bigint'
+    assert columns['do_location_id'] == columns['passenger_count'] == 'bigint'
+    assert columns['tpep_pickup_datetime'] == 'timestamp without time zone'
+    assert 'VendorID' not in columns and 'vendorid' not in columns
+
+
+def test_green_month_by_runtime_vars_and_rerun_is_idempotent(pg, taxi_env):
+    variables = {'service': 'green', 'year': 2020, 'month': 10}
+    first = mage_run(REPO, 'api_to_postgres', taxi_env, variables)
+    assert first.returncode == 0, first.output[-3000:]
+    once = table_fingerprint(pg, 'ny_taxi.green_taxi_data')
+    assert once[0] == len(course_clean(GREEN_MONTH, 'green')) == 52_351
+    again = mage_run(REPO, 'api_to_postgres', taxi_env, variables)
+    assert again.returncode == 0, again.output[-3000:]
+    assert table_fingerprint(pg, 'ny_taxi.green_taxi_data') == once
+
+
+@pytest.fixture()
+def loaded_month(pg, taxi_env):
+    """ny_taxi.yellow_taxi_data holding yellow 2021-01, loaded by the pipeline's own steps."""
+    from utils.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
+
+    export_month_to_postgres(clean_month(extract_month({'service': 'yellow', 'year': 2021, 'month': 1})))
+    return table_fingerprint(pg, TABLE)
+
+
+def _truncated_sample() -> bytes:
+    data = YELLOW_SAMPLE.read_bytes()
+    return data[: len(data) * 2 // 3]
+
+
+def _sample_without_column(column: str) -> bytes:
+    import pandas as pd
+
+    return pd.read_csv(YELLOW_SAMPLE, dtype=str).drop(columns=[column]).to_csv(index=False).encode()
+
+
+BAD_INPUTS = {
+    'unknown service': ({'service': 'blue'}, None, "unknown taxi service 'blue'"),
+    'month out of range': ({'month': 13}, None, 'month=13 is outside 1..12'),
+    'year not a number': ({'year': '20x1'}, None, "year='20x1' is not a whole number"),
+    'no such file (404)': ({'year': 2019}, None, 'yellow_tripdata_2019-01.csv.gz answered HTTP 404'),
+    'server error (500)': ({}, ('fault', Fault(status=500)), 'yellow_tripdata_2021-01.csv.gz answered HTTP 500'),
+    'stalled response': ({}, ('fault', Fault(stall_seconds=6)), 'Timeout'),
+    'truncated gzip': ({}, ('body', _truncated_sample()), 'the gzip stream is damaged or truncated'),
+    'missing column': ({}, ('csv', _sample_without_column('fare_amount')), 'missing column(s) fare_amount'),
+    'renamed column': ({}, ('csv', gzip.decompress(YELLOW_SAMPLE.read_bytes()).replace(b'PULocationID', b'PUlocationID', 1)),
+                       'missing column(s) PULocationID; unexpected column(s) PUlocationID'),
+    'unreachable Postgres': ({}, ('env', {'POSTGRES_PORT': None}), 'cannot connect to PostgreSQL at'),
+    'missing env var': ({}, ('env', {'POSTGRES_PASSWORD': ''}), 'needs the environment variable POSTGRES_PASSWORD'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_INPUTS))
+def test_bad_input_fails_clearly_and_leaves_the_table(case, pg, taxi_env, loaded_month, source, served):
+    overrides, setup, message = BAD_INPUTS[case]
+    variables = {'service': 'yellow', 'year': 2021, 'month': 1, **overrides}
+    env = dict(taxi_env)
+    if setup:
+        kind, value = setup
+        if kind == 'fault':
+            source.faults['/yellow/yellow_tripdata_2021-01.csv.gz'] = value
+        elif kind == 'body':
+            served('yellow', 2021, 1, value, gzipped=True)
+        elif kind == 'csv':
+            served('yellow', 2021, 1, value)
+        else:
+            from scripts.local_services import free_port
+
+            env.update({k: (v if v is not None else str(free_port())) for k, v in value.items()})
+    run = mage_run(REPO, 'api_to_postgres', env, variables)
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    assert table_fingerprint(pg, TABLE) == loaded_month
+
+
+def test_a_failing_inline_test_fails_the_run(pg, taxi_env, loaded_month, tmp_path):
+    """A copy of the project, under another folder name, whose cleaning rules were lost: the
+    cleaner's inline @test sees trips with 0 passengers and fails the run before the export."""
+    copy = tmp_path / 'another-checkout-name'
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns('.venv', '.data', '.git', '__pycache__'))
+    cleaning = copy / 'utils' / 'cleaning.py'
+    source = cleaning.read_text()
+    assert "'passenger_count_not_positive'" in source
+    cleaning.write_text(source.replace(
+        "    'passenger_count_not_positive': lambda b: pc.less_equal(b['passenger_count'], 0),\n", ''))
+    run = mage_run(copy, 'api_to_postgres', taxi_env)
+    assert run.returncode != 0
+    assert 'a trip with passenger_count <= 0 is left' in run.output, run.output[-3000:]
+    assert table_fingerprint(pg, TABLE) == loaded_month
+
+    skipped = mage_run(copy, 'api_to_postgres', taxi_env, test=False)  # without --test, @test is skipped
+    assert skipped.returncode == 0, skipped.output[-3000:]
+    assert table_fingerprint(pg, TABLE) != loaded_month
