@@ -6,6 +6,7 @@
 
 Settings come from .env (or dev.env when there is no .env); variables already set in the
 environment win. SOURCE=public runs on the full public release files instead of samples/.
+Local state (database, Mage runs, work files, logs, pid files) lives in .data/ (LOCAL_DATA_DIR).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from scripts.local_services import (  # noqa: E402
 )
 from scripts.mage_api import MageServer  # noqa: E402
 
-DATA = REPO_ROOT / '.data'
+DATA = Path(os.environ.get('LOCAL_DATA_DIR') or REPO_ROOT / '.data')
 RUN = DATA / 'run'
 LOGS = DATA / 'logs'
 MIRROR_PORT = int(os.environ.get('MIRROR_PORT', '8765'))
@@ -56,6 +57,7 @@ def environment() -> dict[str, str]:
     env.update(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get('PYTHONPATH')]))
     env.setdefault('MAGE_DATA_DIR', str(DATA / 'mage'))
+    env.setdefault('TAXI_WORK_DIR', str(DATA / 'work'))
     if env.get('SOURCE', 'samples') == 'samples':
         env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{MIRROR_PORT}'
     say(f'settings from {env_file.name}; CSV source: {env.get("NYC_TLC_BASE_URL") or "public release"}')
@@ -159,7 +161,8 @@ def status() -> int:
     env = environment()
     pg = postgres(env)
     say(f'PostgreSQL: {"running" if pg.datadir.exists() and pg.running() else "stopped"}')
-    say(f'mirror: {"running" if http_ok(env["NYC_TLC_BASE_URL"] + "/") else "stopped"}')
+    if env.get('SOURCE', 'samples') == 'samples':
+        say(f'mirror: {"running" if http_ok(env["NYC_TLC_BASE_URL"] + "/") else "stopped"}')
     say(f'Mage: {"running" if MageServer(f"http://127.0.0.1:{MAGE_PORT}").ready() else "stopped"}')
     return 0
 

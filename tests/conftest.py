@@ -25,11 +25,17 @@ GREEN_MONTH = SAMPLES / 'green' / 'green_tripdata_2020-10.csv.gz'
 GREEN_SAMPLE_CSV = FIXTURES / 'green_tripdata_2020-10_sample.csv'
 
 
+def open_tmp_dir(prefix: str) -> Path:
+    """A temporary folder that the `postgres` user can reach (pytest's tmp_path is 0700)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
+
+
 @pytest.fixture(scope='session')
 def pg_server():
     """A real PostgreSQL server on a free port, in a temporary folder, for the whole session."""
-    root = Path(tempfile.mkdtemp(prefix='nyc-taxi-pg-'))
-    root.chmod(0o755)  # the `postgres` user must reach the data dir when we run as root
+    root = open_tmp_dir('nyc-taxi-pg-')
     server = Postgres(datadir=root / 'data', port=free_port(), user='taxi', password='taxi-test', dbname='ny_taxi')
     server.start()
     yield server

@@ -1,0 +1,114 @@
+"""The repo as a Mage project: compose file, Dockerfile, settings, pipelines and block wiring."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+BLOCK_FOLDERS = {'data_loader': 'data_loaders', 'transformer': 'transformers', 'data_exporter': 'data_exporters'}
+
+
+def pipelines() -> list[Path]:
+    return sorted(p.parent for p in (REPO / 'pipelines').glob('*/metadata.yaml'))
+
+
+@pytest.fixture(scope='module')
+def compose_config(tmp_path_factory) -> dict:
+    """`docker-compose config` (Debian's 1.29) on a copy of the project with .env = dev.env."""
+    if not shutil.which('docker-compose'):
+        pytest.fail('docker-compose is not installed: `make test` installs it (scripts/setup.sh --test)')
+    work = tmp_path_factory.mktemp('compose')
+    for name in ('docker-compose.yml', 'Dockerfile', 'dev.env'):
+        shutil.copy(REPO / name, work / name)
+    shutil.copy(REPO / 'dev.env', work / '.env')
+    done = subprocess.run(['docker-compose', 'config'], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
+    magic, postgres = compose_config['services']['magic'], compose_config['services']['postgres']
+    assert magic['environment']['POSTGRES_HOST'] == 'postgres'
+    assert magic['command'] == 'mage start nyc_taxi_mage'
+    assert any(v.endswith(':/home/src/nyc_taxi_mage:rw') for v in magic['volumes'])
+    assert {'published': 6789, 'target': 6789} in magic['ports']
+    assert magic['depends_on']['postgres']['condition'] == 'service_healthy'
+    assert postgres['environment']['POSTGRES_DB'] == magic['environment']['POSTGRES_DBNAME']
+    assert postgres['environment']['POSTGRES_PASSWORD'] == magic['environment']['POSTGRES_PASSWORD']
+
+
+def test_image_matches_the_pinned_mage():
+    pin = re.search(r'^mage-ai==([\d.]+)$', (REPO / 'requirements.txt').read_text(), re.M).group(1)
+    dockerfile = (REPO / 'Dockerfile').read_text()
+    assert re.search(rf'^FROM mageai/mageai:{re.escape(pin)}$', dockerfile, re.M)
+    # the requirements land where they are installed from (the course starter misses the slash)
+    copy = re.search(r'^COPY requirements.txt (\S+)$', dockerfile, re.M).group(1)
+    assert re.search(rf'^RUN pip3 install .*-r {re.escape(copy)}$', dockerfile, re.M)
+    assert copy == '${USER_CODE_PATH}/requirements.txt'
+
+
+def test_requirements_avoid_the_postgres_extra_and_declare_sshtunnel():
+    text = '\n'.join(l for l in (REPO / 'requirements.txt').read_text().splitlines() if not l.startswith('#'))
+    assert 'mage-ai[' not in text
+    assert re.search(r'^sshtunnel', text, re.M)
+    for name in ('psycopg2-binary', 'pandas', 'pyarrow', 'requests', 'pyyaml', 'google-cloud-storage', 'google-cloud-bigquery'):
+        assert re.search(rf'^{name}\b', text, re.M), name
+
+
+def test_no_usage_telemetry():
+    assert yaml.safe_load((REPO / 'metadata.yaml').read_text())['help_improve_mage'] is False
+
+
+def test_secrets_and_local_data_are_ignored():
+    paths = ['.env', '.data/postgres/PG_VERSION', 'keys/sa.json', 'my-service-account.json', '.venv/bin/python']
+    done = subprocess.run(['git', 'check-ignore', '--no-index', *paths], cwd=REPO, capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(paths)
+    tracked = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert 'dev.env' in tracked and '.env' not in tracked
+    assert not [f for f in tracked if f.endswith('.json') and 'fixtures' not in f]
+
+
+def test_dev_env_holds_only_local_defaults():
+    from dotenv import dotenv_values
+
+    values = dotenv_values(REPO / 'dev.env')
+    assert values['POSTGRES_HOST'] in ('127.0.0.1', 'localhost')
+    assert not any('PRIVATE KEY' in (v or '') for v in values.values())
+    assert values['IO_CONFIG_PROFILE'] == 'local'
+
+
+@pytest.mark.parametrize('pipeline', pipelines(), ids=lambda p: p.name)
+def test_blocks_are_named_files_wired_both_ways(pipeline):
+    meta = yaml.safe_load((pipeline / 'metadata.yaml').read_text())
+    assert meta['uuid'] == pipeline.name
+    blocks = {b['uuid']: b for b in meta['blocks']}
+    for uuid, block in blocks.items():
+        assert (REPO / BLOCK_FOLDERS[block['type']] / f'{uuid}.py').is_file(), uuid
+        assert block['name'] == uuid
+        for up in block['upstream_blocks']:
+            assert uuid in blocks[up]['downstream_blocks'], (up, uuid)
+
+
+def test_every_block_file_is_used_by_a_pipeline():
+    used = {b['uuid'] for p in pipelines() for b in yaml.safe_load((p / 'metadata.yaml').read_text())['blocks']}
+    files = {f.stem for folder in BLOCK_FOLDERS.values() for f in (REPO / folder).glob('*.py') if f.stem != '__init__'}
+    assert files == used
+
+
+def test_mage_loads_every_pipeline():
+    from mage_ai.data_preparation.models.pipeline import Pipeline
+
+    for path in pipelines():
+        pipeline = Pipeline.get(path.name, repo_path=str(REPO))
+        assert pipeline.blocks_by_uuid, path.name
+        assert all(b.file_path and Path(b.file_path).is_file() for b in pipeline.blocks_by_uuid.values())
+
+
+def test_samples_keep_their_provenance():
+    provenance = (REPO / 'samples' / 'PROVENANCE.md').read_text()
+    for f in sorted((REPO / 'samples').rglob('*.csv*')) + sorted((REPO / 'tests' / 'fixtures').glob('*.csv*')):
+        assert f'`{f.relative_to(REPO)}`' in provenance, f
