@@ -4,6 +4,10 @@
 that profile's settings (every secret comes from an environment variable through
 `{{ env_var('NAME') }}`) and turns them into clients. Blocks ask this module for a connection;
 they never name a profile and never ask "is this the emulator?".
+
+Google clients: a profile with GCS_EMULATOR_URL / BIGQUERY_EMULATOR_URL talks to the local
+emulators anonymously; a profile with GOOGLE_SERVICE_ACC_KEY_FILEPATH talks to real GCP with
+that service account. That difference is decided here and nowhere else.
 """
 
 from __future__ import annotations
@@ -131,3 +135,71 @@ def work_dir() -> Path:
     """Where blocks stream their intermediate files (gitignored .data/work by default)."""
     configured = os.environ.get('TAXI_WORK_DIR', '').strip()
     return Path(configured) if configured else REPO_ROOT / '.data' / 'work'
+
+
+# --- Google Cloud (GCS, BigQuery) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class GoogleTarget:
+    """Where the cloud pipelines write: project, bucket, dataset, location."""
+
+    project: str
+    bucket: str
+    dataset: str
+    location: str
+
+
+def google_target(profile: Profile | None = None) -> GoogleTarget:
+    p = profile or load_profile()
+    return GoogleTarget(
+        project=p.get('GOOGLE_PROJECT_ID'),
+        bucket=p.get('GOOGLE_BUCKET'),
+        dataset=p.get('GOOGLE_BIGQUERY_DATASET'),
+        location=p.get('GOOGLE_LOCATION'),
+    )
+
+
+def _google_credentials(p: Profile, emulator_key: str):
+    """(credentials, client_options) for the emulator named by `emulator_key`, or for GCP."""
+    from google.api_core.client_options import ClientOptions
+
+    if emulator_key in p.raw:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials(), ClientOptions(api_endpoint=p.get(emulator_key).rstrip('/'))
+    from google.oauth2 import service_account
+
+    key_path = Path(p.get('GOOGLE_SERVICE_ACC_KEY_FILEPATH')).expanduser()
+    if not key_path.is_file():
+        raise ConfigError(
+            f'GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile {p.name!r} is {str(key_path)!r}, '
+            'which is not a file: download the service account key there'
+        )
+    try:
+        credentials = service_account.Credentials.from_service_account_file(
+            str(key_path), scopes=['https://www.googleapis.com/auth/cloud-platform']
+        )
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f'{key_path} is not a service account key file: {e}') from None
+    return credentials, None
+
+
+def storage_client(profile: Profile | None = None):
+    from google.cloud import storage
+
+    p = profile or load_profile()
+    credentials, options = _google_credentials(p, 'GCS_EMULATOR_URL')
+    return storage.Client(project=p.get('GOOGLE_PROJECT_ID'), credentials=credentials, client_options=options)
+
+
+def bigquery_client(profile: Profile | None = None):
+    from google.cloud import bigquery
+
+    p = profile or load_profile()
+    credentials, options = _google_credentials(p, 'BIGQUERY_EMULATOR_URL')
+    return bigquery.Client(
+        project=p.get('GOOGLE_PROJECT_ID'),
+        credentials=credentials,
+        client_options=options,
+        location=p.get('GOOGLE_LOCATION'),
+    )

@@ -10,8 +10,17 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
+from utils import bigquery_load, gcs_io
 from utils.cleaning import clean_file
-from utils.environment import postgres_connection, postgres_schema, source_base_url, work_dir
+from utils.environment import (
+    bigquery_client,
+    google_target,
+    postgres_connection,
+    postgres_schema,
+    source_base_url,
+    storage_client,
+    work_dir,
+)
 from utils.postgres_load import replace_month, table_name
 from utils.taxi_files import csv_to_parquet, iter_parquet_batches
 from utils.taxi_schema import schema_for
@@ -62,3 +71,57 @@ def export_month_to_postgres(manifest: Manifest) -> Manifest:
             batches=iter_parquet_batches(Path(manifest['clean_path'])),
         )
     return {**manifest, 'table': f'{schema_name}.{table_name(month.service)}', 'rows_loaded': rows}
+
+
+def export_month_to_gcs(manifest: Manifest) -> Manifest:
+    """Upload clean.parquet as the month's object nyc_taxi/<service>/<file>.parquet."""
+    month = TaxiMonth.from_vars(manifest)
+    bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
+    uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), gcs_io.monthly_object(month))
+    log.info('uploaded %s rows to %s', f"{manifest['rows_out']:,}", uri)
+    return {**manifest, 'gcs_uri': uri}
+
+
+def export_month_to_gcs_partitioned(manifest: Manifest) -> Manifest:
+    """Replace the month's files in nyc_taxi/<service>_partitioned/pickup_date=.../."""
+    month = TaxiMonth.from_vars(manifest)
+    bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
+    uploaded = gcs_io.upload_month_partitions(
+        bucket, Path(manifest['clean_path']), schema_for(month.service), month
+    )
+    rows_by_day: dict[str, int] = {}
+    for name, rows in uploaded.items():
+        day = name.split(f'{gcs_io.PARTITION_COLUMN}=')[1].split('/')[0]
+        rows_by_day[day] = rows_by_day.get(day, 0) + rows
+    return {**manifest, 'partition_objects': sorted(uploaded), 'rows_by_pickup_date': rows_by_day}
+
+
+def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
+    """The month's parquet object in GCS (written by api_to_gcs) and its row count."""
+    month = TaxiMonth.from_vars(variables)
+    bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
+    name = gcs_io.monthly_object(month)
+    if not bucket.blob(name).exists():
+        raise gcs_io.CloudError(
+            f'gs://{bucket.name}/{name} does not exist: run api_to_gcs for {month.file_stem} first'
+        )
+    rows = gcs_io.parquet_rows_in_gcs(bucket, name)
+    log.info('found gs://%s/%s with %s rows', bucket.name, name, f'{rows:,}')
+    return {**month.to_dict(), 'gcs_uri': f'gs://{bucket.name}/{name}', 'rows': rows}
+
+
+def export_month_to_bigquery(manifest: Manifest) -> Manifest:
+    """Replace the month in <dataset>.<service>_tripdata from its GCS object."""
+    month = TaxiMonth.from_vars(manifest)
+    target = google_target()
+    rows = bigquery_load.load_month(
+        bigquery_client(),
+        project=target.project,
+        dataset=target.dataset,
+        location=target.location,
+        taxi_schema=schema_for(month.service),
+        month=month.first_day,
+        uri=manifest['gcs_uri'],
+    )
+    table, _ = bigquery_load.table_ids(target.project, target.dataset, month.service, month.first_day)
+    return {**manifest, 'bigquery_table': table, 'rows_loaded': rows}

@@ -1,0 +1,27 @@
+"""Load the month from GCS into BigQuery: load job -> staging table -> <dataset>.<service>_tripdata,
+partitioned by pickup date and clustered by vendor_id, replacing only that month (one statement).
+"""
+
+from utils.bigquery_load import count_month
+from utils.environment import bigquery_client, google_target
+from utils.taxi_pipeline import export_month_to_bigquery
+from utils.taxi_source import TaxiMonth
+
+if 'data_exporter' not in globals():
+    from mage_ai.data_preparation.decorators import data_exporter
+if 'test' not in globals():
+    from mage_ai.data_preparation.decorators import test
+
+
+@data_exporter
+def export_taxi_to_bigquery(manifest: dict, *args, **kwargs) -> dict:
+    return export_month_to_bigquery(manifest)
+
+
+@test
+def test_table_holds_the_month(manifest: dict, *args) -> None:
+    client = bigquery_client()
+    table = client.get_table(manifest['bigquery_table'])
+    assert table.time_partitioning is not None and table.time_partitioning.type_ == 'DAY'
+    month = TaxiMonth.from_vars(manifest).first_day
+    assert count_month(client, manifest['bigquery_table'], month, google_target().location) == manifest['rows']

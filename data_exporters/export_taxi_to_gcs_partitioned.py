@@ -1,0 +1,29 @@
+"""Write the cleaned month to GCS as parquet partitioned by pickup date (hive layout):
+nyc_taxi/<service>_partitioned/pickup_date=YYYY-MM-DD/<file>-<i>.parquet. A rerun replaces the
+month's files and removes the ones it no longer writes.
+"""
+
+from utils.environment import google_target, storage_client
+from utils.gcs_io import month_partition_objects, open_bucket
+from utils.taxi_pipeline import export_month_to_gcs_partitioned
+from utils.taxi_source import TaxiMonth
+
+if 'data_exporter' not in globals():
+    from mage_ai.data_preparation.decorators import data_exporter
+if 'test' not in globals():
+    from mage_ai.data_preparation.decorators import test
+
+
+@data_exporter
+def export_taxi_to_gcs_partitioned(manifest: dict, *args, **kwargs) -> dict:
+    return export_month_to_gcs_partitioned(manifest)
+
+
+@test
+def test_one_partition_per_pickup_date(manifest: dict, *args) -> None:
+    bucket = open_bucket(storage_client(), google_target().bucket)
+    in_bucket = month_partition_objects(bucket, TaxiMonth.from_vars(manifest))
+    assert in_bucket == manifest['partition_objects'], 'stale or missing partition files'
+    days = {name.split('pickup_date=')[1].split('/')[0] for name in in_bucket}
+    assert days == set(manifest['rows_by_pickup_date'])
+    assert sum(manifest['rows_by_pickup_date'].values()) == manifest['rows_out']

@@ -1,0 +1,119 @@
+"""BigQuery: the month's parquet in GCS -> staging table -> partitioned table, and the SQL.
+
+All SQL text is built here, from validated names. The table `<dataset>.<service>_tripdata` is
+partitioned by DATE(pickup) and clustered by vendor_id; `source_month` says which file a row
+came from. A month is replaced by one CREATE OR REPLACE TABLE ... AS SELECT statement (the other
+months plus the new staging rows): atomic, idempotent, other months kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+
+from utils.taxi_schema import TaxiSchema, snake_case
+
+log = logging.getLogger(__name__)
+
+_BQ_TYPES = {'int': 'INT64', 'float': 'FLOAT64', 'str': 'STRING', 'datetime': 'TIMESTAMP'}
+_DATASET = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,1023}')
+_PROJECT = re.compile(r'[a-z][a-z0-9-]{4,28}[a-z0-9]')
+SOURCE_MONTH = 'source_month'
+CLUSTER_BY = 'vendor_id'
+
+
+def check_names(project: str, dataset: str) -> None:
+    if not _PROJECT.fullmatch(project or ''):
+        raise ValueError(f'GOOGLE_PROJECT_ID {project!r} is not a valid project id')
+    if not _DATASET.fullmatch(dataset or ''):
+        raise ValueError(f'BIGQUERY_DATASET {dataset!r} is not a valid dataset name (letters, digits, _)')
+
+
+def table_ids(project: str, dataset: str, service: str, month: date) -> tuple[str, str]:
+    """(table, staging table) as project.dataset.name, checked."""
+    check_names(project, dataset)
+    return (
+        f'{project}.{dataset}.{service}_tripdata',
+        f'{project}.{dataset}.{service}_tripdata_{month:%Y_%m}_staging',
+    )
+
+
+def bigquery_schema(taxi_schema: TaxiSchema) -> list[tuple[str, str]]:
+    """(clean column name, BigQuery type) pairs: timestamps are TIMESTAMP, never INT64."""
+    return [(snake_case(c), _BQ_TYPES[k]) for c, k in taxi_schema.kinds.items()]
+
+
+def replace_month_sql(table: str, staging: str, taxi_schema: TaxiSchema, month: date, table_exists: bool) -> str:
+    pickup = snake_case(taxi_schema.pickup_column)
+    month_literal = f"DATE '{month:%Y-%m-%d}'"
+    new_rows = f'SELECT staging.*, {month_literal} AS {SOURCE_MONTH} FROM `{staging}` AS staging'
+    if table_exists:
+        select = f'SELECT * FROM `{table}` WHERE {SOURCE_MONTH} != {month_literal}\nUNION ALL\n{new_rows}'
+        verb = 'CREATE OR REPLACE TABLE'
+    else:
+        select, verb = new_rows, 'CREATE TABLE'
+    return (
+        f'{verb} `{table}`\n'
+        f'PARTITION BY DATE({pickup})\n'
+        f'CLUSTER BY {CLUSTER_BY}\n'
+        f'AS\n{select}'
+    )
+
+
+def external_table_sql(project: str, dataset: str, service: str, bucket: str, prefix: str) -> str:
+    """For real GCP: an external table over the hive-partitioned parquet (the emulator has none)."""
+    check_names(project, dataset)
+    root = f'gs://{bucket}/{prefix.rstrip("/")}'
+    return (
+        f'CREATE OR REPLACE EXTERNAL TABLE `{project}.{dataset}.{service}_tripdata_external`\n'
+        f'WITH PARTITION COLUMNS (pickup_date DATE)\n'
+        f'OPTIONS (\n'
+        f"  format = 'PARQUET',\n"
+        f"  uris = ['{root}/*'],\n"
+        f"  hive_partition_uri_prefix = '{root}'\n"
+        f')'
+    )
+
+
+def load_month(client, *, project: str, dataset: str, location: str, taxi_schema: TaxiSchema,
+               month: date, uri: str) -> int:
+    """Load `uri` (parquet) as the month of `<dataset>.<service>_tripdata`; return its rows."""
+    from google.api_core.exceptions import NotFound
+    from google.cloud import bigquery
+
+    table, staging = table_ids(project, dataset, taxi_schema.service, month)
+    client.create_dataset(bigquery.Dataset(f'{project}.{dataset}'), exists_ok=True)
+    job = client.load_table_from_uri(
+        uri, staging,
+        job_config=bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            schema=[bigquery.SchemaField(n, t) for n, t in bigquery_schema(taxi_schema)],
+        ),
+        location=location,
+    )
+    job.result()
+    try:
+        client.get_table(table)
+        exists = True
+    except NotFound:
+        exists = False
+    try:
+        client.query(replace_month_sql(table, staging, taxi_schema, month, exists), location=location).result()
+    finally:
+        client.delete_table(staging, not_found_ok=True)
+    rows = count_month(client, table, month, location)
+    log.info('replaced %s for %s: %s rows from %s', table, f'{month:%Y-%m}', f'{rows:,}', uri)
+    return rows
+
+
+def count_month(client, table: str, month: date, location: str | None = None) -> int:
+    from google.cloud import bigquery
+
+    job = client.query(
+        f'SELECT count(*) AS n FROM `{table}` WHERE {SOURCE_MONTH} = @month',
+        job_config=bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter('month', 'DATE', month)]),
+        location=location,
+    )
+    return next(iter(job.result())).n

@@ -1,0 +1,140 @@
+"""Parquet in Google Cloud Storage: one object per month, and a dataset partitioned by pickup date.
+
+    nyc_taxi/<service>/<service>_tripdata_<YYYY>-<MM>.parquet
+    nyc_taxi/<service>_partitioned/pickup_date=<YYYY-MM-DD>/<service>_tripdata_<YYYY>-<MM>-<i>.parquet
+
+Every partition file is named after the month it came from, so a month's files can be found,
+replaced and pruned without touching other months' files in the same pickup_date folder (a
+January file holds some trips picked up on 31 December). A rerun uploads the new files over the
+old names, then deletes the month's files that the new set no longer has.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from utils.environment import ConfigError
+from utils.taxi_files import iter_parquet_batches
+from utils.taxi_schema import TaxiSchema, snake_case
+from utils.taxi_source import TaxiMonth
+
+log = logging.getLogger(__name__)
+
+ROOT_PREFIX = 'nyc_taxi'
+PARTITION_COLUMN = 'pickup_date'
+
+
+class CloudError(RuntimeError):
+    """A cloud call failed; the message names the bucket, object or table."""
+
+
+def monthly_object(month: TaxiMonth) -> str:
+    return f'{ROOT_PREFIX}/{month.service}/{month.file_stem}.parquet'
+
+
+def partitioned_prefix(service: str) -> str:
+    return f'{ROOT_PREFIX}/{service}_partitioned/'
+
+
+def is_month_partition_file(name: str, month: TaxiMonth) -> bool:
+    folder, _, base = name.rpartition('/')
+    return (
+        folder.startswith(partitioned_prefix(month.service) + f'{PARTITION_COLUMN}=')
+        and re.fullmatch(re.escape(month.file_stem) + r'-\d+\.parquet', base) is not None
+    )
+
+
+def open_bucket(client, name: str):
+    """The bucket, checked to exist (one request, not retried: a dead endpoint fails at once)."""
+    from google.api_core import exceptions as gexc
+    from requests import exceptions as rexc
+
+    try:
+        bucket = client.lookup_bucket(name, retry=None, timeout=30)
+    except (gexc.GoogleAPIError, rexc.RequestException) as e:
+        raise CloudError(f'cannot reach Google Cloud Storage for bucket {name!r}: {type(e).__name__}: {e}') from None
+    if bucket is None:
+        raise ConfigError(f'GCS bucket {name!r} does not exist (setting GCS_BUCKET): create it first')
+    return bucket
+
+
+def upload_file(bucket, path: Path, name: str) -> str:
+    blob = bucket.blob(name)
+    blob.upload_from_filename(str(path), content_type='application/octet-stream')
+    return f'gs://{bucket.name}/{name}'
+
+
+def parquet_rows_in_gcs(bucket, name: str) -> int:
+    """Row count from the object's parquet footer (ranged reads, not the whole object)."""
+    with bucket.blob(name).open('rb') as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
+def with_pickup_date(batch: pa.RecordBatch, schema: TaxiSchema) -> pa.RecordBatch:
+    pickup = batch.column(snake_case(schema.pickup_column))
+    return batch.append_column(PARTITION_COLUMN, pc.cast(pickup, pa.date32()))
+
+
+def write_partitions(clean_path: Path, out_dir: Path, schema: TaxiSchema, month: TaxiMonth) -> dict[str, int]:
+    """Stream clean.parquet into hive partitions pickup_date=YYYY-MM-DD under out_dir.
+
+    Returns {relative file path: rows}. The partition column lives in the folder name only.
+    """
+    source_schema = schema.arrow_schema(clean=True).append(pa.field(PARTITION_COLUMN, pa.date32()))
+    batches = (with_pickup_date(b, schema) for b in iter_parquet_batches(clean_path))
+    written: dict[str, int] = {}
+
+    def visit(f: ds.WrittenFile) -> None:
+        written[str(Path(f.path).relative_to(out_dir))] = f.metadata.num_rows
+
+    ds.write_dataset(
+        pa.RecordBatchReader.from_batches(source_schema, batches),
+        out_dir,
+        format='parquet',
+        partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.date32())]), flavor='hive'),
+        basename_template=f'{month.file_stem}-{{i}}.parquet',
+        existing_data_behavior='delete_matching',
+        file_visitor=visit,
+        max_partitions=4096,
+    )
+    return written
+
+
+def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth) -> dict[str, int]:
+    """Replace the month's files in the partitioned dataset; return {object name: rows}."""
+    with tempfile.TemporaryDirectory(prefix='partitions-') as tmp:
+        files = write_partitions(clean_path, Path(tmp), schema, month)
+        uploaded = {}
+        for relative, rows in sorted(files.items()):
+            name = partitioned_prefix(month.service) + relative
+            upload_file(bucket, Path(tmp) / relative, name)
+            uploaded[name] = rows
+    stale = [
+        b for b in bucket.list_blobs(prefix=partitioned_prefix(month.service))
+        if is_month_partition_file(b.name, month) and b.name not in uploaded
+    ]
+    for blob in stale:
+        blob.delete()
+    days = Counter(name.split(f'{PARTITION_COLUMN}=')[1].split('/')[0] for name in uploaded)
+    log.info(
+        'wrote %s rows of %s to gs://%s/%s in %d pickup_date partitions (%d stale files removed)',
+        f'{sum(uploaded.values()):,}', month.file_stem, bucket.name, partitioned_prefix(month.service),
+        len(days), len(stale),
+    )
+    return uploaded
+
+
+def month_partition_objects(bucket, month: TaxiMonth) -> list[str]:
+    return sorted(
+        b.name for b in bucket.list_blobs(prefix=partitioned_prefix(month.service))
+        if is_month_partition_file(b.name, month)
+    )
