@@ -190,10 +190,14 @@ def stop_process_group(pid: int, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child (else it stays a zombie)
+        except ChildProcessError:
+            pass
+        try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:

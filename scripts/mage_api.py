@@ -35,7 +35,7 @@ class RunResult:
         return self.status == 'completed'
 
     def describe(self) -> str:
-        failed = [b for b, s in self.blocks.items() if s not in ('completed', 'condition_failed')]
+        failed = [b for b, s in self.blocks.items() if s == 'failed']
         tail = f' (failed block: {", ".join(failed)})' if failed and not self.ok else ''
         return f'{self.pipeline_uuid} run {self.run_id}: {self.status} in {self.seconds:.0f} s{tail} -> {self.url}'
 

@@ -27,6 +27,8 @@ from scripts.local_services import (  # noqa: E402
     ServiceError,
     http_ok,
     port_open,
+    start_bigquery_emulator,
+    start_fake_gcs,
     start_http_mirror,
     start_process,
     stop_process_group,
@@ -41,10 +43,11 @@ MIRROR_PORT = int(os.environ.get('MIRROR_PORT', '8765'))
 MAGE_PORT = int(os.environ.get('MAGE_PORT', '6789'))
 
 # What `make run` runs: each pipeline with its variables, in order.
+MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]
 RUNS: list[tuple[str, dict]] = [
-    ('api_to_postgres', {'service': 'yellow', 'year': 2021, 'month': 1}),
-    ('api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10}),
+    (pipeline, month) for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery') for month in MONTHS
 ]
+SERVICES = ('mage', 'bigquery', 'gcs', 'mirror')
 
 
 def say(message: str) -> None:
@@ -60,8 +63,41 @@ def environment() -> dict[str, str]:
     env.setdefault('TAXI_WORK_DIR', str(DATA / 'work'))
     if env.get('SOURCE', 'samples') == 'samples':
         env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{MIRROR_PORT}'
-    say(f'settings from {env_file.name}; CSV source: {env.get("NYC_TLC_BASE_URL") or "public release"}')
+    say(f'settings from {env_file.name}; CSV source: {env.get("NYC_TLC_BASE_URL") or "public release"}; '
+        f'profile: {env.get("IO_CONFIG_PROFILE", "local")}')
+    os.environ.update(env)  # this process talks to the same services as Mage does
     return env
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(':', 1)[1].split('/')[0])
+
+
+def start_emulators(env: dict[str, str]) -> None:
+    """fake-gcs-server and the BigQuery emulator, when the profile points at them."""
+    if env.get('IO_CONFIG_PROFILE', 'local') not in ('local', 'default'):
+        return
+    gcs_root = DATA / 'gcs'
+    if _pid('gcs') is None:
+        t = time.monotonic()
+        _remember('gcs', start_fake_gcs(gcs_root, _port(env['GCS_EMULATOR_URL']), LOGS / 'gcs.log').pid)
+        say(f'GCS emulator on {env["GCS_EMULATOR_URL"]}, objects in {gcs_root} ({time.monotonic() - t:.1f} s)')
+    if _pid('bigquery') is None:
+        t = time.monotonic()
+        port = _port(env['BIGQUERY_EMULATOR_URL'])
+        proc = start_bigquery_emulator(DATA / 'bigquery', gcs_root, port, env['GOOGLE_PROJECT_ID'], LOGS / 'bigquery.log')
+        _remember('bigquery', proc.pid)
+        say(f'BigQuery emulator on {env["BIGQUERY_EMULATOR_URL"]} ({time.monotonic() - t:.1f} s)')
+    create_bucket(env)
+
+
+def create_bucket(env: dict[str, str]) -> None:
+    from utils.environment import storage_client
+
+    client = storage_client()
+    if client.lookup_bucket(env['GCS_BUCKET']) is None:
+        client.create_bucket(env['GCS_BUCKET'])
+        say(f'created bucket gs://{env["GCS_BUCKET"]} in the emulator')
 
 
 def postgres(env: dict[str, str]) -> Postgres:
@@ -106,6 +142,8 @@ def up(detach: bool) -> int:
             _remember('mirror', start_http_mirror(REPO_ROOT / 'samples', MIRROR_PORT, LOGS / 'mirror.log').pid)
         say(f'sample mirror on {env["NYC_TLC_BASE_URL"]} serving samples/')
 
+    start_emulators(env)
+
     mage = MageServer(f'http://127.0.0.1:{MAGE_PORT}')
     if _pid('mage') is None:
         if port_open(MAGE_PORT):
@@ -121,6 +159,8 @@ def up(detach: bool) -> int:
 
     failed = 0
     for pipeline_uuid, variables in RUNS:
+        if env.get('PIPELINES') and pipeline_uuid not in env['PIPELINES'].split(','):
+            continue
         result = mage.run(pipeline_uuid, variables)
         say(('OK   ' if result.ok else 'FAIL ') + result.describe())
         failed += not result.ok
@@ -143,7 +183,7 @@ def up(detach: bool) -> int:
 
 
 def down() -> int:
-    for name in ('mage', 'mirror'):
+    for name in SERVICES:
         pid = _pid(name)
         if pid is not None:
             stop_process_group(pid)
@@ -163,6 +203,8 @@ def status() -> int:
     say(f'PostgreSQL: {"running" if pg.datadir.exists() and pg.running() else "stopped"}')
     if env.get('SOURCE', 'samples') == 'samples':
         say(f'mirror: {"running" if http_ok(env["NYC_TLC_BASE_URL"] + "/") else "stopped"}')
+    for name in ('gcs', 'bigquery'):
+        say(f'{name} emulator: {"running" if _pid(name) else "stopped"}')
     say(f'Mage: {"running" if MageServer(f"http://127.0.0.1:{MAGE_PORT}").ready() else "stopped"}')
     return 0
 

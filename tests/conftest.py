@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local_services import Postgres, free_port
+import uuid
+
+from scripts.local_services import Postgres, free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group
 from support.source_server import SourceServer
 from utils import environment
 
@@ -41,6 +43,48 @@ def pg_server():
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def gcs_emulator():
+    """fake-gcs-server on a free port; yields (base URL, filesystem root)."""
+    root = open_tmp_dir('nyc-taxi-gcs-')
+    port = free_port()
+    proc = start_fake_gcs(root / 'objects', port, root / 'gcs.log')
+    yield f'http://127.0.0.1:{port}', root / 'objects'
+    stop_process_group(proc.pid)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def bigquery_emulator(gcs_emulator):
+    """local-bigquery on a free port, reading gs:// from the GCS emulator's files."""
+    root = open_tmp_dir('nyc-taxi-bq-')
+    port = free_port()
+    proc = start_bigquery_emulator(root / 'data', gcs_emulator[1], port, 'local-project', root / 'bq.log')
+    yield f'http://127.0.0.1:{port}'
+    stop_process_group(proc.pid)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture()
+def cloud_env(taxi_env, gcs_emulator, bigquery_emulator, monkeypatch) -> dict[str, str]:
+    """taxi_env plus the emulators, with a fresh bucket and dataset name for this test."""
+    suffix = uuid.uuid4().hex[:8]
+    values = {
+        'GOOGLE_PROJECT_ID': 'local-project',
+        'GCS_BUCKET': f'nyc-taxi-{suffix}',
+        'BIGQUERY_DATASET': f'ny_taxi_{suffix}',
+        'GOOGLE_LOCATION': 'US',
+        'GCS_EMULATOR_URL': gcs_emulator[0],
+        'BIGQUERY_EMULATOR_URL': bigquery_emulator,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    from utils.environment import storage_client
+
+    storage_client().create_bucket(values['GCS_BUCKET'])
+    return {**taxi_env, **values}
 
 
 @pytest.fixture(scope='session')

@@ -6,6 +6,10 @@ Log records of these modules go to the current sys.stdout, which Mage captures p
 
 import logging
 import sys
+import warnings
+
+# Google's client libraries warn about Python and grpcio support windows on every import.
+warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\.')
 
 
 class _CurrentStdoutHandler(logging.StreamHandler):

@@ -60,3 +60,41 @@ def test_source_base_url(monkeypatch):
     assert environment.source_base_url() == 'https://github.com/DataTalksClub/nyc-tlc-data/releases/download'
     monkeypatch.setenv('NYC_TLC_BASE_URL', 'http://127.0.0.1:8765/')
     assert environment.source_base_url() == 'http://127.0.0.1:8765'
+
+
+def test_local_profile_builds_anonymous_clients_on_the_emulators(monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+
+    monkeypatch.setenv('IO_CONFIG_PROFILE', 'local')
+    monkeypatch.setenv('GOOGLE_PROJECT_ID', 'local-project')
+    monkeypatch.setenv('GOOGLE_LOCATION', 'US')
+    monkeypatch.setenv('GCS_EMULATOR_URL', 'http://127.0.0.1:4443/')
+    monkeypatch.setenv('BIGQUERY_EMULATOR_URL', 'http://127.0.0.1:9050')
+    storage = environment.storage_client()
+    assert isinstance(storage._credentials, AnonymousCredentials)
+    assert storage._connection.API_BASE_URL == 'http://127.0.0.1:4443'
+    bigquery = environment.bigquery_client()
+    assert bigquery._connection.API_BASE_URL == 'http://127.0.0.1:9050'
+    assert bigquery.project == 'local-project' and bigquery.location == 'US'
+
+
+def test_gcp_profile_needs_the_key_file(monkeypatch, tmp_path):
+    monkeypatch.setenv('IO_CONFIG_PROFILE', 'gcp')
+    monkeypatch.setenv('GOOGLE_PROJECT_ID', 'my-project')
+    monkeypatch.setenv('GOOGLE_LOCATION', 'EU')
+    monkeypatch.delenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', raising=False)
+    with pytest.raises(ConfigError, match="GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' needs the environment variable"):
+        environment.storage_client()
+    monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', str(tmp_path / 'missing.json'))
+    with pytest.raises(ConfigError, match=r"GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '.*missing.json', which is not a file"):
+        environment.bigquery_client()
+    (tmp_path / 'bad.json').write_text('{"type": "service_account"}')
+    monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', str(tmp_path / 'bad.json'))
+    with pytest.raises(ConfigError, match='bad.json is not a service account key file'):
+        environment.storage_client()
+
+
+def test_gcp_profile_has_no_emulator_settings():
+    raw = load_profile('gcp').raw
+    assert not [k for k in raw if 'EMULATOR' in k]
+    assert raw['GOOGLE_SERVICE_ACC_KEY_FILEPATH'] == "{{ env_var('GOOGLE_SERVICE_ACC_KEY_FILEPATH') }}"

@@ -1,0 +1,81 @@
+"""api_to_gcs then gcs_to_bigquery, as users run them (`mage run ... --test`), against the
+GCS and BigQuery emulators that `make run` starts, with a fresh bucket and dataset per test."""
+
+from datetime import date
+
+import pytest
+from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run
+from course_oracle import course_clean
+
+from utils.bigquery_load import count_month
+from utils.environment import bigquery_client, storage_client
+
+pytestmark = pytest.mark.mage
+GREEN_OCT = {'service': 'green', 'year': 2020, 'month': 10}
+YELLOW_JAN = {'service': 'yellow', 'year': 2021, 'month': 1}
+
+
+def run_ok(pipeline, env, variables):
+    run = mage_run(REPO, pipeline, env, variables)
+    assert run.returncode == 0, run.output[-3000:]
+    return run
+
+
+def objects(bucket: str) -> dict[str, int]:
+    return {b.name: b.size for b in storage_client().list_blobs(bucket)}
+
+
+def test_month_to_gcs_then_bigquery_rerun_and_a_second_month(cloud_env):
+    bucket, dataset = cloud_env['GCS_BUCKET'], cloud_env['BIGQUERY_DATASET']
+    cleaned = course_clean(GREEN_MONTH, 'green')
+    pickup_dates = set(cleaned['lpep_pickup_datetime'].dt.strftime('%Y-%m-%d'))
+
+    run_ok('api_to_gcs', cloud_env, GREEN_OCT)
+    names = objects(bucket)
+    assert 'nyc_taxi/green/green_tripdata_2020-10.parquet' in names
+    partitions = {n.split('/')[2] for n in names if n.startswith('nyc_taxi/green_partitioned/')}
+    assert partitions == {f'pickup_date={d}' for d in pickup_dates}
+
+    run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
+    client = bigquery_client()
+    table = f'local-project.{dataset}.green_tripdata'
+    assert client.get_table(table).time_partitioning.field == 'lpep_pickup_datetime'
+    assert count_month(client, table, date(2020, 10, 1)) == len(cleaned)
+
+    run_ok('api_to_gcs', cloud_env, GREEN_OCT)  # rerun: the same objects, no stale or extra files
+    assert objects(bucket) == names
+    run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
+    assert client.get_table(table).num_rows == len(cleaned)
+
+    run_ok('api_to_gcs', cloud_env, YELLOW_JAN)  # another service and month: green untouched
+    after = objects(bucket)
+    assert {n: s for n, s in after.items() if '/green' in n} == names
+    run_ok('gcs_to_bigquery', cloud_env, YELLOW_JAN)
+    assert client.get_table(f'local-project.{dataset}.yellow_tripdata').num_rows == len(course_clean(YELLOW_SAMPLE, 'yellow'))
+    assert client.get_table(table).num_rows == len(cleaned)
+
+
+@pytest.mark.parametrize(
+    'pipeline, change, message',
+    [
+        ('api_to_gcs', {'GCS_BUCKET': 'no-such-bucket'}, "GCS bucket 'no-such-bucket' does not exist"),
+        ('api_to_gcs', {'GCS_EMULATOR_URL': 'dead'}, 'cannot reach Google Cloud Storage'),
+        ('gcs_to_bigquery', {}, 'does not exist: run api_to_gcs for green_tripdata_2020-10 first'),
+        ('api_to_gcs', {'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': '/nonexistent/key.json'},
+         "GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '/nonexistent/key.json', which is not a file"),
+    ],
+    ids=['missing bucket', 'emulator down', 'month not in GCS yet', 'missing key file'],
+)
+def test_cloud_faults_fail_clearly_and_write_nothing(cloud_env, pipeline, change, message):
+    from scripts.local_services import free_port
+
+    env = {**cloud_env, **change}
+    if env['GCS_EMULATOR_URL'] == 'dead':
+        env['GCS_EMULATOR_URL'] = f'http://127.0.0.1:{free_port()}'
+    before = objects(cloud_env['GCS_BUCKET'])
+    run = mage_run(REPO, pipeline, env, GREEN_OCT)
+    assert run.returncode != 0
+    assert message in run.output, run.output[-3000:]
+    assert objects(cloud_env['GCS_BUCKET']) == before
+    assert not list(bigquery_client().list_datasets()) or cloud_env['BIGQUERY_DATASET'] not in {
+        d.dataset_id for d in bigquery_client().list_datasets()}
