@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian/Ubuntu machine, idempotently:
-#   system packages (PostgreSQL server; docker-compose, only to validate the compose file in tests)
+#   system packages (PostgreSQL server; for the tests: docker-compose to validate the compose
+#   file, chromium to look at the Mage UI)
 #   uv (from PyPI) and the project venv at .venv from requirements-dev.txt
 #   the BigQuery emulator's venv at .venv-bigquery (Python >= 3.13, which it needs).
 # Usage: scripts/setup.sh [--test]
@@ -10,7 +11,10 @@ cd "$(dirname "$0")/.."
 want_test=${1:-}
 missing=()
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
-[ "$want_test" = --test ] && ! command -v docker-compose >/dev/null && missing+=(docker-compose)
+if [ "$want_test" = --test ]; then
+  command -v docker-compose >/dev/null || missing+=(docker-compose)   # validates docker-compose.yml
+  command -v chromium >/dev/null || missing+=(chromium)               # renders the Mage UI in a test
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] apt-get install ${missing[*]}"

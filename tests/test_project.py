@@ -41,6 +41,19 @@ def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
     assert postgres['environment']['POSTGRES_PASSWORD'] == magic['environment']['POSTGRES_PASSWORD']
 
 
+def test_compose_runs_the_emulators_for_the_local_profile(compose_config):
+    services = compose_config['services']
+    magic = services['magic']
+    assert magic['environment']['IO_CONFIG_PROFILE'] == 'local'
+    assert magic['environment']['GCS_EMULATOR_URL'] == 'http://gcs:4443'
+    assert magic['environment']['BIGQUERY_EMULATOR_URL'] == 'http://bigquery:9050'
+    assert {'gcs', 'bigquery'} <= set(magic['depends_on'])
+    # the BigQuery emulator reads gs://bucket/x from the GCS emulator's files
+    gcs_dir = next(v.split(':')[0] for v in services['gcs']['volumes'] if v.endswith(':/storage:rw'))
+    assert any(v.startswith(f'{gcs_dir}:/data/gcs') for v in services['bigquery']['volumes'])
+    assert (REPO / 'scripts' / 'bigquery_emulator' / 'Dockerfile').is_file()
+
+
 def test_image_matches_the_pinned_mage():
     pin = re.search(r'^mage-ai==([\d.]+)$', (REPO / 'requirements.txt').read_text(), re.M).group(1)
     dockerfile = (REPO / 'Dockerfile').read_text()
