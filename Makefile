@@ -4,6 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: setup run up stop status test bench clean
+BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
 	@scripts/setup.sh
@@ -23,6 +24,9 @@ status:
 test:  ## the whole test suite, against real servers the tests start themselves
 	@scripts/setup.sh --test
 	@$(PY) -m pytest
+
+bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12')
+	@$(PY) scripts/bench.py $(BENCH_ARGS)
 
 clean: stop  ## remove local data (database, Mage runs, work files); keeps .venv
 	rm -rf .data

@@ -17,7 +17,6 @@ import uuid
 
 from scripts.local_services import Postgres, free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group
 from support.source_server import SourceServer
-from utils import environment
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / 'samples'

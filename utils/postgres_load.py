@@ -14,6 +14,7 @@ import re
 from datetime import date
 from typing import Iterable, Iterator
 
+import psycopg2
 import pyarrow as pa
 from psycopg2 import sql
 
@@ -23,6 +24,11 @@ from utils.taxi_schema import TaxiSchema
 log = logging.getLogger(__name__)
 
 PARTITION_KEY = 'source_month'
+
+
+class LoadError(RuntimeError):
+    """The load was cut off (server gone, session killed); nothing was committed."""
+
 _IDENTIFIER = re.compile(r'[a-z_][a-z0-9_]{0,62}')
 
 
@@ -108,43 +114,60 @@ def replace_month(
         'defs': _column_defs(taxi_schema),
     }
     stream = CsvStream(batches)
-    with conn:  # one transaction: COMMIT on success, ROLLBACK on any error
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}').format(**q))
-            cur.execute(
-                sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q)
-            )
-            found = _existing_columns(cur, schema_name, table)
-            if found != columns + [PARTITION_KEY]:
-                raise ValueError(
-                    f'table {schema_name}.{table} exists with other columns than the '
-                    f'{taxi_schema.service} schema: {found}; drop it or set another POSTGRES_SCHEMA'
-                )
-            cur.execute(sql.SQL('DROP TABLE IF EXISTS {staging}').format(**q))
-            cur.execute(
-                sql.SQL(
-                    'CREATE TABLE {staging} (LIKE {parent}); '
-                    'ALTER TABLE {staging} ALTER COLUMN {key} SET DEFAULT {month}, '
-                    'ADD CONSTRAINT {check} CHECK ({key} = {month})'
-                ).format(**q)
-            )
-            cur.copy_expert(
-                sql.SQL('COPY {staging} ({columns}) FROM STDIN WITH (FORMAT csv)').format(**q).as_string(conn),
-                stream,
-                size=1 << 20,
-            )
-            rows = cur.rowcount
-            cur.execute(
-                sql.SQL(
-                    'DROP TABLE IF EXISTS {partition}; '
-                    'ALTER TABLE {staging} RENAME TO {partition_name}; '
-                    'ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ({month})'
-                ).format(**q)
-            )
+    try:
+        with conn:  # one transaction, also on an autocommit connection: COMMIT, or ROLLBACK on error
+            rows = _swap_in(conn, q, stream, schema_name, table, columns, taxi_schema)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+        # the server or the connection went away; closing the block then reports only
+        # "connection already closed", so name the error that cut the load
+        cause = e.__context__ if isinstance(e, psycopg2.InterfaceError) and e.__context__ else e
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise LoadError(
+            f'loading {schema_name}.{table} for {month:%Y-%m} failed: {reason}; '
+            'the table was left as it was (nothing was committed)'
+        ) from e
     log.info(
         'replaced %s.%s for %s: %s rows (%.1f MB of CSV through COPY)',
         schema_name, table, f'{month:%Y-%m}', f'{rows:,}', stream.bytes_read / 1e6,
     )
+    return rows
+
+
+def _swap_in(conn, q: dict, stream: CsvStream, schema_name: str, table: str, columns: list[str],
+             taxi_schema: TaxiSchema) -> int:
+    """The statements of one load, in the caller's open transaction."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}').format(**q))
+        cur.execute(
+            sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q)
+        )
+        found = _existing_columns(cur, schema_name, table)
+        if found != columns + [PARTITION_KEY]:
+            raise ValueError(
+                f'table {schema_name}.{table} exists with other columns than the '
+                f'{taxi_schema.service} schema: {found}; drop it or set another POSTGRES_SCHEMA'
+            )
+        cur.execute(sql.SQL('DROP TABLE IF EXISTS {staging}').format(**q))
+        cur.execute(
+            sql.SQL(
+                'CREATE TABLE {staging} (LIKE {parent}); '
+                'ALTER TABLE {staging} ALTER COLUMN {key} SET DEFAULT {month}, '
+                'ADD CONSTRAINT {check} CHECK ({key} = {month})'
+            ).format(**q)
+        )
+        cur.copy_expert(
+            sql.SQL('COPY {staging} ({columns}) FROM STDIN WITH (FORMAT csv)').format(**q).as_string(conn),
+            stream,
+            size=1 << 20,
+        )
+        rows = cur.rowcount
+        cur.execute(
+            sql.SQL(
+                'DROP TABLE IF EXISTS {partition}; '
+                'ALTER TABLE {staging} RENAME TO {partition_name}; '
+                'ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ({month})'
+            ).format(**q)
+        )
     return rows
 
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 from conftest import query, table_fingerprint
 
-from utils.postgres_load import CsvStream, check_identifier, count_month, replace_month
+from utils.postgres_load import CsvStream, LoadError, check_identifier, count_month, replace_month
 from utils.taxi_schema import schema_for
 
 YELLOW = schema_for('yellow')
@@ -108,3 +108,36 @@ def test_csv_stream_reads_in_pieces():
         pieces.append(piece)
     assert b''.join(pieces).count(b'\n') == 2000
     assert stream.bytes_read == sum(map(len, pieces))
+
+
+def test_server_killing_the_session_mid_copy_loses_nothing(pg_server, pg):
+    """A real fault: another session runs pg_terminate_backend() on the loading connection
+    while COPY is streaming. The month keeps its old rows; a rerun loads exactly the new ones."""
+    load(pg, JAN, trips(300))
+    load(pg, FEB, trips(40, start=5000))
+    before = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')
+
+    loader = pg_server.connect()
+    victim = loader.get_backend_pid()
+
+    def batches_then_kill():
+        for i, batch in enumerate(trips(50_000, batch_rows=5000)):
+            if i == 3:  # COPY is under way: kill its session from outside
+                killer = pg_server.connect()
+                killer.autocommit = True
+                with killer.cursor() as cur:
+                    cur.execute('SELECT pg_terminate_backend(%s)', (victim,))
+                killer.close()
+            yield batch
+
+    with pytest.raises(LoadError, match=r'loading ny_taxi.yellow_taxi_data for 2021-01 failed: .*left as it was'):
+        load(loader, JAN, batches_then_kill())
+    assert loader.closed
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
+    assert query(pg, "SELECT to_regclass('ny_taxi.yellow_taxi_data_2021_01__staging')") == [(None,)]
+
+    rerun = pg_server.connect()
+    assert load(rerun, JAN, trips(1234)) == 1234
+    rerun.close()
+    assert count_month(pg, 'ny_taxi', 'yellow', JAN) == 1234
+    assert count_month(pg, 'ny_taxi', 'yellow', FEB) == 40

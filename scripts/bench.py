@@ -1,0 +1,266 @@
+"""`make bench`: our pipeline against `psql \\copy` and against the course's pandas way.
+
+Generates a synthetic month in the exact DataTalksClub CSV shape (scripts/synthetic_taxi.py),
+serves it over HTTP, and runs, one after another on the same file and the same PostgreSQL:
+
+  reference    zcat file | psql -c "\\copy ... FROM STDIN CSV HEADER"   (typed table)
+  course way   pd.read_csv(url, dtype=..., parse_dates=...) of the whole file, filter,
+               Mage's Postgres.export (COPY from a whole-frame CSV buffer)
+  pipeline     `mage run . api_to_postgres` as users run it; its own time is the wall time
+               minus a `mage run` on a 1,197-row file measured in the same run (Mage start-up)
+  partitions   our pickup_date partitioned parquet (utils/gcs_io.write_partitions) against
+               DuckDB's COPY ... TO ... (FORMAT parquet, PARTITION_BY ...) on the clean file
+
+Peak RSS is the largest sum of RSS over each command's whole process tree (sampled every
+20 ms with psutil). Prints a table and writes .data/bench/bench.png and results.json.
+
+    python scripts/bench.py [--rows N] [--months M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from scripts.local_services import Postgres, free_port, start_http_mirror, stop_process_group  # noqa: E402
+from scripts.synthetic_taxi import FULL_MONTH_ROWS, generate_month  # noqa: E402
+from utils.taxi_schema import schema_for  # noqa: E402
+
+BENCH = REPO / '.data' / 'bench'
+SAMPLE = REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz'
+TINY_MONTH = (2009, 1)  # the 1,197-row sample served under this name: Mage's fixed cost
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    rows: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 and self.rows else float('nan')
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, shell: bool = False) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS of the process tree in MB, output) of one command."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=REPO, start_new_session=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0].decode(errors='replace')
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f'benchmark step failed ({proc.returncode}): {cmd}\n{output[-4000:]}')
+    return seconds, peak / 1e6, output
+
+
+def pg_count(pg: Postgres, sql: str) -> int:
+    with pg.connect() as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def course_way(url: str, dsn: dict) -> None:
+    """The course's api_to_postgres, as its blocks do it, in this one process."""
+    import pandas as pd
+    from mage_ai.io.postgres import Postgres as MagePostgres
+
+    schema = schema_for('yellow')
+    data = pd.read_csv(url, sep=',', compression='gzip', dtype=schema.pandas_dtypes, parse_dates=schema.parse_dates)
+    data = data[data['passenger_count'] > 0]
+    with MagePostgres(**dsn) as loader:
+        loader.export(data, 'bench', 'course_way', index=False, if_exists='replace')
+    print(len(data))
+
+
+def course_imports() -> None:
+    """What the course way pays before it reads a byte: importing pandas and Mage's io."""
+    import pandas  # noqa: F401
+    from mage_ai.io.postgres import Postgres  # noqa: F401
+
+
+def partitions_ours(clean: str, out: str) -> None:
+    from utils.gcs_io import write_partitions
+    from utils.taxi_source import TaxiMonth
+
+    files = write_partitions(Path(clean), Path(out), schema_for('yellow'), TaxiMonth('yellow', 2021, 1))
+    print(len(files))
+
+
+def partitions_duckdb(clean: str, out: str) -> None:
+    import duckdb
+
+    duckdb.sql(
+        f"COPY (SELECT *, CAST(tpep_pickup_datetime AS DATE) AS pickup_date FROM read_parquet('{clean}')) "
+        f"TO '{out}' (FORMAT parquet, PARTITION_BY (pickup_date), OVERWRITE_OR_IGNORE)"
+    )
+
+
+def chart(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    names = [r.name for r in results]
+    left.barh(names, [r.seconds for r in results], color='#4c72b0')
+    left.set_xlabel('wall time (s)')
+    left.invert_yaxis()
+    right.barh(names, [r.peak_rss_mb for r in results], color='#dd8452')
+    right.set_xlabel('peak RSS of the process tree (MB)')
+    right.invert_yaxis()
+    right.set_yticklabels([])
+    fig.suptitle(f'{results[0].rows:,} rows, one yellow month (make bench)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--rows', type=int, default=FULL_MONTH_ROWS)
+    parser.add_argument('--months', type=int, default=1, help='also run the pipeline over this many months')
+    parser.add_argument('--out', type=Path, default=BENCH, help='work folder (default .data/bench)')
+    parser.add_argument('step', nargs='*', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.step:  # a measured step, run in its own process
+        {'course-way': lambda a: course_way(a[0], json.loads(a[1])),
+         'course-imports': lambda a: course_imports(),
+         'partitions-ours': lambda a: partitions_ours(*a),
+         'partitions-duckdb': lambda a: partitions_duckdb(*a)}[args.step[0]](args.step[1:])
+        return 0
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o755)
+    source = out / 'source'
+    data = out / f'yellow_{args.rows}.csv.gz'
+    if not data.exists():
+        t = time.perf_counter()
+        generate_month(data, args.rows)
+        print(f'generated {args.rows:,} rows in {time.perf_counter() - t:.1f} s -> {data}')
+    shutil.rmtree(source, ignore_errors=True)
+    (source / 'yellow').mkdir(parents=True)
+    for month in range(1, args.months + 1):
+        (source / 'yellow' / f'yellow_tripdata_2021-{month:02d}.csv.gz').symlink_to(data)
+    (source / 'yellow' / f'yellow_tripdata_{TINY_MONTH[0]}-{TINY_MONTH[1]:02d}.csv.gz').symlink_to(SAMPLE)
+
+    shutil.rmtree(out / 'pg', ignore_errors=True)
+    (out / 'pg').mkdir()
+    (out / 'pg').chmod(0o755)
+    pg = Postgres(out / 'pg' / 'data', free_port(), 'bench', 'bench', 'ny_taxi').start()
+    mirror_port = free_port()
+    mirror = start_http_mirror(source, mirror_port, out / 'mirror.log')
+    base_url = f'http://127.0.0.1:{mirror_port}'
+    work = out / 'work'
+    shutil.rmtree(work, ignore_errors=True)
+    env = {
+        **os.environ, 'PYTHONPATH': str(REPO), 'IO_CONFIG_PROFILE': 'local', 'NYC_TLC_BASE_URL': base_url,
+        'POSTGRES_DBNAME': 'ny_taxi', 'POSTGRES_SCHEMA': 'ny_taxi', 'POSTGRES_USER': 'bench',
+        'POSTGRES_PASSWORD': 'bench', 'POSTGRES_HOST': '127.0.0.1', 'POSTGRES_PORT': str(pg.port),
+        'TAXI_WORK_DIR': str(work), 'MAGE_DATA_DIR': str(out / 'mage'), 'PGPASSWORD': 'bench',
+    }
+    py = sys.executable
+    mage = str(Path(py).with_name('mage'))
+    results: list[Result] = []
+    try:
+        columns = ', '.join(f'"{n}" {t}' for n, t in schema_for('yellow').postgres_columns())
+        with pg.connect() as conn, conn.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA bench; CREATE TABLE bench.reference ({columns})')
+        psql = shutil.which('psql') or '/usr/bin/psql'
+        secs, rss, _ = measure(
+            f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q '
+            f'-c "\\copy bench.reference FROM STDIN WITH (FORMAT csv, HEADER true)"', env, shell=True)
+        loaded = pg_count(pg, 'SELECT count(*) FROM bench.reference')
+        assert loaded == args.rows, (loaded, args.rows)
+        results.append(Result('psql \\copy (reference)', secs, rss, args.rows))
+
+        dsn = {'dbname': 'ny_taxi', 'user': 'bench', 'password': 'bench', 'host': '127.0.0.1', 'port': pg.port}
+        secs, rss, _ = measure([py, __file__, 'course-way', f'{base_url}/yellow/yellow_tripdata_2021-01.csv.gz',
+                                json.dumps(dsn)], env)
+        course_rows = pg_count(pg, 'SELECT count(*) FROM bench.course_way')
+        results.append(Result('course way (pandas + Mage export)', secs, rss, args.rows))
+        imports, imports_rss, _ = measure([py, __file__, 'course-imports'], env)
+        results.append(Result('course way, imports only', imports, imports_rss, 0))
+
+        tiny = json.dumps({'service': 'yellow', 'year': TINY_MONTH[0], 'month': TINY_MONTH[1]})
+        startup, startup_rss, _ = measure([mage, 'run', str(REPO), 'api_to_postgres', '--runtime-vars', tiny], env)
+        results.append(Result('mage run, 1,197 rows (start-up)', startup, startup_rss, 1197))
+
+        peaks = []
+        for month in range(1, args.months + 1):
+            variables = json.dumps({'service': 'yellow', 'year': 2021, 'month': month})
+            secs, rss, _ = measure([mage, 'run', str(REPO), 'api_to_postgres', '--runtime-vars', variables], env)
+            peaks.append(rss)
+            if month == 1:
+                results.append(Result('mage run api_to_postgres', secs, rss, args.rows))
+                results.append(Result('pipeline (mage run - start-up)', secs - startup, rss, args.rows))
+        ours = pg_count(pg, "SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = '2021-01-01'")
+        assert ours == course_rows, f'pipeline loaded {ours} rows, the course way {course_rows}'
+
+        clean = work / 'api_to_postgres' / 'yellow_tripdata_2021-01' / 'clean.parquet'
+        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-duckdb', str(clean), str(out / 'parts-duckdb')], env)
+        results.append(Result('partitions: DuckDB COPY (reference)', secs, rss, ours))
+        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-ours', str(clean), str(out / 'parts-ours')], env)
+        results.append(Result('partitions: ours (pyarrow)', secs, rss, ours))
+    finally:
+        stop_process_group(mirror.pid)
+        pg.stop()
+
+    by = {r.name: r for r in results}
+    ref, course = by['psql \\copy (reference)'], by['course way (pandas + Mage export)']
+    pipeline = by['pipeline (mage run - start-up)']
+    part_ref = by['partitions: DuckDB COPY (reference)']
+    print(f'\n{args.rows:,} rows (yellow, {ours:,} kept), {os.cpu_count()} cores\n')
+    print('| step | wall s | rows/s | × reference | peak RSS MB |')
+    print('|---|---:|---:|---:|---:|')
+    for r in results:
+        reference = part_ref if r.name.startswith('partitions') else ref
+        print(f'| {r.name} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | {r.seconds / reference.seconds:.2f} | {r.peak_rss_mb:.0f} |')
+    print(f'\npipeline / psql \\copy = {pipeline.seconds / ref.seconds:.2f} (target <= 1.3)')
+    print(f'course way / pipeline = {course.seconds / pipeline.seconds:.2f} (target >= 2.5); '
+          f'without its imports: {(course.seconds - imports) / pipeline.seconds:.2f}')
+    print(f'peak RSS of mage run = {by["mage run api_to_postgres"].peak_rss_mb:.0f} MB (target <= 500)')
+    if args.months > 1:
+        print(f'{args.months} months: peak RSS {max(peaks):.0f} MB vs {peaks[0]:.0f} MB for one '
+              f'({(max(peaks) / peaks[0] - 1) * 100:+.1f} %, target within 10 %)')
+    (out / 'results.json').write_text(json.dumps([asdict(r) for r in results], indent=2))
+    chart(results, out / 'bench.png')
+    print(f'\nchart: {out / "bench.png"}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
