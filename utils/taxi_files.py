@@ -84,6 +84,10 @@ def _typed(batch: pa.RecordBatch, schema: TaxiSchema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
+class MalformedRowsError(BadFileError):
+    """Some rows do not fit the schema (a wrong field count or a value of the wrong type)."""
+
+
 def iter_csv_batches(path: Path, schema: TaxiSchema, label: str) -> Iterator[pa.RecordBatch]:
     """Typed record batches of a gzip CSV file, header checked first."""
     check_header(read_header(path, label), schema, label)
@@ -96,18 +100,18 @@ def iter_csv_batches(path: Path, schema: TaxiSchema, label: str) -> Iterator[pa.
         for batch in reader:
             yield _typed(batch, schema)
     except (pa.ArrowInvalid, OSError) as e:
-        raise BadFileError(_describe_failure(path, schema, label, e)) from None
+        raise _failure(path, schema, label, e) from None
 
 
-def _describe_failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> str:
+def _failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> BadFileError:
     """Name the first bad line of the file, found by a slow exact re-read, if there is one."""
     try:
-        bad = first_bad_row(path, schema)
+        bad = next(bad_rows(path, schema), None)
     except (OSError, EOFError, zlib.error) as e:
-        return f'{label}: the gzip stream is damaged or truncated: {e}'
+        return BadFileError(f'{label}: the gzip stream is damaged or truncated: {e}')
     if bad:
-        return f'{label}: {bad}'
-    return f'{label}: {error}'
+        return MalformedRowsError(f'{label}: {bad[1]}')
+    return BadFileError(f'{label}: {error}')
 
 
 def _parses(kind: str, value: str) -> bool:
@@ -125,19 +129,57 @@ def _parses(kind: str, value: str) -> bool:
         return False
 
 
-def first_bad_row(path: Path, schema: TaxiSchema) -> str | None:
-    """The first line whose field count or values do not fit the schema, described; or None."""
-    with gzip.open(path, 'rt', newline='') as f:
-        rows = csv.reader(f)
-        header = next(rows)
-        kinds = [schema.kinds.get(c, 'str') for c in header]
-        for line_number, row in enumerate(rows, start=2):
-            if len(row) != len(header):
-                return f'line {line_number} has {len(row)} fields, the header has {len(header)}'
-            for name, kind, value in zip(header, kinds, row):
-                if not _parses(kind, value):
-                    return f'line {line_number}, column {name}: {value!r} is not a valid {kind}'
+def _problem(line_number: int, fields: list[str], header: list[str], kinds: list[str]) -> str | None:
+    if len(fields) != len(header):
+        return f'line {line_number} has {len(fields)} fields, the header has {len(header)}'
+    for name, kind, value in zip(header, kinds, fields):
+        if not _parses(kind, value):
+            return f'line {line_number}, column {name}: {value!r} is not a valid {kind}'
     return None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, raw text, fields) of every data line (the release files quote no newline)."""
+    with gzip.open(path, 'rt', newline='') as f:
+        next(f)
+        for line_number, text in enumerate(f, start=2):
+            yield line_number, text, next(csv.reader([text]), [])
+
+
+def bad_rows(path: Path, schema: TaxiSchema) -> Iterator[tuple[int, str]]:
+    """(line number, what is wrong) of every line whose field count or values do not fit."""
+    header = read_header(path, str(path))
+    kinds = [schema.kinds.get(c, 'str') for c in header]
+    for line_number, _, fields in _lines(path):
+        problem = _problem(line_number, fields, header, kinds)
+        if problem:
+            yield line_number, problem
+
+
+def first_bad_row(path: Path, schema: TaxiSchema) -> str | None:
+    bad = next(bad_rows(path, schema), None)
+    return bad[1] if bad else None
+
+
+def split_bad_rows(src: Path, good: Path, rejects: Path, schema: TaxiSchema) -> tuple[int, int]:
+    """Copy src to `good` without its malformed lines; write those to `rejects` (a CSV of
+    line, reason, text). Returns (good rows, rejected rows)."""
+    header = read_header(src, str(src))
+    kinds = [schema.kinds.get(c, 'str') for c in header]
+    kept = rejected = 0
+    with gzip.open(good, 'wt', compresslevel=1, newline='') as out, open(rejects, 'w', newline='') as bad:
+        out.write(','.join(header) + '\n')
+        writer = csv.writer(bad)
+        writer.writerow(['line', 'reason', 'text'])
+        for line_number, text, fields in _lines(src):
+            problem = _problem(line_number, fields, header, kinds)
+            if problem:
+                writer.writerow([line_number, problem, text.rstrip('\r\n')])
+                rejected += 1
+            else:
+                out.write(text)
+                kept += 1
+    return kept, rejected
 
 
 @contextmanager
@@ -162,6 +204,32 @@ def csv_to_parquet(src: Path, dest: Path, schema: TaxiSchema, label: str) -> int
             rows += batch.num_rows
     log.info('parsed %s rows from %s', f'{rows:,}', label)
     return rows
+
+
+def csv_to_parquet_keeping_rejects(
+    src: Path, dest: Path, schema: TaxiSchema, label: str, max_reject_ratio: float
+) -> dict[str, int | str | None]:
+    """csv_to_parquet, but malformed rows are kept aside in rejects.csv (line, reason, text)
+    next to dest, and the good rows load, unless more than max_reject_ratio of them are bad."""
+    rejects = dest.with_name('rejects.csv')
+    rejects.unlink(missing_ok=True)
+    try:
+        return {'rows': csv_to_parquet(src, dest, schema, label), 'rows_rejected': 0, 'rejects_path': None}
+    except MalformedRowsError as e:
+        first = str(e).removeprefix(f'{label}: ')
+    accepted = dest.with_name('accepted.csv.gz')
+    try:
+        kept, rejected = split_bad_rows(src, accepted, rejects, schema)
+        if rejected > max_reject_ratio * (kept + rejected):
+            raise MalformedRowsError(
+                f'{label}: {rejected:,} of {kept + rejected:,} rows are malformed, more than '
+                f'max_reject_ratio={max_reject_ratio} allows; the first: {first}; all of them: {rejects}'
+            )
+        rows = csv_to_parquet(accepted, dest, schema, label)
+    finally:
+        accepted.unlink(missing_ok=True)
+    log.warning('%s: %s malformed rows kept aside in %s (the first: %s)', label, f'{rejected:,}', rejects, first)
+    return {'rows': rows, 'rows_rejected': rejected, 'rejects_path': str(rejects)}
 
 
 def iter_parquet_batches(path: Path, batch_rows: int = 131_072) -> Iterator[pa.RecordBatch]:

@@ -22,13 +22,14 @@ from utils.environment import (
     work_dir,
 )
 from utils.postgres_load import replace_month, table_name
-from utils.taxi_files import csv_to_parquet, iter_parquet_batches
+from utils.taxi_files import csv_to_parquet_keeping_rejects, iter_parquet_batches
 from utils.taxi_schema import schema_for
 from utils.taxi_source import TaxiMonth, download
 
 log = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
+DEFAULT_MAX_REJECT_RATIO = 0.01
 
 
 def month_dir(month: TaxiMonth, pipeline_uuid: str, root: Path | None = None) -> Path:
@@ -38,17 +39,34 @@ def month_dir(month: TaxiMonth, pipeline_uuid: str, root: Path | None = None) ->
 def extract_month(
     variables: Mapping[str, Any], *, base_url: str | None = None, root: Path | None = None
 ) -> Manifest:
-    """Download the month's gzip CSV and parse it with the schema into raw.parquet."""
+    """Download the month's gzip CSV and parse it with the schema into raw.parquet.
+
+    Malformed rows go to rejects.csv beside it, unless more than the pipeline variable
+    max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
+    """
     month = TaxiMonth.from_vars(variables)
+    max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
     url = month.url(base_url or source_base_url())
     folder = month_dir(month, str(variables.get('pipeline_uuid') or 'adhoc'), root)
     gz = folder / f'{month.file_stem}.csv.gz'
     download(url, gz)
     try:
-        rows = csv_to_parquet(gz, folder / 'raw.parquet', schema_for(month.service), label=url)
+        parsed = csv_to_parquet_keeping_rejects(
+            gz, folder / 'raw.parquet', schema_for(month.service), url, max_reject_ratio
+        )
     finally:
         gz.unlink(missing_ok=True)
-    return {**month.to_dict(), 'url': url, 'raw_path': str(folder / 'raw.parquet'), 'rows': rows}
+    return {**month.to_dict(), 'url': url, 'raw_path': str(folder / 'raw.parquet'), **parsed}
+
+
+def _ratio(value: Any) -> float:
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        ratio = -1.0
+    if not 0 <= ratio <= 1:
+        raise ValueError(f'max_reject_ratio={value!r} must be a number from 0 to 1')
+    return ratio
 
 
 def clean_month(manifest: Manifest) -> Manifest:

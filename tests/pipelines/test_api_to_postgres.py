@@ -118,3 +118,28 @@ def test_a_failing_inline_test_fails_the_run(pg, taxi_env, loaded_month, tmp_pat
     skipped = mage_run(copy, 'api_to_postgres', taxi_env, test=False)  # without --test, @test is skipped
     assert skipped.returncode == 0, skipped.output[-3000:]
     assert table_fingerprint(pg, TABLE) != loaded_month
+
+
+def test_malformed_rows_are_kept_aside_or_fail_the_run(pg, taxi_env, loaded_month, served, tmp_path):
+    import io
+
+    import pandas as pd
+
+    lines = gzip.decompress(YELLOW_SAMPLE.read_bytes()).decode().splitlines()
+    header = lines[0].split(',')
+    bad_fare = lines[5].split(',')
+    bad_fare[header.index('fare_amount')] = 'n/a'
+    lines[5] = ','.join(bad_fare)
+    lines[20] = lines[20] + ',extra-field'
+    served('yellow', 2021, 1, ('\n'.join(lines) + '\n').encode())
+
+    strict = mage_run(REPO, 'api_to_postgres', taxi_env, {'max_reject_ratio': 0})
+    assert strict.returncode != 0
+    assert "2 of 1,197 rows are malformed, more than max_reject_ratio=0.0 allows; the first: line 6, column fare_amount: 'n/a'" in strict.output
+    assert table_fingerprint(pg, TABLE) == loaded_month
+
+    lenient = mage_run(REPO, 'api_to_postgres', taxi_env)  # default: up to 1 % kept aside
+    assert lenient.returncode == 0, lenient.output[-3000:]
+    assert '2 malformed rows kept aside in' in lenient.output
+    good = pd.read_csv(io.StringIO('\n'.join(lines[:5] + lines[6:20] + lines[21:]) + '\n'))
+    assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(int((good['passenger_count'] > 0).sum()),)]

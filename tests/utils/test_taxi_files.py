@@ -115,3 +115,57 @@ def test_clean_file_has_no_bad_row():
 def test_csv_bytes_writes_nulls_as_empty_fields():
     batch = pa.RecordBatch.from_pydict({'a': [1, None], 'b': ['x', None]})
     assert csv_bytes(batch) == b'1,"x"\n,\n'
+
+
+def _sample_with_bad_lines(tmp_path):
+    """The yellow sample with a text fare on line 4, a wrong field count on line 11 and an
+    impossible date on line 600."""
+    lines = gzip.decompress(YELLOW_SAMPLE.read_bytes()).decode().splitlines()
+    header = lines[0].split(',')
+    fields = lines[3].split(',')
+    fields[header.index('fare_amount')] = 'abc'
+    lines[3] = ','.join(fields)
+    lines[10] += ',42'
+    fields = lines[599].split(',')
+    fields[header.index('tpep_dropoff_datetime')] = '2021-02-30 10:00:00'
+    lines[599] = ','.join(fields)
+    return _gz(tmp_path, '\n'.join(lines) + '\n'), lines
+
+
+def test_malformed_rows_are_kept_aside_and_the_rest_loads(tmp_path):
+    import csv as csvmod
+
+    from utils.taxi_files import csv_to_parquet_keeping_rejects
+
+    path, lines = _sample_with_bad_lines(tmp_path)
+    dest = tmp_path / 'raw.parquet'
+    result = csv_to_parquet_keeping_rejects(path, dest, schema_for('yellow'), 'u', max_reject_ratio=0.01)
+    assert result['rows'] == pq.ParquetFile(dest).metadata.num_rows == 1197 - 3
+    assert result['rows_rejected'] == 3
+    with open(result['rejects_path']) as f:
+        rejects = list(csvmod.DictReader(f))
+    assert [int(r['line']) for r in rejects] == [4, 11, 600]
+    assert rejects[0]['reason'] == "line 4, column fare_amount: 'abc' is not a valid float"
+    assert rejects[1]['reason'] == 'line 11 has 19 fields, the header has 18'
+    assert 'tpep_dropoff_datetime' in rejects[2]['reason']
+    assert [r['text'] for r in rejects] == [lines[3], lines[10], lines[599]]
+    assert not (tmp_path / 'accepted.csv.gz').exists()
+
+
+def test_too_many_malformed_rows_fail_the_file(tmp_path):
+    from utils.taxi_files import MalformedRowsError, csv_to_parquet_keeping_rejects
+
+    path, _ = _sample_with_bad_lines(tmp_path)
+    dest = tmp_path / 'raw.parquet'
+    with pytest.raises(MalformedRowsError, match=r"^u: 3 of 1,197 rows are malformed, more than max_reject_ratio=0.001 allows; "
+                                                  r"the first: line 4, column fare_amount"):
+        csv_to_parquet_keeping_rejects(path, dest, schema_for('yellow'), 'u', max_reject_ratio=0.001)
+    assert not dest.exists()
+
+
+def test_clean_files_have_no_rejects_file(tmp_path):
+    from utils.taxi_files import csv_to_parquet_keeping_rejects
+
+    result = csv_to_parquet_keeping_rejects(YELLOW_SAMPLE, tmp_path / 'raw.parquet', schema_for('yellow'), 'u', 0.01)
+    assert result == {'rows': 1197, 'rows_rejected': 0, 'rejects_path': None}
+    assert not (tmp_path / 'rejects.csv').exists()
