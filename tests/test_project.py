@@ -24,6 +24,7 @@ def compose_config(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp('compose')
     for name in ('docker-compose.yml', 'Dockerfile', 'dev.env'):
         shutil.copy(REPO / name, work / name)
+    shutil.copytree(REPO / 'scripts' / 'bigquery_emulator', work / 'scripts' / 'bigquery_emulator')
     shutil.copy(REPO / 'dev.env', work / '.env')
     done = subprocess.run(['docker-compose', 'config'], cwd=work, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

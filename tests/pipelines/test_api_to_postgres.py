@@ -17,6 +17,7 @@ def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
     run = mage_run(REPO, 'api_to_postgres', taxi_env)  # the pipeline's defaults: yellow 2021-01
     assert run.returncode == 0, run.output[-3000:]
     assert run.output.count('1/1 tests passed.') == 3
+    assert taxi_env['POSTGRES_PASSWORD'] not in run.output  # no secret in the logs
     expected = course_clean(YELLOW_SAMPLE, 'yellow')
     assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(len(expected),)]
     assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(tpep_pickup_datetime) FROM {TABLE}')[0] == (

@@ -141,3 +141,16 @@ def test_server_killing_the_session_mid_copy_loses_nothing(pg_server, pg):
     rerun.close()
     assert count_month(pg, 'ny_taxi', 'yellow', JAN) == 1234
     assert count_month(pg, 'ny_taxi', 'yellow', FEB) == 40
+
+
+def test_interleaved_reruns_end_like_one_clean_run(pg_server, pg):
+    """Jan, Feb, Jan, Feb, Jan in schema ny_taxi vs Jan, Feb once in a fresh schema: same rows."""
+    jan, feb = trips(800), trips(300, start=9000)
+    for month, batches in [(JAN, jan), (FEB, feb), (JAN, jan), (FEB, feb), (JAN, jan)]:
+        load(pg, month, batches)
+    with pg.cursor() as cur:
+        cur.execute('DROP SCHEMA IF EXISTS once CASCADE')
+    load(pg, JAN, jan, schema_name='once')
+    load(pg, FEB, feb, schema_name='once')
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == table_fingerprint(pg, 'once.yellow_taxi_data')
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')[0] == 1100
