@@ -154,3 +154,47 @@ def test_interleaved_reruns_end_like_one_clean_run(pg_server, pg):
     load(pg, FEB, feb, schema_name='once')
     assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == table_fingerprint(pg, 'once.yellow_taxi_data')
     assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')[0] == 1100
+
+
+@pytest.fixture()
+def tiny_tablespace(pg_server, pg, tmp_path):
+    """A real disk that fills up: a 4 MB tmpfs mounted as a PostgreSQL tablespace (needs root)."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root; this machine runs the tests as another user')
+    from conftest import open_tmp_dir
+
+    mount = open_tmp_dir('nyc-taxi-tiny-')
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {done.stderr.strip()}')
+    try:
+        shutil.chown(mount, 'postgres', 'postgres')
+        with pg.cursor() as cur:
+            cur.execute(f"CREATE TABLESPACE tiny LOCATION '{mount}'")
+        yield 'tiny'
+    finally:
+        with pg.cursor() as cur:
+            cur.execute('DROP SCHEMA IF EXISTS ny_taxi CASCADE')
+            cur.execute('DROP TABLESPACE IF EXISTS tiny')
+        subprocess.run(['umount', str(mount)], check=False)
+        shutil.rmtree(mount, ignore_errors=True)
+
+
+def test_disk_full_mid_copy_leaves_the_month_and_a_rerun_works(pg_server, pg, tiny_tablespace):
+    load(pg, JAN, trips(500))
+    before = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')
+    full = pg_server.connect()
+    with full.cursor() as cur:  # this session's new tables (the staging table) go to the tiny disk
+        cur.execute(f'SET default_tablespace = {tiny_tablespace}')
+    full.commit()
+    with pytest.raises(LoadError, match='No space left on device; the table was left as it was') as e:
+        load(full, JAN, trips(200_000, batch_rows=20_000))
+    assert isinstance(e.value.__cause__, psycopg2.errors.DiskFull)
+    full.close()
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
+    assert load(pg, JAN, trips(2000)) == 2000
+    assert count_month(pg, 'ny_taxi', 'yellow', JAN) == 2000
