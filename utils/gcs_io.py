@@ -11,6 +11,7 @@ old names, then deletes the month's files that the new set no longer has.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import tempfile
@@ -23,7 +24,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from utils.environment import ConfigError
-from utils.taxi_files import iter_parquet_batches
+from utils.taxi_files import BATCH_ROWS
 from utils.taxi_schema import TaxiSchema, snake_case
 from utils.taxi_source import TaxiMonth
 
@@ -79,25 +80,33 @@ def parquet_rows_in_gcs(bucket, name: str) -> int:
         return pq.ParquetFile(f).metadata.num_rows
 
 
-def with_pickup_date(batch: pa.RecordBatch, schema: TaxiSchema) -> pa.RecordBatch:
-    pickup = batch.column(snake_case(schema.pickup_column))
-    return batch.append_column(PARTITION_COLUMN, pc.cast(pickup, pa.date32()))
-
-
 def write_partitions(clean_path: Path, out_dir: Path, schema: TaxiSchema, month: TaxiMonth) -> dict[str, int]:
     """Stream clean.parquet into hive partitions pickup_date=YYYY-MM-DD under out_dir.
 
     Returns {relative file path: rows}. The partition column lives in the folder name only.
     """
-    source_schema = schema.arrow_schema(clean=True).append(pa.field(PARTITION_COLUMN, pa.date32()))
-    batches = (with_pickup_date(b, schema) for b in iter_parquet_batches(clean_path))
     written: dict[str, int] = {}
+    pickup = snake_case(schema.pickup_column)
+    columns = {name: pc.field(name) for name in schema.clean_columns}
+    columns[PARTITION_COLUMN] = pc.field(pickup).cast(pa.date32())
+    # a scanner, not a Python generator: pyarrow's writer threads never call back into Python
+    scanner = ds.dataset(clean_path, format='parquet').scanner(columns=columns, batch_size=BATCH_ROWS)
+    try:
+        _write_hive(scanner, out_dir, month, written)
+    finally:
+        # apache/arrow#36980: dataset-writer threads that outlive this call can abort the
+        # interpreter at exit ("terminate called without an active exception"): drop them now.
+        del scanner
+        gc.collect()
+    return written
 
+
+def _write_hive(scanner: ds.Scanner, out_dir: Path, month: TaxiMonth, written: dict[str, int]) -> None:
     def visit(f: ds.WrittenFile) -> None:
         written[str(Path(f.path).relative_to(out_dir))] = f.metadata.num_rows
 
     ds.write_dataset(
-        pa.RecordBatchReader.from_batches(source_schema, batches),
+        scanner,
         out_dir,
         format='parquet',
         partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.date32())]), flavor='hive'),
@@ -106,7 +115,6 @@ def write_partitions(clean_path: Path, out_dir: Path, schema: TaxiSchema, month:
         file_visitor=visit,
         max_partitions=4096,
     )
-    return written
 
 
 def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth) -> dict[str, int]:

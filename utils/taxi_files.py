@@ -202,7 +202,7 @@ class RowGroupWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
+        if self._rows:
             self._writer.write_table(pa.Table.from_batches(self._pending), row_group_size=self._rows)
         self._pending, self._rows = [], 0
 

@@ -169,3 +169,19 @@ def test_clean_files_have_no_rejects_file(tmp_path):
     result = csv_to_parquet_keeping_rejects(YELLOW_SAMPLE, tmp_path / 'raw.parquet', schema_for('yellow'), 'u', 0.01)
     assert result == {'rows': 1197, 'rows_rejected': 0, 'rejects_path': None}
     assert not (tmp_path / 'rejects.csv').exists()
+
+
+def test_row_groups_are_regrouped_and_empty_batches_skipped(tmp_path):
+    from utils.taxi_files import ROW_GROUP_ROWS, parquet_writer
+
+    schema = pa.schema([('a', pa.int64())])
+    with parquet_writer(tmp_path / 'x.parquet', schema) as writer:
+        for start in range(0, 100_000, 1000):
+            writer.write_batch(pa.RecordBatch.from_pydict({'a': list(range(start, start + 1000))}, schema=schema))
+            writer.write_batch(pa.RecordBatch.from_pydict({'a': []}, schema=schema))
+    meta = pq.ParquetFile(tmp_path / 'x.parquet').metadata
+    assert meta.num_rows == 100_000
+    assert meta.num_row_groups == -(-100_000 // ROW_GROUP_ROWS)
+    with parquet_writer(tmp_path / 'empty.parquet', schema):
+        pass
+    assert pq.read_table(tmp_path / 'empty.parquet').num_rows == 0
