@@ -114,6 +114,7 @@ def _write_hive(scanner: ds.Scanner, out_dir: Path, month: TaxiMonth, written: d
         existing_data_behavior='delete_matching',
         file_visitor=visit,
         max_partitions=4096,
+        preserve_order=True,  # a rerun writes byte-identical files
     )
 
 

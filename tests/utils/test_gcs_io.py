@@ -91,3 +91,11 @@ def test_unreachable_emulator_fails_at_once(cloud_env, monkeypatch):
     monkeypatch.setenv('GCS_EMULATOR_URL', f'http://127.0.0.1:{free_port()}')
     with pytest.raises(CloudError, match="cannot reach Google Cloud Storage for bucket 'nyc-taxi-"):
         open_bucket(storage_client(), google_target().bucket)
+
+
+def test_partition_files_are_byte_identical_on_rerun(green_clean, tmp_path):
+    first = write_partitions(green_clean, tmp_path / 'a', GREEN, OCT)
+    second = write_partitions(green_clean, tmp_path / 'b', GREEN, OCT)
+    assert first == second
+    for relative in first:
+        assert (tmp_path / 'a' / relative).read_bytes() == (tmp_path / 'b' / relative).read_bytes(), relative
