@@ -160,11 +160,6 @@ def bad_rows(path: Path, schema: TaxiSchema) -> Iterator[tuple[int, str]]:
             yield line_number, problem
 
 
-def first_bad_row(path: Path, schema: TaxiSchema) -> str | None:
-    bad = next(bad_rows(path, schema), None)
-    return bad[1] if bad else None
-
-
 def split_bad_rows(src: Path, good: Path, rejects: Path, schema: TaxiSchema) -> tuple[int, int]:
     """Copy src to `good` without its malformed lines; write those to `rejects` (a CSV of
     line, reason, text). Returns (good rows, rejected rows)."""
@@ -262,10 +257,6 @@ def csv_to_parquet_keeping_rejects(
 def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     with pq.ParquetFile(path) as f:
         yield from f.iter_batches(batch_size=batch_rows)
-
-
-def parquet_rows(path: Path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows
 
 
 def _whole_seconds(column: pa.Array) -> pa.Array:

@@ -32,13 +32,11 @@ Manifest = dict[str, Any]
 DEFAULT_MAX_REJECT_RATIO = 0.01
 
 
-def month_dir(month: TaxiMonth, pipeline_uuid: str, root: Path | None = None) -> Path:
-    return (root or work_dir()) / pipeline_uuid / month.file_stem
+def month_dir(month: TaxiMonth, pipeline_uuid: str) -> Path:
+    return work_dir() / pipeline_uuid / month.file_stem
 
 
-def extract_month(
-    variables: Mapping[str, Any], *, base_url: str | None = None, root: Path | None = None
-) -> Manifest:
+def extract_month(variables: Mapping[str, Any]) -> Manifest:
     """Download the month's gzip CSV and parse it with the schema into raw.parquet.
 
     Malformed rows go to rejects.csv beside it, unless more than the pipeline variable
@@ -46,8 +44,8 @@ def extract_month(
     """
     month = TaxiMonth.from_vars(variables)
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
-    url = month.url(base_url or source_base_url())
-    folder = month_dir(month, str(variables.get('pipeline_uuid') or 'adhoc'), root)
+    url = month.url(source_base_url())
+    folder = month_dir(month, str(variables.get('pipeline_uuid') or 'adhoc'))
     gz = folder / f'{month.file_stem}.csv.gz'
     download(url, gz)
     try:

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 
-from utils.taxi_files import BadFileError, csv_bytes, csv_to_parquet, first_bad_row
+from utils.taxi_files import BadFileError, bad_rows, csv_bytes, csv_to_parquet
 from utils.taxi_schema import schema_for
 
 
@@ -109,7 +109,7 @@ def test_truncated_gzip(tmp_path):
 
 
 def test_clean_file_has_no_bad_row():
-    assert first_bad_row(YELLOW_SAMPLE, schema_for('yellow')) is None
+    assert list(bad_rows(YELLOW_SAMPLE, schema_for('yellow'))) == []
 
 
 def test_csv_bytes_writes_nulls_as_empty_fields():
