@@ -4,7 +4,7 @@ month's files and removes the ones it no longer writes.
 """
 
 from utils.environment import google_target, storage_client
-from utils.gcs_io import month_partition_objects, open_bucket
+from utils.gcs_io import month_partition_objects, open_bucket, parquet_rows_in_gcs, rows_by_pickup_date
 from utils.taxi_pipeline import export_month_to_gcs_partitioned
 from utils.taxi_source import TaxiMonth
 
@@ -24,6 +24,6 @@ def test_one_partition_per_pickup_date(manifest: dict, *args) -> None:
     bucket = open_bucket(storage_client(), google_target().bucket)
     in_bucket = month_partition_objects(bucket, TaxiMonth.from_vars(manifest))
     assert in_bucket == manifest['partition_objects'], 'stale or missing partition files'
-    days = {name.split('pickup_date=')[1].split('/')[0] for name in in_bucket}
-    assert days == set(manifest['rows_by_pickup_date'])
-    assert sum(manifest['rows_by_pickup_date'].values()) == manifest['rows_out']
+    in_files = rows_by_pickup_date({name: parquet_rows_in_gcs(bucket, name) for name in in_bucket})
+    assert in_files == manifest['rows_by_pickup_date']
+    assert sum(in_files.values()) == manifest['rows_out'], 'rows lost or doubled on the way to GCS'

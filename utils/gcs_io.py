@@ -15,7 +15,6 @@ import gc
 import logging
 import re
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -52,6 +51,15 @@ def is_month_partition_file(name: str, month: TaxiMonth) -> bool:
         folder.startswith(partitioned_prefix(month.service) + f'{PARTITION_COLUMN}=')
         and re.fullmatch(re.escape(month.file_stem) + r'-\d+\.parquet', base) is not None
     )
+
+
+def rows_by_pickup_date(objects: dict[str, int]) -> dict[str, int]:
+    """{'YYYY-MM-DD': rows} from {partition object name: rows}."""
+    days: dict[str, int] = {}
+    for name, rows in objects.items():
+        day = name.split(f'{PARTITION_COLUMN}=')[1].split('/')[0]
+        days[day] = days.get(day, 0) + rows
+    return days
 
 
 def open_bucket(client, name: str):
@@ -133,11 +141,10 @@ def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month:
     ]
     for blob in stale:
         blob.delete()
-    days = Counter(name.split(f'{PARTITION_COLUMN}=')[1].split('/')[0] for name in uploaded)
     log.info(
         'wrote %s rows of %s to gs://%s/%s in %d pickup_date partitions (%d stale files removed)',
         f'{sum(uploaded.values()):,}', month.file_stem, bucket.name, partitioned_prefix(month.service),
-        len(days), len(stale),
+        len(rows_by_pickup_date(uploaded)), len(stale),
     )
     return uploaded
 

@@ -105,11 +105,11 @@ def export_month_to_gcs_partitioned(manifest: Manifest) -> Manifest:
     uploaded = gcs_io.upload_month_partitions(
         bucket, Path(manifest['clean_path']), schema_for(month.service), month
     )
-    rows_by_day: dict[str, int] = {}
-    for name, rows in uploaded.items():
-        day = name.split(f'{gcs_io.PARTITION_COLUMN}=')[1].split('/')[0]
-        rows_by_day[day] = rows_by_day.get(day, 0) + rows
-    return {**manifest, 'partition_objects': sorted(uploaded), 'rows_by_pickup_date': rows_by_day}
+    return {
+        **manifest,
+        'partition_objects': sorted(uploaded),
+        'rows_by_pickup_date': gcs_io.rows_by_pickup_date(uploaded),
+    }
 
 
 def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
