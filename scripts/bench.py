@@ -6,15 +6,17 @@ serves it over HTTP, and runs, one after another on the same file and the same P
   reference    zcat file | psql -c "\\copy ... FROM STDIN CSV HEADER"   (typed table)
   course way   pd.read_csv(url, dtype=..., parse_dates=...) of the whole file, filter,
                Mage's Postgres.export (COPY from a whole-frame CSV buffer)
-  pipeline     `mage run . api_to_postgres` as users run it; its own time is the wall time
-               minus a `mage run` on a 1,197-row file measured in the same run (Mage start-up)
+  pipeline     `mage run . api_to_postgres` as users run it (with dev.env's settings); its own
+               time is the wall time minus a `mage run` on a 1,197-row file measured in the same
+               run (Mage start-up); once more with pyarrow's default allocator, for comparison
   partitions   our pickup_date partitioned parquet (utils/gcs_io.write_partitions) against
                DuckDB's COPY ... TO ... (FORMAT parquet, PARTITION_BY ...) on the clean file
 
-Peak RSS is the largest sum of RSS over each command's whole process tree (sampled every
-20 ms with psutil). Prints a table and writes .data/bench/bench.png and results.json.
+Wall times of the reference, the start-up and the month are medians of --repeat runs (3);
+peak RSS is the largest sum of RSS over each command's whole process tree (sampled every
+20 ms with psutil), the largest of the runs. Prints a table and writes .data/bench/bench.png and results.json.
 
-    python scripts/bench.py [--rows N] [--months M]
+    python scripts/bench.py [--rows N] [--months M] [--repeat R]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -31,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
+from dotenv import dotenv_values
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -84,6 +88,15 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, shell: bool = Fal
     if proc.returncode != 0:
         raise SystemExit(f'benchmark step failed ({proc.returncode}): {cmd}\n{output[-4000:]}')
     return seconds, peak / 1e6, output
+
+
+def typical(runs: list[tuple[float, float, str]]) -> tuple[float, float]:
+    """(median wall seconds, largest peak RSS) of repeated runs of one step."""
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def seconds_of(runs: list[tuple[float, float, str]]) -> str:
+    return ', '.join(f'{r[0]:.1f}' for r in runs)
 
 
 def pg_count(pg: Postgres, sql: str) -> int:
@@ -152,6 +165,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rows', type=int, default=FULL_MONTH_ROWS)
     parser.add_argument('--months', type=int, default=1, help='also run the pipeline over this many months')
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='runs of psql \\copy, of the start-up and of the month; medians are reported')
     parser.add_argument('--out', type=Path, default=BENCH, help='work folder (default .data/bench)')
     parser.add_argument('step', nargs='*', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -187,6 +202,7 @@ def main() -> int:
     work = out / 'work'
     shutil.rmtree(work, ignore_errors=True)
     env = {
+        **{k: v for k, v in dotenv_values(REPO / 'dev.env').items() if v is not None},  # as make run
         **os.environ, 'PYTHONPATH': str(REPO), 'IO_CONFIG_PROFILE': 'local', 'NYC_TLC_BASE_URL': base_url,
         'POSTGRES_DBNAME': 'ny_taxi', 'POSTGRES_SCHEMA': 'ny_taxi', 'POSTGRES_USER': 'bench',
         'POSTGRES_PASSWORD': 'bench', 'POSTGRES_HOST': '127.0.0.1', 'POSTGRES_PORT': str(pg.port),
@@ -197,15 +213,18 @@ def main() -> int:
     results: list[Result] = []
     try:
         columns = ', '.join(f'"{n}" {t}' for n, t in schema_for('yellow').postgres_columns())
-        with pg.connect() as conn, conn.cursor() as cur:
-            cur.execute(f'CREATE SCHEMA bench; CREATE TABLE bench.reference ({columns})')
         psql = shutil.which('psql') or '/usr/bin/psql'
-        secs, rss, _ = measure(
-            f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q '
-            f'-c "\\copy bench.reference FROM STDIN WITH (FORMAT csv, HEADER true)"', env, shell=True)
-        loaded = pg_count(pg, 'SELECT count(*) FROM bench.reference')
-        assert loaded == args.rows, (loaded, args.rows)
-        results.append(Result('psql \\copy (reference)', secs, rss, args.rows))
+        reference_runs = []
+        for _ in range(args.repeat):
+            with pg.connect() as conn, conn.cursor() as cur:  # a fresh table, as our staging table is
+                cur.execute(f'DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench; '
+                            f'CREATE TABLE bench.reference ({columns})')
+            reference_runs.append(measure(
+                f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q '
+                f'-c "\\copy bench.reference FROM STDIN WITH (FORMAT csv, HEADER true)"', env, shell=True))
+            loaded = pg_count(pg, 'SELECT count(*) FROM bench.reference')
+            assert loaded == args.rows, (loaded, args.rows)
+        results.append(Result('psql \\copy (reference)', *typical(reference_runs), args.rows))
 
         dsn = {'dbname': 'ny_taxi', 'user': 'bench', 'password': 'bench', 'host': '127.0.0.1', 'port': pg.port}
         secs, rss, _ = measure([py, __file__, 'course-way', f'{base_url}/yellow/yellow_tripdata_2021-01.csv.gz',
@@ -215,18 +234,22 @@ def main() -> int:
         imports, imports_rss, _ = measure([py, __file__, 'course-imports'], env)
         results.append(Result('course way, imports only', imports, imports_rss, 0))
 
-        tiny = json.dumps({'service': 'yellow', 'year': TINY_MONTH[0], 'month': TINY_MONTH[1]})
-        startup, startup_rss, _ = measure([mage, 'run', str(REPO), 'api_to_postgres', '--runtime-vars', tiny], env)
-        results.append(Result('mage run, 1,197 rows (start-up)', startup, startup_rss, 1197))
+        def mage_run(year: int, month: int, run_env: dict[str, str] = env) -> tuple[float, float, str]:
+            variables = json.dumps({'service': 'yellow', 'year': year, 'month': month})
+            return measure([mage, 'run', str(REPO), 'api_to_postgres', '--runtime-vars', variables], run_env)
 
-        peaks = []
-        for month in range(1, args.months + 1):
-            variables = json.dumps({'service': 'yellow', 'year': 2021, 'month': month})
-            secs, rss, _ = measure([mage, 'run', str(REPO), 'api_to_postgres', '--runtime-vars', variables], env)
-            peaks.append(rss)
-            if month == 1:
-                results.append(Result('mage run api_to_postgres', secs, rss, args.rows))
-                results.append(Result('pipeline (mage run - start-up)', secs - startup, rss, args.rows))
+        tiny_runs, month_runs = [], []
+        for _ in range(args.repeat):  # interleaved: a drift of the machine hits both alike
+            tiny_runs.append(mage_run(*TINY_MONTH))
+            month_runs.append(mage_run(2021, 1))
+        startup, startup_rss = typical(tiny_runs)
+        secs, rss = typical(month_runs)
+        results.append(Result('mage run, 1,197 rows (start-up)', startup, startup_rss, 1197))
+        results.append(Result('mage run api_to_postgres', secs, rss, args.rows))
+        results.append(Result('pipeline (mage run - start-up)', secs - startup, rss, args.rows))
+        peaks = [rss] + [mage_run(2021, month)[1] for month in range(2, args.months + 1)]
+        secs, rss, _ = mage_run(2021, 1, {**env, 'ARROW_DEFAULT_MEMORY_POOL': 'mimalloc'})
+        results.append(Result('mage run, pyarrow default allocator', secs, rss, args.rows))
         ours = pg_count(pg, "SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = '2021-01-01'")
         assert ours == course_rows, f'pipeline loaded {ours} rows, the course way {course_rows}'
 
@@ -249,10 +272,14 @@ def main() -> int:
     for r in results:
         reference = part_ref if r.name.startswith('partitions') else ref
         print(f'| {r.name} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | {r.seconds / reference.seconds:.2f} | {r.peak_rss_mb:.0f} |')
-    print(f'\npipeline / psql \\copy = {pipeline.seconds / ref.seconds:.2f} (target <= 1.3)')
+    print(f'\nruns (s), medians above: psql \\copy {seconds_of(reference_runs)}; '
+          f'start-up {seconds_of(tiny_runs)}; month {seconds_of(month_runs)}')
+    print(f'pipeline / psql \\copy = {pipeline.seconds / ref.seconds:.2f} (target <= 1.3)')
     print(f'course way / pipeline = {course.seconds / pipeline.seconds:.2f} (target >= 2.5); '
           f'without its imports: {(course.seconds - imports) / pipeline.seconds:.2f}')
-    print(f'peak RSS of mage run = {by["mage run api_to_postgres"].peak_rss_mb:.0f} MB (target <= 500)')
+    print(f'peak RSS of mage run = {by["mage run api_to_postgres"].peak_rss_mb:.0f} MB (target <= 500) with '
+          f'ARROW_DEFAULT_MEMORY_POOL={env.get("ARROW_DEFAULT_MEMORY_POOL", "(unset)")}; '
+          f'{by["mage run, pyarrow default allocator"].peak_rss_mb:.0f} MB with pyarrow\'s default (mimalloc)')
     if args.months > 1:
         print(f'{args.months} months: peak RSS {max(peaks):.0f} MB vs {peaks[0]:.0f} MB for the first '
               f'({(max(peaks) / peaks[0] - 1) * 100:+.1f} %, target within 10 %); month by month: '

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -9,11 +10,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-
-import uuid
 
 from scripts.local_services import Postgres, free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group
 from support.source_server import SourceServer
@@ -31,6 +32,29 @@ def open_tmp_dir(prefix: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
     return root
+
+
+@contextlib.contextmanager
+def small_disk(size: str, owner: str | None = None) -> Iterator[Path]:
+    """A real disk that fills up: a tmpfs of `size` (e.g. '2m') mounted on a fresh folder.
+
+    Mounting needs root: the calling test is skipped, with the reason, where it cannot."""
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root; this machine runs the tests as another user')
+    mount = open_tmp_dir('nyc-taxi-disk-')
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(mount, ignore_errors=True)
+        pytest.skip(f'cannot mount a tmpfs here: {done.stderr.strip()}')
+    try:
+        mount.chmod(0o755)
+        if owner:
+            shutil.chown(mount, owner, owner)
+        yield mount
+    finally:
+        subprocess.run(['umount', str(mount)], check=False)
+        shutil.rmtree(mount, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')

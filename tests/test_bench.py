@@ -2,6 +2,7 @@
 from `make bench` on a quiet machine). It checks itself that every way loads the same rows."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,14 +14,17 @@ pytestmark = pytest.mark.mage
 
 def test_small_benchmark_runs_and_reports_every_step():
     out = open_tmp_dir('nyc-taxi-bench-')
-    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench.py'), '--rows', '20000', '--out', str(out)],
+    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench.py'), '--rows', '20000', '--repeat', '2',
+                           '--out', str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     names = [r['name'] for r in json.loads((out / 'results.json').read_text())]
     assert names == [
         'psql \\copy (reference)', 'course way (pandas + Mage export)', 'course way, imports only',
         'mage run, 1,197 rows (start-up)', 'mage run api_to_postgres', 'pipeline (mage run - start-up)',
+        'mage run, pyarrow default allocator',
         'partitions: DuckDB COPY (reference)', 'partitions: ours (pyarrow)',
     ]
     assert '| pipeline (mage run - start-up) |' in done.stdout
+    assert re.search(r'runs \(s\), medians above: psql \\copy [\d.]+, [\d.]+; start-up [\d.]+, [\d.]+; month', done.stdout)
     assert (out / 'bench.png').stat().st_size > 10_000

@@ -1,8 +1,10 @@
 """The repo as a Mage project: compose file, Dockerfile, settings, pipelines and block wiring."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,23 @@ def test_dev_env_holds_only_local_defaults():
     assert values['POSTGRES_HOST'] in ('127.0.0.1', 'localhost')
     assert not any('PRIVATE KEY' in (v or '') for v in values.values())
     assert values['IO_CONFIG_PROFILE'] == 'local'
+
+
+def test_the_arrow_allocator_of_dev_env_is_the_one_in_use():
+    """pyarrow reads ARROW_DEFAULT_MEMORY_POOL at import and falls back, with a warning only, to
+    its default when the name is unknown or not built in: check the installed pyarrow takes it."""
+    from dotenv import dotenv_values
+
+    values = dotenv_values(REPO / 'dev.env')
+    assert values['ARROW_DEFAULT_MEMORY_POOL'] == 'jemalloc'
+    arrow = {k: v for k, v in values.items() if k in ('ARROW_DEFAULT_MEMORY_POOL', 'JE_ARROW_MALLOC_CONF')}
+    code = 'import pyarrow as pa; pa.array(range(10**6)); print(pa.default_memory_pool().backend_name)'
+    done = subprocess.run([sys.executable, '-c', code], env={**os.environ, **arrow}, capture_output=True, text=True)
+    assert done.stdout.strip() == 'jemalloc', done.stderr
+    assert done.stderr == ''  # jemalloc complains on stderr about a conf pair it does not know
+    bad = subprocess.run([sys.executable, '-c', code], env={**os.environ, **arrow, 'JE_ARROW_MALLOC_CONF': 'dirty_decay:1'},
+                         capture_output=True, text=True)
+    assert '<jemalloc>' in bad.stderr  # ... so the check above can fail
 
 
 @pytest.mark.parametrize('pipeline', pipelines(), ids=lambda p: p.name)

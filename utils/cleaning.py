@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from utils.taxi_files import iter_parquet_batches, parquet_writer
+from utils.taxi_files import iter_parquet_batches, write_parquet
 from utils.taxi_schema import TaxiSchema
 
 log = logging.getLogger(__name__)
@@ -43,16 +43,19 @@ def clean_batch(batch: pa.RecordBatch, schema: TaxiSchema) -> tuple[pa.RecordBat
 
 def clean_file(src: Path, dest: Path, schema: TaxiSchema) -> dict[str, int | dict[str, int]]:
     """Stream a raw parquet file through clean_batch into dest; return the counts."""
-    rows_in = rows_out = 0
+    rows_in = 0
     dropped = dict.fromkeys(DROP_RULES, 0)
-    with parquet_writer(dest, schema.arrow_schema(clean=True)) as writer:
+
+    def kept_batches() -> Iterator[pa.RecordBatch]:
+        nonlocal rows_in
         for batch in iter_parquet_batches(src):
             kept, counts = clean_batch(batch, schema)
-            writer.write_batch(kept)
             rows_in += batch.num_rows
-            rows_out += kept.num_rows
             for reason, n in counts.items():
                 dropped[reason] += n
+            yield kept
+
+    rows_out = write_parquet(dest, schema.arrow_schema(clean=True), kept_batches())
     log.info(
         'cleaned %s rows: kept %s, dropped %s',
         f'{rows_in:,}',

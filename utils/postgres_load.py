@@ -1,10 +1,15 @@
-"""Atomic, idempotent month loads into PostgreSQL through COPY.
+"""Atomic, idempotent month loads into PostgreSQL through binary COPY.
 
 `ny_taxi.<service>_taxi_data` is partitioned by `source_month` (LIST): one partition per
 source file. A load COPYs the month into a fresh staging table and, in the SAME transaction,
 drops the month's old partition and attaches the staging table in its place. Until COMMIT
 readers see the old month; if anything fails, ROLLBACK leaves every month as it was; a rerun
 replaces the month, never duplicating it; other months are never touched.
+
+Rows go over the wire in PostgreSQL's binary COPY format, encoded from Arrow batches by pgpq:
+the server stores the integers, floats and timestamps as they are instead of parsing text
+(a full month loads in about half the time of COPY ... CSV; `make bench` measures it), and
+values arrive bit-exact (no float or timestamp formatting on the way).
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from typing import Iterable, Iterator
 
 import psycopg2
 import pyarrow as pa
+from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
-from utils.taxi_files import csv_bytes
 from utils.taxi_schema import TaxiSchema
 
 log = logging.getLogger(__name__)
@@ -46,15 +51,27 @@ def table_name(service: str) -> str:
     return check_identifier(f'{service}_taxi_data', 'table name')
 
 
-class CsvStream:
-    """A read()-able file over record batches, encoded to CSV one batch at a time.
+def binary_copy(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    """The bytes of a `COPY ... FROM STDIN WITH (FORMAT binary)`: header, one chunk per batch,
+    trailer. Arrow int64/float64/string/timestamp[us] become BIGINT/DOUBLE PRECISION/TEXT/TIMESTAMP."""
+    encoder = ArrowToPostgresBinaryEncoder(schema)
+    yield encoder.write_header()
+    for batch in batches:
+        if not batch.schema.equals(schema):
+            raise ValueError(f'a batch to load has the columns {batch.schema}, expected {schema}')
+        yield encoder.write_batch(batch)
+    yield encoder.finish()
 
-    read() may return fewer bytes than asked (at most one batch's worth), as a pipe does;
-    psycopg2's copy_expert reads until it gets b''.
+
+class ChunkStream:
+    """A read()-able file over an iterator of byte chunks, for psycopg2's copy_expert.
+
+    read() may return fewer bytes than asked (at most one chunk's worth), as a pipe does;
+    copy_expert reads until it gets b''.
     """
 
-    def __init__(self, batches: Iterable[pa.RecordBatch]):
-        self._chunks: Iterator[bytes] = (csv_bytes(b) for b in batches)
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks: Iterator[bytes] = iter(chunks)
         self._chunk = memoryview(b'')
         self.bytes_read = 0
 
@@ -113,7 +130,7 @@ def replace_month(
         'columns': sql.SQL(', ').join(map(sql.Identifier, columns)),
         'defs': _column_defs(taxi_schema),
     }
-    stream = CsvStream(batches)
+    stream = ChunkStream(binary_copy(batches, taxi_schema.arrow_schema(clean=True)))
     try:
         with conn:  # one transaction, also on an autocommit connection: COMMIT, or ROLLBACK on error
             rows = _swap_in(conn, q, stream, schema_name, table, columns, taxi_schema)
@@ -127,13 +144,13 @@ def replace_month(
             'the table was left as it was (nothing was committed)'
         ) from e
     log.info(
-        'replaced %s.%s for %s: %s rows (%.1f MB of CSV through COPY)',
+        'replaced %s.%s for %s: %s rows (%.1f MB through binary COPY)',
         schema_name, table, f'{month:%Y-%m}', f'{rows:,}', stream.bytes_read / 1e6,
     )
     return rows
 
 
-def _swap_in(conn, q: dict, stream: CsvStream, schema_name: str, table: str, columns: list[str],
+def _swap_in(conn, q: dict, stream: ChunkStream, schema_name: str, table: str, columns: list[str],
              taxi_schema: TaxiSchema) -> int:
     """The statements of one load, in the caller's open transaction."""
     with conn.cursor() as cur:
@@ -156,7 +173,7 @@ def _swap_in(conn, q: dict, stream: CsvStream, schema_name: str, table: str, col
             ).format(**q)
         )
         cur.copy_expert(
-            sql.SQL('COPY {staging} ({columns}) FROM STDIN WITH (FORMAT csv)').format(**q).as_string(conn),
+            sql.SQL('COPY {staging} ({columns}) FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
             stream,
             size=1 << 20,
         )

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import logging
 import os
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -162,22 +163,27 @@ def bad_rows(path: Path, schema: TaxiSchema) -> Iterator[tuple[int, str]]:
 
 def split_bad_rows(src: Path, good: Path, rejects: Path, schema: TaxiSchema) -> tuple[int, int]:
     """Copy src to `good` without its malformed lines; write those to `rejects` (a CSV of
-    line, reason, text). Returns (good rows, rejected rows)."""
+    line, reason, text), renamed into place only when complete. Returns (good rows, rejected rows)."""
     header = read_header(src, str(src))
     kinds = [schema.kinds.get(c, 'str') for c in header]
     kept = rejected = 0
-    with gzip.open(good, 'wt', compresslevel=1, newline='') as out, open(rejects, 'w', newline='') as bad:
-        out.write(','.join(header) + '\n')
-        writer = csv.writer(bad)
-        writer.writerow(['line', 'reason', 'text'])
-        for line_number, text, fields in _lines(src):
-            problem = _problem(line_number, fields, header, kinds)
-            if problem:
-                writer.writerow([line_number, problem, text.rstrip('\r\n')])
-                rejected += 1
-            else:
-                out.write(text)
-                kept += 1
+    part = rejects.with_name(rejects.name + '.part')
+    try:
+        with gzip.open(good, 'wt', compresslevel=1, newline='') as out, open(part, 'w', newline='') as bad:
+            out.write(','.join(header) + '\n')
+            writer = csv.writer(bad)
+            writer.writerow(['line', 'reason', 'text'])
+            for line_number, text, fields in _lines(src):
+                problem = _problem(line_number, fields, header, kinds)
+                if problem:
+                    writer.writerow([line_number, problem, text.rstrip('\r\n')])
+                    rejected += 1
+                else:
+                    out.write(text)
+                    kept += 1
+        os.replace(part, rejects)
+    finally:
+        part.unlink(missing_ok=True)
     return kept, rejected
 
 
@@ -217,13 +223,29 @@ def parquet_writer(dest: Path, schema: pa.Schema) -> Iterator[RowGroupWriter]:
         part.unlink(missing_ok=True)
 
 
+def write_parquet(dest: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write `batches` to dest (atomically, see parquet_writer); return the row count.
+
+    Batches are written in a background thread while the next ones are produced (parsed,
+    cleaned), so the two overlap on two cores. The producer may run up to a row group's
+    worth of rows ahead (a row group's write would stall it otherwise), no further.
+    """
+    rows = 0
+    with parquet_writer(dest, schema) as writer, ThreadPoolExecutor(1, 'parquet-writer') as background:
+        pending: deque[tuple[Future, int]] = deque()
+        for batch in batches:
+            while pending and sum(n for _, n in pending) >= ROW_GROUP_ROWS:
+                pending.popleft()[0].result()  # a failed write (disk full) stops the producer here
+            pending.append((background.submit(writer.write_batch, batch), batch.num_rows))
+            rows += batch.num_rows
+        while pending:
+            pending.popleft()[0].result()
+    return rows
+
+
 def csv_to_parquet(src: Path, dest: Path, schema: TaxiSchema, label: str) -> int:
     """Convert a gzip CSV file to a typed parquet file; return the row count."""
-    rows = 0
-    with parquet_writer(dest, schema.arrow_schema()) as writer:
-        for batch in iter_csv_batches(src, schema, label):
-            writer.write_batch(batch)
-            rows += batch.num_rows
+    rows = write_parquet(dest, schema.arrow_schema(), iter_csv_batches(src, schema, label))
     log.info('parsed %s rows from %s', f'{rows:,}', label)
     return rows
 
@@ -258,20 +280,3 @@ def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[p
     with pq.ParquetFile(path) as f:
         yield from f.iter_batches(batch_size=batch_rows)
 
-
-def _whole_seconds(column: pa.Array) -> pa.Array:
-    """Timestamps as timestamp[s] when no value has a fraction: 7 fewer bytes each to COPY."""
-    if pa.types.is_timestamp(column.type) and column.type.unit != 's':
-        try:
-            return pc.cast(column, pa.timestamp('s'))  # safe cast: raises rather than truncate
-        except pa.ArrowInvalid:
-            return column
-    return column
-
-
-def csv_bytes(batch: pa.RecordBatch) -> bytes:
-    """One batch as header-less CSV (nulls as empty fields), for Postgres COPY."""
-    batch = pa.RecordBatch.from_arrays([_whole_seconds(c) for c in batch.columns], names=batch.schema.names)
-    sink = io.BytesIO()
-    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False))
-    return sink.getvalue()

@@ -6,9 +6,12 @@ while the rows themselves stream file -> file -> database, so no block holds a m
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from utils import bigquery_load, gcs_io
 from utils.cleaning import clean_file
@@ -32,8 +35,30 @@ Manifest = dict[str, Any]
 DEFAULT_MAX_REJECT_RATIO = 0.01
 
 
+class WorkFolderFullError(OSError):
+    """The disk under TAXI_WORK_DIR filled up; the message names the folder."""
+
+
 def month_dir(month: TaxiMonth, pipeline_uuid: str) -> Path:
     return work_dir() / pipeline_uuid / month.file_stem
+
+
+@contextmanager
+def writing_in(folder: Path) -> Iterator[None]:
+    """Name the folder when its disk is full: the OSError of a write names no file.
+
+    The steps write to .part files renamed only when complete, so nothing half written stays.
+    """
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise WorkFolderFullError(
+            e.errno,
+            f'{os.strerror(e.errno)} while writing in {folder}: free some space or set '
+            'TAXI_WORK_DIR to a folder on a larger disk; nothing was loaded',
+        ) from e
 
 
 def extract_month(variables: Mapping[str, Any]) -> Manifest:
@@ -47,13 +72,14 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     url = month.url(source_base_url())
     folder = month_dir(month, str(variables.get('pipeline_uuid') or 'adhoc'))
     gz = folder / f'{month.file_stem}.csv.gz'
-    download(url, gz)
-    try:
-        parsed = csv_to_parquet_keeping_rejects(
-            gz, folder / 'raw.parquet', schema_for(month.service), url, max_reject_ratio
-        )
-    finally:
-        gz.unlink(missing_ok=True)
+    with writing_in(folder):
+        download(url, gz)
+        try:
+            parsed = csv_to_parquet_keeping_rejects(
+                gz, folder / 'raw.parquet', schema_for(month.service), url, max_reject_ratio
+            )
+        finally:
+            gz.unlink(missing_ok=True)
     return {**month.to_dict(), 'url': url, 'raw_path': str(folder / 'raw.parquet'), **parsed}
 
 
@@ -70,7 +96,8 @@ def _ratio(value: Any) -> float:
 def clean_month(manifest: Manifest) -> Manifest:
     """Apply the cleaning rules to raw.parquet, writing clean.parquet (snake_case columns)."""
     raw = Path(manifest['raw_path'])
-    counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']))
+    with writing_in(raw.parent):
+        counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']))
     return {**manifest, 'clean_path': str(raw.with_name('clean.parquet')), **counts}
 
 

@@ -5,7 +5,7 @@ import gzip
 import shutil
 
 import pytest
-from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query, table_fingerprint
+from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query, small_disk, table_fingerprint
 from course_oracle import course_clean
 from support.source_server import Fault
 
@@ -144,3 +144,32 @@ def test_malformed_rows_are_kept_aside_or_fail_the_run(pg, taxi_env, loaded_mont
     assert '2 malformed rows kept aside in' in lenient.output
     good = pd.read_csv(io.StringIO('\n'.join(lines[:5] + lines[6:20] + lines[21:]) + '\n'))
     assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(int((good['passenger_count'] > 0).sum()),)]
+
+
+@pytest.mark.parametrize('size, stage', [('1m', 'download'), ('2500k', 'parquet')])
+def test_full_work_folder_fails_clearly_and_a_rerun_loads(size, stage, pg, taxi_env, served):
+    """A real full disk under TAXI_WORK_DIR (a small tmpfs), filling up while the 1.7 MB green
+    month downloads, or while its parquet is written beside it: the run fails naming the
+    folder, leaves no file behind, the month keeps its earlier rows; a rerun loads it all."""
+    from utils.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
+
+    variables = {'service': 'green', 'year': 2020, 'month': 10}
+    lines = gzip.decompress(GREEN_MONTH.read_bytes()).splitlines(keepends=True)
+    served('green', 2020, 10, b''.join(lines[:501]))  # an earlier, shorter version of the month
+    export_month_to_postgres(clean_month(extract_month(variables)))
+    before = table_fingerprint(pg, 'ny_taxi.green_taxi_data')
+    assert 0 < before[0] < 500
+    served('green', 2020, 10, GREEN_MONTH.read_bytes(), gzipped=True)
+
+    with small_disk(size) as disk:
+        run = mage_run(REPO, 'api_to_postgres', {**taxi_env, 'TAXI_WORK_DIR': str(disk)}, variables)
+        assert run.returncode != 0
+        assert f'No space left on device while writing in {disk}/' in run.output, run.output[-3000:]
+        assert 'set TAXI_WORK_DIR to a folder on a larger disk; nothing was loaded' in run.output
+        assert ('downloaded http' in run.output) == (stage == 'parquet')  # where the disk filled up
+        assert [p for p in disk.rglob('*') if p.is_file()] == []  # no half-written file stays
+    assert table_fingerprint(pg, 'ny_taxi.green_taxi_data') == before
+
+    rerun = mage_run(REPO, 'api_to_postgres', taxi_env, variables)
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert table_fingerprint(pg, 'ny_taxi.green_taxi_data')[0] == len(course_clean(GREEN_MONTH, 'green'))

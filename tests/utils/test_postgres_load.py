@@ -3,9 +3,9 @@ from datetime import date, datetime
 import psycopg2
 import pyarrow as pa
 import pytest
-from conftest import query, table_fingerprint
+from conftest import query, small_disk, table_fingerprint
 
-from utils.postgres_load import CsvStream, LoadError, check_identifier, count_month, replace_month
+from utils.postgres_load import ChunkStream, LoadError, binary_copy, check_identifier, count_month, replace_month
 from utils.taxi_schema import schema_for
 
 YELLOW = schema_for('yellow')
@@ -68,13 +68,36 @@ def test_failure_mid_copy_leaves_the_month_as_it_was(pg):
     assert query(pg, "SELECT to_regclass('ny_taxi.yellow_taxi_data_2021_01__staging')") == [(None,)]
 
 
+def test_values_arrive_bit_exact(pg):
+    """Binary COPY: no float or timestamp is formatted as text on the way."""
+    batch = trips(3)[0]
+    fares = [0.1 + 0.2, 1 / 3, 5e-324]
+    pickups = [datetime(2021, 1, 1, 0, 0, 0, 123456), datetime(1999, 12, 31, 23, 59, 59, 999999),
+               datetime(2021, 1, 31, 23, 59, 59)]
+    batch = batch.set_column(10, 'fare_amount', pa.array(fares))
+    batch = batch.set_column(1, 'tpep_pickup_datetime', pa.array(pickups, pa.timestamp('us')))
+    load(pg, JAN, [batch])
+    assert query(pg, 'SELECT fare_amount, tpep_pickup_datetime FROM ny_taxi.yellow_taxi_data ORDER BY vendor_id') \
+        == list(zip(fares, pickups))
+
+
 def test_server_rejecting_a_row_rolls_back(pg):
     load(pg, JAN, trips(10))
     before = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')
     bad = trips(5)[0]
-    # a value Postgres cannot store in BIGINT: the server aborts the COPY
-    bad = bad.set_column(0, 'vendor_id', pa.array(['x'] * 5))
-    with pytest.raises(psycopg2.errors.InvalidTextRepresentation):
+    # text PostgreSQL cannot store (a NUL byte, as in a damaged file): the server aborts the COPY
+    bad = bad.set_column(6, 'store_and_fwd_flag', pa.array(['N', 'N', 'Y\x00', 'N', 'N']))
+    with pytest.raises(psycopg2.errors.CharacterNotInRepertoire, match='0x00'):
+        load(pg, JAN, [bad])
+    assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
+
+
+def test_batches_of_another_schema_are_refused(pg):
+    load(pg, JAN, trips(10))
+    before = table_fingerprint(pg, 'ny_taxi.yellow_taxi_data')
+    bad = trips(5)[0]
+    bad = bad.set_column(0, 'vendor_id', pa.array(['1'] * 5))
+    with pytest.raises(LoadError, match='a batch to load has the columns vendor_id: string.*left as it was'):
         load(pg, JAN, [bad])
     assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
 
@@ -100,14 +123,17 @@ def test_bad_schema_setting_touches_nothing(pg):
     assert query(pg, "SELECT count(*) FROM pg_namespace WHERE nspname = 'public'") == [(1,)]
 
 
-def test_csv_stream_reads_in_pieces():
-    stream = CsvStream(trips(2000, batch_rows=700))
+def test_binary_stream_reads_in_pieces():
+    batches = trips(2000, batch_rows=700)
+    whole = b''.join(binary_copy(batches, YELLOW.arrow_schema(clean=True)))
+    stream = ChunkStream(binary_copy(batches, YELLOW.arrow_schema(clean=True)))
     pieces = []
     while piece := stream.read(4096):
         assert len(piece) <= 4096
         pieces.append(piece)
-    assert b''.join(pieces).count(b'\n') == 2000
-    assert stream.bytes_read == sum(map(len, pieces))
+    assert b''.join(pieces) == whole
+    assert whole.startswith(b'PGCOPY\n\xff\r\n\0') and whole.endswith(b'\xff\xff')  # header, trailer
+    assert stream.bytes_read == len(whole)
 
 
 def test_server_killing_the_session_mid_copy_loses_nothing(pg_server, pg):
@@ -157,31 +183,17 @@ def test_interleaved_reruns_end_like_one_clean_run(pg_server, pg):
 
 
 @pytest.fixture()
-def tiny_tablespace(pg_server, pg, tmp_path):
-    """A real disk that fills up: a 4 MB tmpfs mounted as a PostgreSQL tablespace (needs root)."""
-    import os
-    import shutil
-    import subprocess
-
-    if os.geteuid() != 0:
-        pytest.skip('mounting a tmpfs needs root; this machine runs the tests as another user')
-    from conftest import open_tmp_dir
-
-    mount = open_tmp_dir('nyc-taxi-tiny-')
-    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f'cannot mount a tmpfs here: {done.stderr.strip()}')
-    try:
-        shutil.chown(mount, 'postgres', 'postgres')
+def tiny_tablespace(pg_server, pg):
+    """A real disk that fills up: a 4 MB tmpfs mounted as a PostgreSQL tablespace."""
+    with small_disk('4m', owner='postgres') as mount:
         with pg.cursor() as cur:
             cur.execute(f"CREATE TABLESPACE tiny LOCATION '{mount}'")
-        yield 'tiny'
-    finally:
-        with pg.cursor() as cur:
-            cur.execute('DROP SCHEMA IF EXISTS ny_taxi CASCADE')
-            cur.execute('DROP TABLESPACE IF EXISTS tiny')
-        subprocess.run(['umount', str(mount)], check=False)
-        shutil.rmtree(mount, ignore_errors=True)
+        try:
+            yield 'tiny'
+        finally:
+            with pg.cursor() as cur:
+                cur.execute('DROP SCHEMA IF EXISTS ny_taxi CASCADE')
+                cur.execute('DROP TABLESPACE IF EXISTS tiny')
 
 
 def test_disk_full_mid_copy_leaves_the_month_and_a_rerun_works(pg_server, pg, tiny_tablespace):

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 
-from utils.taxi_files import BadFileError, bad_rows, csv_bytes, csv_to_parquet
+from utils.taxi_files import BadFileError, bad_rows, csv_to_parquet
 from utils.taxi_schema import schema_for
 
 
@@ -112,11 +112,6 @@ def test_clean_file_has_no_bad_row():
     assert list(bad_rows(YELLOW_SAMPLE, schema_for('yellow'))) == []
 
 
-def test_csv_bytes_writes_nulls_as_empty_fields():
-    batch = pa.RecordBatch.from_pydict({'a': [1, None], 'b': ['x', None]})
-    assert csv_bytes(batch) == b'1,"x"\n,\n'
-
-
 def _sample_with_bad_lines(tmp_path):
     """The yellow sample with a text fare on line 4, a wrong field count on line 11 and an
     impossible date on line 600."""
@@ -185,3 +180,23 @@ def test_row_groups_are_regrouped_and_empty_batches_skipped(tmp_path):
     with parquet_writer(tmp_path / 'empty.parquet', schema):
         pass
     assert pq.read_table(tmp_path / 'empty.parquet').num_rows == 0
+
+
+def test_a_failed_write_stops_the_producer_and_leaves_no_file(tmp_path):
+    """write_parquet writes in a background thread: its failure must reach the caller and stop
+    the batches being produced, and dest must not appear."""
+    from utils.taxi_files import write_parquet
+
+    schema = pa.schema([('a', pa.int64())])
+    produced = []
+
+    def batches():
+        for i in range(1000):
+            produced.append(i)
+            values = {'a': [i] * 10_000} if i != 5 else {'b': [i] * 10_000}  # batch 5 does not fit the file
+            yield pa.RecordBatch.from_pydict(values)
+
+    with pytest.raises(ValueError, match='Schema at index 1 was different'):
+        write_parquet(tmp_path / 'x.parquet', schema, batches())
+    assert len(produced) < 20
+    assert list(tmp_path.iterdir()) == []
