@@ -22,6 +22,7 @@ def test_small_benchmark_runs_and_reports_every_step():
     assert names == [
         'psql \\copy (reference)', 'course way (pandas + Mage export)', 'course way, imports only',
         'mage run, 1,197 rows (start-up)', 'mage run api_to_postgres', 'pipeline (mage run - start-up)',
+        'pipeline blocks, timed inside the run',
         'mage run, pyarrow default allocator',
         'partitions: DuckDB COPY (reference)', 'partitions: ours (pyarrow)',
     ]
