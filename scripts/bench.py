@@ -97,12 +97,12 @@ def typical(runs: list[tuple[float, float, str]]) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
 
 
-def blocks_seconds(output: str) -> float:
-    """The blocks' own time in a mage run: the sum of the 'extract_month took 1.02 s' log lines."""
-    took = [float(s) for s in re.findall(r'utils\.taxi_pipeline: \w+ took ([\d.]+) s', output)]
+def block_times(output: str) -> dict[str, float]:
+    """The blocks' own times in a mage run, from their 'extract_month took 1.02 s' log lines."""
+    took = dict(re.findall(r'utils\.taxi_pipeline: (\w+) took ([\d.]+) s', output))
     if len(took) != 3:
-        raise SystemExit(f'expected 3 timed blocks in the mage run output, found {len(took)}')
-    return sum(took)
+        raise SystemExit(f'expected 3 timed blocks in the mage run output, found {sorted(took)}')
+    return {name: float(seconds) for name, seconds in took.items()}
 
 
 def seconds_of(runs: list[tuple[float, float, str]]) -> str:
@@ -257,7 +257,8 @@ def main() -> int:
         results.append(Result('mage run, 1,197 rows (start-up)', startup, startup_rss, 1197))
         results.append(Result('mage run api_to_postgres', secs, rss, args.rows))
         results.append(Result('pipeline (mage run - start-up)', secs - startup, rss, args.rows))
-        blocks = statistics.median(blocks_seconds(output) for _, _, output in month_runs)
+        per_block = [block_times(output) for _, _, output in month_runs]
+        blocks = statistics.median(sum(times.values()) for times in per_block)
         results.append(Result('pipeline blocks, timed inside the run', blocks, rss, args.rows))
         peaks = [rss] + [mage_run(2021, month)[1] for month in range(2, args.months + 1)]
         secs, rss, _ = mage_run(2021, 1, {**env, 'ARROW_DEFAULT_MEMORY_POOL': 'mimalloc'})
@@ -286,6 +287,10 @@ def main() -> int:
         print(f'| {r.name} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | {r.seconds / reference.seconds:.2f} | {r.peak_rss_mb:.0f} |')
     print(f'\nruns (s), medians above: psql \\copy {seconds_of(reference_runs)}; '
           f'start-up {seconds_of(tiny_runs)}; month {seconds_of(month_runs)}')
+    download = statistics.median(float(re.search(r'MB in ([\d.]+) s\)', out).group(1)) for _, _, out in month_runs)
+    print('blocks (median s): ' + ', '.join(
+        f'{name} {statistics.median(times[name] for times in per_block):.2f}' for name in per_block[0])
+        + f' (the download in extract_month: {download:.2f})')
     print(f'pipeline / psql \\copy = {pipeline.seconds / ref.seconds:.2f} (target <= 1.3); its blocks alone, '
           f'timed inside the run (no start-up subtracted): {by["pipeline blocks, timed inside the run"].seconds / ref.seconds:.2f}')
     print(f'course way / pipeline = {course.seconds / pipeline.seconds:.2f} (target >= 2.5); '

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -101,6 +102,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + '.part')
     size = 0
+    started = time.perf_counter()
     try:
         with _session(retries) as session, session.get(url, stream=True, timeout=(10, timeout)) as r:
             if r.status_code != 200:
@@ -119,5 +121,5 @@ def download(
         raise SourceError(f'GET {url} failed: {type(e).__name__}: {e}') from None
     finally:
         part.unlink(missing_ok=True)
-    log.info('downloaded %s (%.1f MB)', url, size / 1e6)
+    log.info('downloaded %s (%.1f MB in %.2f s)', url, size / 1e6, time.perf_counter() - started)
     return size
