@@ -15,7 +15,8 @@ serves it over HTTP, and runs, one after another on the same file and the same P
 
 Wall times of the reference, the start-up and the month are medians of --repeat runs (3);
 peak RSS is the largest sum of RSS over each command's whole process tree (sampled every
-20 ms with psutil), the largest of the runs. Prints a table and writes .data/bench/bench.png and results.json.
+20 ms with psutil), the largest of the runs. Prints a table and writes .data/bench/bench.png
+and results.json.
 
     python scripts/bench.py [--rows N] [--months M] [--repeat R]
 """

@@ -12,6 +12,7 @@ import logging
 import re
 from datetime import date
 
+from utils.environment import CloudError
 from utils.taxi_schema import TaxiSchema, snake_case
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
     from google.cloud import bigquery
 
     table, staging = table_ids(project, dataset, taxi_schema.service, month)
-    client.create_dataset(bigquery.Dataset(f'{project}.{dataset}'), exists_ok=True)
+    ensure_dataset(client, project, dataset)
     job = client.load_table_from_uri(
         uri, staging,
         job_config=bigquery.LoadJobConfig(
@@ -106,6 +107,18 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
     rows = count_month(client, table, month, location)
     log.info('replaced %s for %s: %s rows from %s', table, f'{month:%Y-%m}', f'{rows:,}', uri)
     return rows
+
+
+def ensure_dataset(client, project: str, dataset: str) -> None:
+    """Create the dataset if missing: the first call of a load, not retried, so that an
+    unreachable endpoint fails at once (the client's default retry keeps trying for 10 min)."""
+    from google.cloud import bigquery
+    from requests import exceptions as rexc
+
+    try:
+        client.create_dataset(bigquery.Dataset(f'{project}.{dataset}'), exists_ok=True, retry=None, timeout=30)
+    except (rexc.ConnectionError, rexc.Timeout) as e:
+        raise CloudError(f'cannot reach BigQuery for dataset {project}.{dataset}: {type(e).__name__}: {e}') from None
 
 
 def count_month(client, table: str, month: date, location: str | None = None) -> int:

@@ -33,6 +33,10 @@ class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message names the setting and where it comes from."""
 
 
+class CloudError(RuntimeError):
+    """A cloud call failed; the message names the service, bucket, object or table."""
+
+
 def active_profile() -> str:
     return os.environ.get(PROFILE_ENV_VAR, '').strip() or DEFAULT_PROFILE
 

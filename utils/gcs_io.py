@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from utils.environment import ConfigError
+from utils.environment import CloudError, ConfigError
 from utils.taxi_files import BATCH_ROWS
 from utils.taxi_schema import TaxiSchema, snake_case
 from utils.taxi_source import TaxiMonth
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 
 ROOT_PREFIX = 'nyc_taxi'
 PARTITION_COLUMN = 'pickup_date'
-
-
-class CloudError(RuntimeError):
-    """A cloud call failed; the message names the bucket, object or table."""
 
 
 def monthly_object(month: TaxiMonth) -> str:

@@ -8,8 +8,8 @@ replaces the month, never duplicating it; other months are never touched.
 
 Rows go over the wire in PostgreSQL's binary COPY format, encoded from Arrow batches by pgpq:
 the server stores the integers, floats and timestamps as they are instead of parsing text
-(a full month loads in about half the time of COPY ... CSV; `make bench` measures it), and
-values arrive bit-exact (no float or timestamp formatting on the way).
+(the export block of a full month: ~1.6 s, against ~4.3 s with COPY ... CSV, both by the
+block logs of `make bench`), and values arrive bit-exact (no float or timestamp formatting).
 """
 
 from __future__ import annotations

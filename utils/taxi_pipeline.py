@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 from utils import bigquery_load, gcs_io
 from utils.cleaning import clean_file
 from utils.environment import (
+    CloudError,
     bigquery_client,
     google_target,
     postgres_connection,
@@ -166,7 +167,7 @@ def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
     bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
     name = gcs_io.monthly_object(month)
     if not bucket.blob(name).exists():
-        raise gcs_io.CloudError(
+        raise CloudError(
             f'gs://{bucket.name}/{name} does not exist: run api_to_gcs for {month.file_stem} first'
         )
     rows = gcs_io.parquet_rows_in_gcs(bucket, name)

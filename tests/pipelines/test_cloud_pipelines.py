@@ -25,6 +25,10 @@ def objects(bucket: str) -> dict[str, int]:
     return {b.name: b.size for b in storage_client().list_blobs(bucket)}
 
 
+def object_hashes(bucket: str) -> dict[str, str]:
+    return {b.name: b.md5_hash for b in storage_client().list_blobs(bucket)}
+
+
 def test_month_to_gcs_then_bigquery_rerun_and_a_second_month(cloud_env):
     bucket, dataset = cloud_env['GCS_BUCKET'], cloud_env['BIGQUERY_DATASET']
     cleaned = course_clean(GREEN_MONTH, 'green')
@@ -79,3 +83,38 @@ def test_cloud_faults_fail_clearly_and_write_nothing(cloud_env, pipeline, change
     assert objects(cloud_env['GCS_BUCKET']) == before
     assert not list(bigquery_client().list_datasets()) or cloud_env['BIGQUERY_DATASET'] not in {
         d.dataset_id for d in bigquery_client().list_datasets()}
+
+
+def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env, served):
+    """Green 2020-10 is in GCS and BigQuery. Then a damaged source file, the GCS emulator down
+    and the BigQuery emulator down: each run fails naming the cause and leaves every object
+    (name and md5) and the table's rows as they were; a rerun gives the same objects and rows."""
+    from scripts.local_services import free_port
+
+    bucket, dataset = cloud_env['GCS_BUCKET'], cloud_env['BIGQUERY_DATASET']
+    table = f'local-project.{dataset}.green_tripdata'
+    run_ok('api_to_gcs', cloud_env, GREEN_OCT)
+    run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
+    client = bigquery_client()
+    good_objects, good_rows = object_hashes(bucket), count_month(client, table, date(2020, 10, 1))
+    assert good_rows == len(course_clean(GREEN_MONTH, 'green'))
+
+    def fails(pipeline, env, message):
+        run = mage_run(REPO, pipeline, env, GREEN_OCT)
+        assert run.returncode != 0
+        assert message in run.output, run.output[-3000:]
+        assert object_hashes(bucket) == good_objects
+        assert count_month(client, table, date(2020, 10, 1)) == good_rows
+
+    data = GREEN_MONTH.read_bytes()
+    served('green', 2020, 10, data[: len(data) // 2], gzipped=True)
+    fails('api_to_gcs', cloud_env, 'the gzip stream is damaged or truncated')
+    served('green', 2020, 10, data, gzipped=True)
+    dead = f'http://127.0.0.1:{free_port()}'
+    fails('api_to_gcs', {**cloud_env, 'GCS_EMULATOR_URL': dead}, 'cannot reach Google Cloud Storage')
+    fails('gcs_to_bigquery', {**cloud_env, 'BIGQUERY_EMULATOR_URL': dead}, f'cannot reach BigQuery for dataset local-project.{dataset}')
+
+    run_ok('api_to_gcs', cloud_env, GREEN_OCT)
+    run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
+    assert object_hashes(bucket) == good_objects
+    assert count_month(client, table, date(2020, 10, 1)) == good_rows
