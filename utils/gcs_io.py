@@ -30,6 +30,7 @@ from utils.taxi_source import TaxiMonth
 log = logging.getLogger(__name__)
 
 ROOT_PREFIX = 'nyc_taxi'
+_DEFAULT = object()  # the google client's own retry policy
 PARTITION_COLUMN = 'pickup_date'
 
 
@@ -72,9 +73,16 @@ def open_bucket(client, name: str):
     return bucket
 
 
-def upload_file(bucket, path: Path, name: str) -> str:
-    blob = bucket.blob(name)
-    blob.upload_from_filename(str(path), content_type='application/octet-stream')
+def upload_file(bucket, path: Path, name: str, retry=_DEFAULT) -> str:
+    """Upload one file as one object (the client's default retry: up to 120 s on errors)."""
+    from google.api_core import exceptions as gexc
+    from requests import exceptions as rexc
+
+    options = {} if retry is _DEFAULT else {'retry': retry}
+    try:
+        bucket.blob(name).upload_from_filename(str(path), content_type='application/octet-stream', **options)
+    except (gexc.GoogleAPIError, rexc.RequestException) as e:
+        raise CloudError(f'uploading {path.name} to gs://{bucket.name}/{name} failed: {type(e).__name__}: {e}') from None
     return f'gs://{bucket.name}/{name}'
 
 
@@ -122,14 +130,19 @@ def _write_hive(scanner: ds.Scanner, out_dir: Path, month: TaxiMonth, written: d
     )
 
 
-def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth) -> dict[str, int]:
-    """Replace the month's files in the partitioned dataset; return {object name: rows}."""
+def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth,
+                            retry=_DEFAULT) -> dict[str, int]:
+    """Replace the month's files in the partitioned dataset; return {object name: rows}.
+
+    GCS has no transaction over several objects: if an upload fails partway, the month's
+    files are a mix of old and new until a rerun rewrites them all and deletes the stale ones.
+    """
     with tempfile.TemporaryDirectory(prefix='partitions-') as tmp:
         files = write_partitions(clean_path, Path(tmp), schema, month)
         uploaded = {}
         for relative, rows in sorted(files.items()):
             name = partitioned_prefix(month.service) + relative
-            upload_file(bucket, Path(tmp) / relative, name)
+            upload_file(bucket, Path(tmp) / relative, name, retry)
             uploaded[name] = rows
     stale = [
         b for b in bucket.list_blobs(prefix=partitioned_prefix(month.service))

@@ -99,3 +99,43 @@ def test_partition_files_are_byte_identical_on_rerun(green_clean, tmp_path):
     assert first == second
     for relative in first:
         assert (tmp_path / 'a' / relative).read_bytes() == (tmp_path / 'b' / relative).read_bytes(), relative
+
+
+def test_gcs_gone_mid_upload_names_the_object_and_a_rerun_gives_the_exact_month(
+        cloud_env, gcs_emulator, green_clean, tmp_path, monkeypatch):
+    """A real fault: the emulator is reached through a proxy that goes away after half of the
+    month's partition bytes. The earlier version of the month was there before; the failed run
+    leaves a mix of both (GCS has no multi-object transaction, the README says so), and the
+    rerun leaves exactly the new month: the same names and bytes as files written locally."""
+    import base64
+    import hashlib
+
+    from google.api_core.retry import Retry
+    from support.cutting_proxy import CuttingProxy
+
+    earlier = tmp_path / 'earlier.parquet'
+    pq.write_table(pq.read_table(green_clean).slice(0, 20_000), earlier)
+    bucket = open_bucket(storage_client(), google_target().bucket)
+    upload_month_partitions(bucket, earlier, GREEN, OCT)
+    before = {b.name: b.md5_hash for b in bucket.list_blobs()}
+
+    local = write_partitions(green_clean, tmp_path / 'local', GREEN, OCT)
+    expected = {
+        f'nyc_taxi/green_partitioned/{relative}':
+            base64.b64encode(hashlib.md5((tmp_path / 'local' / relative).read_bytes()).digest()).decode()
+        for relative in local
+    }
+    total = sum((tmp_path / 'local' / relative).stat().st_size for relative in local)
+    with CuttingProxy(int(gcs_emulator[0].rsplit(':', 1)[1]), cut_after=total // 2) as proxy:
+        monkeypatch.setenv('GCS_EMULATOR_URL', proxy.url)
+        through_proxy = open_bucket(storage_client(), google_target().bucket)
+        with pytest.raises(CloudError, match=r'uploading green_tripdata_2020-10-0\.parquet to gs://nyc-taxi-\S+/'
+                                             r'nyc_taxi/green_partitioned/pickup_date=2020-10-\d\d/.* failed'):
+            upload_month_partitions(through_proxy, green_clean, GREEN, OCT, retry=Retry(timeout=3))
+        assert proxy.is_cut.is_set()
+    monkeypatch.setenv('GCS_EMULATOR_URL', gcs_emulator[0])
+    mixed = {b.name: b.md5_hash for b in bucket.list_blobs()}
+    assert mixed != before and mixed != expected  # partly new, partly old
+
+    upload_month_partitions(bucket, green_clean, GREEN, OCT)
+    assert {b.name: b.md5_hash for b in bucket.list_blobs()} == expected
