@@ -1,4 +1,5 @@
-"""Replace the month in Postgres table <POSTGRES_SCHEMA>.<service>_taxi_data, atomically, via binary COPY.
+"""Replace the month in Postgres table <POSTGRES_SCHEMA>.<service>_taxi_data, atomically,
+via binary COPY.
 
 Connection settings come from the active io_config.yaml profile (IO_CONFIG_PROFILE).
 """
