@@ -21,11 +21,8 @@ def run_ok(pipeline, env, variables):
     return run
 
 
-def objects(bucket: str) -> dict[str, int]:
-    return {b.name: b.size for b in storage_client().list_blobs(bucket)}
-
-
-def object_hashes(bucket: str) -> dict[str, str]:
+def objects(bucket: str) -> dict[str, str]:
+    """{object name: md5} of everything in the bucket."""
     return {b.name: b.md5_hash for b in storage_client().list_blobs(bucket)}
 
 
@@ -96,14 +93,14 @@ def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env,
     run_ok('api_to_gcs', cloud_env, GREEN_OCT)
     run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
     client = bigquery_client()
-    good_objects, good_rows = object_hashes(bucket), count_month(client, table, date(2020, 10, 1))
+    good_objects, good_rows = objects(bucket), count_month(client, table, date(2020, 10, 1))
     assert good_rows == len(course_clean(GREEN_MONTH, 'green'))
 
     def fails(pipeline, env, message):
         run = mage_run(REPO, pipeline, env, GREEN_OCT)
         assert run.returncode != 0
         assert message in run.output, run.output[-3000:]
-        assert object_hashes(bucket) == good_objects
+        assert objects(bucket) == good_objects
         assert count_month(client, table, date(2020, 10, 1)) == good_rows
 
     data = GREEN_MONTH.read_bytes()
@@ -116,5 +113,5 @@ def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env,
 
     run_ok('api_to_gcs', cloud_env, GREEN_OCT)
     run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
-    assert object_hashes(bucket) == good_objects
+    assert objects(bucket) == good_objects
     assert count_month(client, table, date(2020, 10, 1)) == good_rows
