@@ -28,5 +28,5 @@ test:  ## the whole test suite, against real servers the tests start themselves
 bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12')
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 
-clean: stop  ## remove local data (database, Mage runs, work files); keeps .venv
-	rm -rf .data
+clean:  ## stop, then remove local data (database wherever it is, Mage runs, work files); keeps .venv
+	@$(PY) scripts/run_local.py clean

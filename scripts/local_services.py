@@ -7,6 +7,7 @@ the tests run against the same real servers that users get.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -82,6 +83,35 @@ def _owner_can_reach(path: Path) -> bool:
     while not probe.exists():
         probe = probe.parent
     return subprocess.run(_as_db_owner() + ['test', '-x', str(probe)], capture_output=True).returncode == 0
+
+
+def private_cluster_folder(checkout: Path) -> Path:
+    """~postgres/nyc-taxi-mage/<checkout name>-<hash of its path>: one per clone, never shared."""
+    home = Path(pwd.getpwnam('postgres').pw_dir)
+    key = hashlib.sha1(str(checkout.resolve()).encode()).hexdigest()[:10]
+    return home / 'nyc-taxi-mage' / f'{checkout.resolve().name}-{key}'
+
+
+def cluster_dir(preferred: Path, checkout: Path, create: bool = True) -> Path:
+    """Where the local cluster lives: `preferred` (.data/postgres), unless this runs as root and
+    the `postgres` user cannot enter it (a checkout under /root or in a mode-700 folder). Then it
+    goes to private_cluster_folder(checkout), which that user owns; the user's own folders keep
+    their permissions. With create=False, only say where (for stop, status, clean)."""
+    if _owner_can_reach(preferred):
+        return preferred
+    folder = private_cluster_folder(checkout)
+    if not create:
+        return folder / 'postgres'
+    if not _owner_can_reach(folder.parent.parent):
+        raise ServiceError(
+            f'the postgres user cannot reach {preferred}, nor its home folder {folder.parent.parent}; '
+            'set PGDATA_DIR to a folder it can enter'
+        )
+    owner = pwd.getpwnam('postgres')
+    for d in (folder.parent, folder):
+        d.mkdir(mode=0o700, exist_ok=True)
+        os.chown(d, owner.pw_uid, owner.pw_gid)
+    return folder / 'postgres'
 
 
 @dataclass

@@ -3,16 +3,23 @@
     python scripts/run_local.py up [--detach]   start (or reuse) everything, run the pipelines
     python scripts/run_local.py down            stop everything this script started
     python scripts/run_local.py status
+    python scripts/run_local.py clean           stop, then remove the local data (keeps .venv)
 
 Settings come from .env (or dev.env when there is no .env); variables already set in the
 environment win. SOURCE=public runs on the full public release files instead of samples/.
 Local state (database, Mage runs, work files, logs, pid files) lives in .data/ (LOCAL_DATA_DIR).
+Run as root from a folder the `postgres` user cannot enter, the database goes to a folder of that
+user's instead (scripts/local_services.cluster_dir); `up` and `status` say where.
+
+Every service listens on 127.0.0.1 only. MAGE_HOST exposes the UI on purpose, and only with
+REQUIRE_USER_AUTHENTICATION=1 (scripts/start_mage.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,6 +32,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from scripts.local_services import (  # noqa: E402
     Postgres,
     ServiceError,
+    cluster_dir,
     http_ok,
     port_open,
     start_bigquery_emulator,
@@ -35,6 +43,7 @@ from scripts.local_services import (  # noqa: E402
     wait_until,
 )
 from scripts.mage_api import MageServer  # noqa: E402
+from scripts.start_mage import DEFAULT_HOST, exposure_problem, is_loopback  # noqa: E402
 
 DATA = Path(os.environ.get('LOCAL_DATA_DIR') or REPO_ROOT / '.data')
 RUN = DATA / 'run'
@@ -100,9 +109,10 @@ def create_bucket(env: dict[str, str]) -> None:
         say(f'created bucket gs://{env["GCS_BUCKET"]} in the emulator')
 
 
-def postgres(env: dict[str, str]) -> Postgres:
+def postgres(env: dict[str, str], create: bool = False) -> Postgres:
+    configured = env.get('PGDATA_DIR')
     return Postgres(
-        datadir=Path(env.get('PGDATA_DIR') or DATA / 'postgres'),
+        datadir=Path(configured) if configured else cluster_dir(DATA / 'postgres', REPO_ROOT, create),
         port=int(env['POSTGRES_PORT']),
         user=env['POSTGRES_USER'],
         password=env['POSTGRES_PASSWORD'],
@@ -127,15 +137,29 @@ def _remember(name: str, pid: int) -> None:
     (RUN / f'{name}.pid').write_text(str(pid))
 
 
+def mage_host() -> str:
+    """The address Mage listens on: MAGE_HOST (from the shell or .env), else 127.0.0.1."""
+    return os.environ.get('MAGE_HOST', '').strip() or DEFAULT_HOST
+
+
+def mage_url() -> str:
+    """Where this machine reaches the UI (0.0.0.0 and :: include loopback)."""
+    host = mage_host() if mage_host() not in ('0.0.0.0', '::', 'localhost') else '127.0.0.1'
+    return f'http://{f"[{host}]" if ":" in host else host}:{MAGE_PORT}'
+
+
 def up(detach: bool) -> int:
     env = environment()
+    problem = exposure_problem('MAGE_HOST', mage_host(), env)
+    if problem:
+        raise ServiceError(f'{problem}; nothing was started')
     for d in (RUN, LOGS):
         d.mkdir(parents=True, exist_ok=True)
 
     t = time.monotonic()
-    pg = postgres(env)
+    pg = postgres(env, create=True)
     pg.start()
-    say(f'PostgreSQL on 127.0.0.1:{pg.port}, data in {pg.datadir} ({time.monotonic() - t:.1f} s)')
+    say(f'PostgreSQL on 127.0.0.1:{pg.port}, data in {pg.datadir}{_outside(pg)} ({time.monotonic() - t:.1f} s)')
 
     if env.get('SOURCE', 'samples') == 'samples':
         if _pid('mirror') is None:
@@ -144,18 +168,18 @@ def up(detach: bool) -> int:
 
     start_emulators(env)
 
-    mage = MageServer(f'http://127.0.0.1:{MAGE_PORT}')
+    mage = MageServer(mage_url())
     if _pid('mage') is None:
         if port_open(MAGE_PORT):
             raise ServiceError(f'port {MAGE_PORT} is taken by another program; set MAGE_PORT')
         t = time.monotonic()
-        mage_bin = str(Path(sys.executable).with_name('mage'))
-        cmd = [mage_bin, 'start', str(REPO_ROOT), '--port', str(MAGE_PORT)]
+        cmd = [sys.executable, str(REPO_ROOT / 'scripts' / 'start_mage.py'), str(REPO_ROOT),
+               '--host', mage_host(), '--port', str(MAGE_PORT)]
         _remember('mage', start_process(cmd, LOGS / 'mage.log', env).pid)
         wait_until(mage.ready, 180, f'Mage on port {MAGE_PORT} (log: {LOGS / "mage.log"})', 0.5)
-        say(f'Mage UI on http://localhost:{MAGE_PORT} ({time.monotonic() - t:.0f} s to start)')
+        say(f'Mage UI on {mage_url()}{_exposed()} ({time.monotonic() - t:.0f} s to start)')
     else:
-        say(f'Mage UI already running on http://localhost:{MAGE_PORT}')
+        say(f'Mage UI already running on {mage_url()}')
 
     failed = 0
     for pipeline_uuid, variables in RUNS:
@@ -182,6 +206,18 @@ def up(detach: bool) -> int:
     return 1 if failed else 0
 
 
+def _outside(pg: Postgres) -> str:
+    if pg.datadir.is_relative_to(REPO_ROOT) or os.environ.get('PGDATA_DIR'):
+        return ''
+    return f' (outside the checkout: the postgres user cannot enter {REPO_ROOT}; `make clean` removes it)'
+
+
+def _exposed() -> str:
+    if is_loopback(mage_host()):
+        return ', this machine only'
+    return f', exposed on {mage_host()} (MAGE_HOST) with the login on'
+
+
 def down() -> int:
     for name in SERVICES:
         pid = _pid(name)
@@ -200,24 +236,38 @@ def down() -> int:
 def status() -> int:
     env = environment()
     pg = postgres(env)
-    say(f'PostgreSQL: {"running" if pg.datadir.exists() and pg.running() else "stopped"}')
+    say(f'PostgreSQL: {"running" if pg.datadir.exists() and pg.running() else "stopped"}, data in {pg.datadir}')
     if env.get('SOURCE', 'samples') == 'samples':
         say(f'mirror: {"running" if http_ok(env["NYC_TLC_BASE_URL"] + "/") else "stopped"}')
     for name in ('gcs', 'bigquery'):
         say(f'{name} emulator: {"running" if _pid(name) else "stopped"}')
-    say(f'Mage: {"running" if MageServer(f"http://127.0.0.1:{MAGE_PORT}").ready() else "stopped"}')
+    say(f'Mage: {"running on " + mage_url() if MageServer(mage_url()).ready() else "stopped"}')
+    return 0
+
+
+def clean() -> int:
+    """Stop everything, then remove .data and, if it lives outside, the database (keeps .venv)."""
+    down()
+    pg = postgres(environment())
+    folders = [DATA]
+    if not os.environ.get('PGDATA_DIR') and not pg.datadir.is_relative_to(DATA):
+        folders.append(pg.datadir.parent)  # the postgres user's folder for this checkout
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
+            say(f'removed {folder}')
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=['up', 'down', 'status'])
+    parser.add_argument('command', choices=['up', 'down', 'status', 'clean'])
     parser.add_argument('--detach', action='store_true', help='leave the services running and return')
     args = parser.parse_args()
     try:
         if args.command == 'up':
             return up(args.detach)
-        return down() if args.command == 'down' else status()
+        return {'down': down, 'status': status, 'clean': clean}[args.command]()
     except ServiceError as e:
         say(f'error: {e}')
         return 2

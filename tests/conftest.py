@@ -206,3 +206,16 @@ def mage_run(repo: Path, pipeline: str, env: dict[str, str], variables: dict | N
     done = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=repo)
     done.output = ' '.join((done.stdout + done.stderr).split())  # one line: rich wraps tracebacks
     return done
+
+
+@pytest.fixture(scope='session')
+def stack():
+    """`make up` from a copy of the checkout in a mode-700 folder, on free ports: PostgreSQL,
+    sample mirror, emulators and ONE Mage server for the whole session. At the end `make stop`
+    and `make clean` run, and what they leave behind fails the session (an error at teardown)."""
+    from support.stack import start_stack, stop_stack
+
+    started = start_stack()
+    yield started
+    problems = stop_stack(started)
+    assert not problems, problems

@@ -18,30 +18,62 @@ def pipelines() -> list[Path]:
     return sorted(p.parent for p in (REPO / 'pipelines').glob('*/metadata.yaml'))
 
 
-@pytest.fixture(scope='module')
-def compose_config(tmp_path_factory) -> dict:
-    """`docker-compose config` (Debian's 1.29) on a copy of the project with .env = dev.env."""
+def docker_compose_config(work: Path, env_lines: str = '') -> dict:
+    """`docker-compose config` (Debian's 1.29) on a copy of the project with .env = dev.env
+    (plus `env_lines`)."""
     if not shutil.which('docker-compose'):
         pytest.fail('docker-compose is not installed: `make test` installs it (scripts/setup.sh --test)')
-    work = tmp_path_factory.mktemp('compose')
     for name in ('docker-compose.yml', 'Dockerfile', 'dev.env'):
         shutil.copy(REPO / name, work / name)
-    shutil.copytree(REPO / 'scripts' / 'bigquery_emulator', work / 'scripts' / 'bigquery_emulator')
-    shutil.copy(REPO / 'dev.env', work / '.env')
+    shutil.copytree(REPO / 'scripts' / 'bigquery_emulator', work / 'scripts' / 'bigquery_emulator', dirs_exist_ok=True)
+    (work / '.env').write_text((REPO / 'dev.env').read_text() + env_lines)
     done = subprocess.run(['docker-compose', 'config'], cwd=work, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
 
+@pytest.fixture(scope='module')
+def compose_config(tmp_path_factory) -> dict:
+    return docker_compose_config(tmp_path_factory.mktemp('compose'))
+
+
+def published(service: dict) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each published port, in either syntax."""
+    out = []
+    for port in service.get('ports', []):
+        if isinstance(port, dict):
+            out.append((port.get('host_ip', ''), int(port['published']), int(port['target'])))
+        else:
+            host_ip, host_port, target = port.split('/')[0].rsplit(':', 2)
+            out.append((host_ip, int(host_port), int(target)))
+    return out
+
+
 def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
     magic, postgres = compose_config['services']['magic'], compose_config['services']['postgres']
     assert magic['environment']['POSTGRES_HOST'] == 'postgres'
-    assert magic['command'] == 'mage start nyc_taxi_mage'
+    assert magic['command'] == ('python /home/src/nyc_taxi_mage/scripts/start_mage.py nyc_taxi_mage '
+                                '--host 0.0.0.0 --exposed-on 127.0.0.1 --setting PUBLISH_ADDRESS')
+    assert (REPO / 'scripts' / 'start_mage.py').is_file()
     assert any(v.endswith(':/home/src/nyc_taxi_mage:rw') for v in magic['volumes'])
-    assert {'published': 6789, 'target': 6789} in magic['ports']
+    assert ('127.0.0.1', 6789, 6789) in published(magic)
     assert magic['depends_on']['postgres']['condition'] == 'service_healthy'
     assert postgres['environment']['POSTGRES_DB'] == magic['environment']['POSTGRES_DBNAME']
     assert postgres['environment']['POSTGRES_PASSWORD'] == magic['environment']['POSTGRES_PASSWORD']
+
+
+def test_compose_publishes_every_port_on_loopback_only(compose_config):
+    ports = {name: published(service) for name, service in compose_config['services'].items()}
+    assert {n for n, p in ports.items() if p} == {'magic', 'postgres', 'samples', 'gcs', 'bigquery'}
+    assert {ip for p in ports.values() for ip, _, _ in p} == {'127.0.0.1'}
+
+
+def test_publish_address_publishes_every_port_and_tells_mage(tmp_path):
+    config = docker_compose_config(tmp_path, '\nPUBLISH_ADDRESS=0.0.0.0\n')
+    services = config['services']
+    assert {ip for s in services.values() for ip, _, _ in published(s)} == {'0.0.0.0'}
+    assert '--exposed-on 0.0.0.0 --setting PUBLISH_ADDRESS' in services['magic']['command']
+    assert services['magic']['environment']['PUBLISH_ADDRESS'] == '0.0.0.0'
 
 
 def test_compose_runs_the_emulators_for_the_local_profile(compose_config):

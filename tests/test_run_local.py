@@ -1,17 +1,20 @@
-"""`make run`'s machinery end to end: PostgreSQL + sample mirror + `mage start`, the pipelines
-fired through the server's API trigger (so the runs are in Mage's database and UI), a second
-`up` that reuses what runs, and `down` that stops it all. Ports and folders are the test's own."""
+"""`make up` as a new user runs it, on a fresh copy of the checkout in a mode-700 folder (as
+root, the `postgres` user cannot enter it): PostgreSQL + sample mirror + emulators + `mage start`,
+the pipelines fired through the server's API trigger (so the runs are in Mage's database and
+UI). Every service listens on loopback only, read from the OS. A second `up` reuses what runs;
+`make stop` and `make clean` run at the session's end (the `stack` fixture)."""
 
+import ipaddress
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO, open_tmp_dir
 
 from scripts.local_services import free_port, port_open
-from scripts.mage_api import MageServer
 
 pytestmark = pytest.mark.mage
 
@@ -31,43 +34,68 @@ def ui_dom(url: str, tmp_path) -> str:
     return done.stdout
 
 
-def test_up_runs_the_pipelines_in_the_server_then_down_stops_everything():
-    tmp_path = open_tmp_dir('nyc-taxi-run-')
-    ports = {'POSTGRES_PORT': free_port(), 'MAGE_PORT': free_port(), 'MIRROR_PORT': free_port(),
-             'GCS_PORT': free_port(), 'BIGQUERY_PORT': free_port()}
-    env = {
-        **os.environ,
-        **{k: str(v) for k, v in ports.items()},
-        'GCS_EMULATOR_URL': f"http://127.0.0.1:{ports['GCS_PORT']}",
-        'BIGQUERY_EMULATOR_URL': f"http://127.0.0.1:{ports['BIGQUERY_PORT']}",
-        'LOCAL_DATA_DIR': str(tmp_path / 'data'),
-        'PGDATA_DIR': str(tmp_path / 'data' / 'postgres'),
-        'MAGE_DATA_DIR': str(tmp_path / 'data' / 'mage'),
-    }
-    env.pop('NYC_TLC_BASE_URL', None)
-    cmd = [sys.executable, str(REPO / 'scripts' / 'run_local.py')]
-    try:
-        up = subprocess.run(cmd + ['up', '--detach'], env=env, capture_output=True, text=True, timeout=600)
-        assert up.returncode == 0, up.stdout + up.stderr
-        mage = MageServer(f"http://127.0.0.1:{ports['MAGE_PORT']}")
-        for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
-            assert up.stdout.count(f'[run] OK   {pipeline} run') == 2, up.stdout
-            runs = mage.runs(pipeline)
-            assert sorted(r['status'] for r in runs) == ['completed', 'completed']
-            assert sorted(r['variables']['service'] for r in runs) == ['green', 'yellow']
+def test_make_up_runs_the_pipelines_in_the_server(stack):
+    for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
+        assert stack.up_output.count(f'[run] OK   {pipeline} run') == 2, stack.up_output
+        runs = [r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_name'].endswith('_on_demand')]
+        assert sorted(r['status'] for r in runs)[:2] == ['completed', 'completed']
+        assert {r['variables']['service'] for r in runs} >= {'green', 'yellow'}
+    assert f"Mage UI on http://127.0.0.1:{stack.ports['MAGE_PORT']}, this machine only" in stack.up_output
 
-        # what a person sees: the UI's run list, rendered by a real browser
-        page = ui_dom(f"http://127.0.0.1:{ports['MAGE_PORT']}/pipelines/api_to_postgres/runs", tmp_path)
-        badge = '</div></div></button>'  # a run's status badge
-        assert page.count('api_to_postgres_on_demand') == 2, page[-2000:]
-        assert page.count(f'>Done{badge}') == 2 and page.count(f'>Failed{badge}') == 0, page[-2000:]
 
-        again = subprocess.run(cmd + ['up', '--detach'], env=env, capture_output=True, text=True, timeout=600)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert 'Mage UI already running' in again.stdout
-        assert len(mage.runs('api_to_postgres')) == 4 and len(mage.runs('gcs_to_bigquery')) == 4
-    finally:
-        down = subprocess.run(cmd + ['down'], env=env, capture_output=True, text=True, timeout=120)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert not any(port_open(p) for p in ports.values()), down.stdout
-    shutil.rmtree(tmp_path, ignore_errors=True)
+def loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, 'ipv4_mapped', None) or address).is_loopback  # ::ffff:127.0.0.1 too
+
+
+def test_every_service_listens_on_loopback_only(stack):
+    sockets = stack.listening()
+    by_port = {port: (ip, name) for ip, port, name in sockets}
+    for setting, port in stack.ports.items():  # each service is there (the check below can fail)
+        assert port in by_port, f'nothing of the stack listens on {setting}={port}: {sockets}'
+    exposed = [s for s in sockets if not loopback(s[0])]
+    assert exposed == [], f'listening beyond loopback: {exposed}'
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='the private-folder case is about running as root')
+def test_as_root_the_database_lives_in_a_folder_of_the_postgres_user(stack):
+    datadir = stack.postgres_datadir()
+    assert not datadir.is_relative_to(stack.checkout)
+    assert datadir.parent.parent == Path(os.path.expanduser('~postgres')) / 'nyc-taxi-mage'
+    assert datadir.parent.name.startswith('nyc-taxi-mage-')  # named after the checkout
+    assert datadir.parent.stat().st_uid == int(subprocess.check_output(['id', '-u', 'postgres']))
+    assert 'outside the checkout: the postgres user cannot enter' in stack.up_output
+    assert stack.checkout.parent.stat().st_mode & 0o777 == 0o700  # the user's folder is untouched
+    status = stack.make('status')
+    assert f'data in {datadir}' in status.stdout, status.stdout
+
+
+def test_the_ui_shows_the_runs(stack, tmp_path):
+    page = ui_dom(f"http://127.0.0.1:{stack.ports['MAGE_PORT']}/pipelines/api_to_postgres/runs", tmp_path)
+    badge = '</div></div></button>'  # a run's status badge
+    assert page.count('api_to_postgres_on_demand') >= 2, page[-2000:]
+    assert page.count(f'>Done{badge}') >= 2 and page.count(f'>Failed{badge}') == 0, page[-2000:]
+
+
+def test_a_second_up_reuses_the_running_services(stack):
+    before = len(stack.mage.runs('gcs_to_bigquery'))
+    again = stack.make('up', PIPELINES='gcs_to_bigquery')
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert 'Mage UI already running' in again.stdout
+    assert len(stack.mage.runs('gcs_to_bigquery')) == before + 2
+
+
+@pytest.mark.parametrize('host', ['0.0.0.0', '192.0.2.10', '::', 'taxi.example'])
+def test_exposing_the_ui_with_the_login_off_is_refused_and_nothing_starts(host):
+    tmp = open_tmp_dir('nyc-taxi-exposed-')
+    port = free_port()
+    env = {**os.environ, 'MAGE_HOST': host, 'REQUIRE_USER_AUTHENTICATION': '0', 'LOCAL_DATA_DIR': str(tmp),
+           'PGDATA_DIR': str(tmp / 'postgres'), 'POSTGRES_PORT': str(port)}
+    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'run_local.py'), 'up', '--detach'],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f'MAGE_HOST={host} would open the Mage UI' in done.stdout
+    assert 'REQUIRE_USER_AUTHENTICATION=0 turns the login off' in done.stdout
+    assert 'nothing was started' in done.stdout
+    assert not port_open(port) and not (tmp / 'postgres').exists() and not (tmp / 'run').exists()
+    shutil.rmtree(tmp)

@@ -1,0 +1,52 @@
+"""scripts/start_mage.py: the UI is exposed beyond loopback only with the login on."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from scripts.start_mage import bind_address, exposure_problem, is_loopback
+
+
+@pytest.mark.parametrize('address, loopback', [
+    ('127.0.0.1', True), ('127.5.0.1', True), ('::1', True), ('::ffff:127.0.0.1', True), ('[::1]', True), ('localhost', True),
+    ('0.0.0.0', False), ('::', False), ('::ffff:10.0.0.1', False), ('', False), ('10.1.2.3', False), ('taxi.example', False),
+])
+def test_loopback_addresses(address, loopback):
+    assert is_loopback(address) is loopback
+
+
+def test_mage_never_gets_localhost_which_it_binds_to_every_interface():
+    assert bind_address('localhost') == bind_address('') == '127.0.0.1'
+    assert bind_address('0.0.0.0') == '0.0.0.0'
+
+
+@pytest.mark.parametrize('auth, refused', [('0', True), ('false', True), ('', True), ('1', False), ('true', False)])
+def test_a_non_loopback_address_needs_the_login(auth, refused):
+    problem = exposure_problem('MAGE_HOST', '0.0.0.0', {'REQUIRE_USER_AUTHENTICATION': auth})
+    assert (problem is not None) is refused
+    if refused:
+        assert 'MAGE_HOST=0.0.0.0' in problem and f'REQUIRE_USER_AUTHENTICATION={auth}' in problem
+    assert exposure_problem('MAGE_HOST', '127.0.0.1', {'REQUIRE_USER_AUTHENTICATION': auth}) is None
+
+
+def test_unset_login_setting_means_on_as_in_mage():
+    assert exposure_problem('MAGE_HOST', '0.0.0.0', {}) is None
+
+
+def test_publishing_compose_ports_with_the_default_database_password_is_refused():
+    env = {'REQUIRE_USER_AUTHENTICATION': '1', 'POSTGRES_PASSWORD': 'root'}
+    assert 'POSTGRES_PASSWORD is still the default' in exposure_problem('PUBLISH_ADDRESS', '0.0.0.0', env)
+    assert exposure_problem('PUBLISH_ADDRESS', '0.0.0.0', {**env, 'POSTGRES_PASSWORD': 'long-and-random'}) is None
+
+
+def test_the_compose_start_command_refuses_before_starting_mage():
+    """What the `magic` container runs (docker-compose.yml), with PUBLISH_ADDRESS=0.0.0.0."""
+    env = {**os.environ, 'REQUIRE_USER_AUTHENTICATION': '0', 'PATH': '/nonexistent'}  # no mage to start
+    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'start_mage.py'), 'nyc_taxi_mage',
+                           '--host', '0.0.0.0', '--exposed-on', '0.0.0.0', '--setting', 'PUBLISH_ADDRESS'],
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert 'refused: PUBLISH_ADDRESS=0.0.0.0 would open the Mage UI' in done.stderr

@@ -1,0 +1,122 @@
+"""The stack `make up` starts, started for real from a fresh copy of the checkout.
+
+The copy sits in a mode-700 folder, as `git clone` into `mktemp -d` or into /root leaves it: run
+as root, the `postgres` user cannot enter it. Ports are free ones, so a `make run` of the
+developer's own keeps running. One stack serves the whole test session (its Mage server too).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from scripts.local_services import free_port, port_open
+from scripts.mage_api import MageServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def copy_checkout(dest: Path) -> None:
+    """The files git knows (tracked, or new and not ignored) as they are in the working tree,
+    mtimes kept; the venvs are linked, so `make up`'s setup step finds them installed."""
+    listed = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split('\0')
+    for name in filter(None, listed):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    for venv in ('.venv', '.venv-bigquery'):
+        (dest / venv).symlink_to(REPO / venv, target_is_directory=True)
+
+
+@dataclass
+class Stack:
+    checkout: Path
+    env: dict[str, str]
+    up_output: str = ''
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mage(self) -> MageServer:
+        return MageServer(f"http://127.0.0.1:{self.ports['MAGE_PORT']}")
+
+    def make(self, *target: str, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(['make', '--no-print-directory', *target], cwd=self.checkout,
+                              env={**self.env, **extra_env}, capture_output=True, text=True, timeout=timeout)
+
+    def pids(self) -> set[int]:
+        """Every process the stack runs: the process groups in .data/run/*.pid, PostgreSQL's
+        postmaster and all their children."""
+        roots = [int(p.read_text()) for p in (self.checkout / '.data' / 'run').glob('*.pid')]
+        postmaster = self.postgres_datadir() / 'postmaster.pid'
+        if postmaster.exists():
+            roots.append(int(postmaster.read_text().split()[0]))
+        found = set()
+        for pid in roots:
+            try:
+                parent = psutil.Process(pid)
+            except psutil.NoSuchProcess:
+                continue
+            found |= {parent.pid} | {c.pid for c in parent.children(recursive=True)}
+        return found
+
+    def postgres_datadir(self) -> Path:
+        line = next(l for l in self.up_output.splitlines() if l.startswith('[run] PostgreSQL on'))
+        return Path(line.split(', data in ')[1].split(' ')[0])
+
+    def listening(self) -> list[tuple[str, int, str]]:
+        """(address, port, process name) of every listening TCP and bound UDP socket of the stack."""
+        pids = self.pids()
+        out = []
+        for c in psutil.net_connections(kind='inet'):
+            if c.pid in pids and c.laddr and (c.status == psutil.CONN_LISTEN or c.type == 2):
+                out.append((c.laddr.ip, c.laddr.port, psutil.Process(c.pid).name()))
+        return out
+
+
+def start_stack() -> Stack:
+    private = Path(tempfile.mkdtemp(prefix='nyc-taxi-clone-'))  # mode 700, like mktemp -d
+    assert private.stat().st_mode & 0o777 == 0o700
+    checkout = private / 'nyc-taxi-mage'
+    checkout.mkdir()
+    copy_checkout(checkout)
+    ports = {name: free_port() for name in ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('NYC_TLC_BASE_URL', 'PGDATA_DIR', 'LOCAL_DATA_DIR', 'MAGE_DATA_DIR', 'TAXI_WORK_DIR',
+                        'PYTHONPATH', 'MAGE_HOST', 'IO_CONFIG_PROFILE')}
+    env.update({k: str(v) for k, v in ports.items()})
+    env['GCS_EMULATOR_URL'] = f"http://127.0.0.1:{ports['GCS_PORT']}"
+    env['BIGQUERY_EMULATOR_URL'] = f"http://127.0.0.1:{ports['BIGQUERY_PORT']}"
+    stack = Stack(checkout, env, ports=ports)
+    up = stack.make('up')
+    stack.up_output = up.stdout + up.stderr
+    if up.returncode != 0:
+        stop_stack(stack)
+        raise AssertionError(f'make up failed ({up.returncode}):\n{stack.up_output[-4000:]}')
+    return stack
+
+
+def stop_stack(stack: Stack) -> list[str]:
+    """`make stop`, then `make clean`; returns what is wrong afterwards (nothing, normally)."""
+    problems = []
+    datadir = stack.postgres_datadir() if '[run] PostgreSQL on' in stack.up_output else None
+    stop = stack.make('stop', timeout=180)
+    if stop.returncode != 0:
+        problems.append(f'make stop failed: {stop.stdout}{stop.stderr}')
+    still_open = [name for name, port in stack.ports.items() if port_open(port)]
+    if still_open:
+        problems.append(f'still listening after make stop: {still_open}')
+    clean = stack.make('clean', timeout=180)
+    if clean.returncode != 0:
+        problems.append(f'make clean failed: {clean.stdout}{clean.stderr}')
+    if datadir is not None and datadir.parent.exists():
+        problems.append(f'make clean left the database folder {datadir.parent}')
+    shutil.rmtree(stack.checkout.parent, ignore_errors=True)
+    return problems
