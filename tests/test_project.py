@@ -11,7 +11,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-BLOCK_FOLDERS = {'data_loader': 'data_loaders', 'transformer': 'transformers', 'data_exporter': 'data_exporters'}
+BLOCK_FOLDERS = {'data_loader': 'data_loaders', 'transformer': 'transformers', 'data_exporter': 'data_exporters',
+                 'custom': 'custom'}
 
 
 def pipelines() -> list[Path]:

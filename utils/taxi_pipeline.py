@@ -10,6 +10,7 @@ import errno
 import functools
 import logging
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,9 @@ from utils.environment import (
     storage_client,
     work_dir,
 )
+from utils.month_lock import month_locked
 from utils.postgres_load import replace_month, table_name
+from utils.run_month import month_of_run
 from utils.taxi_files import csv_to_parquet_keeping_rejects, iter_parquet_batches
 from utils.taxi_schema import schema_for
 from utils.taxi_source import TaxiMonth, download
@@ -55,8 +58,12 @@ def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
     return run
 
 
-def month_dir(month: TaxiMonth, pipeline_uuid: str) -> Path:
-    return work_dir() / pipeline_uuid / month.file_stem
+def run_dir(month: TaxiMonth, variables: Mapping[str, Any]) -> Path:
+    """The run's own work folder: <TAXI_WORK_DIR>/<pipeline>/<file>/run-<Mage run id> (a retry of
+    the run finds it again), or cli-<pid> for `mage run`. Two runs of one month never share one."""
+    run_id = variables.get('pipeline_run_id')
+    key = f'run-{run_id}' if run_id is not None else f'cli-{os.getpid()}'
+    return work_dir() / str(variables.get('pipeline_uuid') or 'adhoc') / month.file_stem / key
 
 
 @contextmanager
@@ -84,10 +91,10 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     Malformed rows go to rejects.csv beside it, unless more than the pipeline variable
     max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
     """
-    month = TaxiMonth.from_vars(variables)
+    month = month_of_run(variables)
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
     url = month.url(source_base_url())
-    folder = month_dir(month, str(variables.get('pipeline_uuid') or 'adhoc'))
+    folder = run_dir(month, variables)
     gz = folder / f'{month.file_stem}.csv.gz'
     with writing_in(folder):
         download(url, gz)
@@ -97,7 +104,7 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
             )
         finally:
             gz.unlink(missing_ok=True)
-    return {**month.to_dict(), 'url': url, 'raw_path': str(folder / 'raw.parquet'), **parsed}
+    return {**month.to_dict(), 'url': url, 'work_dir': str(folder), 'raw_path': str(folder / 'raw.parquet'), **parsed}
 
 
 def _ratio(value: Any) -> float:
@@ -124,7 +131,8 @@ def export_month_to_postgres(manifest: Manifest) -> Manifest:
     """Replace the month in <POSTGRES_SCHEMA>.<service>_taxi_data with clean.parquet."""
     month = TaxiMonth.from_vars(manifest)
     schema_name = postgres_schema()
-    with postgres_connection() as conn:
+    target = f'postgres:{schema_name}.{table_name(month.service)}'
+    with month_locked(target, month.first_day), postgres_connection() as conn:
         rows = replace_month(
             conn,
             schema_name=schema_name,
@@ -140,7 +148,9 @@ def export_month_to_gcs(manifest: Manifest) -> Manifest:
     """Upload clean.parquet as the month's object nyc_taxi/<service>/<file>.parquet."""
     month = TaxiMonth.from_vars(manifest)
     bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
-    uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), gcs_io.monthly_object(month))
+    name = gcs_io.monthly_object(month)
+    with month_locked(f'gs://{bucket.name}/{name}', month.first_day):
+        uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), name)
     log.info('uploaded %s rows to %s', f"{manifest['rows_out']:,}", uri)
     return {**manifest, 'gcs_uri': uri}
 
@@ -150,9 +160,10 @@ def export_month_to_gcs_partitioned(manifest: Manifest) -> Manifest:
     """Replace the month's files in nyc_taxi/<service>_partitioned/pickup_date=.../."""
     month = TaxiMonth.from_vars(manifest)
     bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
-    uploaded = gcs_io.upload_month_partitions(
-        bucket, Path(manifest['clean_path']), schema_for(month.service), month
-    )
+    with month_locked(f'gs://{bucket.name}/{gcs_io.partitioned_prefix(month.service)}', month.first_day):
+        uploaded = gcs_io.upload_month_partitions(
+            bucket, Path(manifest['clean_path']), schema_for(month.service), month
+        )
     return {
         **manifest,
         'partition_objects': sorted(uploaded),
@@ -163,7 +174,7 @@ def export_month_to_gcs_partitioned(manifest: Manifest) -> Manifest:
 @timed
 def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
     """The month's parquet object in GCS (written by api_to_gcs) and its row count."""
-    month = TaxiMonth.from_vars(variables)
+    month = month_of_run(variables)
     bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
     name = gcs_io.monthly_object(month)
     if not bucket.blob(name).exists():
@@ -180,14 +191,32 @@ def export_month_to_bigquery(manifest: Manifest) -> Manifest:
     """Replace the month in <dataset>.<service>_tripdata from its GCS object."""
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
-    rows = bigquery_load.load_month(
-        bigquery_client(),
-        project=target.project,
-        dataset=target.dataset,
-        location=target.location,
-        taxi_schema=schema_for(month.service),
-        month=month.first_day,
-        uri=manifest['gcs_uri'],
-    )
     table, _ = bigquery_load.table_ids(target.project, target.dataset, month.service, month.first_day)
+    with month_locked(f'bigquery:{table}', month.first_day):
+        rows = bigquery_load.load_month(
+            bigquery_client(),
+            project=target.project,
+            dataset=target.dataset,
+            location=target.location,
+            taxi_schema=schema_for(month.service),
+            month=month.first_day,
+            uri=manifest['gcs_uri'],
+        )
     return {**manifest, 'bigquery_table': table, 'rows_loaded': rows}
+
+
+def remove_work_files(*manifests: Manifest) -> Manifest:
+    """After every export of the run succeeded: remove the run's work folder (a failed run keeps
+    it, for a retry), and its month and pipeline folders once empty. Returns the manifests merged."""
+    merged: Manifest = {k: v for m in manifests for k, v in m.items()}
+    root = work_dir().resolve()
+    folder = Path(merged['work_dir']).resolve()
+    if not folder.is_relative_to(root) or folder == root:
+        raise ValueError(f'{folder} is not a run folder under TAXI_WORK_DIR={root}: not removing it')
+    size = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) if folder.exists() else 0
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):
+        if parent != root and parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+    log.info('removed the run\'s work files: %s (%.1f MB)', folder, size / 1e6)
+    return {**merged, 'work_files_removed': str(folder)}

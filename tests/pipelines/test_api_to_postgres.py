@@ -3,6 +3,7 @@ against a real PostgreSQL server and a real HTTP server holding the bundled samp
 
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query, small_disk, table_fingerprint
@@ -16,8 +17,11 @@ TABLE = 'ny_taxi.yellow_taxi_data'
 def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
     run = mage_run(REPO, 'api_to_postgres', taxi_env)  # the pipeline's defaults: yellow 2021-01
     assert run.returncode == 0, run.output[-3000:]
-    assert run.output.count('1/1 tests passed.') == 3
+    assert run.output.count('1/1 tests passed.') == 4
+    assert 'loading yellow 2021-01, named by the variables year and month' in run.output
     assert taxi_env['POSTGRES_PASSWORD'] not in run.output  # no secret in the logs
+    work = Path(taxi_env['TAXI_WORK_DIR'])
+    assert "removed the run's work files" in run.output and not any(work.rglob('*')), list(work.rglob('*'))
     expected = course_clean(YELLOW_SAMPLE, 'yellow')
     assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(len(expected),)]
     assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(tpep_pickup_datetime) FROM {TABLE}')[0] == (
@@ -40,6 +44,15 @@ def test_green_month_by_runtime_vars_and_rerun_is_idempotent(pg, taxi_env):
     again = mage_run(REPO, 'api_to_postgres', taxi_env, variables)
     assert again.returncode == 0, again.output[-3000:]
     assert table_fingerprint(pg, 'ny_taxi.green_taxi_data') == once
+
+
+def test_an_execution_date_given_by_hand_names_the_month(pg, taxi_env):
+    """`mage run --runtime-vars '{"execution_date": ...}'`, as a scheduled run gets it (a string
+    here): the month of that date, whatever the default year and month."""
+    run = mage_run(REPO, 'api_to_postgres', taxi_env, {'service': 'green', 'execution_date': '2020-10-01T00:00:00'})
+    assert run.returncode == 0, run.output[-3000:]
+    assert "loading green 2020-10, the month of the run's execution_date 2020-10-01" in run.output
+    assert table_fingerprint(pg, 'ny_taxi.green_taxi_data')[0] == len(course_clean(GREEN_MONTH, 'green'))
 
 
 @pytest.fixture()
@@ -66,6 +79,7 @@ BAD_INPUTS = {
     'unknown service': ({'service': 'blue'}, None, "unknown taxi service 'blue'"),
     'month out of range': ({'month': 13}, None, 'month=13 is outside 1..12'),
     'year not a number': ({'year': '20x1'}, None, "year='20x1' is not a whole number"),
+    'bad execution_date': ({'execution_date': '2021-13-01'}, None, "execution_date='2021-13-01' is not a date"),
     'no such file (404)': ({'year': 2019}, None, 'yellow_tripdata_2019-01.csv.gz answered HTTP 404'),
     'server error (500)': ({}, ('fault', Fault(status=500)), 'yellow_tripdata_2021-01.csv.gz answered HTTP 500'),
     'stalled response': ({}, ('fault', Fault(stall_seconds=6)), 'Timeout'),

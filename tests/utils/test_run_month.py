@@ -1,0 +1,48 @@
+"""utils/run_month.py: the month a run loads. Which runs are date-driven is asked of Mage's
+database; that part is tested through the server (tests/pipelines/test_orchestration.py)."""
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from utils.run_month import month_of_run, parse_execution_date, run_is_date_driven
+from utils.taxi_source import TaxiMonth
+
+DEFAULTS = {'service': 'yellow', 'year': 2021, 'month': 1}  # merged into every run by Mage
+
+
+@pytest.mark.parametrize('value, expected', [
+    (datetime(2020, 10, 1, 9, 0), date(2020, 10, 1)),                      # a scheduled run: datetime
+    (datetime(2020, 10, 1, 0, 0, tzinfo=timezone.utc), date(2020, 10, 1)),
+    (datetime(2020, 10, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))), date(2020, 9, 30)),  # read in UTC
+    (date(2020, 11, 1), date(2020, 11, 1)),
+    ('2020-12-01', date(2020, 12, 1)),                                      # --runtime-vars: a string
+    ('2020-12-01T00:00:00', date(2020, 12, 1)),
+    ('2020-12-01T00:00:00Z', date(2020, 12, 1)),
+    (' 2020-12-01T00:00:00+00:00 ', date(2020, 12, 1)),
+])
+def test_execution_date_as_mage_and_people_pass_it(value, expected):
+    assert parse_execution_date(value) == expected
+
+
+@pytest.mark.parametrize('value', ['2020-13-01', 'October 2020', '', 20201001, None])
+def test_a_bad_execution_date_is_named(value):
+    with pytest.raises(ValueError, match=r'pipeline variable execution_date=.* is not a date'):
+        parse_execution_date(value)
+
+
+def test_a_run_started_by_a_person_loads_its_variables_month():
+    assert month_of_run(DEFAULTS, date_driven=False) == TaxiMonth('yellow', 2021, 1)
+    named = {**DEFAULTS, 'service': 'green', 'year': 2020, 'month': 10, 'execution_date': datetime(2026, 11, 25)}
+    assert month_of_run(named, date_driven=False) == TaxiMonth('green', 2020, 10)
+
+
+def test_a_date_driven_run_loads_its_execution_dates_month_whatever_the_defaults():
+    run = {**DEFAULTS, 'service': 'green', 'execution_date': datetime(2020, 11, 1, tzinfo=timezone.utc)}
+    assert month_of_run(run, date_driven=True) == TaxiMonth('green', 2020, 11)
+
+
+def test_without_a_mage_run_only_an_execution_date_given_by_hand_drives_the_month():
+    assert run_is_date_driven(DEFAULTS) is False
+    assert run_is_date_driven({**DEFAULTS, 'execution_date': '2020-11-01'}) is True
+    assert month_of_run({**DEFAULTS, 'execution_date': '2020-11-01'}) == TaxiMonth('yellow', 2020, 11)
