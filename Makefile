@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status test bench clean
+.PHONY: setup run up stop status backfill test bench clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -20,6 +20,9 @@ stop:  ## stop every service `make run` started
 
 status:
 	@$(PY) scripts/run_local.py status
+
+backfill: setup  ## months FROM..TO through a Mage backfill: make backfill PIPELINE=api_to_postgres SERVICE=green FROM=2020-10 TO=2020-12
+	@$(PY) scripts/backfill.py --pipeline '$(PIPELINE)' --service '$(SERVICE)' --from '$(FROM)' --to '$(TO)' --confirm '$(CONFIRM)'
 
 test:  ## the whole test suite, against real servers the tests start themselves
 	@scripts/setup.sh --test

@@ -1,13 +1,16 @@
-"""Trigger pipeline runs through a running Mage server, so they show in the UI's run history.
+"""Trigger pipeline runs and backfills through a running Mage server, so they show in the UI.
 
 Runs made by the `mage run` CLI are not recorded in Mage's database; runs made through a
-pipeline's API trigger (pipelines/<uuid>/triggers.yaml) are.
+pipeline's API trigger (pipelines/<uuid>/triggers.yaml) or a backfill (the same object the UI's
+Backfills page creates) are.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import requests
@@ -29,15 +32,32 @@ class RunResult:
     blocks: dict[str, str]
     url: str
     seconds: float
+    execution_date: str | None = None
+    rows: int | None = None  # rows the run loaded, from its last block's manifest
+    error: str | None = None  # the failed block's exception line
 
     @property
     def ok(self) -> bool:
         return self.status == 'completed'
 
+    @property
+    def failed_blocks(self) -> list[str]:
+        return [b for b, s in self.blocks.items() if s == 'failed']
+
     def describe(self) -> str:
-        failed = [b for b, s in self.blocks.items() if s == 'failed']
-        tail = f' (failed block: {", ".join(failed)})' if failed and not self.ok else ''
+        tail = f' (failed block: {", ".join(self.failed_blocks)})' if self.failed_blocks and not self.ok else ''
         return f'{self.pipeline_uuid} run {self.run_id}: {self.status} in {self.seconds:.0f} s{tail} -> {self.url}'
+
+
+def _seconds(run: dict) -> float:
+    """A finished run's duration by Mage's own clock."""
+    parse = lambda v: datetime.fromisoformat(str(v).replace('Z', '+00:00')).replace(tzinfo=None)  # noqa: E731
+    if not run.get('started_at'):
+        return 0.0
+    return (parse(run.get('completed_at') or run['updated_at']) - parse(run['started_at'])).total_seconds()
+
+
+_EXCEPTION_LINE = re.compile(r'^(?:[\w.]+\.)?(\w*(?:Error|Exception|Timeout)\w*): (.+)$', re.M)
 
 
 class MageServer:
@@ -49,6 +69,15 @@ class MageServer:
         r = self.http.get(f'{self.base_url}/api/{path}', params={'api_key': UI_API_KEY, **params}, timeout=30)
         r.raise_for_status()
         return r.json()
+
+    def _send(self, method: str, path: str, payload: dict) -> dict:
+        r = self.http.request(method, f'{self.base_url}/api/{path}', params={'api_key': UI_API_KEY},
+                              json=payload, timeout=30)
+        r.raise_for_status()
+        body = r.json()
+        if body.get('error'):
+            raise MageRunError(f'{method} /api/{path}: {body["error"].get("message") or body["error"]}')
+        return body
 
     def ready(self) -> bool:
         try:
@@ -74,7 +103,6 @@ class MageServer:
     def run(self, pipeline_uuid: str, variables: dict[str, Any] | None = None, timeout: float = 900) -> RunResult:
         """Fire the API trigger and wait until the run is completed, failed or cancelled."""
         trigger = self.api_trigger(pipeline_uuid)
-        started = time.monotonic()
         r = self.http.post(
             f"{self.base_url}/api/pipeline_schedules/{trigger['id']}/pipeline_runs/{trigger['token']}",
             json={'pipeline_run': {'variables': variables or {}}},
@@ -82,6 +110,7 @@ class MageServer:
         )
         r.raise_for_status()
         run_id = r.json()['pipeline_run']['id']
+        started = time.monotonic()
         while True:
             run = self._get(f'pipeline_runs/{run_id}')['pipeline_run']
             if run['status'] in DONE:
@@ -89,11 +118,67 @@ class MageServer:
             if time.monotonic() - started > timeout:
                 raise MageRunError(f'{pipeline_uuid} run {run_id} still {run["status"]} after {timeout:.0f} s')
             time.sleep(1)
-        blocks = {b['block_uuid']: b['status'] for b in self._get(f'pipeline_runs/{run_id}/block_runs')['block_runs']}
-        return RunResult(
-            pipeline_uuid, run_id, run['status'], blocks,
-            f'{self.base_url}/pipelines/{pipeline_uuid}/runs/{run_id}', time.monotonic() - started,
+        return self.result(run, time.monotonic() - started)
+
+    def result(self, run: dict, seconds: float | None = None) -> RunResult:
+        """What a finished run did: its blocks' statuses, rows loaded, the failed block's error."""
+        block_runs = self._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
+        blocks = {b['block_uuid']: b['status'] for b in block_runs}
+        result = RunResult(
+            run['pipeline_uuid'], run['id'], run['status'], blocks,
+            f'{self.base_url}/pipelines/{run["pipeline_uuid"]}/runs/{run["id"]}',
+            _seconds(run) if seconds is None else seconds, run.get('execution_date'),
         )
+        if result.ok:
+            last = max(block_runs, key=lambda b: b['id'])
+            manifest = self.block_output(last['id'])
+            result.rows = next((manifest[k] for k in ('rows_loaded', 'rows_out', 'rows') if k in manifest), None)
+        elif result.failed_blocks:
+            result.error = self.block_error(run['pipeline_uuid'], run['id'], result.failed_blocks[0])
+        return result
+
+    def block_output(self, block_run_id: int) -> dict:
+        """A block run's output: our blocks return one manifest (a dict), shown as a one-row table."""
+        outputs = self._get(f'block_runs/{block_run_id}/outputs')['outputs']
+        table = (outputs[0].get('sample_data') or {}) if outputs else {}
+        rows = table.get('rows') or [[]]
+        return dict(zip(table.get('columns', []), rows[0]))
+
+    def block_error(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
+        """The last exception line of the block's log in that run ('' if there is none)."""
+        logs = self._get(f'pipelines/{pipeline_uuid}/logs', **{'pipeline_run_id[]': run_id, 'block_uuid[]': block_uuid,
+                                                                 '_limit': 1000})['logs']
+        text = '\n'.join(entry.get('content', '') for log in logs for entry in log.get('block_run_logs', []))
+        found = _EXCEPTION_LINE.findall(text)
+        return f'{found[-1][0]}: {found[-1][1].strip()}' if found else ''
 
     def runs(self, pipeline_uuid: str) -> list[dict]:
         return self._get('pipeline_runs', pipeline_uuid=pipeline_uuid)['pipeline_runs']
+
+    # --- backfills: one run per month start, as the UI's Backfills page makes them --------------
+
+    def create_backfill(self, pipeline_uuid: str, name: str, first: date, last: date,
+                        variables: dict[str, Any]) -> dict:
+        """Create and start a monthly backfill over first..last (month starts, UTC)."""
+        backfill = self._send('POST', f'pipelines/{pipeline_uuid}/backfills', {'backfill': {
+            'name': name, 'interval_type': 'month', 'interval_units': 1,
+            'start_datetime': f'{first:%Y-%m-01}T00:00:00+00:00', 'end_datetime': f'{last:%Y-%m-01}T00:00:00+00:00',
+            'variables': variables,
+        }})['backfill']
+        self._send('PUT', f'backfills/{backfill["id"]}', {'backfill': {'status': 'initial'}})  # the UI's "Start"
+        return backfill
+
+    def backfill_runs(self, backfill_id: int) -> list[dict]:
+        return self._get('pipeline_runs', backfill_id=backfill_id, _limit=1000)['pipeline_runs']
+
+    def wait_for_backfill(self, backfill_id: int, months: int, timeout: float) -> list[RunResult]:
+        """Wait until every month's run finished; return their results, oldest month first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = self.backfill_runs(backfill_id)
+            if len(runs) == months and all(r['status'] in DONE for r in runs):
+                return [self.result(r) for r in sorted(runs, key=lambda r: r['execution_date'])]
+            if time.monotonic() > deadline:
+                waiting = sorted(r['execution_date'][:7] for r in runs if r['status'] not in DONE)
+                raise MageRunError(f'backfill {backfill_id}: months {", ".join(waiting)} still running after {timeout:.0f} s')
+            time.sleep(1)

@@ -148,8 +148,8 @@ def mage_url() -> str:
     return f'http://{f"[{host}]" if ":" in host else host}:{MAGE_PORT}'
 
 
-def up(detach: bool) -> int:
-    env = environment()
+def start_all(env: dict[str, str]) -> MageServer:
+    """Start (or reuse) PostgreSQL, the sample mirror, the emulators and Mage; return Mage."""
     problem = exposure_problem('MAGE_HOST', mage_host(), env)
     if problem:
         raise ServiceError(f'{problem}; nothing was started')
@@ -181,6 +181,12 @@ def up(detach: bool) -> int:
     else:
         say(f'Mage UI already running on {mage_url()}')
 
+    return mage
+
+
+def up(detach: bool) -> int:
+    env = environment()
+    mage = start_all(env)
     failed = 0
     for pipeline_uuid, variables in RUNS:
         if env.get('PIPELINES') and pipeline_uuid not in env['PIPELINES'].split(','):
@@ -194,7 +200,7 @@ def up(detach: bool) -> int:
     if detach:
         say('services keep running; stop them with `make stop`')
         return 1 if failed else 0
-    say(f'open http://localhost:{MAGE_PORT} - Ctrl-C stops every service')
+    say(f'open {mage_url()} - Ctrl-C stops every service')
     try:
         while _pid('mage') is not None:
             time.sleep(1)

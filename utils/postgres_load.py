@@ -1,10 +1,13 @@
 """Atomic, idempotent month loads into PostgreSQL through binary COPY.
 
 `ny_taxi.<service>_taxi_data` is partitioned by `source_month` (LIST): one partition per
-source file. A load COPYs the month into a fresh staging table and, in the SAME transaction,
-drops the month's old partition and attaches the staging table in its place. Until COMMIT
-readers see the old month; if anything fails, ROLLBACK leaves every month as it was; a rerun
-replaces the month, never duplicating it; other months are never touched.
+source file. A load COPYs the month into a standalone staging table (a transaction that takes
+no lock on the table itself, so loads of other months run alongside), then, in one short
+transaction that locks the table first, drops the month's old partition and attaches the staging
+table in its place. Until that COMMIT readers see the old month; if anything fails, every month
+stays as it was (a staging table left by a killed process is dropped by the next load); a rerun
+replaces the month, never duplicating it; other months are never touched. Two loads of the SAME
+month are serialised by the caller (utils/month_lock.py): they would share the staging table.
 
 Rows go over the wire in PostgreSQL's binary COPY format, encoded from Arrow batches by pgpq:
 the server stores the integers, floats and timestamps as they are instead of parsing text
@@ -132,8 +135,12 @@ def replace_month(
     }
     stream = ChunkStream(binary_copy(batches, taxi_schema.arrow_schema(clean=True)))
     try:
-        with conn:  # one transaction, also on an autocommit connection: COMMIT, or ROLLBACK on error
-            rows = _swap_in(conn, q, stream, schema_name, table, columns, taxi_schema)
+        with conn:  # each `with conn` is one transaction: COMMIT, or ROLLBACK on error
+            _ensure_table(conn, q, schema_name, table, columns, taxi_schema)
+        with conn:
+            rows = _copy_to_staging(conn, q, stream)
+        with conn:
+            _swap_in(conn, q)
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
         # the server or the connection went away; closing the block then reports only
         # "connection already closed", so name the error that cut the load
@@ -150,10 +157,11 @@ def replace_month(
     return rows
 
 
-def _swap_in(conn, q: dict, stream: ChunkStream, schema_name: str, table: str, columns: list[str],
-             taxi_schema: TaxiSchema) -> int:
-    """The statements of one load, in the caller's open transaction."""
+def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str], taxi_schema: TaxiSchema) -> None:
+    """Create the schema and the partitioned table if missing; refuse one with other columns.
+    A transaction-scoped advisory lock keeps two first loads from creating it at once."""
     with conn.cursor() as cur:
+        cur.execute('SELECT pg_advisory_xact_lock(hashtext(%s))', (f'create {schema_name}.{table}',))
         cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}').format(**q))
         cur.execute(
             sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q)
@@ -164,10 +172,16 @@ def _swap_in(conn, q: dict, stream: ChunkStream, schema_name: str, table: str, c
                 f'table {schema_name}.{table} exists with other columns than the '
                 f'{taxi_schema.service} schema: {found}; drop it or set another POSTGRES_SCHEMA'
             )
+
+
+def _copy_to_staging(conn, q: dict, stream: ChunkStream) -> int:
+    """A fresh staging table shaped like the month's partition (its CHECK lets ATTACH skip the
+    scan), filled by binary COPY. Built from the column list, not LIKE the parent: no lock on it."""
+    with conn.cursor() as cur:
         cur.execute(sql.SQL('DROP TABLE IF EXISTS {staging}').format(**q))
         cur.execute(
             sql.SQL(
-                'CREATE TABLE {staging} (LIKE {parent}); '
+                'CREATE TABLE {staging} ({defs}); '
                 'ALTER TABLE {staging} ALTER COLUMN {key} SET DEFAULT {month}, '
                 'ADD CONSTRAINT {check} CHECK ({key} = {month})'
             ).format(**q)
@@ -177,15 +191,21 @@ def _swap_in(conn, q: dict, stream: ChunkStream, schema_name: str, table: str, c
             stream,
             size=1 << 20,
         )
-        rows = cur.rowcount
+        return cur.rowcount
+
+
+def _swap_in(conn, q: dict) -> None:
+    """The month's old partition out, the staging table in: one short transaction that takes the
+    table's lock before anything else (two swaps then queue instead of deadlocking)."""
+    with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
+                'LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE; '
                 'DROP TABLE IF EXISTS {partition}; '
                 'ALTER TABLE {staging} RENAME TO {partition_name}; '
                 'ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ({month})'
             ).format(**q)
         )
-    return rows
 
 
 def count_month(conn, schema_name: str, service: str, month: date) -> int:

@@ -210,3 +210,38 @@ def test_disk_full_mid_copy_leaves_the_month_and_a_rerun_works(pg_server, pg, ti
     assert table_fingerprint(pg, 'ny_taxi.yellow_taxi_data') == before
     assert load(pg, JAN, trips(2000)) == 2000
     assert count_month(pg, 'ny_taxi', 'yellow', JAN) == 2000
+
+
+def test_two_months_of_one_table_load_at_the_same_time(pg_server, pg):
+    """A backfill run again: two months of one table that both exist, both mid-COPY at once (a
+    barrier holds them there), then both swap in. With the COPY in the swap's transaction both
+    held a lock on the table while each waited for the other's: `deadlock detected`."""
+    import threading
+
+    load(pg, JAN, trips(10))
+    load(pg, FEB, trips(10, start=500))
+    barrier = threading.Barrier(2, timeout=30)
+    errors = []
+
+    def batches(start):
+        for i, batch in enumerate(trips(6000, start=start, batch_rows=1000)):
+            if i == 2:
+                barrier.wait()  # both COPYs are under way
+            yield batch
+
+    def run(month, start):
+        conn = pg_server.connect()
+        try:
+            load(conn, month, batches(start))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=a) for a in ((JAN, 0), (FEB, 100_000))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert (count_month(pg, 'ny_taxi', 'yellow', JAN), count_month(pg, 'ny_taxi', 'yellow', FEB)) == (6000, 6000)

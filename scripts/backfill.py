@@ -1,0 +1,133 @@
+"""`make backfill PIPELINE=<uuid> SERVICE=<yellow|green> FROM=YYYY-MM TO=YYYY-MM [CONFIRM=yes]`
+
+Loads a range of months through Mage's own backfill (the object the UI's Backfills page creates:
+interval month, one run per month start, each loading the month of its execution_date), so
+every month is a run in the UI's history. Starts the services first if they are not running
+(and leaves them running, as `make up` does), waits, and prints one line per month (status,
+rows, seconds) and a total. Exits 1 when a month failed, naming it, its failing block and the
+error; 2 on bad input, with nothing created. A failed month never stops the others, and a month
+loaded before is replaced, never duplicated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from scripts import run_local  # noqa: E402
+from scripts.local_services import ServiceError  # noqa: E402
+from utils.taxi_schema import SERVICES  # noqa: E402
+
+MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
+_MONTH = re.compile(r'(\d{4})-(\d{2})')
+
+
+class BadInput(ValueError):
+    pass
+
+
+def month_pipelines() -> list[str]:
+    """The pipelines that load one month per run: those with the variables service, year, month."""
+    found = []
+    for meta in sorted((REPO_ROOT / 'pipelines').glob('*/metadata.yaml')):
+        variables = yaml.safe_load(meta.read_text()).get('variables') or {}
+        if {'service', 'year', 'month'} <= set(variables):
+            found.append(meta.parent.name)
+    return found
+
+
+def parse_month(setting: str, value: str) -> date:
+    match = _MONTH.fullmatch(value.strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise BadInput(f'{setting}={value!r} is not a month: write YYYY-MM, e.g. {setting}=2020-10')
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def months_between(first: date, last: date) -> int:
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
+def check(pipeline: str, service: str, first_text: str, last_text: str, confirm: str) -> tuple[date, date]:
+    """Every input checked before anything starts or is created."""
+    known = month_pipelines()
+    if pipeline not in known:
+        raise BadInput(f'PIPELINE={pipeline!r} is not a pipeline that loads months: use one of {", ".join(known)}')
+    if service not in SERVICES:
+        raise BadInput(f'SERVICE={service!r} is not a taxi service: use one of {", ".join(SERVICES)}')
+    first, last = parse_month('FROM', first_text), parse_month('TO', last_text)
+    if first > last:
+        raise BadInput(f'FROM={first_text} is after TO={last_text}')
+    count = months_between(first, last)
+    if count > MAX_MONTHS and confirm.strip().lower() != 'yes':
+        raise BadInput(f'FROM={first_text} TO={last_text} is {count} months, more than {MAX_MONTHS}: '
+                       'add CONFIRM=yes to run them all')
+    return first, last
+
+
+def offline_months() -> list[str]:
+    """The months the sample mirror serves, as 'service YYYY-MM'."""
+    names = (re.fullmatch(r'(\w+)_tripdata_(\d{4}-\d{2})\.csv\.gz', f.name)
+             for f in (REPO_ROOT / 'samples').glob('*/*.csv.gz'))
+    return sorted(f'{m.group(1)} {m.group(2)}' for m in names if m)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--pipeline', default='')
+    parser.add_argument('--service', default='')
+    parser.add_argument('--from', dest='first', default='')
+    parser.add_argument('--to', dest='last', default='')
+    parser.add_argument('--confirm', default='')
+    args = parser.parse_args(argv)
+    try:
+        first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm)
+    except BadInput as e:
+        print(f'[backfill] {e}; nothing was created', flush=True)
+        return 2
+    months = months_between(first, last)
+    try:
+        env = run_local.environment()
+        mage = run_local.start_all(env)
+        started = time.monotonic()
+        name = f'{args.service} {first:%Y-%m}..{last:%Y-%m}'
+        backfill = mage.create_backfill(args.pipeline, name, first, last, {'service': args.service})
+        print(f'[backfill] {args.pipeline} backfill {backfill["id"]} ({name}, {months} months): '
+              f'{mage.base_url}/pipelines/{args.pipeline}/backfills/{backfill["id"]}', flush=True)
+        results = mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)
+    except ServiceError as e:
+        print(f'[backfill] error: {e}', flush=True)
+        return 2
+    wall = time.monotonic() - started
+
+    for r in results:
+        month = (r.execution_date or '')[:7]
+        if r.ok:
+            print(f'{month}  completed  {r.rows or 0:>12,} rows  {r.seconds:6.1f} s', flush=True)
+        else:
+            where = ', '.join(r.failed_blocks) or 'no block'
+            print(f'{month}  {r.status:<9}  in {where}: {r.error or "see " + r.url}', flush=True)
+    failed = [r for r in results if not r.ok]
+    rows = sum(r.rows or 0 for r in results if r.ok)
+    print(f'total: {months} months, {months - len(failed)} completed, {len(failed)} failed; '
+          f'{rows:,} rows; {wall:.1f} s', flush=True)
+    if failed:
+        names = ', '.join(f'{(r.execution_date or "")[:7]} ({", ".join(r.failed_blocks) or r.status})' for r in failed)
+        print(f'[backfill] failed: {names}', flush=True)
+        if env.get('SOURCE', 'samples') == 'samples' and args.pipeline != 'gcs_to_bigquery':
+            print(f'[backfill] offline, the sample mirror serves only {", ".join(offline_months())} '
+                  '(samples/); SOURCE=public loads the release files', flush=True)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Runs driven by dates, through the running Mage server (the session's `make up` stack): the
+UI's Run@once, Mage's own backfills (`make backfill`), schedules from triggers.yaml, and two runs
+of one month at once. The bundled mirror has real rows for two months only, so ranges use
+SYNTHETIC months from the project's generator (scripts/synthetic_taxi.py), written into the
+test's copy of samples/ only: the offline default never serves them."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg2
+import pytest
+import yaml
+from conftest import YELLOW_SAMPLE
+from course_oracle import course_clean
+
+from scripts.synthetic_taxi import generate_month
+
+pytestmark = pytest.mark.mage
+SYNTHETIC = {(2019, m): 1_500 + 250 * m for m in (1, 2, 3)}  # rows of each synthetic yellow month
+
+
+@pytest.fixture(scope='module')
+def synthetic_months(stack):
+    """Synthetic yellow 2019-01..03 on the stack's mirror; {month: rows the course keeps}."""
+    kept = {}
+    for (year, month), rows in SYNTHETIC.items():
+        path = stack.checkout / 'samples' / 'yellow' / f'yellow_tripdata_{year}-{month:02d}.csv.gz'
+        generate_month(path, rows=rows, year=year, month=month, seed=month)
+        kept[f'{year}-{month:02d}'] = len(course_clean(path, 'yellow'))
+    return kept
+
+
+@pytest.fixture()
+def db(stack):
+    conn = psycopg2.connect(host='127.0.0.1', port=stack.ports['POSTGRES_PORT'], user='root', password='root',
+                            dbname='ny_taxi')
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def rows_by_month(conn, table: str) -> dict[str, int]:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT to_char(source_month, 'YYYY-MM'), count(*) FROM {table} GROUP BY 1")
+        return dict(cur.fetchall())
+
+
+def test_run_at_once_with_the_defaults_loads_yellow_2021_01(stack, db):
+    """What the UI's Run@once button sends: an @once time trigger that starts now."""
+    mage = stack.mage
+    with db.cursor() as cur:
+        cur.execute('DROP TABLE IF EXISTS ny_taxi.yellow_taxi_data')
+    schedule = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
+        'name': 'run at once, defaults', 'schedule_type': 'time', 'schedule_interval': '@once',
+        'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
+        'status': 'active',
+    }})['pipeline_schedule']
+    deadline = time.monotonic() + 180
+    while True:
+        runs = [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]
+        if runs and runs[0]['status'] in ('completed', 'failed', 'cancelled'):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(1)
+    result = mage.result(runs[0])
+    assert result.ok, (result, result.error)
+    assert rows_by_month(db, 'ny_taxi.yellow_taxi_data') == {'2021-01': len(course_clean(YELLOW_SAMPLE, 'yellow'))}
+    assert result.rows == len(course_clean(YELLOW_SAMPLE, 'yellow'))
+
+
+def test_a_backfill_loads_each_month_once_and_a_rerun_replaces_them(stack, db, synthetic_months):
+    done = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-01', TO='2019-03')
+    assert done.returncode == 0, done.stdout + done.stderr
+    for month, kept in synthetic_months.items():
+        assert f'{month}  completed  {kept:>12,} rows' in done.stdout, done.stdout
+    assert f'total: 3 months, 3 completed, 0 failed; {sum(synthetic_months.values()):,} rows' in done.stdout
+    loaded = rows_by_month(db, 'ny_taxi.yellow_taxi_data')
+    assert {m: loaded[m] for m in synthetic_months} == synthetic_months
+
+    # Mage's own backfill, as the UI shows it: one run per month start, each with its date
+    backfill = stack.mage._get('backfills', pipeline_uuid='api_to_postgres')['backfills'][0]
+    assert (backfill['interval_type'], backfill['status']) == ('month', 'completed')
+    runs = stack.mage.backfill_runs(backfill['id'])
+    assert sorted(r['execution_date'][:10] for r in runs) == ['2019-01-01', '2019-02-01', '2019-03-01']
+
+    again = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-01', TO='2019-03')
+    assert again.returncode == 0, again.stdout + again.stderr
+    loaded = rows_by_month(db, 'ny_taxi.yellow_taxi_data')
+    assert {m: loaded[m] for m in synthetic_months} == synthetic_months  # replaced, not doubled
+
+    work = stack.checkout / '.data' / 'work' / 'api_to_postgres'
+    assert not [p for p in work.rglob('*') if p.is_file()], list(work.rglob('*'))  # no work file stays
+
+
+def test_a_missing_month_fails_alone_and_is_named(stack, db, synthetic_months):
+    done = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-02', TO='2019-04')
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ('2019-04  failed     in load_taxi_csv: SourceError: GET http://127.0.0.1:'
+            in done.stdout), done.stdout
+    assert 'yellow_tripdata_2019-04.csv.gz answered HTTP 404' in done.stdout
+    assert 'total: 3 months, 2 completed, 1 failed' in done.stdout
+    assert '[backfill] failed: 2019-04 (load_taxi_csv)' in done.stdout
+    assert 'the sample mirror serves only green 2020-10' in done.stdout
+    loaded = rows_by_month(db, 'ny_taxi.yellow_taxi_data')
+    assert {m: loaded[m] for m in ('2019-02', '2019-03')} == {m: synthetic_months[m] for m in ('2019-02', '2019-03')}
+    assert '2019-04' not in loaded
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'FROM': '2020-12', 'TO': '2020-10'}, 'FROM=2020-12 is after TO=2020-10'),
+    ({'FROM': '2020-13'}, "FROM='2020-13' is not a month: write YYYY-MM"),
+    ({'TO': '20-10'}, "TO='20-10' is not a month"),
+    ({'PIPELINE': 'api_to_nowhere'}, "PIPELINE='api_to_nowhere' is not a pipeline that loads months: use one of "
+                                     'api_to_gcs, api_to_postgres, gcs_to_bigquery'),
+    ({'SERVICE': 'blue'}, "SERVICE='blue' is not a taxi service: use one of yellow, green"),
+    ({'FROM': '2010-01', 'TO': '2020-12'}, 'FROM=2010-01 TO=2020-12 is 132 months, more than 120: add CONFIRM=yes'),
+])
+def test_bad_backfill_input_is_named_and_creates_nothing(stack, args, message):
+    before = len(stack.mage._get('backfills')['backfills'])
+    done = stack.make('backfill', **{'PIPELINE': 'api_to_postgres', 'SERVICE': 'green', 'FROM': '2020-10',
+                                     'TO': '2020-11', **args})
+    assert done.returncode != 0
+    assert f'[backfill] {message}' in done.stdout and 'nothing was created' in done.stdout, done.stdout
+    assert len(stack.mage._get('backfills')['backfills']) == before
+
+
+def test_two_runs_of_one_month_at_once_leave_one_copy(stack, db, synthetic_months):
+    """Run@once clicked twice: both API trigger calls before either run ends."""
+    mage = stack.mage
+    trigger = mage.api_trigger('api_to_postgres')
+    url = f"{mage.base_url}/api/pipeline_schedules/{trigger['id']}/pipeline_runs/{trigger['token']}"
+    variables = {'pipeline_run': {'variables': {'service': 'yellow', 'year': 2019, 'month': 2}}}
+    ids = [mage.http.post(url, json=variables, timeout=30).json()['pipeline_run']['id'] for _ in range(2)]
+    deadline = time.monotonic() + 300
+    while not all(mage._get(f'pipeline_runs/{i}')['pipeline_run']['status'] in ('completed', 'failed') for i in ids):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    results = [mage.result(mage._get(f'pipeline_runs/{i}')['pipeline_run']) for i in ids]
+    assert [r.status for r in results] == ['completed', 'completed'], [r.error for r in results]
+    assert rows_by_month(db, 'ny_taxi.yellow_taxi_data')['2019-02'] == synthetic_months['2019-02']
+
+
+def test_schedules_in_triggers_yaml_are_in_the_server(stack):
+    for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
+        in_git = yaml.safe_load((stack.checkout / 'pipelines' / pipeline / 'triggers.yaml').read_text())['triggers']
+        in_server = {s['name']: s for s in stack.mage._get(f'pipelines/{pipeline}/pipeline_schedules')['pipeline_schedules']}
+        for trigger in in_git:
+            synced = in_server[trigger['name']]
+            assert (synced['schedule_type'], synced['schedule_interval'], synced['status']) == (
+                trigger['schedule_type'], trigger['schedule_interval'], trigger['status'])
+            assert (synced['variables'] or {}) == (trigger['variables'] or {})
+        monthly = {n: s for n, s in in_server.items() if n.endswith('_monthly')}
+        assert {s['variables']['service'] for s in monthly.values()} == {'green', 'yellow'}
+        assert all(s['status'] == 'inactive' for s in monthly.values())  # nothing fires out of the box
