@@ -28,6 +28,7 @@ fi
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
+export PATH="$HOME/.local/bin:$PATH"   # where `pip install --user uv` puts it
 if ! command -v uv >/dev/null; then
   echo "[setup] installing uv"
   "$PYTHON" -m pip install --quiet --user uv 2>/dev/null || "$PYTHON" -m pip install --quiet uv

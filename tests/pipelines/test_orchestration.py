@@ -94,7 +94,7 @@ def test_a_backfill_loads_each_month_once_and_a_rerun_replaces_them(stack, db, s
 
 def test_a_missing_month_fails_alone_and_is_named(stack, db, synthetic_months):
     done = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-02', TO='2019-04')
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode != 0, done.stdout + done.stderr  # make says 2 for the script's 1
     assert ('2019-04  failed     in load_taxi_csv: SourceError: GET http://127.0.0.1:'
             in done.stdout), done.stdout
     assert 'yellow_tripdata_2019-04.csv.gz answered HTTP 404' in done.stdout
