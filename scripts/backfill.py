@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from scripts import run_local  # noqa: E402
 from scripts.local_services import ServiceError  # noqa: E402
+from scripts.mage_api import MageRunError  # noqa: E402
 from utils.taxi_schema import SERVICES  # noqa: E402
 
 MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'[backfill] {args.pipeline} backfill {backfill["id"]} ({name}, {months} months): '
               f'{mage.base_url}/pipelines/{args.pipeline}/backfills/{backfill["id"]}', flush=True)
         results = mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)
-    except ServiceError as e:
+    except (ServiceError, MageRunError) as e:
         print(f'[backfill] error: {e}', flush=True)
         return 2
     wall = time.monotonic() - started
