@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill test bench clean
+.PHONY: setup run up stop status backfill test bench bench-backfill clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -30,6 +30,9 @@ test:  ## the whole test suite, against real servers the tests start themselves
 
 bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12')
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
+
+bench-backfill: setup  ## a year of synthetic months through make backfill vs 12 x psql \copy (BENCH_ARGS='--months 12 --parallel 1 2')
+	@$(PY) scripts/bench_backfill.py $(BENCH_ARGS)
 
 clean:  ## stop, then remove local data (database wherever it is, Mage runs, work files); keeps .venv
 	@$(PY) scripts/run_local.py clean

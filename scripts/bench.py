@@ -135,6 +135,14 @@ def course_imports() -> None:
     from mage_ai.io.postgres import Postgres  # noqa: F401
 
 
+def clean_month_file(year: str, month: str) -> None:
+    """The month's clean.parquet made by the pipeline's own steps (a run removes its own when it
+    succeeds); its path is the last line printed."""
+    from utils.taxi_pipeline import clean_month, extract_month
+
+    print(clean_month(extract_month({'service': 'yellow', 'year': year, 'month': month}))['clean_path'])
+
+
 def partitions_ours(clean: str, out: str) -> None:
     from utils.gcs_io import write_partitions
     from utils.taxi_source import TaxiMonth
@@ -183,6 +191,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.step:  # a measured step, run in its own process
         {'course-way': lambda a: course_way(a[0], json.loads(a[1])),
+         'clean-month': lambda a: clean_month_file(*a),
          'course-imports': lambda a: course_imports(),
          'partitions-ours': lambda a: partitions_ours(*a),
          'partitions-duckdb': lambda a: partitions_duckdb(*a)}[args.step[0]](args.step[1:])
@@ -267,10 +276,12 @@ def main() -> int:
         ours = pg_count(pg, "SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = '2021-01-01'")
         assert ours == course_rows, f'pipeline loaded {ours} rows, the course way {course_rows}'
 
-        clean = work / 'api_to_postgres' / 'yellow_tripdata_2021-01' / 'clean.parquet'
-        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-duckdb', str(clean), str(out / 'parts-duckdb')], env)
+        made = subprocess.run([py, __file__, 'clean-month', '2021', '1'], env=env, cwd=REPO,
+                              capture_output=True, text=True, check=True)
+        clean = made.stdout.strip().splitlines()[-1]
+        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-duckdb', clean, str(out / 'parts-duckdb')], env)
         results.append(Result('partitions: DuckDB COPY (reference)', secs, rss, ours))
-        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-ours', str(clean), str(out / 'parts-ours')], env)
+        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-ours', clean, str(out / 'parts-ours')], env)
         results.append(Result('partitions: ours (pyarrow)', secs, rss, ours))
     finally:
         stop_process_group(mirror.pid)

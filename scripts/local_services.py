@@ -201,6 +201,22 @@ class Postgres:
             self._run(str(postgres_bindir() / 'pg_ctl'), 'stop', '-D', str(self.datadir), '-m', 'fast', '-w')
 
 
+# --- a copy of the checkout (tests, benchmarks) -------------------------------------------
+
+def copy_checkout(dest: Path) -> None:
+    """The files git knows (tracked, or new and not ignored) as they are in the working tree,
+    mtimes kept; the venvs are linked, so `make`'s setup step finds them installed."""
+    listed = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+                            cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split('\0')
+    for name in filter(None, listed):
+        src = REPO_ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    for venv in ('.venv', '.venv-bigquery'):
+        (dest / venv).symlink_to(REPO_ROOT / venv, target_is_directory=True)
+
+
 # --- background processes (HTTP mirror, Mage) --------------------------------------------
 
 def start_process(cmd: list[str], logfile: Path, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -7,7 +7,9 @@
 Mage's editor has a terminal: whoever reaches the UI runs code as the user who started it.
 `mage start` binds every interface unless told otherwise (also for `--host localhost`), so this
 script always names the address, and refuses to expose the UI beyond loopback while
-REQUIRE_USER_AUTHENTICATION is off. Standard library only: the Docker image runs it too.
+REQUIRE_USER_AUTHENTICATION is off. Then it runs `mage start` in this same process, after fixing
+two races of Mage's process queue (scripts/mage_patches.py). The check needs the standard
+library only: the Docker image runs this script too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import shutil
 import sys
 from typing import Mapping
 
@@ -77,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f'[start_mage] refused: {problem}', file=sys.stderr, flush=True)
         return 2
-    beside = os.path.join(os.path.dirname(sys.executable), 'mage')  # the venv's, or the image's
-    mage = beside if os.path.exists(beside) else shutil.which('mage')
-    if not mage:
-        print('[start_mage] no `mage` beside this Python nor on PATH: run `make setup`', file=sys.stderr)
-        return 2
-    os.execv(mage, [mage, 'start', args.project, '--host', bind_address(args.host), '--port', args.port])
-    return 0  # not reached
+    from mage_patches import apply  # beside this script
+    from mage_ai.cli.main import app
+
+    apply()
+    sys.argv = ['mage', 'start', args.project, '--host', bind_address(args.host), '--port', args.port]
+    app()
+    return 0
 
 
 if __name__ == '__main__':

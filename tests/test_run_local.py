@@ -43,6 +43,13 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
     assert f"Mage UI on http://127.0.0.1:{stack.ports['MAGE_PORT']}, this machine only" in stack.up_output
 
 
+def test_the_server_runs_with_the_process_queue_fixed(stack):
+    """scripts/mage_patches.py reached the scheduler: its enqueue left its mark in Mage's log."""
+    log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text()
+    assert '[mage_patches] mage-ai 0.9.80 process queue patched' in log
+    assert 'Enqueue job pipeline_run_1 (recorded before the put)' in log
+
+
 def loopback(ip: str) -> bool:
     address = ipaddress.ip_address(ip)
     return (getattr(address, 'ipv4_mapped', None) or address).is_loopback  # ::ffff:127.0.0.1 too

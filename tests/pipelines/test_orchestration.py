@@ -92,6 +92,16 @@ def test_a_backfill_loads_each_month_once_and_a_rerun_replaces_them(stack, db, s
     assert not [p for p in work.rglob('*') if p.is_file()], list(work.rglob('*'))  # no work file stays
 
 
+def test_the_cloud_pipelines_backfill_by_date_too(stack, synthetic_months):
+    """api_to_gcs writes each month's objects, then gcs_to_bigquery loads each month from them:
+    the rows BigQuery counts per month equal the course's count of that month's file."""
+    for pipeline in ('api_to_gcs', 'gcs_to_bigquery'):
+        done = stack.make('backfill', PIPELINE=pipeline, SERVICE='yellow', FROM='2019-01', TO='2019-02')
+        assert done.returncode == 0, done.stdout + done.stderr
+        for month in ('2019-01', '2019-02'):
+            assert f'{month}  completed  {synthetic_months[month]:>12,} rows' in done.stdout, done.stdout
+
+
 def test_a_missing_month_fails_alone_and_is_named(stack, db, synthetic_months):
     done = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-02', TO='2019-04')
     assert done.returncode != 0, done.stdout + done.stderr  # make says 2 for the script's 1

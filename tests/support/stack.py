@@ -16,25 +16,8 @@ from pathlib import Path
 
 import psutil
 
-from scripts.local_services import free_port, port_open
+from scripts.local_services import copy_checkout, free_port, port_open
 from scripts.mage_api import MageServer
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def copy_checkout(dest: Path) -> None:
-    """The files git knows (tracked, or new and not ignored) as they are in the working tree,
-    mtimes kept; the venvs are linked, so `make up`'s setup step finds them installed."""
-    listed = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split('\0')
-    for name in filter(None, listed):
-        src = REPO / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    for venv in ('.venv', '.venv-bigquery'):
-        (dest / venv).symlink_to(REPO / venv, target_is_directory=True)
-
 
 @dataclass
 class Stack:

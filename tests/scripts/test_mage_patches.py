@@ -1,0 +1,78 @@
+"""scripts/mage_patches.py: the two races of mage-ai 0.9.80's process queue, on its real classes."""
+
+import multiprocessing as mp
+import threading
+import time
+
+import pytest
+
+from scripts import mage_patches
+
+
+def touch(path: str) -> None:
+    open(path, 'w').close()
+
+
+def run_pool(poll, tmp_path, delay: float) -> bool:
+    """A worker pool (Mage's Worker processes, a real mp.Queue and job dict) that starts while its
+    job is still on the way: the job is put `delay` seconds later, as a slow feeder thread would
+    deliver it. True if the job ran."""
+    manager = mp.Manager()
+    queue, job_dict = mp.Queue(), manager.dict()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    done = tmp_path / 'ran'
+    job_dict['job_1'] = 'queued'
+    pool = mp.get_context('fork').Process(target=poll, args=(queue, 2, job_dict, None, ''))
+    pool.start()
+    threading.Timer(delay, lambda: queue.put(['job_1', touch, (str(done),), {}])).start()
+    pool.join(15)
+    deadline = time.monotonic() + 10
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    manager.shutdown()
+    return done.exists()
+
+
+@pytest.fixture()
+def mage_db(tmp_path, monkeypatch):
+    monkeypatch.setenv('MAGE_DATA_DIR', str(tmp_path / 'mage'))  # the Worker opens a DB session
+
+
+def test_mages_pool_leaves_a_job_that_arrives_late_the_fixed_pool_runs_it(tmp_path, mage_db):
+    from mage_ai.orchestration.queue.process_queue import poll_job_and_execute as mages_own
+
+    assert run_pool(mages_own, tmp_path / 'a', delay=0.5) is False  # the fault, for real
+    assert run_pool(mage_patches.poll_job_and_execute, tmp_path / 'b', delay=0.5) is True
+
+
+def test_enqueue_records_the_job_before_it_is_on_the_queue(mage_db):
+    """The interleaving (a polling worker taking the job between the put and the record) cannot be
+    forced for real, so this queue stands in for one: it notes what the job dict held at put()."""
+    from mage_ai.orchestration.queue.config import QueueConfig
+    from mage_ai.orchestration.queue.process_queue import ProcessQueue, QueueStatus
+
+    class RecordingQueue:
+        def __init__(self, job_dict):
+            self.job_dict, self.seen = job_dict, []
+
+        def put(self, item):
+            self.seen.append(self.job_dict.get(item[0]))
+
+        def empty(self):
+            return not self.seen
+
+    queue = ProcessQueue(QueueConfig())
+    queue.status = QueueStatus.ACTIVE
+    queue.is_worker_pool_alive = lambda: True
+    queue.queue = RecordingQueue(queue.job_dict)
+    ProcessQueue.enqueue(queue, 'job_mage', touch, '/dev/null')
+    assert queue.queue.seen == [None]  # Mage's own order: not yet recorded when a worker can take it
+    queue.queue = RecordingQueue(queue.job_dict)
+    mage_patches.enqueue(queue, 'job_fixed', touch, '/dev/null')
+    assert queue.queue.seen == ['queued']
+
+
+def test_only_the_pinned_version_is_patched():
+    from importlib.metadata import version
+
+    assert version('mage-ai') == mage_patches.PATCHED_VERSION  # requirements.txt pins it
