@@ -15,7 +15,7 @@ if 'test' not in globals():
 
 @data_exporter
 def export_taxi_to_bigquery(manifest: dict, *args, **kwargs) -> dict:
-    return export_month_to_bigquery(manifest)
+    return export_month_to_bigquery(manifest, kwargs)
 
 
 @test

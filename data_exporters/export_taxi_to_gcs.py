@@ -15,7 +15,7 @@ if 'test' not in globals():
 
 @data_exporter
 def export_taxi_to_gcs(manifest: dict, *args, **kwargs) -> dict:
-    return export_month_to_gcs(manifest)
+    return export_month_to_gcs(manifest, kwargs)
 
 
 @test

@@ -16,7 +16,7 @@ if 'test' not in globals():
 
 @data_exporter
 def export_taxi_to_gcs_partitioned(manifest: dict, *args, **kwargs) -> dict:
-    return export_month_to_gcs_partitioned(manifest)
+    return export_month_to_gcs_partitioned(manifest, kwargs)
 
 
 @test

@@ -17,7 +17,7 @@ if 'test' not in globals():
 
 @data_exporter
 def export_taxi_to_postgres(manifest: dict, *args, **kwargs) -> dict:
-    return export_month_to_postgres(manifest)
+    return export_month_to_postgres(manifest, kwargs)
 
 
 @test

@@ -102,6 +102,12 @@ class MageServer:
 
     def run(self, pipeline_uuid: str, variables: dict[str, Any] | None = None, timeout: float = 900) -> RunResult:
         """Fire the API trigger and wait until the run is completed, failed or cancelled."""
+        started = time.monotonic()
+        run = self.wait(self.trigger(pipeline_uuid, variables), timeout)
+        return self.result(run, time.monotonic() - started)
+
+    def trigger(self, pipeline_uuid: str, variables: dict[str, Any] | None = None) -> int:
+        """Fire the pipeline's API trigger (as `make run` and the UI's API do); return the run id."""
         trigger = self.api_trigger(pipeline_uuid)
         r = self.http.post(
             f"{self.base_url}/api/pipeline_schedules/{trigger['id']}/pipeline_runs/{trigger['token']}",
@@ -109,16 +115,23 @@ class MageServer:
             timeout=30,
         )
         r.raise_for_status()
-        run_id = r.json()['pipeline_run']['id']
-        started = time.monotonic()
+        return r.json()['pipeline_run']['id']
+
+    def wait(self, run_id: int, timeout: float = 900) -> dict:
+        """The run, once it is completed, failed or cancelled."""
+        deadline = time.monotonic() + timeout
         while True:
             run = self._get(f'pipeline_runs/{run_id}')['pipeline_run']
             if run['status'] in DONE:
-                break
-            if time.monotonic() - started > timeout:
-                raise MageRunError(f'{pipeline_uuid} run {run_id} still {run["status"]} after {timeout:.0f} s')
-            time.sleep(1)
-        return self.result(run, time.monotonic() - started)
+                return run
+            if time.monotonic() > deadline:
+                raise MageRunError(f'{run["pipeline_uuid"]} run {run_id} still {run["status"]} after {timeout:.0f} s')
+            time.sleep(0.5)
+
+    def retry_failed_blocks(self, run_id: int) -> None:
+        """Mage's retry of a failed run: its incomplete blocks run again, the completed ones keep
+        their output (the run page's "Retry incomplete blocks")."""
+        self._send('PUT', f'pipeline_runs/{run_id}', {'pipeline_run': {'pipeline_run_action': 'retry_blocks'}})
 
     def result(self, run: dict, seconds: float | None = None) -> RunResult:
         """What a finished run did: its blocks' statuses, rows loaded, the failed block's error."""
@@ -144,12 +157,15 @@ class MageServer:
         rows = table.get('rows') or [[]]
         return dict(zip(table.get('columns', []), rows[0]))
 
-    def block_error(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
-        """The last exception line of the block's log in that run ('' if there is none)."""
+    def block_log(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
+        """The block's log in that run, as the run page's Logs tab shows it."""
         logs = self._get(f'pipelines/{pipeline_uuid}/logs', **{'pipeline_run_id[]': run_id, 'block_uuid[]': block_uuid,
                                                                  '_limit': 1000})['logs']
-        text = '\n'.join(entry.get('content', '') for log in logs for entry in log.get('block_run_logs', []))
-        found = _EXCEPTION_LINE.findall(text)
+        return '\n'.join(entry.get('content', '') for log in logs for entry in log.get('block_run_logs', []))
+
+    def block_error(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
+        """The last exception line of the block's log in that run ('' if there is none)."""
+        found = _EXCEPTION_LINE.findall(self.block_log(pipeline_uuid, run_id, block_uuid))
         return f'{found[-1][0]}: {found[-1][1].strip()}' if found else ''
 
     def runs(self, pipeline_uuid: str) -> list[dict]:

@@ -169,6 +169,7 @@ def start_all(env: dict[str, str]) -> MageServer:
     start_emulators(env)
 
     mage = MageServer(mage_url())
+    env.setdefault('MAGE_PUBLIC_HOST', mage_url())  # the run links in alerts point here
     if _pid('mage') is None:
         if port_open(MAGE_PORT):
             raise ServiceError(f'port {MAGE_PORT} is taken by another program; set MAGE_PORT')

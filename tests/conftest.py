@@ -219,3 +219,12 @@ def stack():
     yield started
     problems = stop_stack(started)
     assert not problems, problems
+
+
+@pytest.fixture()
+def db(stack):
+    """A connection to the stack's database (autocommit)."""
+    conn = stack.postgres().connect()
+    conn.autocommit = True
+    yield conn
+    conn.close()

@@ -27,6 +27,7 @@ import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
+from utils.progress import Progress
 from utils.taxi_schema import TaxiSchema
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,11 @@ class ChunkStream:
     copy_expert reads until it gets b''.
     """
 
-    def __init__(self, chunks: Iterable[bytes]):
+    def __init__(self, chunks: Iterable[bytes], progress: Progress | None = None):
         self._chunks: Iterator[bytes] = iter(chunks)
         self._chunk = memoryview(b'')
         self.bytes_read = 0
+        self.progress = progress
 
     def read(self, size: int = -1) -> bytes:
         while not self._chunk:
@@ -84,6 +86,8 @@ class ChunkStream:
             if chunk is None:
                 return b''
             self._chunk = memoryview(chunk)
+            if self.progress:
+                self.progress.add(len(chunk))
         size = len(self._chunk) if size < 0 else size
         out, self._chunk = self._chunk[:size], self._chunk[size:]
         self.bytes_read += len(out)
@@ -133,7 +137,8 @@ def replace_month(
         'columns': sql.SQL(', ').join(map(sql.Identifier, columns)),
         'defs': _column_defs(taxi_schema),
     }
-    stream = ChunkStream(binary_copy(batches, taxi_schema.arrow_schema(clean=True)))
+    stream = ChunkStream(binary_copy(batches, taxi_schema.arrow_schema(clean=True)),
+                         Progress(f'COPY into {schema_name}.{staging}'))
     try:
         with conn:  # each `with conn` is one transaction: COMMIT, or ROLLBACK on error
             _ensure_table(conn, q, schema_name, table, columns, taxi_schema)

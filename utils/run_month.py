@@ -43,10 +43,15 @@ def parse_execution_date(value: Any) -> date:
 
 def run_is_date_driven(variables: Mapping[str, Any]) -> bool:
     """True for a Mage backfill run or a recurring schedule's run (asked of Mage's database by
-    the run id Mage passes), or a run given execution_date by hand (no run id: `mage run`)."""
+    the run id Mage passes), or a run given execution_date by hand (no run id: `mage run`); not
+    for a block run in the editor."""
     run_id = variables.get('pipeline_run_id')
     if run_id is None:
-        return variables.get('execution_date') not in (None, '')
+        # Only a date a person wrote (`--runtime-vars` gives a string). Mage's editor runs a block
+        # with execution_date=datetime.now() when nobody gave one (server/websocket_server.py):
+        # that names no month, so the editor loads the variables' month, as the course's does.
+        given = variables.get('execution_date')
+        return isinstance(given, str) and given.strip() != ''
     from mage_ai.orchestration.db.models.schedules import PipelineRun
 
     run = PipelineRun.query.get(int(run_id))

@@ -276,6 +276,14 @@ def csv_to_parquet_keeping_rejects(
     return {'rows': rows, 'rows_rejected': rejected, 'rejects_path': str(rejects)}
 
 
+def preview(path: Path, rows: int = 5) -> str:
+    """The first rows of a parquet file as a text table, for a block's output in the editor
+    (the course's loader shows a DataFrame; here the month streams, so a person sees its head)."""
+    with pq.ParquetFile(path) as f:
+        head = next(f.iter_batches(batch_size=rows), None)
+    return 'no rows' if head is None else head.to_pandas().to_string(index=False, max_colwidth=20)
+
+
 def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     with pq.ParquetFile(path) as f:
         yield from f.iter_batches(batch_size=batch_rows)

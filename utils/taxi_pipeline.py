@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from utils import bigquery_load, gcs_io
+from utils import audit, bigquery_load, gcs_io
+from utils.alerts import record_block_error
 from utils.cleaning import clean_file
 from utils.environment import (
     CloudError,
@@ -31,7 +32,7 @@ from utils.environment import (
 from utils.month_lock import month_locked
 from utils.postgres_load import replace_month, table_name
 from utils.run_month import month_of_run
-from utils.taxi_files import csv_to_parquet_keeping_rejects, iter_parquet_batches
+from utils.taxi_files import csv_to_parquet_keeping_rejects, iter_parquet_batches, preview
 from utils.taxi_schema import schema_for
 from utils.taxi_source import TaxiMonth, download
 
@@ -84,6 +85,38 @@ def writing_in(folder: Path) -> Iterator[None]:
         ) from e
 
 
+@contextmanager
+def load_attempt(run: Mapping[str, Any] | None, block: str, manifest: Manifest, target: str | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """One attempt of a block that reads the source or loads a target: an audit row
+    (utils/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
+    an error that names the month and the run's work files (they stay for Mage's retry of the
+    run's failed blocks), recorded for the run's alert (utils/alerts.py)."""
+    month = TaxiMonth.from_vars(manifest)
+    started = time.perf_counter()
+    try:
+        with audit.attempt(run, block, month.first_day, manifest, target) as outcome:
+            yield outcome
+    except Exception as e:
+        kept = (f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
+                if manifest.get('work_dir') else '')
+        e.add_note(f'{block} failed for {month.service} {month.first_day:%Y-%m}{kept}')
+        record_block_error(run or {}, e)
+        raise
+    log.info('%s', _summary(block, month, outcome['result'], target, time.perf_counter() - started))
+
+
+def _summary(block: str, month: TaxiMonth, result: Manifest, target: str | None, seconds: float) -> str:
+    """What a block did, in one line: 'export_taxi_to_postgres: green 2020-10, 52,351 rows ->
+    ny_taxi.green_taxi_data in 1.6 s'; the loader says MB, rows read and kept aside instead."""
+    if 'rows_loaded' in result:
+        did = f"{result['rows_loaded']:,} rows -> {target}"
+    else:
+        did = (f"{result['bytes'] / 1e6:.1f} MB, {result['rows']:,} rows read, "
+               f"{result['rows_rejected']:,} malformed kept aside -> {result['raw_path']}")
+    return f'{block}: {month.service} {month.first_day:%Y-%m}, {did} in {seconds:.1f} s'
+
+
 @timed
 def extract_month(variables: Mapping[str, Any]) -> Manifest:
     """Download the month's gzip CSV and parse it with the schema into raw.parquet.
@@ -96,15 +129,20 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     url = month.url(source_base_url())
     folder = run_dir(month, variables)
     gz = folder / f'{month.file_stem}.csv.gz'
-    with writing_in(folder):
-        download(url, gz)
+    with load_attempt(variables, 'load_taxi_csv', {**month.to_dict(), 'url': url}) as outcome, writing_in(folder):
+        size = download(url, gz)
         try:
             parsed = csv_to_parquet_keeping_rejects(
                 gz, folder / 'raw.parquet', schema_for(month.service), url, max_reject_ratio
             )
         finally:
             gz.unlink(missing_ok=True)
-    return {**month.to_dict(), 'url': url, 'work_dir': str(folder), 'raw_path': str(folder / 'raw.parquet'), **parsed}
+        log.info('the first rows of %s:\n%s', month.file_stem, preview(folder / 'raw.parquet'))
+        outcome['result'] = {
+            **month.to_dict(), 'url': url, 'bytes': size, 'work_dir': str(folder),
+            'raw_path': str(folder / 'raw.parquet'), **parsed,
+        }
+    return outcome['result']
 
 
 def _ratio(value: Any) -> float:
@@ -127,12 +165,13 @@ def clean_month(manifest: Manifest) -> Manifest:
 
 
 @timed
-def export_month_to_postgres(manifest: Manifest) -> Manifest:
+def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Replace the month in <POSTGRES_SCHEMA>.<service>_taxi_data with clean.parquet."""
     month = TaxiMonth.from_vars(manifest)
     schema_name = postgres_schema()
-    target = f'postgres:{schema_name}.{table_name(month.service)}'
-    with month_locked(target, month.first_day), postgres_connection() as conn:
+    table = f'{schema_name}.{table_name(month.service)}'
+    with load_attempt(run, 'export_taxi_to_postgres', manifest, table) as outcome, \
+            month_locked(f'postgres:{table}', month.first_day), postgres_connection() as conn:
         rows = replace_month(
             conn,
             schema_name=schema_name,
@@ -140,35 +179,45 @@ def export_month_to_postgres(manifest: Manifest) -> Manifest:
             month=month.first_day,
             batches=iter_parquet_batches(Path(manifest['clean_path'])),
         )
-    return {**manifest, 'table': f'{schema_name}.{table_name(month.service)}', 'rows_loaded': rows}
+        outcome['result'] = {**manifest, 'table': table, 'rows_loaded': rows}
+    return outcome['result']
 
 
 @timed
-def export_month_to_gcs(manifest: Manifest) -> Manifest:
+def export_month_to_gcs(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Upload clean.parquet as the month's object nyc_taxi/<service>/<file>.parquet."""
     month = TaxiMonth.from_vars(manifest)
-    bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
+    target = google_target()
     name = gcs_io.monthly_object(month)
-    with month_locked(f'gs://{bucket.name}/{name}', month.first_day):
-        uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), name)
+    with load_attempt(run, 'export_taxi_to_gcs', manifest, f'gs://{target.bucket}/{name}') as outcome:
+        bucket = gcs_io.open_bucket(storage_client(), target.bucket)
+        with month_locked(f'gs://{bucket.name}/{name}', month.first_day):
+            uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), name)
+        outcome['result'] = {**manifest, 'gcs_uri': uri, 'rows_loaded': manifest['rows_out']}
     log.info('uploaded %s rows to %s', f"{manifest['rows_out']:,}", uri)
-    return {**manifest, 'gcs_uri': uri}
+    return outcome['result']
 
 
 @timed
-def export_month_to_gcs_partitioned(manifest: Manifest) -> Manifest:
+def export_month_to_gcs_partitioned(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Replace the month's files in nyc_taxi/<service>_partitioned/pickup_date=.../."""
     month = TaxiMonth.from_vars(manifest)
-    bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
-    with month_locked(f'gs://{bucket.name}/{gcs_io.partitioned_prefix(month.service)}', month.first_day):
-        uploaded = gcs_io.upload_month_partitions(
-            bucket, Path(manifest['clean_path']), schema_for(month.service), month
-        )
-    return {
-        **manifest,
-        'partition_objects': sorted(uploaded),
-        'rows_by_pickup_date': gcs_io.rows_by_pickup_date(uploaded),
-    }
+    target = google_target()
+    prefix = gcs_io.partitioned_prefix(month.service)
+    with load_attempt(run, 'export_taxi_to_gcs_partitioned', manifest, f'gs://{target.bucket}/{prefix}') as outcome:
+        bucket = gcs_io.open_bucket(storage_client(), target.bucket)
+        with month_locked(f'gs://{bucket.name}/{prefix}', month.first_day):
+            uploaded = gcs_io.upload_month_partitions(
+                bucket, Path(manifest['clean_path']), schema_for(month.service), month
+            )
+        by_date = gcs_io.rows_by_pickup_date(uploaded)
+        outcome['result'] = {
+            **manifest,
+            'partition_objects': sorted(uploaded),
+            'rows_by_pickup_date': by_date,
+            'rows_loaded': sum(by_date.values()),
+        }
+    return outcome['result']
 
 
 @timed
@@ -187,12 +236,13 @@ def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
 
 
 @timed
-def export_month_to_bigquery(manifest: Manifest) -> Manifest:
+def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Replace the month in <dataset>.<service>_tripdata from its GCS object."""
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
     table, _ = bigquery_load.table_ids(target.project, target.dataset, month.service, month.first_day)
-    with month_locked(f'bigquery:{table}', month.first_day):
+    with load_attempt(run, 'export_taxi_to_bigquery', {**manifest, 'url': manifest['gcs_uri']}, table) as outcome, \
+            month_locked(f'bigquery:{table}', month.first_day):
         rows = bigquery_load.load_month(
             bigquery_client(),
             project=target.project,
@@ -202,7 +252,8 @@ def export_month_to_bigquery(manifest: Manifest) -> Manifest:
             month=month.first_day,
             uri=manifest['gcs_uri'],
         )
-    return {**manifest, 'bigquery_table': table, 'rows_loaded': rows}
+        outcome['result'] = {**manifest, 'bigquery_table': table, 'rows_loaded': rows}
+    return outcome['result']
 
 
 def remove_work_files(*manifests: Manifest) -> Manifest:

@@ -15,6 +15,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from utils.progress import Progress
 from utils.taxi_schema import schema_for
 
 log = logging.getLogger(__name__)
@@ -108,12 +109,14 @@ def download(
             if r.status_code != 200:
                 hint = ' (no such file: check service, year and month)' if r.status_code == 404 else ''
                 raise SourceError(f'GET {url} answered HTTP {r.status_code} {r.reason}{hint}')
+            progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0))
             with open(part, 'wb') as f:
                 for chunk in r.raw.stream(CHUNK_BYTES, decode_content=False):
                     if size == 0 and not chunk.startswith(GZIP_MAGIC):
                         raise SourceError(f'{url} is not a gzip file (it starts with {chunk[:16]!r})')
                     f.write(chunk)
                     size += len(chunk)
+                    progress.add(len(chunk))
         if size == 0:
             raise SourceError(f'{url} is empty')
         os.replace(part, dest)

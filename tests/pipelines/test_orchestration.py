@@ -7,13 +7,10 @@ test's copy of samples/ only: the offline default never serves them."""
 import time
 from datetime import datetime, timedelta, timezone
 
-import psycopg2
 import pytest
 import yaml
 from conftest import YELLOW_SAMPLE
 from course_oracle import course_clean
-
-from scripts.synthetic_taxi import generate_month
 
 pytestmark = pytest.mark.mage
 SYNTHETIC = {(2019, m): 1_500 + 250 * m for m in (1, 2, 3)}  # rows of each synthetic yellow month
@@ -22,21 +19,8 @@ SYNTHETIC = {(2019, m): 1_500 + 250 * m for m in (1, 2, 3)}  # rows of each synt
 @pytest.fixture(scope='module')
 def synthetic_months(stack):
     """Synthetic yellow 2019-01..03 on the stack's mirror; {month: rows the course keeps}."""
-    kept = {}
-    for (year, month), rows in SYNTHETIC.items():
-        path = stack.checkout / 'samples' / 'yellow' / f'yellow_tripdata_{year}-{month:02d}.csv.gz'
-        generate_month(path, rows=rows, year=year, month=month, seed=month)
-        kept[f'{year}-{month:02d}'] = len(course_clean(path, 'yellow'))
-    return kept
-
-
-@pytest.fixture()
-def db(stack):
-    conn = psycopg2.connect(host='127.0.0.1', port=stack.ports['POSTGRES_PORT'], user='root', password='root',
-                            dbname='ny_taxi')
-    conn.autocommit = True
-    yield conn
-    conn.close()
+    return {f'{year}-{month:02d}': stack.serve_synthetic('yellow', year, month, rows)
+            for (year, month), rows in SYNTHETIC.items()}
 
 
 def rows_by_month(conn, table: str) -> dict[str, int]:

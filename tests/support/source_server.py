@@ -21,6 +21,7 @@ class Fault:
     times: int | None = None  # ... for the first `times` requests only (None: always)
     stall_seconds: float = 0.0  # wait this long after the headers before the body
     cut_after: int | None = None  # send only this many bytes of the body, then close
+    bytes_per_second: int | None = None  # send the body no faster than this (a slow link)
 
 
 class SourceServer:
@@ -63,6 +64,12 @@ class SourceServer:
                     self.wfile.write(body[: fault.cut_after])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if fault and fault.bytes_per_second:
+                    step = max(1, fault.bytes_per_second // 10)
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i:i + step])
+                        time.sleep(0.1)
                     return
                 self.wfile.write(body)
 

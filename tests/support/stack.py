@@ -17,7 +17,9 @@ from pathlib import Path
 import psutil
 
 from scripts.local_services import copy_checkout, free_port, port_open
+from scripts.local_services import Postgres
 from scripts.mage_api import MageServer
+from support.webhook_receiver import WebhookReceiver
 
 @dataclass
 class Stack:
@@ -25,6 +27,7 @@ class Stack:
     env: dict[str, str]
     up_output: str = ''
     ports: dict[str, int] = field(default_factory=dict)
+    alerts: WebhookReceiver | None = None  # where Mage posts its alerts (ALERT_WEBHOOK_URL)
 
     @property
     def mage(self) -> MageServer:
@@ -49,6 +52,27 @@ class Stack:
                 continue
             found |= {parent.pid} | {c.pid for c in parent.children(recursive=True)}
         return found
+
+    def serve_synthetic(self, service: str, year: int, month: int, rows: int) -> int:
+        """A SYNTHETIC month (the project's generator) on the stack's mirror, in the stack's own
+        copy of samples/ (never the offline default's); returns the rows the course keeps."""
+        from course_oracle import course_clean
+        from scripts.synthetic_taxi import generate_month
+
+        path = self.checkout / 'samples' / service / f'{service}_tripdata_{year}-{month:02d}.csv.gz'
+        generate_month(path, rows=rows, year=year, month=month, seed=month)
+        return len(course_clean(path, service))
+
+    def mirror_requests(self, path: str) -> int:
+        """How many GETs of `path` (e.g. /yellow/yellow_tripdata_2019-06.csv.gz) the stack's
+        sample mirror has answered, from its access log."""
+        log = self.checkout / '.data' / 'logs' / 'mirror.log'
+        return log.read_text().count(f'"GET {path} ')
+
+    def postgres(self) -> Postgres:
+        """The stack's PostgreSQL server, to stop and start it as an outage would."""
+        return Postgres(datadir=self.postgres_datadir(), port=self.ports['POSTGRES_PORT'], user='root',
+                        password='root', dbname='ny_taxi')
 
     def postgres_datadir(self) -> Path:
         line = next(l for l in self.up_output.splitlines() if l.startswith('[run] PostgreSQL on'))
@@ -77,7 +101,9 @@ def start_stack() -> Stack:
     env.update({k: str(v) for k, v in ports.items()})
     env['GCS_EMULATOR_URL'] = f"http://127.0.0.1:{ports['GCS_PORT']}"
     env['BIGQUERY_EMULATOR_URL'] = f"http://127.0.0.1:{ports['BIGQUERY_PORT']}"
-    stack = Stack(checkout, env, ports=ports)
+    alerts = WebhookReceiver().__enter__()
+    env['ALERT_WEBHOOK_URL'] = alerts.url
+    stack = Stack(checkout, env, ports=ports, alerts=alerts)
     up = stack.make('up')
     stack.up_output = up.stdout + up.stderr
     if up.returncode != 0:
@@ -102,4 +128,6 @@ def stop_stack(stack: Stack) -> list[str]:
     if datadir is not None and datadir.parent.exists():
         problems.append(f'make clean left the database folder {datadir.parent}')
     shutil.rmtree(stack.checkout.parent, ignore_errors=True)
+    if stack.alerts:
+        stack.alerts.__exit__(None, None, None)
     return problems

@@ -245,3 +245,22 @@ def test_two_months_of_one_table_load_at_the_same_time(pg_server, pg):
         t.join(60)
     assert errors == []
     assert (count_month(pg, 'ny_taxi', 'yellow', JAN), count_month(pg, 'ny_taxi', 'yellow', FEB)) == (6000, 6000)
+
+
+def test_a_long_copy_reports_its_progress(pg, monkeypatch, caplog):
+    """A COPY fed slowly (a batch every 0.3 s, as a slow disk would) says how far it got."""
+    import logging
+    import time as clock
+
+    monkeypatch.setenv('TAXI_PROGRESS_SECONDS', '0.5')
+    caplog.set_level(logging.INFO, logger='utils.progress')
+
+    def slowly():
+        for batch in trips(8000, batch_rows=1000):
+            clock.sleep(0.3)
+            yield batch
+
+    assert load(pg, JAN, slowly()) == 8000
+    lines = [r.getMessage() for r in caplog.records if r.name == 'utils.progress']
+    assert len(lines) >= 3, lines
+    assert all(m.startswith('COPY into ny_taxi.yellow_taxi_data_2021_01__staging: ') for m in lines), lines

@@ -46,3 +46,11 @@ def test_without_a_mage_run_only_an_execution_date_given_by_hand_drives_the_mont
     assert run_is_date_driven(DEFAULTS) is False
     assert run_is_date_driven({**DEFAULTS, 'execution_date': '2020-11-01'}) is True
     assert month_of_run({**DEFAULTS, 'execution_date': '2020-11-01'}) == TaxiMonth('yellow', 2020, 11)
+
+
+def test_the_editors_now_is_not_a_date_anyone_chose():
+    """Mage's editor runs a block with execution_date=datetime.now() and no run id: the block
+    then loads the variables' month (yellow 2021-01 by default), not this month."""
+    editor = {**DEFAULTS, 'execution_date': datetime.now(), 'env': 'dev'}
+    assert run_is_date_driven(editor) is False
+    assert month_of_run(editor) == TaxiMonth('yellow', 2021, 1)

@@ -1,7 +1,8 @@
 import gzip
+import logging
 
 import pytest
-from conftest import YELLOW_SAMPLE
+from conftest import GREEN_MONTH, YELLOW_SAMPLE
 from support.source_server import Fault
 
 from utils.taxi_source import SourceError, TaxiMonth, download
@@ -91,3 +92,24 @@ def test_unreachable_host(tmp_path):
 
     with pytest.raises(SourceError, match='ConnectionError'):
         download(f'http://127.0.0.1:{free_port()}/x.csv.gz', tmp_path / 'f.gz', retries=0)
+
+
+def progress_lines(caplog, prefix: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == 'utils.progress' and r.getMessage().startswith(prefix)]
+
+
+def test_a_slow_download_reports_its_progress(source, served, tmp_path, monkeypatch, caplog):
+    """The real October 2020 green month over a slow link (600 kB/s, ~3 s): a line at least
+    every TAXI_PROGRESS_SECONDS, each with the MB so far of the whole."""
+    monkeypatch.setenv('TAXI_PROGRESS_SECONDS', '1')
+    caplog.set_level(logging.INFO, logger='utils.progress')
+    path = served('green', 2020, 10, GREEN_MONTH.read_bytes(), gzipped=True)
+    source.faults[path] = Fault(bytes_per_second=600_000)
+    url = source.base_url + path
+    assert download(url, tmp_path / 'month.csv.gz') == GREEN_MONTH.stat().st_size
+    lines = progress_lines(caplog, f'downloading {url}: ')
+    assert len(lines) >= 2, caplog.text
+    assert all(f' of {GREEN_MONTH.stat().st_size / 1e6:.1f} MB (' in r.getMessage() for r in lines), caplog.text
+    seconds = [float(r.getMessage().rsplit('after ', 1)[1].removesuffix(' s')) for r in lines]
+    gaps = [b - a for a, b in zip([0.0] + seconds, seconds)]  # from the start, then between lines
+    assert max(gaps) < 2.0, seconds

@@ -1,0 +1,65 @@
+"""The audit trail against a real PostgreSQL: one row per attempt, in its own transaction."""
+
+import json
+import logging
+from datetime import date
+
+import pytest
+from conftest import query
+
+from utils import audit
+
+RUN = {'pipeline_uuid': 'api_to_postgres', 'pipeline_run_id': 41, 'block_uuid': 'export_taxi_to_postgres'}
+MANIFEST = {'service': 'green', 'year': 2020, 'month': 10, 'url': 'http://x/green/green_tripdata_2020-10.csv.gz',
+            'bytes': 1_700_000, 'rows': 95_120, 'rows_rejected': 2, 'rows_out': 52_351,
+            'dropped': {'passenger_count_missing': 40_000, 'passenger_count_not_positive': 2_767}}
+
+
+def rows(pg):
+    return query(pg, 'SELECT pipeline_uuid, run_id, block, service, month, source_url, target, bytes, rows_read, '
+                     'rows_rejected, rows_kept, rows_dropped, rows_loaded, status, error, '
+                     'finished_at >= started_at FROM ny_taxi.load_audit ORDER BY id')
+
+
+def test_a_succeeded_attempt_leaves_one_row_with_its_counts(pg):
+    with audit.attempt(RUN, 'ignored: the run names the block', date(2020, 10, 1), MANIFEST,
+                       'ny_taxi.green_taxi_data') as outcome:
+        outcome['result'] = {**MANIFEST, 'rows_loaded': 52_351}
+    assert rows(pg) == [('api_to_postgres', 41, 'export_taxi_to_postgres', 'green', date(2020, 10, 1),
+                         MANIFEST['url'], 'ny_taxi.green_taxi_data', 1_700_000, 95_120, 2, 52_351,
+                         MANIFEST['dropped'], 52_351, 'succeeded', None, True)]
+
+
+def test_a_failed_attempt_leaves_its_row_and_its_error_goes_on(pg):
+    with pytest.raises(RuntimeError, match='the server went away'):
+        with audit.attempt({}, 'export_taxi_to_postgres', date(2020, 10, 1), MANIFEST, 'ny_taxi.green_taxi_data'):
+            with pg.cursor() as cur:  # what the load wrote is rolled back by the load, not by the audit
+                cur.execute('SELECT 1')
+            raise RuntimeError('the server went away')
+    (row,) = rows(pg)
+    assert row[:3] == (None, None, 'export_taxi_to_postgres')  # `mage run`: no Mage run id
+    assert row[12:15] == (None, 'failed', 'RuntimeError: the server went away')
+    assert row[10] == 52_351  # the counts known before the attempt
+
+
+def test_postgres_unreachable_the_attempt_stands_and_the_log_says_why(pg, monkeypatch, caplog):
+    monkeypatch.setenv('POSTGRES_PORT', '1')  # nothing listens there: a real refused connection
+    caplog.set_level(logging.WARNING, logger='utils.audit')
+    with audit.attempt(RUN, 'x', date(2020, 10, 1), MANIFEST) as outcome:
+        outcome['result'] = {**MANIFEST, 'rows_loaded': 1}
+    assert 'the audit row of export_taxi_to_postgres for green 2020-10 was not written: ConfigError: ' \
+           'cannot connect to PostgreSQL' in caplog.text
+    with pytest.raises(ValueError, match='the load failed'):
+        with audit.attempt(RUN, 'x', date(2020, 10, 1), MANIFEST):
+            raise ValueError('the load failed')
+
+
+def test_the_table_refuses_an_unknown_status(pg):
+    audit.write_row({**{c: None for c in audit.COLUMNS}, 'block': 'b', 'service': 'green', 'month': date(2020, 1, 1),
+                     'started_at': '2020-01-01T00:00:00Z', 'finished_at': '2020-01-01T00:00:00Z',
+                     'status': 'succeeded', 'rows_dropped': {'a': 1}})
+    assert json.loads(json.dumps(query(pg, 'SELECT rows_dropped FROM ny_taxi.load_audit')[0][0])) == {'a': 1}
+    with pytest.raises(Exception, match='load_audit_status_check'):
+        audit.write_row({**{c: None for c in audit.COLUMNS}, 'block': 'b', 'service': 'green',
+                         'month': date(2020, 1, 1), 'started_at': '2020-01-01T00:00:00Z',
+                         'finished_at': '2020-01-01T00:00:00Z', 'status': 'maybe'})

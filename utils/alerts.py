@@ -1,0 +1,41 @@
+"""What a failed run's alert says about the failure.
+
+Alerts are Mage's own (notification_config in metadata.yaml): the failure message's
+{stacktrace} is the failed block run's `metrics['error']['message']` in Mage's database. Mage
+0.9.80 records that only for a block that runs in a process of its own; these pipelines run all
+their blocks in one process (`run_pipeline_in_one_process`), where it records nothing and the
+alert would say only which block failed. So a failing load step records its error there itself:
+the exception line plus its notes, which name the service, the month and the work files.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+
+def error_text(error: BaseException) -> str:
+    """'ConfigError: cannot connect ...' and the notes added on the way up, one per line."""
+    return ''.join(traceback.format_exception_only(error)).strip()
+
+
+def record_block_error(run: Mapping[str, Any], error: BaseException) -> None:
+    """Put the error on the block run Mage alerts from; nothing outside a server-triggered run."""
+    run_id, block_uuid = run.get('pipeline_run_id'), run.get('block_uuid')
+    if run_id is None or not block_uuid:
+        return
+    try:
+        from mage_ai.orchestration.db.models.schedules import BlockRun
+
+        block_run = BlockRun.query.filter(
+            BlockRun.pipeline_run_id == int(run_id), BlockRun.block_uuid == block_uuid
+        ).first()
+        if block_run is not None:
+            metrics = dict(block_run.metrics or {})
+            metrics['error'] = {'error': type(error).__name__, 'message': error_text(error)}
+            block_run.update(metrics=metrics)
+    except Exception as e:  # the alert then says less; the run's own error stands
+        log.warning('could not record the error of %s for the alert: %s: %s', block_uuid, type(e).__name__, e)

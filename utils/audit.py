@@ -1,0 +1,121 @@
+"""The audit trail: one row per load attempt in <POSTGRES_SCHEMA>.load_audit.
+
+Every block that reads the source or writes a target (load_taxi_csv, the exports to PostgreSQL,
+GCS and BigQuery) records each attempt, a Mage retry's too: who ran it (pipeline, Mage run id,
+block), what it loaded (service, month, source URL, target), the counts (bytes, rows read, kept,
+rejected as malformed, dropped by each cleaning rule), when, and how it ended (`succeeded` |
+`failed`, with the error). The row is written in a transaction of its own after the attempt, so a
+failed load leaves its row while the load itself rolled back. PostgreSQL is the project's
+operational store: the GCS and BigQuery loads write their rows there too.
+
+When PostgreSQL itself cannot be reached, the row cannot be written: the block log says so and
+the attempt's own outcome is unchanged (an audit write never fails a load, nor hides its error).
+
+The history of a month:
+
+    SELECT started_at, pipeline_uuid, run_id, block, status, rows_read, rows_kept, error
+    FROM ny_taxi.load_audit WHERE service = 'green' AND month = '2020-10-01' ORDER BY id;
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from typing import Any, Iterator, Mapping
+
+from psycopg2 import sql
+
+from utils.environment import postgres_connection, postgres_schema
+from utils.postgres_load import check_identifier
+
+log = logging.getLogger(__name__)
+
+TABLE = 'load_audit'
+STATUSES = ('succeeded', 'failed')
+
+# column -> (PostgreSQL type, the manifest key it is read from, if any)
+COLUMNS: dict[str, tuple[str, str | None]] = {
+    'pipeline_uuid': ('TEXT', None),
+    'run_id': ('BIGINT', None),
+    'block': ('TEXT NOT NULL', None),
+    'service': ('TEXT NOT NULL', 'service'),
+    'month': ('DATE NOT NULL', None),
+    'source_url': ('TEXT', 'url'),
+    'target': ('TEXT', None),
+    'bytes': ('BIGINT', 'bytes'),
+    'rows_read': ('BIGINT', 'rows'),
+    'rows_rejected': ('BIGINT', 'rows_rejected'),
+    'rows_kept': ('BIGINT', 'rows_out'),
+    'rows_dropped': ('JSONB', 'dropped'),
+    'rows_loaded': ('BIGINT', 'rows_loaded'),
+    'started_at': ('TIMESTAMPTZ NOT NULL', None),
+    'finished_at': ('TIMESTAMPTZ NOT NULL', None),
+    'status': (f"TEXT NOT NULL CHECK (status IN ({', '.join(repr(s) for s in STATUSES)}))", None),
+    'error': ('TEXT', None),
+}
+
+
+def _ensure_table(cur, schema_name: str) -> None:
+    cur.execute('SELECT pg_advisory_xact_lock(hashtext(%s))', (f'create {schema_name}.{TABLE}',))
+    cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {}').format(sql.Identifier(schema_name)))
+    defs = sql.SQL(', ').join(
+        sql.SQL('{} {}').format(sql.Identifier(name), sql.SQL(kind)) for name, (kind, _) in COLUMNS.items()
+    )
+    cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, {})').format(
+        sql.Identifier(schema_name, TABLE), defs))
+
+
+def write_row(row: Mapping[str, Any]) -> None:
+    """Insert one audit row, in a transaction of its own (the table is created when missing)."""
+    schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
+    values = [json.dumps(row.get(c)) if c == 'rows_dropped' and row.get(c) is not None else row.get(c)
+              for c in COLUMNS]
+    with postgres_connection() as conn, conn, conn.cursor() as cur:
+        _ensure_table(cur, schema_name)
+        cur.execute(
+            sql.SQL('INSERT INTO {} ({}) VALUES ({})').format(
+                sql.Identifier(schema_name, TABLE),
+                sql.SQL(', ').join(map(sql.Identifier, COLUMNS)),
+                sql.SQL(', ').join(sql.Placeholder() * len(COLUMNS)),
+            ),
+            values,
+        )
+
+
+@contextmanager
+def attempt(run: Mapping[str, Any] | None, block: str, month: date, manifest: Mapping[str, Any],
+            target: str | None = None) -> Iterator[dict[str, Any]]:
+    """Record one attempt of `block` loading `month`. `run` holds what Mage passes a block
+    (pipeline_uuid, pipeline_run_id, block_uuid); `manifest` the counts known before the attempt.
+    The body puts the step's resulting manifest into the yielded dict's 'result'."""
+    run = run or {}
+    outcome: dict[str, Any] = {}
+    started = datetime.now(timezone.utc)
+    status, error = 'failed', None
+    try:
+        yield outcome
+        status = 'succeeded'
+    except BaseException as e:
+        error = f'{type(e).__name__}: {e}'
+        raise
+    finally:
+        counts = {**manifest, **(outcome.get('result') or {})}
+        row = {
+            'pipeline_uuid': run.get('pipeline_uuid'),
+            'run_id': run.get('pipeline_run_id'),
+            'block': run.get('block_uuid') or block,
+            'month': month,
+            'target': target,
+            **{column: counts.get(key) for column, (_, key) in COLUMNS.items() if key},
+            'started_at': started,
+            'finished_at': datetime.now(timezone.utc),
+            'status': status,
+            'error': error,
+        }
+        try:
+            write_row(row)
+        except Exception as e:  # the load's own outcome stands; say why the row is missing
+            log.warning('the audit row of %s for %s %s was not written: %s: %s', row['block'],
+                        row['service'], f'{month:%Y-%m}', type(e).__name__, e)
