@@ -267,7 +267,11 @@ def remove_work_files(*manifests: Manifest) -> Manifest:
     size = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) if folder.exists() else 0
     shutil.rmtree(folder, ignore_errors=True)
     for parent in (folder.parent, folder.parent.parent):
-        if parent != root and parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
+        if parent == root:
+            break
+        try:
+            parent.rmdir()  # only an empty folder goes
+        except OSError:  # another run's files are in it, or another run removed it just now
+            break
     log.info('removed the run\'s work files: %s (%.1f MB)', folder, size / 1e6)
     return {**merged, 'work_files_removed': str(folder)}

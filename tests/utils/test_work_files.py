@@ -1,0 +1,55 @@
+"""remove_work_files: a run's folder goes, and its month and pipeline folders once empty; another
+run's files stay; runs of one pipeline ending at the same moment never trip over each other."""
+
+import threading
+
+import pytest
+
+from utils.taxi_pipeline import remove_work_files
+
+
+def run_folder(root, pipeline, month, run):
+    folder = root / pipeline / month / f'run-{run}'
+    folder.mkdir(parents=True)
+    (folder / 'clean.parquet').write_bytes(b'x' * 100)
+    return folder
+
+
+def test_the_run_folder_and_its_empty_parents_go(tmp_path, monkeypatch):
+    monkeypatch.setenv('TAXI_WORK_DIR', str(tmp_path))
+    folder = run_folder(tmp_path, 'api_to_postgres', 'green_tripdata_2020-10', 1)
+    other = run_folder(tmp_path, 'api_to_postgres', 'green_tripdata_2020-11', 2)
+    assert remove_work_files({'work_dir': str(folder), 'rows_out': 5})['rows_out'] == 5
+    assert not folder.parent.exists() and other.exists()  # the other month's run is untouched
+    remove_work_files({'work_dir': str(other)})
+    assert list(tmp_path.iterdir()) == []  # the pipeline folder went with its last run
+
+
+def test_a_folder_outside_the_work_dir_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv('TAXI_WORK_DIR', str(tmp_path / 'work'))
+    with pytest.raises(ValueError, match='is not a run folder under TAXI_WORK_DIR'):
+        remove_work_files({'work_dir': str(tmp_path)})
+
+
+def test_runs_of_one_pipeline_ending_together(tmp_path, monkeypatch):
+    """Two months of a backfill end at once (seen: the second failed with FileNotFoundError when
+    the first removed the shared pipeline folder between its checks). 30 rounds, two threads."""
+    monkeypatch.setenv('TAXI_WORK_DIR', str(tmp_path))
+    errors = []
+    for round_ in range(30):
+        folders = [run_folder(tmp_path, 'api_to_gcs', f'yellow_tripdata_2019-0{m}', round_ * 10 + m) for m in (1, 2)]
+        start = threading.Barrier(2)
+
+        def remove(folder):
+            start.wait()
+            try:
+                remove_work_files({'work_dir': str(folder)})
+            except Exception as e:  # noqa: BLE001 - the assertion below names it
+                errors.append(e)
+
+        threads = [threading.Thread(target=remove, args=(f,)) for f in folders]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and list(tmp_path.iterdir()) == []
