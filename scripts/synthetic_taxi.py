@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from utils.taxi_schema import schema_for
@@ -63,16 +64,29 @@ def _chunk(rng: np.random.Generator, start: int, n: int, total: int, year: int, 
     })
 
 
+def _as_green(table: pa.Table, rng: np.random.Generator) -> pa.Table:
+    """The same trips in the green files' shape: lpep_ times, ehail_fee (always empty in the
+    release), trip_type (1 street-hail, 2 dispatch), the green column order."""
+    n = table.num_rows
+    table = table.rename_columns([c.replace('tpep_', 'lpep_') for c in table.column_names])
+    table = table.append_column('ehail_fee', pa.nulls(n, pa.float64()))
+    table = table.append_column('trip_type', pa.array(rng.choice([1, 1, 1, 2], n), pa.int64(),
+                                                     mask=pc.is_null(table['VendorID']).to_numpy(zero_copy_only=False)))
+    return table.select(schema_for('green').columns)
+
+
 def generate_month(path: Path, rows: int = FULL_MONTH_ROWS, year: int = 2021, month: int = 1,
-                   seed: int = 2021, chunk_rows: int = 250_000) -> Path:
-    """Write a gzip CSV of `rows` synthetic yellow trips to `path` (atomically)."""
+                   seed: int = 2021, chunk_rows: int = 250_000, service: str = 'yellow') -> Path:
+    """Write a gzip CSV of `rows` synthetic trips of `service` to `path` (atomically)."""
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + '.part')
     with gzip.open(part, 'wb', compresslevel=6) as out:
-        out.write((','.join(schema_for('yellow').columns) + '\n').encode())
+        out.write((','.join(schema_for(service).columns) + '\n').encode())
         for start in range(0, rows, chunk_rows):
             table = _chunk(rng, start, min(chunk_rows, rows - start), rows, year, month)
+            if service == 'green':
+                table = _as_green(table, rng)
             pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style='none'))
     part.replace(path)
     return path

@@ -32,3 +32,23 @@ def course_clean(path, service: str) -> pd.DataFrame:
         parse_dates=[f'{prefix}_pickup_datetime', f'{prefix}_dropoff_datetime'],
     )
     return data[data['passenger_count'] > 0]
+
+
+# The homework's renames (2024 cohort, Mage), spelled out here, not derived from utils/.
+HOMEWORK_RENAMES = {'VendorID': 'vendor_id', 'RatecodeID': 'rate_code_id', 'PULocationID': 'pu_location_id',
+                    'DOLocationID': 'do_location_id'}
+
+
+def homework_transform(paths) -> pd.DataFrame:
+    """The homework's transformer in pandas: the months concatenated, then
+    data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)], lpep_pickup_date added,
+    the four CamelCase columns renamed."""
+    dtypes = {**COURSE_TAXI_DTYPES, **GREEN_EXTRA}
+    data = pd.concat([
+        pd.read_csv(p, sep=',', compression='infer', dtype=dtypes,
+                    parse_dates=['lpep_pickup_datetime', 'lpep_dropoff_datetime'])
+        for p in paths
+    ], ignore_index=True)
+    data = data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)].copy()
+    data['lpep_pickup_date'] = data['lpep_pickup_datetime'].dt.date
+    return data.rename(columns=HOMEWORK_RENAMES)

@@ -1,61 +1,94 @@
 """Cleaning rules: which trips are dropped, and why, counted per reason.
 
-The course keeps `data[data['passenger_count'] > 0]`: a trip with 0 passengers and a trip with
-no passenger count at all both go. Each reason is one named rule so the logs can say how many
-rows each one removed; a row that matches several rules is counted under the first.
+Every rule is named, and a pipeline says which rules it applies (a tuple of names, below), so
+the logs say how many rows each rule removed and no pipeline has a copy of the cleaning code. A
+row that matches several of a pipeline's rules is counted under the first.
+
+    COURSE_RULES    data[data['passenger_count'] > 0]                            (api_to_*)
+    HOMEWORK_RULES  data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)]
+                                                                                 (green_taxi_etl)
+
+pandas' `> 0` is False for a missing value, so a missing count or distance is dropped too.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from utils.taxi_files import iter_parquet_batches, write_parquet
-from utils.taxi_schema import TaxiSchema
+from utils.taxi_schema import TaxiSchema, snake_case
 
 log = logging.getLogger(__name__)
 
 Rule = Callable[[pa.RecordBatch], pa.Array]
 
 # reason -> boolean mask of the rows to drop, on source column names
-DROP_RULES: dict[str, Rule] = {
+RULES: dict[str, Rule] = {
     'passenger_count_missing': lambda b: pc.is_null(b['passenger_count']),
     'passenger_count_not_positive': lambda b: pc.less_equal(b['passenger_count'], 0),
+    'trip_distance_missing': lambda b: pc.is_null(b['trip_distance'], nan_is_null=True),
+    'trip_distance_not_positive': lambda b: pc.less_equal(b['trip_distance'], 0),
 }
+COURSE_RULES: tuple[str, ...] = ('passenger_count_missing', 'passenger_count_not_positive')
+HOMEWORK_RULES: tuple[str, ...] = COURSE_RULES + ('trip_distance_missing', 'trip_distance_not_positive')
 
 
-def clean_batch(batch: pa.RecordBatch, schema: TaxiSchema) -> tuple[pa.RecordBatch, dict[str, int]]:
-    """Drop the rows that match a rule and rename the columns to snake_case."""
+def check_rules(rules: Sequence[str]) -> tuple[str, ...]:
+    unknown = [r for r in rules if r not in RULES]
+    if unknown or not rules:
+        raise ValueError(f"unknown cleaning rule(s) {', '.join(unknown) or '(none given)'}: "
+                         f"the rules are {', '.join(RULES)}")
+    return tuple(rules)
+
+
+def clean_schema(schema: TaxiSchema, with_pickup_date: bool = False) -> pa.Schema:
+    """The cleaned columns (snake_case), plus the pickup's date when asked for."""
+    clean = schema.arrow_schema(clean=True)
+    return clean.append(pa.field(schema.pickup_date_column, pa.date32())) if with_pickup_date else clean
+
+
+def clean_batch(batch: pa.RecordBatch, schema: TaxiSchema, rules: Sequence[str] = COURSE_RULES,
+                with_pickup_date: bool = False) -> tuple[pa.RecordBatch, dict[str, int]]:
+    """Drop the rows that match one of `rules`, rename the columns to snake_case and, when
+    asked, add the pickup's date (e.g. lpep_pickup_date)."""
     dropped: dict[str, int] = {}
     drop = pa.array(np.zeros(batch.num_rows, dtype=bool))
-    for reason, rule in DROP_RULES.items():
-        hits = pc.and_not(pc.fill_null(rule(batch), False), drop)
+    for reason in rules:
+        hits = pc.and_not(pc.fill_null(RULES[reason](batch), False), drop)
         dropped[reason] = pc.sum(hits).as_py() or 0
         drop = pc.or_(drop, hits)
     kept = batch.filter(pc.invert(drop))
-    return pa.RecordBatch.from_arrays(kept.columns, schema=schema.arrow_schema(clean=True)), dropped
+    columns = kept.columns
+    if with_pickup_date:
+        columns = [*columns, pc.cast(kept[schema.pickup_column], pa.date32())]
+    return pa.RecordBatch.from_arrays(columns, schema=clean_schema(schema, with_pickup_date)), dropped
 
 
-def clean_file(src: Path, dest: Path, schema: TaxiSchema) -> dict[str, int | dict[str, int]]:
-    """Stream a raw parquet file through clean_batch into dest; return the counts."""
+def clean_file(src: Path | Iterable[Path], dest: Path, schema: TaxiSchema, rules: Sequence[str] = COURSE_RULES,
+               with_pickup_date: bool = False) -> dict[str, int | dict[str, int]]:
+    """Stream raw parquet file(s) through clean_batch into one file, dest; return the counts."""
+    rules = check_rules(rules)
+    sources = [src] if isinstance(src, Path) else list(src)
     rows_in = 0
-    dropped = dict.fromkeys(DROP_RULES, 0)
+    dropped = dict.fromkeys(rules, 0)
 
     def kept_batches() -> Iterator[pa.RecordBatch]:
         nonlocal rows_in
-        for batch in iter_parquet_batches(src):
-            kept, counts = clean_batch(batch, schema)
-            rows_in += batch.num_rows
-            for reason, n in counts.items():
-                dropped[reason] += n
-            yield kept
+        for path in sources:
+            for batch in iter_parquet_batches(path):
+                kept, counts = clean_batch(batch, schema, rules, with_pickup_date)
+                rows_in += batch.num_rows
+                for reason, n in counts.items():
+                    dropped[reason] += n
+                yield kept
 
-    rows_out = write_parquet(dest, schema.arrow_schema(clean=True), kept_batches())
+    rows_out = write_parquet(dest, clean_schema(schema, with_pickup_date), kept_batches())
     log.info(
         'cleaned %s rows: kept %s, dropped %s',
         f'{rows_in:,}',
@@ -63,3 +96,8 @@ def clean_file(src: Path, dest: Path, schema: TaxiSchema) -> dict[str, int | dic
         ', '.join(f'{n:,} {reason}' for reason, n in dropped.items()),
     )
     return {'rows_in': rows_in, 'rows_out': rows_out, 'dropped': dropped}
+
+
+def renamed_columns(schema: TaxiSchema) -> dict[str, str]:
+    """The source columns whose name the one naming rule changes (VendorID -> vendor_id, ...)."""
+    return {c: snake_case(c) for c in schema.columns if snake_case(c) != c}

@@ -16,6 +16,7 @@ import logging
 import re
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,11 +51,11 @@ def is_month_partition_file(name: str, month: TaxiMonth) -> bool:
     )
 
 
-def rows_by_pickup_date(objects: dict[str, int]) -> dict[str, int]:
-    """{'YYYY-MM-DD': rows} from {partition object name: rows}."""
+def rows_by_pickup_date(objects: dict[str, int], column: str = PARTITION_COLUMN) -> dict[str, int]:
+    """{'YYYY-MM-DD': rows} from {partition object name: rows} (hive folders `<column>=...`)."""
     days: dict[str, int] = {}
     for name, rows in objects.items():
-        day = name.split(f'{PARTITION_COLUMN}=')[1].split('/')[0]
+        day = name.split(f'{column}=')[1].split('/')[0]
         days[day] = days.get(day, 0) + rows
     return days
 
@@ -97,14 +98,34 @@ def write_partitions(clean_path: Path, out_dir: Path, schema: TaxiSchema, month:
 
     Returns {relative file path: rows}. The partition column lives in the folder name only.
     """
-    written: dict[str, int] = {}
-    pickup = snake_case(schema.pickup_column)
     columns = {name: pc.field(name) for name in schema.clean_columns}
-    columns[PARTITION_COLUMN] = pc.field(pickup).cast(pa.date32())
+    columns[PARTITION_COLUMN] = pc.field(snake_case(schema.pickup_column)).cast(pa.date32())
+    return write_hive_partitions(clean_path, out_dir, columns, PARTITION_COLUMN, month.file_stem)
+
+
+def write_hive_partitions(src: Path, out_dir: Path, columns: dict[str, pc.Expression], partition_column: str,
+                          basename: str) -> dict[str, int]:
+    """Stream a parquet file into hive partitions `<partition_column>=YYYY-MM-DD/<basename>-<i>.parquet`
+    under out_dir, with the given column expressions; returns {relative file path: rows}."""
+    written: dict[str, int] = {}
+
+    def visit(f: ds.WrittenFile) -> None:
+        written[str(Path(f.path).relative_to(out_dir))] = f.metadata.num_rows
+
     # a scanner, not a Python generator: pyarrow's writer threads never call back into Python
-    scanner = ds.dataset(clean_path, format='parquet').scanner(columns=columns, batch_size=BATCH_ROWS)
+    scanner = ds.dataset(src, format='parquet').scanner(columns=columns, batch_size=BATCH_ROWS)
     try:
-        _write_hive(scanner, out_dir, month, written)
+        ds.write_dataset(
+            scanner,
+            out_dir,
+            format='parquet',
+            partitioning=ds.partitioning(pa.schema([(partition_column, pa.date32())]), flavor='hive'),
+            basename_template=f'{basename}-{{i}}.parquet',
+            existing_data_behavior='delete_matching',
+            file_visitor=visit,
+            max_partitions=4096,
+            preserve_order=True,  # a rerun writes byte-identical files
+        )
     finally:
         # apache/arrow#36980: dataset-writer threads that outlive this call can abort the
         # interpreter at exit ("terminate called without an active exception"): drop them now.
@@ -113,47 +134,36 @@ def write_partitions(clean_path: Path, out_dir: Path, schema: TaxiSchema, month:
     return written
 
 
-def _write_hive(scanner: ds.Scanner, out_dir: Path, month: TaxiMonth, written: dict[str, int]) -> None:
-    def visit(f: ds.WrittenFile) -> None:
-        written[str(Path(f.path).relative_to(out_dir))] = f.metadata.num_rows
+def upload_partitions(bucket, files_in: Path, files: dict[str, int], prefix: str, is_ours: Callable[[str], bool],
+                      retry=_DEFAULT) -> tuple[dict[str, int], int]:
+    """Upload the partition files written under files_in to `prefix`, then delete the objects
+    under `prefix` that `is_ours` and the new set no longer has. Returns ({object: rows}, deleted).
 
-    ds.write_dataset(
-        scanner,
-        out_dir,
-        format='parquet',
-        partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.date32())]), flavor='hive'),
-        basename_template=f'{month.file_stem}-{{i}}.parquet',
-        existing_data_behavior='delete_matching',
-        file_visitor=visit,
-        max_partitions=4096,
-        preserve_order=True,  # a rerun writes byte-identical files
-    )
+    GCS has no transaction over several objects: if an upload fails partway, the objects are a
+    mix of old and new until a rerun rewrites them all and deletes the stale ones.
+    """
+    uploaded = {}
+    for relative, rows in sorted(files.items()):
+        upload_file(bucket, files_in / relative, prefix + relative, retry)
+        uploaded[prefix + relative] = rows
+    stale = [b for b in bucket.list_blobs(prefix=prefix) if is_ours(b.name) and b.name not in uploaded]
+    for blob in stale:
+        blob.delete()
+    return uploaded, len(stale)
 
 
 def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth,
                             retry=_DEFAULT) -> dict[str, int]:
-    """Replace the month's files in the partitioned dataset; return {object name: rows}.
-
-    GCS has no transaction over several objects: if an upload fails partway, the month's
-    files are a mix of old and new until a rerun rewrites them all and deletes the stale ones.
-    """
+    """Replace the month's files in the partitioned dataset; return {object name: rows}."""
+    prefix = partitioned_prefix(month.service)
     with tempfile.TemporaryDirectory(prefix='partitions-') as tmp:
         files = write_partitions(clean_path, Path(tmp), schema, month)
-        uploaded = {}
-        for relative, rows in sorted(files.items()):
-            name = partitioned_prefix(month.service) + relative
-            upload_file(bucket, Path(tmp) / relative, name, retry)
-            uploaded[name] = rows
-    stale = [
-        b for b in bucket.list_blobs(prefix=partitioned_prefix(month.service))
-        if is_month_partition_file(b.name, month) and b.name not in uploaded
-    ]
-    for blob in stale:
-        blob.delete()
+        uploaded, stale = upload_partitions(bucket, Path(tmp), files, prefix,
+                                            lambda name: is_month_partition_file(name, month), retry)
     log.info(
         'wrote %s rows of %s to gs://%s/%s in %d pickup_date partitions (%d stale files removed)',
-        f'{sum(uploaded.values()):,}', month.file_stem, bucket.name, partitioned_prefix(month.service),
-        len(rows_by_pickup_date(uploaded)), len(stale),
+        f'{sum(uploaded.values()):,}', month.file_stem, bucket.name, prefix,
+        len(rows_by_pickup_date(uploaded)), stale,
     )
     return uploaded
 

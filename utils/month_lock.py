@@ -29,21 +29,29 @@ WAIT_LIMIT = '30min'  # a run that holds a month longer than this is stuck, not 
 @contextmanager
 def month_locked(target: str, month: date) -> Iterator[None]:
     """Hold the lock of `target` (e.g. 'postgres:ny_taxi.green_taxi_data') for `month`."""
-    key = (target, month.year * 100 + month.month)
+    with locked(target, month.year * 100 + month.month, f' for {month:%Y-%m}'):
+        yield
+
+
+@contextmanager
+def locked(target: str, part: int = 0, what: str = '') -> Iterator[None]:
+    """Hold the lock of (target, part): a whole target when part is 0 (e.g. the homework's
+    table, replaced whole by each run). `what` ends the log lines (' for 2020-10')."""
+    key = (target, part)
     with postgres_connection() as conn:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute('SELECT pg_try_advisory_lock(hashtext(%s), %s)', key)
             if not cur.fetchone()[0]:
-                log.info('another run is loading %s for %s: waiting for it to finish', target, f'{month:%Y-%m}')
+                log.info('another run is loading %s%s: waiting for it to finish', target, what)
                 started = time.monotonic()
                 cur.execute(f"SET lock_timeout = '{WAIT_LIMIT}'")
                 try:
                     cur.execute('SELECT pg_advisory_lock(hashtext(%s), %s)', key)
                 except psycopg2.errors.LockNotAvailable:
                     raise TimeoutError(
-                        f'another run has been loading {target} for {month:%Y-%m} for more than '
+                        f'another run has been loading {target}{what} for more than '
                         f'{WAIT_LIMIT}: see its run in the Mage UI, or end it, then run again'
                     ) from None
-                log.info('waited %.1f s for %s %s', time.monotonic() - started, target, f'{month:%Y-%m}')
+                log.info('waited %.1f s for %s%s', time.monotonic() - started, target, what)
         yield  # closing the connection releases the lock

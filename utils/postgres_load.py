@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import contextmanager
 from datetime import date
 from typing import Iterable, Iterator
 
@@ -28,7 +29,7 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
 from utils.progress import Progress
-from utils.taxi_schema import TaxiSchema
+from utils.taxi_schema import TaxiSchema, postgres_type
 
 log = logging.getLogger(__name__)
 
@@ -139,26 +140,61 @@ def replace_month(
     }
     stream = ChunkStream(binary_copy(batches, taxi_schema.arrow_schema(clean=True)),
                          Progress(f'COPY into {schema_name}.{staging}'))
-    try:
+    with _cut_off_names_the_load(f'loading {schema_name}.{table} for {month:%Y-%m}'):
         with conn:  # each `with conn` is one transaction: COMMIT, or ROLLBACK on error
             _ensure_table(conn, q, schema_name, table, columns, taxi_schema)
         with conn:
             rows = _copy_to_staging(conn, q, stream)
         with conn:
             _swap_in(conn, q)
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
-        # the server or the connection went away; closing the block then reports only
-        # "connection already closed", so name the error that cut the load
-        cause = e.__context__ if isinstance(e, psycopg2.InterfaceError) and e.__context__ else e
-        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise LoadError(
-            f'loading {schema_name}.{table} for {month:%Y-%m} failed: {reason}; '
-            'the table was left as it was (nothing was committed)'
-        ) from e
     log.info(
         'replaced %s.%s for %s: %s rows (%.1f MB through binary COPY)',
         schema_name, table, f'{month:%Y-%m}', f'{rows:,}', stream.bytes_read / 1e6,
     )
+    return rows
+
+
+@contextmanager
+def _cut_off_names_the_load(what: str) -> Iterator[None]:
+    """The server or the connection went away mid-load: closing the block would then report only
+    "connection already closed", so raise a LoadError that names the load and the cause."""
+    try:
+        yield
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+        cause = e.__context__ if isinstance(e, psycopg2.InterfaceError) and e.__context__ else e
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise LoadError(f'{what} failed: {reason}; the table was left as it was (nothing was committed)') from e
+
+
+def replace_table(conn, *, schema_name: str, table: str, arrow_schema: pa.Schema,
+                  batches: Iterable[pa.RecordBatch]) -> int:
+    """Replace the whole table <schema_name>.<table> with `batches` (the homework's "replace"):
+    binary COPY into a staging table, then one short transaction drops the old table and renames
+    the staging table in its place. Until that COMMIT readers see the old rows; if anything
+    fails, the table stays as it was. Returns the rows loaded."""
+    check_identifier(schema_name, 'schema name')
+    check_identifier(table, 'table name')
+    staging = check_identifier(f'{table}__staging', 'staging table name')
+    q = {
+        'schema': sql.Identifier(schema_name),
+        'table': sql.Identifier(schema_name, table),
+        'staging': sql.Identifier(schema_name, staging),
+        'table_name': sql.Identifier(table),
+        'defs': sql.SQL(', ').join(sql.SQL('{} {}').format(sql.Identifier(f.name), sql.SQL(postgres_type(f.type)))
+                                   for f in arrow_schema),
+    }
+    stream = ChunkStream(binary_copy(batches, arrow_schema), Progress(f'COPY into {schema_name}.{staging}'))
+    with _cut_off_names_the_load(f'replacing {schema_name}.{table}'):
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}; DROP TABLE IF EXISTS {staging}; '
+                                'CREATE TABLE {staging} ({defs})').format(**q))
+            cur.copy_expert(sql.SQL('COPY {staging} FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
+                            stream, size=1 << 20)
+            rows = cur.rowcount
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL('DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table_name}').format(**q))
+    log.info('replaced %s.%s: %s rows (%.1f MB through binary COPY)', schema_name, table, f'{rows:,}',
+             stream.bytes_read / 1e6)
     return rows
 
 

@@ -59,12 +59,13 @@ def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
     return run
 
 
-def run_dir(month: TaxiMonth, variables: Mapping[str, Any]) -> Path:
-    """The run's own work folder: <TAXI_WORK_DIR>/<pipeline>/<file>/run-<Mage run id> (a retry of
-    the run finds it again), or cli-<pid> for `mage run`. Two runs of one month never share one."""
+def run_dir(name: str, variables: Mapping[str, Any]) -> Path:
+    """The run's own work folder: <TAXI_WORK_DIR>/<pipeline>/<name>/run-<Mage run id> (a retry of
+    the run finds it again), or cli-<pid> for `mage run`; `name` is what the run loads (the
+    month's file, e.g. green_tripdata_2020-10). Two runs of one month never share one."""
     run_id = variables.get('pipeline_run_id')
     key = f'run-{run_id}' if run_id is not None else f'cli-{os.getpid()}'
-    return work_dir() / str(variables.get('pipeline_uuid') or 'adhoc') / month.file_stem / key
+    return work_dir() / str(variables.get('pipeline_uuid') or 'adhoc') / name / key
 
 
 @contextmanager
@@ -125,11 +126,17 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
     """
     month = month_of_run(variables)
+    folder = run_dir(month.file_stem, variables)
+    return {**fetch_month(month, folder, variables, 'load_taxi_csv'), 'work_dir': str(folder)}
+
+
+def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str) -> Manifest:
+    """One month from the source into folder/raw.parquet (rejects.csv beside it), as one audited
+    load attempt of `block`; the first rows go to the log (the editor shows them)."""
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
     url = month.url(source_base_url())
-    folder = run_dir(month, variables)
     gz = folder / f'{month.file_stem}.csv.gz'
-    with load_attempt(variables, 'load_taxi_csv', {**month.to_dict(), 'url': url}) as outcome, writing_in(folder):
+    with load_attempt(variables, block, {**month.to_dict(), 'url': url}) as outcome, writing_in(folder):
         size = download(url, gz)
         try:
             parsed = csv_to_parquet_keeping_rejects(
@@ -139,8 +146,7 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
             gz.unlink(missing_ok=True)
         log.info('the first rows of %s:\n%s', month.file_stem, preview(folder / 'raw.parquet'))
         outcome['result'] = {
-            **month.to_dict(), 'url': url, 'bytes': size, 'work_dir': str(folder),
-            'raw_path': str(folder / 'raw.parquet'), **parsed,
+            **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(folder / 'raw.parquet'), **parsed,
         }
     return outcome['result']
 

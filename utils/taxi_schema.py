@@ -8,6 +8,7 @@ one *kind*, and every other representation is derived from it:
     float       float64                       float64               DOUBLE PRECISION
     str         str                           string                TEXT
     datetime    parse_dates                   timestamp[us]         TIMESTAMP
+    date        (derived: the pickup's date)  date32                DATE
 
 Timestamps are microseconds, not pandas' nanoseconds: BigQuery reads a nanosecond parquet
 timestamp as INT64 (mage-ai issue #4582).
@@ -21,7 +22,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-Kind = Literal['int', 'float', 'str', 'datetime']
+Kind = Literal['int', 'float', 'str', 'datetime', 'date']
 
 SERVICES: tuple[str, ...] = ('yellow', 'green')
 
@@ -30,6 +31,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     'float': pa.float64(),
     'str': pa.string(),
     'datetime': pa.timestamp('us'),
+    'date': pa.date32(),
 }
 _PANDAS_DTYPES = {'int': 'Int64', 'float': 'float64', 'str': 'str'}
 _POSTGRES_TYPES = {
@@ -37,6 +39,7 @@ _POSTGRES_TYPES = {
     'float': 'DOUBLE PRECISION',
     'str': 'TEXT',
     'datetime': 'TIMESTAMP',
+    'date': 'DATE',
 }
 
 # Source names that the generic CamelCase rule would split badly.
@@ -106,6 +109,12 @@ class TaxiSchema:
         return next(c for c in self.parse_dates if 'pickup' in c)
 
     @property
+    def pickup_date_column(self) -> str:
+        """lpep_pickup_date (green) or tpep_pickup_date (yellow): the pickup's date, which the
+        homework's transformer adds."""
+        return snake_case(self.pickup_column).replace('_datetime', '_date')
+
+    @property
     def pandas_dtypes(self) -> dict[str, str]:
         """The course's taxi_dtypes, for pd.read_csv(dtype=..., parse_dates=...)."""
         return {c: _PANDAS_DTYPES[k] for c, k in self.kinds.items() if k != 'datetime'}
@@ -136,6 +145,14 @@ SCHEMAS: dict[str, TaxiSchema] = {
     'yellow': TaxiSchema('yellow', _columns('tpep', {}, _YELLOW_ORDER)),
     'green': TaxiSchema('green', _columns('lpep', {'ehail_fee': 'float', 'trip_type': 'int'}, _GREEN_ORDER)),
 }
+
+
+def postgres_type(arrow_type: pa.DataType) -> str:
+    """The PostgreSQL type of an Arrow column of one of the kinds above."""
+    for kind, known in _ARROW_TYPES.items():
+        if arrow_type.equals(known):
+            return _POSTGRES_TYPES[kind]
+    raise ValueError(f'no PostgreSQL type for the Arrow type {arrow_type}')
 
 
 def schema_for(service: str) -> TaxiSchema:

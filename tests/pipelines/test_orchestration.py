@@ -146,3 +146,11 @@ def test_schedules_in_triggers_yaml_are_in_the_server(stack):
         monthly = {n: s for n, s in in_server.items() if n.endswith('_monthly')}
         assert {s['variables']['service'] for s in monthly.values()} == {'green', 'yellow'}
         assert all(s['status'] == 'inactive' for s in monthly.values())  # nothing fires out of the box
+
+
+def test_the_homework_schedule_is_in_the_server(stack):
+    """green_taxi_etl: the homework's daily 05:00 UTC schedule (committed inactive) and its API trigger."""
+    schedules = {s['name']: s for s in stack.mage._get('pipelines/green_taxi_etl/pipeline_schedules')['pipeline_schedules']}
+    daily = schedules['green_taxi_etl_daily']
+    assert (daily['schedule_type'], daily['schedule_interval'], daily['status']) == ('time', '0 5 * * *', 'inactive')
+    assert schedules['green_taxi_etl_on_demand']['schedule_type'] == 'api'
