@@ -122,9 +122,9 @@ def test_a_failing_inline_test_fails_the_run(pg, taxi_env, loaded_month, tmp_pat
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns('.venv', '.data', '.git', '__pycache__'))
     cleaning = copy / 'utils' / 'cleaning.py'
     source = cleaning.read_text()
-    assert "'passenger_count_not_positive'" in source
-    cleaning.write_text(source.replace(
-        "    'passenger_count_not_positive': lambda b: pc.less_equal(b['passenger_count'], 0),\n", ''))
+    rules = "COURSE_RULES: tuple[str, ...] = ('passenger_count_missing', 'passenger_count_not_positive')"
+    assert rules in source
+    cleaning.write_text(source.replace(rules, "COURSE_RULES: tuple[str, ...] = ('passenger_count_missing',)"))
     run = mage_run(copy, 'api_to_postgres', taxi_env)
     assert run.returncode != 0
     assert 'a trip with passenger_count <= 0 is left' in run.output, run.output[-3000:]

@@ -169,6 +169,7 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page):
     header = innermost(page, page.get_by_text('DATA LOADER', exact=True), page.locator('button:has(div[class^="Circle__"])'))
     header.locator('button:has(div[class^="Circle__"])').first.click()  # "Run block"
     page.get_by_text('1/1 tests passed.').first.wait_for(timeout=120_000)
+    page.get_by_text('the first rows of').first.scroll_into_view_if_needed()  # for the screenshot
     output = page.inner_text('body')
     assert 'the first rows of yellow_tripdata_2021-01:' in output  # the pipeline's default month
     assert 'tpep_pickup_datetime' in output and '2021-01-01 00:30:10' in output  # the file's first trip
