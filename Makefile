@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill test bench bench-backfill clean
+.PHONY: setup run up stop status backfill test bench bench-backfill bench-bigquery clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -28,8 +28,12 @@ test:  ## the whole test suite, against real servers the tests start themselves
 	@scripts/setup.sh --test
 	@$(PY) -m pytest
 
-bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12')
+bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
+	@$(PY) scripts/bench_bigquery.py
+
+bench-bigquery: setup  ## replacing one month in a BigQuery table of 1 vs 12 months (emulator)
+	@$(PY) scripts/bench_bigquery.py
 
 bench-backfill: setup  ## a year of synthetic months through make backfill vs 12 x psql \copy (BENCH_ARGS='--months 12 --parallel 1 2')
 	@$(PY) scripts/bench_backfill.py $(BENCH_ARGS)

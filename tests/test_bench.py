@@ -29,3 +29,14 @@ def test_small_benchmark_runs_and_reports_every_step():
     assert '| pipeline (mage run - start-up) |' in done.stdout
     assert re.search(r'runs \(s\), medians above: psql \\copy [\d.]+, [\d.]+; start-up [\d.]+, [\d.]+; month', done.stdout)
     assert (out / 'bench.png').stat().st_size > 10_000
+
+
+def test_the_bigquery_month_benchmark_runs():
+    """make bench-bigquery's small version: a month replaced in tables of 1 and 12 months, the
+    row counts unchanged by the replacements (the script checks them)."""
+    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench_bigquery.py'), '--rows', '3000',
+                           '--repeat', '2'], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r'\| 1 month\(s\) \| [\d,]+ \| [\d.]+ \|', done.stdout), done.stdout
+    assert re.search(r'\| 12 month\(s\) \| [\d,]+ \| [\d.]+ \|', done.stdout), done.stdout
+    assert re.search(r'12 months / 1 month: [\d.]+ x', done.stdout), done.stdout

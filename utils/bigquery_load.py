@@ -1,9 +1,11 @@
 """BigQuery: the month's parquet in GCS -> staging table -> partitioned table, and the SQL.
 
 All SQL text is built here, from validated names. The table `<dataset>.<service>_tripdata` is
-partitioned by DATE(pickup) and clustered by vendor_id; `source_month` says which file a row
-came from. A month is replaced by one CREATE OR REPLACE TABLE ... AS SELECT statement (the other
-months plus the new staging rows): atomic, idempotent, other months kept.
+partitioned by DATE(pickup) and clustered by source_month, then vendor_id; `source_month` says
+which file a row came from. A month is replaced by one multi-statement transaction: DELETE the
+month's rows, INSERT the staging rows, COMMIT. Atomic (a failure rolls both back), idempotent,
+other months never read nor rewritten: with source_month the first clustering column, the DELETE
+reads only the blocks that hold the month, so a month costs about the month, not the table.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _BQ_TYPES = {'int': 'INT64', 'float': 'FLOAT64', 'str': 'STRING', 'datetime': 'T
 _DATASET = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,1023}')
 _PROJECT = re.compile(r'[a-z][a-z0-9-]{4,28}[a-z0-9]')
 SOURCE_MONTH = 'source_month'
-CLUSTER_BY = 'vendor_id'
+CLUSTER_BY = (SOURCE_MONTH, 'vendor_id')  # source_month first: a month's DELETE prunes blocks
 
 
 def check_names(project: str, dataset: str) -> None:
@@ -46,19 +48,24 @@ def bigquery_schema(taxi_schema: TaxiSchema) -> list[tuple[str, str]]:
 
 
 def replace_month_sql(table: str, staging: str, taxi_schema: TaxiSchema, month: date, table_exists: bool) -> str:
+    """The month's rows out and the staging rows in, in one transaction; or, for the first
+    month, the table created from the staging rows."""
     pickup = snake_case(taxi_schema.pickup_column)
     month_literal = f"DATE '{month:%Y-%m-%d}'"
     new_rows = f'SELECT staging.*, {month_literal} AS {SOURCE_MONTH} FROM `{staging}` AS staging'
-    if table_exists:
-        select = f'SELECT * FROM `{table}` WHERE {SOURCE_MONTH} != {month_literal}\nUNION ALL\n{new_rows}'
-        verb = 'CREATE OR REPLACE TABLE'
-    else:
-        select, verb = new_rows, 'CREATE TABLE'
+    if not table_exists:
+        return (
+            f'CREATE TABLE `{table}`\n'
+            f'PARTITION BY DATE({pickup})\n'
+            f'CLUSTER BY {", ".join(CLUSTER_BY)}\n'
+            f'AS\n{new_rows}'
+        )
+    columns = ', '.join([*(name for name, _ in bigquery_schema(taxi_schema)), SOURCE_MONTH])
     return (
-        f'{verb} `{table}`\n'
-        f'PARTITION BY DATE({pickup})\n'
-        f'CLUSTER BY {CLUSTER_BY}\n'
-        f'AS\n{select}'
+        'BEGIN TRANSACTION;\n'
+        f'DELETE FROM `{table}` WHERE {SOURCE_MONTH} = {month_literal};\n'
+        f'INSERT INTO `{table}` ({columns})\n{new_rows};\n'
+        'COMMIT TRANSACTION;'
     )
 
 

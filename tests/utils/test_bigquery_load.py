@@ -18,18 +18,28 @@ OCT, NOV = date(2020, 10, 1), date(2020, 11, 1)
 
 def test_replace_month_sql_snapshot():
     table, staging = table_ids('local-project', 'ny_taxi', 'green', OCT)
+    columns = ', '.join(GREEN.clean_columns)
     assert replace_month_sql(table, staging, GREEN, OCT, table_exists=True) == (
-        'CREATE OR REPLACE TABLE `local-project.ny_taxi.green_tripdata`\n'
-        'PARTITION BY DATE(lpep_pickup_datetime)\n'
-        'CLUSTER BY vendor_id\n'
-        'AS\n'
-        "SELECT * FROM `local-project.ny_taxi.green_tripdata` WHERE source_month != DATE '2020-10-01'\n"
-        'UNION ALL\n'
+        'BEGIN TRANSACTION;\n'
+        "DELETE FROM `local-project.ny_taxi.green_tripdata` WHERE source_month = DATE '2020-10-01';\n"
+        f'INSERT INTO `local-project.ny_taxi.green_tripdata` ({columns}, source_month)\n'
+        "SELECT staging.*, DATE '2020-10-01' AS source_month FROM `local-project.ny_taxi.green_tripdata_2020_10_staging` AS staging;\n"
+        'COMMIT TRANSACTION;'
+    )
+    assert replace_month_sql(table, staging, GREEN, OCT, table_exists=False) == (
+        'CREATE TABLE `local-project.ny_taxi.green_tripdata`\nPARTITION BY DATE(lpep_pickup_datetime)\n'
+        'CLUSTER BY source_month, vendor_id\nAS\n'
         "SELECT staging.*, DATE '2020-10-01' AS source_month FROM `local-project.ny_taxi.green_tripdata_2020_10_staging` AS staging"
     )
-    assert replace_month_sql(table, staging, GREEN, OCT, table_exists=False).startswith(
-        'CREATE TABLE `local-project.ny_taxi.green_tripdata`\nPARTITION BY DATE(lpep_pickup_datetime)\n'
-    )
+
+
+def test_a_month_replacement_never_reads_or_rewrites_the_other_months():
+    """The whole-table rewrite (CREATE OR REPLACE ... SELECT <other months> UNION ALL ...) is gone:
+    the only read of the table is the DELETE's filter on the month (its first clustering column)."""
+    table, staging = table_ids('local-project', 'ny_taxi', 'green', OCT)
+    sql = replace_month_sql(table, staging, GREEN, OCT, table_exists=True)
+    assert 'CREATE OR REPLACE' not in sql and 'UNION' not in sql and '!=' not in sql
+    assert sql.count(f'FROM `{table}`') == 1 and f"FROM `{table}` WHERE source_month = DATE '2020-10-01';" in sql
 
 
 def test_external_table_sql_snapshot():
@@ -78,7 +88,7 @@ def test_load_rerun_and_second_month_on_the_emulator(cloud_env, green_clean):
     table_id, staging_id = table_ids('local-project', cloud_env['BIGQUERY_DATASET'], 'green', OCT)
     table = client.get_table(table_id)
     assert table.time_partitioning.type_ == 'DAY' and table.time_partitioning.field == 'lpep_pickup_datetime'
-    assert table.clustering_fields == ['vendor_id']
+    assert table.clustering_fields == ['source_month', 'vendor_id']
     fields = {f.name: f.field_type for f in table.schema}
     assert fields['lpep_pickup_datetime'] == 'TIMESTAMP' and fields['source_month'] == 'DATE'
     assert load(OCT, uri) == 52_351  # rerun: replaced, not doubled
@@ -86,6 +96,19 @@ def test_load_rerun_and_second_month_on_the_emulator(cloud_env, green_clean):
     assert count_month(client, table_id, OCT) == 52_351
     assert next(iter(client.query(f'SELECT count(*) AS n FROM `{table_id}`').result())).n == 2 * 52_351
     assert staging_id.split('.')[-1] not in {t.table_id for t in client.list_tables(cloud_env['BIGQUERY_DATASET'])}
+
+
+def test_a_replacement_failing_midway_leaves_the_month(cloud_env, green_clean):
+    """The INSERT fails after the DELETE ran (a staging table of the wrong shape): the
+    transaction rolls the DELETE back, and the month keeps its rows."""
+    bucket = open_bucket(storage_client(), google_target().bucket)
+    load(OCT, upload_file(bucket, green_clean, 'nyc_taxi/green/green_tripdata_2020-10.parquet'))
+    client = bigquery_client()
+    table_id, staging_id = table_ids('local-project', cloud_env['BIGQUERY_DATASET'], 'green', OCT)
+    client.query(f"CREATE TABLE `{staging_id}` AS SELECT 'not a row of trips' AS x").result()
+    with pytest.raises(Exception):
+        client.query(replace_month_sql(table_id, staging_id, GREEN, OCT, table_exists=True)).result()
+    assert count_month(client, table_id, OCT) == 52_351
 
 
 def test_missing_object_fails_and_leaves_the_table(cloud_env, green_clean):

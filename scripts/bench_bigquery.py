@@ -1,0 +1,102 @@
+"""`make bench-bigquery`: what replacing one month costs in BigQuery when the table holds 1 month
+and when it holds 12 (on the local BigQuery emulator, DuckDB behind the BigQuery API).
+
+SYNTHETIC months (scripts/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
+go through the pipeline's own steps (parse, clean) to parquet in the GCS emulator, then
+utils/bigquery_load.load_month loads them: 1 month into one dataset, 12 into another. Then month
+2019-01 is replaced --repeat times in each; the medians are compared (target: 12 months within
+1.5 x 1 month: a month's replacement reads and writes the month, not the table).
+
+    .venv/bin/python scripts/bench_bigquery.py [--rows 200000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.local_services import free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group  # noqa: E402
+from scripts.synthetic_taxi import generate_month  # noqa: E402
+
+PROJECT, BUCKET = 'local-project', 'bench-bigquery'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--rows', type=int, default=200_000, help='rows of each synthetic month')
+    parser.add_argument('--repeat', type=int, default=5, help='replacements of the month in each table')
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix='bench-bigquery-'))
+    root.chmod(0o755)
+    gcs_port, bq_port = free_port(), free_port()
+    gcs = start_fake_gcs(root / 'gcs', gcs_port, root / 'gcs.log')
+    bq = start_bigquery_emulator(root / 'bq', root / 'gcs', bq_port, PROJECT, root / 'bq.log')
+    os.environ.update({
+        'IO_CONFIG_PROFILE': 'local', 'GOOGLE_PROJECT_ID': PROJECT, 'GCS_BUCKET': BUCKET, 'BIGQUERY_DATASET': 'unused',
+        'GOOGLE_LOCATION': 'US', 'GCS_EMULATOR_URL': f'http://127.0.0.1:{gcs_port}',
+        'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{bq_port}',
+    })
+    try:
+        return run(root, args.rows, args.repeat)
+    finally:
+        stop_process_group(bq.pid)
+        stop_process_group(gcs.pid)
+
+
+def run(root: Path, rows: int, repeat: int) -> int:
+    from utils import bigquery_load, gcs_io
+    from utils.cleaning import clean_file
+    from utils.environment import bigquery_client, storage_client
+    from utils.taxi_files import csv_to_parquet
+    from utils.taxi_schema import schema_for
+
+    yellow = schema_for('yellow')
+    bucket = storage_client().create_bucket(BUCKET)
+    client = bigquery_client()
+    uris = {}
+    for m in range(1, 13):
+        csv = generate_month(root / f'yellow_tripdata_2019-{m:02d}.csv.gz', rows=rows, year=2019, month=m, seed=m)
+        csv_to_parquet(csv, root / 'raw.parquet', yellow, csv.name)
+        clean_file(root / 'raw.parquet', root / f'clean-{m:02d}.parquet', yellow)
+        uris[m] = gcs_io.upload_file(bucket, root / f'clean-{m:02d}.parquet', f'nyc_taxi/yellow/2019-{m:02d}.parquet')
+
+    def load(dataset: str, month: int) -> float:
+        started = time.perf_counter()
+        bigquery_load.load_month(client, project=PROJECT, dataset=dataset, location='US', taxi_schema=yellow,
+                                 month=date(2019, month, 1), uri=uris[month])
+        return time.perf_counter() - started
+
+    results = {}
+    for dataset, months in (('one_month', [1]), ('twelve_months', list(range(1, 13)))):
+        for m in months:
+            load(dataset, m)
+        table = f'{PROJECT}.{dataset}.yellow_tripdata'
+        held = next(iter(client.query(f'SELECT count(*) AS n FROM `{table}`').result())).n
+        times = [load(dataset, 1) for _ in range(repeat)]
+        after = next(iter(client.query(f'SELECT count(*) AS n FROM `{table}`').result())).n
+        assert after == held, f'{table}: {held} rows before the replacements, {after} after'
+        results[dataset] = (len(months), held, times)
+
+    print(f'SYNTHETIC yellow months of {rows:,} rows (the release shape), month 2019-01 replaced {repeat} times')
+    print('| table holds | rows in table | replace one month: median s | runs s |')
+    print('|---:|---:|---:|---|')
+    for months, held, times in results.values():
+        print(f'| {months} month(s) | {held:,} | {statistics.median(times):.2f} | '
+              f'{", ".join(f"{t:.2f}" for t in times)} |')
+    ratio = statistics.median(results['twelve_months'][2]) / statistics.median(results['one_month'][2])
+    print(f'12 months / 1 month: {ratio:.2f} x (target <= 1.5)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
