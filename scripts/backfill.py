@@ -37,11 +37,12 @@ class BadInput(ValueError):
 
 
 def month_pipelines() -> list[str]:
-    """The pipelines that load one month per run: those with the variables service, year, month."""
+    """The pipelines that load one month per run: those with the variables service, year, month,
+    but not the marts (*_marts): they refresh the month their variables name, after its load."""
     found = []
     for meta in sorted((REPO_ROOT / 'pipelines').glob('*/metadata.yaml')):
         variables = yaml.safe_load(meta.read_text()).get('variables') or {}
-        if {'service', 'year', 'month'} <= set(variables):
+        if {'service', 'year', 'month'} <= set(variables) and not meta.parent.name.endswith('_marts'):
             found.append(meta.parent.name)
     return found
 

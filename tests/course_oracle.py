@@ -52,3 +52,31 @@ def homework_transform(paths) -> pd.DataFrame:
     data = data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)].copy()
     data['lpep_pickup_date'] = data['lpep_pickup_datetime'].dt.date
     return data.rename(columns=HOMEWORK_RENAMES)
+
+
+def zone_lookup(path) -> pd.DataFrame:
+    """The zone lookup with every value as written ('NV' and 'NA' are zone names, not missing)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False).astype({'LocationID': int})
+
+
+def monthly_zone_revenue(months: dict, zones_path) -> pd.DataFrame:
+    """The course's dm_monthly_zone_revenue in pandas, from {(service, path): ...} of the course-
+    cleaned files: trips joined to their pickup and drop-off zones (the 'Unknown' borough and ids
+    missing from the lookup left out), grouped by pickup zone name, pickup month and service."""
+    zones = zone_lookup(zones_path).set_index('LocationID')
+    known = zones[zones['Borough'] != 'Unknown']
+    frames = []
+    for service, path in months:
+        prefix = 'lpep' if service == 'green' else 'tpep'
+        trips = course_clean(path, service)
+        trips = trips[trips['PULocationID'].isin(known.index) & trips['DOLocationID'].isin(known.index)]
+        frames.append(pd.DataFrame({
+            'revenue_zone': trips['PULocationID'].map(known['Zone']).values,
+            'revenue_month': trips[f'{prefix}_pickup_datetime'].dt.to_period('M').dt.to_timestamp().dt.date.values,
+            'service_type': service.capitalize(),
+            'total_amount': trips['total_amount'].values,
+            'trip_distance': trips['trip_distance'].values,
+        }))
+    return (pd.concat(frames).groupby(['revenue_zone', 'revenue_month', 'service_type'])
+            .agg(trips=('total_amount', 'size'), total_amount=('total_amount', 'sum'),
+                 avg_distance=('trip_distance', 'mean')).reset_index())

@@ -91,12 +91,13 @@ def download(
     *,
     timeout: float | None = None,
     retries: int | None = None,
+    gzipped: bool = True,
 ) -> int:
     """Stream `url` into `dest` (atomically: a .part file renamed at the end); return bytes.
 
     Retries connection errors and 429/5xx answers with exponential back-off; a 4xx, a
-    stalled response (no byte for `timeout` seconds) or a body that is not gzip raises
-    SourceError naming the URL, and `dest` is left as it was.
+    stalled response (no byte for `timeout` seconds) or, when `gzipped`, a body that is not gzip
+    raises SourceError naming the URL, and `dest` is left as it was.
     """
     timeout = float(os.environ.get('TAXI_HTTP_TIMEOUT', '60')) if timeout is None else timeout
     retries = int(os.environ.get('TAXI_HTTP_RETRIES', '3')) if retries is None else retries
@@ -112,7 +113,7 @@ def download(
             progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0))
             with open(part, 'wb') as f:
                 for chunk in r.raw.stream(CHUNK_BYTES, decode_content=False):
-                    if size == 0 and not chunk.startswith(GZIP_MAGIC):
+                    if gzipped and size == 0 and not chunk.startswith(GZIP_MAGIC):
                         raise SourceError(f'{url} is not a gzip file (it starts with {chunk[:16]!r})')
                     f.write(chunk)
                     size += len(chunk)

@@ -1,0 +1,22 @@
+"""dim_zones in PostgreSQL (<POSTGRES_SCHEMA>.dim_zones), replaced whole and atomically by the
+checked lookup: a bad file never gets here, and the previous dim_zones stays."""
+
+from utils.environment import postgres_connection
+from utils.marts import export_zones_to_postgres as export_zones
+
+if 'data_exporter' not in globals():
+    from mage_ai.data_preparation.decorators import data_exporter
+if 'test' not in globals():
+    from mage_ai.data_preparation.decorators import test
+
+
+@data_exporter
+def export_zones_to_postgres(manifest: dict, *args, **kwargs) -> dict:
+    return export_zones(manifest)
+
+
+@test
+def test_the_table_holds_every_zone(manifest: dict, *args) -> None:
+    with postgres_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT count(*), count(DISTINCT location_id) FROM {manifest['table']}")
+        assert cur.fetchone() == (manifest['zones'], manifest['zones'])
