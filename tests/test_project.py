@@ -153,7 +153,8 @@ def test_blocks_are_named_files_wired_both_ways(pipeline):
     assert meta['uuid'] == pipeline.name
     blocks = {b['uuid']: b for b in meta['blocks']}
     for uuid, block in blocks.items():
-        assert (REPO / BLOCK_FOLDERS[block['type']] / f'{uuid}.py').is_file(), uuid
+        suffix = {'python': '.py', 'sql': '.sql'}[block['language']]  # Mage SQL blocks are .sql files
+        assert (REPO / BLOCK_FOLDERS[block['type']] / f'{uuid}{suffix}').is_file(), uuid
         assert block['name'] == uuid
         for up in block['upstream_blocks']:
             assert uuid in blocks[up]['downstream_blocks'], (up, uuid)
@@ -161,7 +162,8 @@ def test_blocks_are_named_files_wired_both_ways(pipeline):
 
 def test_every_block_file_is_used_by_a_pipeline():
     used = {b['uuid'] for p in pipelines() for b in yaml.safe_load((p / 'metadata.yaml').read_text())['blocks']}
-    files = {f.stem for folder in BLOCK_FOLDERS.values() for f in (REPO / folder).glob('*.py') if f.stem != '__init__'}
+    files = {f.stem for folder in BLOCK_FOLDERS.values() for pattern in ('*.py', '*.sql')
+             for f in (REPO / folder).glob(pattern) if f.stem != '__init__'}
     assert files == used
 
 
