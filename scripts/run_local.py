@@ -54,7 +54,8 @@ MAGE_PORT = int(os.environ.get('MAGE_PORT', '6789'))
 # What `make run` runs: each pipeline with its variables, in order.
 MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]
 RUNS: list[tuple[str, dict]] = [
-    (pipeline, month) for pipeline in ('api_to_postgres', 'postgres_marts', 'api_to_gcs', 'gcs_to_bigquery')
+    (pipeline, month)
+    for pipeline in ('api_to_postgres', 'postgres_marts', 'api_to_gcs', 'gcs_to_bigquery', 'bigquery_marts')
     for month in MONTHS
 ]
 # The homework (green_taxi_etl): its quarter on the public files; offline, October, the one

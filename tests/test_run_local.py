@@ -43,6 +43,7 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
     assert f"Mage UI on http://127.0.0.1:{stack.ports['MAGE_PORT']}, this machine only" in stack.up_output
     # the marts, refreshed for each month api_to_postgres loaded
     assert stack.up_output.count('[run] OK   postgres_marts run') == 2, stack.up_output
+    assert stack.up_output.count('[run] OK   bigquery_marts run') == 2, stack.up_output
     # the homework, offline on the one month of its quarter the mirror has
     assert '[run] green_taxi_etl (the homework) on October 2020 only' in stack.up_output
     assert stack.up_output.count('[run] OK   green_taxi_etl run') == 1, stack.up_output
