@@ -228,3 +228,9 @@ def db(stack):
     conn.autocommit = True
     yield conn
     conn.close()
+
+
+def undescribed(conn, table: str) -> list[str]:
+    """The columns of a table or view that have no COMMENT (the data dictionary's text)."""
+    return [r[0] for r in query(conn, 'SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 '
+                                      'AND NOT attisdropped AND col_description(attrelid, attnum) IS NULL', (table,))]

@@ -15,7 +15,7 @@ import re
 from datetime import date
 
 from utils.environment import CloudError
-from utils.taxi_schema import TaxiSchema, snake_case
+from utils.taxi_schema import TaxiSchema, describe, snake_case
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,22 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
         client.query(replace_month_sql(table, staging, taxi_schema, month, exists), location=location).result()
     finally:
         client.delete_table(staging, not_found_ok=True)
+    describe_columns(client, table)
     rows = count_month(client, table, month, location)
     log.info('replaced %s for %s: %s rows from %s', table, f'{month:%Y-%m}', f'{rows:,}', uri)
     return rows
+
+
+def describe_columns(client, table: str) -> None:
+    """Column descriptions from the data dictionary (utils/taxi_schema.describe), shown by the
+    BigQuery console; the table (or view) is updated only when one is missing or changed."""
+    current = client.get_table(table)
+    schema = [field if (describe(field.name) or field.description) == field.description
+              else field.__class__.from_api_repr({**field.to_api_repr(), 'description': describe(field.name)})
+              for field in current.schema]
+    if schema != list(current.schema):
+        current.schema = schema
+        client.update_table(current, ['schema'])
 
 
 def ensure_dataset(client, project: str, dataset: str) -> None:

@@ -104,6 +104,8 @@ def report(manifest: Manifest) -> Manifest:
     def count(sql: str) -> int:
         return next(iter(client.query(sql, job_config=config, location=location).result())).n
 
+    for table in ('fact_trips', 'int_monthly_zone_revenue', 'dm_monthly_zone_revenue', ZONES_TABLE):
+        bigquery_load.describe_columns(client, _table(table))  # the data dictionary, for the console
     source_rows = count(f'SELECT count(*) AS n FROM `{manifest["source_table"]}` WHERE source_month = @month')
     fact_rows = count(f'SELECT count(*) AS n FROM `{_table("fact_trips")}` '
                       'WHERE service_type = @service_type AND source_month = @month')

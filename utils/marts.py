@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from utils.environment import postgres_connection, postgres_schema, source_base_url
 from utils.month_lock import locked
-from utils.postgres_load import check_identifier, replace_table, table_name
+from utils.postgres_load import check_identifier, comment_columns, replace_table, table_name
 from utils.taxi_pipeline import Manifest, run_dir, timed, writing_in
 from utils.taxi_source import TaxiMonth, download
 from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
@@ -78,6 +78,9 @@ def report_refresh(manifest: Manifest) -> Manifest:
         cur.execute(f'SELECT count(*) FROM {schema_name}.fact_trips WHERE service_type = %s AND source_month = %s',
                     (service_type, month.first_day))
         fact_rows = cur.fetchone()[0]
+        for table in ('fact_trips', 'int_monthly_zone_revenue', 'dm_monthly_zone_revenue'):
+            comment_columns(cur, schema_name, table)  # the data dictionary, for \d+
+        conn.commit()
     log.info('report_mart_refresh: %s %s: %s trips in fact_trips, %s left out for an unknown pickup or drop-off '
              'zone', month.service, f'{month.first_day:%Y-%m}', f'{fact_rows:,}', f'{source_rows - fact_rows:,}')
     return {**manifest, 'source_rows': source_rows, 'fact_rows': fact_rows, 'left_out': source_rows - fact_rows}

@@ -29,7 +29,7 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
 from utils.progress import Progress
-from utils.taxi_schema import TaxiSchema, postgres_type
+from utils.taxi_schema import TaxiSchema, describe, postgres_type
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +191,23 @@ def replace_table(conn, *, schema_name: str, table: str, arrow_schema: pa.Schema
             cur.copy_expert(sql.SQL('COPY {staging} FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
                             stream, size=1 << 20)
             rows = cur.rowcount
+            comment_columns(cur, schema_name, staging)  # the comments go with the rename
         with conn, conn.cursor() as cur:
             cur.execute(sql.SQL('DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table_name}').format(**q))
     log.info('replaced %s.%s: %s rows (%.1f MB through binary COPY)', schema_name, table, f'{rows:,}',
              stream.bytes_read / 1e6)
     return rows
+
+
+def comment_columns(cur, schema_name: str, table: str) -> int:
+    """COMMENT ON COLUMN for every column of the table (or view) that the data dictionary
+    (utils/taxi_schema.describe) explains, so `\\d+` says what each means; returns how many."""
+    described = [(c, describe(c)) for c in _existing_columns(cur, schema_name, table)]
+    for column, text in described:
+        if text:
+            cur.execute(sql.SQL('COMMENT ON COLUMN {}.{} IS {}').format(
+                sql.Identifier(schema_name, table), sql.Identifier(column), sql.Literal(text)))
+    return sum(1 for _, text in described if text)
 
 
 def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str], taxi_schema: TaxiSchema) -> None:
@@ -213,6 +225,7 @@ def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str
                 f'table {schema_name}.{table} exists with other columns than the '
                 f'{taxi_schema.service} schema: {found}; drop it or set another POSTGRES_SCHEMA'
             )
+        comment_columns(cur, schema_name, table)
 
 
 def _copy_to_staging(conn, q: dict, stream: ChunkStream) -> int:

@@ -162,3 +162,75 @@ def schema_for(service: str) -> TaxiSchema:
         raise ValueError(
             f"unknown taxi service {service!r}: expected one of {', '.join(SERVICES)}"
         ) from None
+
+
+# --- the data dictionary: what each column means --------------------------------------------
+# From the TLC's data dictionaries for yellow and green trip records, by clean column name (the
+# tpep_/lpep_ prefix taken off), plus the project's own columns, the zone lookup's and the
+# marts'. PostgreSQL gets them as COMMENT ON COLUMN, BigQuery as column descriptions.
+_TRIP_DESCRIPTIONS: dict[str, str] = {
+    'vendor_id': 'The provider that sent the record: 1 = Creative Mobile Technologies, LLC; 2 = VeriFone Inc.',
+    'pickup_datetime': 'The date and time when the meter was engaged.',
+    'dropoff_datetime': 'The date and time when the meter was disengaged.',
+    'passenger_count': 'The number of passengers in the vehicle (a value the driver enters).',
+    'trip_distance': 'The elapsed trip distance in miles reported by the taximeter.',
+    'rate_code_id': 'The final rate code in effect at the end of the trip: 1 = Standard rate, 2 = JFK, '
+                    '3 = Newark, 4 = Nassau or Westchester, 5 = Negotiated fare, 6 = Group ride.',
+    'store_and_fwd_flag': 'Y when the trip record was held in vehicle memory before being sent to the vendor '
+                          '("store and forward", no connection to the server), N when it was not.',
+    'pu_location_id': 'The TLC Taxi Zone in which the taximeter was engaged (LocationID of the zone lookup).',
+    'do_location_id': 'The TLC Taxi Zone in which the taximeter was disengaged (LocationID of the zone lookup).',
+    'payment_type': 'How the passenger paid: 1 = Credit card, 2 = Cash, 3 = No charge, 4 = Dispute, '
+                    '5 = Unknown, 6 = Voided trip.',
+    'fare_amount': 'The time-and-distance fare calculated by the meter.',
+    'extra': 'Miscellaneous extras and surcharges (the rush hour and overnight charges).',
+    'mta_tax': 'The $0.50 MTA tax, triggered automatically by the metered rate in use.',
+    'tip_amount': 'The tip: filled in automatically for credit card tips; cash tips are not included.',
+    'tolls_amount': 'The total amount of all tolls paid in the trip.',
+    'ehail_fee': 'The e-hail fee (green taxis; empty in the release files; 0 for yellow in the marts).',
+    'improvement_surcharge': 'The $0.30 improvement surcharge assessed on hailed trips at the flag drop (since 2015).',
+    'total_amount': 'The total amount charged to passengers; cash tips are not included.',
+    'congestion_surcharge': "The amount collected in the trip for New York State's congestion surcharge.",
+    'trip_type': 'Street-hail or dispatch, assigned from the metered rate in use, changeable by the driver: '
+                 '1 = Street-hail, 2 = Dispatch (green taxis; 1 for yellow in the marts).',
+    'source_month': "The month of the release file the row came from; a month's load replaces exactly these rows.",
+    'pickup_date': "The pickup's date (the date of the pickup time): the homework's GCS partition column.",
+}
+_OTHER_DESCRIPTIONS: dict[str, str] = {
+    # the zone lookup (dim_zones)
+    'location_id': 'The TLC Taxi Zone id (LocationID of the zone lookup).',
+    'borough': "The zone's borough ('Unknown' for zones 264 NV and 265 NA).",
+    'zone': "The zone's name.",
+    'service_zone': "The zone's service zone (Yellow Zone, Boro Zone, Airports, EWR, N/A).",
+    # fact_trips
+    'service_type': "The trip's service: 'Green' or 'Yellow'.",
+    'pickup_location_id': 'The TLC Taxi Zone in which the taximeter was engaged.',
+    'pickup_borough': "The pickup zone's borough.",
+    'pickup_zone': "The pickup zone's name.",
+    'dropoff_location_id': 'The TLC Taxi Zone in which the taximeter was disengaged.',
+    'dropoff_borough': "The drop-off zone's borough.",
+    'dropoff_zone': "The drop-off zone's name.",
+    # dm_monthly_zone_revenue and its per-source-month sums
+    'revenue_zone': "The pickup zone's name (the course groups the mart by name).",
+    'revenue_month': "The month of the pickup.",
+    'total_monthly_trips': 'The number of trips.',
+    'avg_monthly_passenger_count': 'The average passenger_count of the trips.',
+    'avg_monthly_trip_distance': 'The average trip_distance of the trips, in miles.',
+    'passenger_count_sum': 'The sum of passenger_count (for the average).',
+    'passenger_count_trips': 'The trips with a passenger_count (for the average).',
+    'trip_distance_sum': 'The sum of trip_distance (for the average).',
+    'trip_distance_trips': 'The trips with a trip_distance (for the average).',
+}
+_MONEY_SUMS = {'fare': 'fare_amount', 'extra': 'extra', 'mta_tax': 'mta_tax', 'tip_amount': 'tip_amount',
+               'tolls_amount': 'tolls_amount', 'ehail_fee': 'ehail_fee', 'improvement_surcharge': 'improvement_surcharge',
+               'total_amount': 'total_amount', 'congestion_surcharge': 'congestion_surcharge'}
+
+
+def describe(column: str) -> str | None:
+    """What a column of the project's tables means (trips, zones, marts), or None."""
+    if column in _OTHER_DESCRIPTIONS:
+        return _OTHER_DESCRIPTIONS[column]
+    if column.startswith('revenue_monthly_') and column.removeprefix('revenue_monthly_') in _MONEY_SUMS:
+        money = _MONEY_SUMS[column.removeprefix('revenue_monthly_')]
+        return f'The sum of {money} over the trips: {_TRIP_DESCRIPTIONS[money]}'
+    return _TRIP_DESCRIPTIONS.get(re.sub(r'^[tl]pep_', '', column))

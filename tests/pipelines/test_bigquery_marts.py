@@ -33,6 +33,9 @@ def test_the_bigquery_mart_equals_the_postgres_mart(cloud_env, pg):
     in_bigquery = bigquery_mart(cloud_env)
     in_postgres = as_dict(query(pg, f'SELECT {COLUMNS} FROM ny_taxi.dm_monthly_zone_revenue'))
     assert in_bigquery == in_postgres and len(in_bigquery) > 100
+    for table in ('dim_zones', 'fact_trips', 'dm_monthly_zone_revenue', 'yellow_tripdata'):
+        fields = bigquery_client().get_table(f"local-project.{cloud_env['BIGQUERY_DATASET']}.{table}").schema
+        assert all(f.description for f in fields), (table, [f.name for f in fields if not f.description])
     oracle = expected([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
     assert {k: (v[0], v[1]) for k, v in in_bigquery.items()} == {k: (v[0], v[1]) for k, v in oracle.items()}
 

@@ -5,7 +5,7 @@ a real PostgreSQL, the GCS emulator and a real HTTP server holding the bundled R
 A second month is SYNTHETIC (the project's generator): the bundled mirror has October only."""
 
 import pytest
-from conftest import GREEN_MONTH, REPO, mage_run, query, table_fingerprint
+from conftest import GREEN_MONTH, REPO, mage_run, query, table_fingerprint, undescribed
 from course_oracle import homework_transform
 
 from scripts.synthetic_taxi import generate_month
@@ -55,6 +55,7 @@ def test_the_homework_on_the_real_october(homework_env, pg):
     columns = [r[0] for r in query(pg, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'mage' "
                                        "AND table_name = 'green_taxi' ORDER BY ordinal_position")]
     assert columns == list(expected.columns)  # Q5: the four renamed, lpep_pickup_date added (Q3)
+    assert undescribed(pg, TABLE) == []  # \d+ explains every column
 
     by_day = expected.groupby('lpep_pickup_date').size()
     assert partition_rows(homework_env) == {str(d): n for d, n in by_day.items()}  # Q6: partitions

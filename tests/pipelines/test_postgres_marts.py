@@ -5,7 +5,7 @@ the mart's figures against the course's computation in pandas (tests/course_orac
 import gzip
 
 import pytest
-from conftest import GREEN_MONTH, REPO, SAMPLES, YELLOW_SAMPLE, mage_run, query, table_fingerprint
+from conftest import GREEN_MONTH, REPO, SAMPLES, YELLOW_SAMPLE, mage_run, query, table_fingerprint, undescribed
 from course_oracle import course_clean, monthly_zone_revenue
 
 pytestmark = pytest.mark.mage
@@ -40,6 +40,8 @@ def test_the_mart_equals_the_course_computation(pg, taxi_env):
     assert run.output.count('1/1 tests passed.') == 4  # the Python blocks' inline tests
     assert mart(pg) == expected([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
     assert query(pg, "SELECT zone FROM ny_taxi.dim_zones WHERE location_id IN (264, 265) ORDER BY 1") == [('NA',), ('NV',)]
+    for table in ('dim_zones', 'fact_trips', 'dm_monthly_zone_revenue', 'green_taxi_data'):
+        assert undescribed(pg, f'ny_taxi.{table}') == [], table  # the data dictionary, for \d+
     kept = len(course_clean(GREEN_MONTH, 'green'))
     in_fact = query(pg, "SELECT count(*) FROM ny_taxi.fact_trips WHERE service_type = 'Green'")[0][0]
     assert f'report_mart_refresh: green 2020-10: {in_fact:,} trips in fact_trips, {kept - in_fact:,} left out' in run.output

@@ -89,6 +89,7 @@ def test_load_rerun_and_second_month_on_the_emulator(cloud_env, green_clean):
     table = client.get_table(table_id)
     assert table.time_partitioning.type_ == 'DAY' and table.time_partitioning.field == 'lpep_pickup_datetime'
     assert table.clustering_fields == ['source_month', 'vendor_id']
+    assert all(f.description for f in table.schema), [f.name for f in table.schema if not f.description]
     fields = {f.name: f.field_type for f in table.schema}
     assert fields['lpep_pickup_datetime'] == 'TIMESTAMP' and fields['source_month'] == 'DATE'
     assert load(OCT, uri) == 52_351  # rerun: replaced, not doubled

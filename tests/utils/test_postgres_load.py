@@ -3,7 +3,7 @@ from datetime import date, datetime
 import psycopg2
 import pyarrow as pa
 import pytest
-from conftest import query, small_disk, table_fingerprint
+from conftest import query, small_disk, table_fingerprint, undescribed
 
 from utils.postgres_load import ChunkStream, LoadError, binary_copy, check_identifier, count_month, replace_month
 from utils.taxi_schema import schema_for
@@ -38,6 +38,7 @@ def load(pg, month, batches, schema_name='ny_taxi'):
 
 def test_rows_and_types_arrive(pg):
     assert load(pg, JAN, trips(2500)) == 2500
+    assert undescribed(pg, 'ny_taxi.yellow_taxi_data') == []  # \d+ explains every column
     row = query(pg, 'SELECT vendor_id, fare_amount, store_and_fwd_flag, tpep_pickup_datetime, source_month '
                     'FROM ny_taxi.yellow_taxi_data WHERE vendor_id = 3')[0]
     assert row == (3, 0.75, 'N', datetime(2021, 1, 1, 0, 0, 3), JAN)

@@ -1,10 +1,12 @@
 import csv
 import gzip
+import re
 
 import pyarrow as pa
 import pytest
 from conftest import GREEN_SAMPLE_CSV, YELLOW_SAMPLE
 
+from utils.environment import REPO_ROOT
 from utils.taxi_schema import SERVICES, schema_for, snake_case
 
 
@@ -54,3 +56,19 @@ def test_every_representation_covers_every_column(service):
 def test_unknown_service_is_named():
     with pytest.raises(ValueError, match="unknown taxi service 'fhv'.*yellow, green"):
         schema_for('fhv')
+
+
+def test_the_data_dictionary_explains_every_column():
+    """Every column of the trips tables (both services, as loaded and as the homework adds),
+    the zones and the marts has a description."""
+    from utils.taxi_schema import describe
+    from utils.zones import SCHEMA as ZONES
+
+    marts = (REPO_ROOT / 'transformers' / 'fact_trips.sql').read_text() + (
+        REPO_ROOT / 'transformers' / 'dm_monthly_zone_revenue.sql').read_text()
+    mart_columns = set(re.findall(r'^\s+(\w+) (?:TEXT|DATE|BIGINT|TIMESTAMP|DOUBLE PRECISION)', marts, re.M))
+    assert len(mart_columns) > 30
+    columns = {c for s in ('yellow', 'green') for c in schema_for(s).clean_columns} | {
+        'source_month', 'lpep_pickup_date', *ZONES.names, *mart_columns}
+    assert [c for c in sorted(columns) if not describe(c)] == []
+    assert describe('no_such_column') is None
