@@ -80,3 +80,14 @@ def monthly_zone_revenue(months: dict, zones_path) -> pd.DataFrame:
     return (pd.concat(frames).groupby(['revenue_zone', 'revenue_month', 'service_type'])
             .agg(trips=('total_amount', 'size'), total_amount=('total_amount', 'sum'),
                  avg_distance=('trip_distance', 'mean')).reset_index())
+
+
+def mart_figures(months, zones_path=None) -> dict:
+    """{(zone, month, service): (trips, total_amount, average distance)} of monthly_zone_revenue,
+    with the bundled zone lookup by default."""
+    from pathlib import Path
+
+    zones = zones_path or Path(__file__).resolve().parents[1] / 'samples' / 'misc' / 'taxi_zone_lookup.csv'
+    frame = monthly_zone_revenue(months, zones)
+    return {(r.revenue_zone, r.revenue_month, r.service_type): (r.trips, r.total_amount, r.avg_distance)
+            for r in frame.itertuples()}

@@ -5,11 +5,10 @@ the mart's figures against the course's computation in pandas (tests/course_orac
 import gzip
 
 import pytest
-from conftest import GREEN_MONTH, REPO, SAMPLES, YELLOW_SAMPLE, mage_run, query, table_fingerprint, undescribed
-from course_oracle import course_clean, monthly_zone_revenue
+from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query, table_fingerprint, undescribed
+from course_oracle import course_clean, mart_figures
 
 pytestmark = pytest.mark.mage
-ZONES = SAMPLES / 'misc' / 'taxi_zone_lookup.csv'
 YELLOW = {'service': 'yellow', 'year': 2021, 'month': 1}
 GREEN = {'service': 'green', 'year': 2020, 'month': 10}
 
@@ -19,12 +18,6 @@ def mart(pg) -> dict:
     rows = query(pg, 'SELECT revenue_zone, revenue_month, service_type, total_monthly_trips, '
                      'revenue_monthly_total_amount, avg_monthly_trip_distance FROM ny_taxi.dm_monthly_zone_revenue')
     return {r[:3]: (r[3], pytest.approx(r[4]), pytest.approx(r[5])) for r in rows}
-
-
-def expected(months) -> dict:
-    frame = monthly_zone_revenue(months, ZONES)
-    return {(r.revenue_zone, r.revenue_month, r.service_type): (r.trips, r.total_amount, r.avg_distance)
-            for r in frame.itertuples()}
 
 
 def load_and_refresh(env, variables):
@@ -38,7 +31,7 @@ def test_the_mart_equals_the_course_computation(pg, taxi_env):
     load_and_refresh(taxi_env, YELLOW)
     run = load_and_refresh(taxi_env, GREEN)
     assert run.output.count('1/1 tests passed.') == 4  # the Python blocks' inline tests
-    assert mart(pg) == expected([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
+    assert mart(pg) == mart_figures([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
     assert query(pg, "SELECT zone FROM ny_taxi.dim_zones WHERE location_id IN (264, 265) ORDER BY 1") == [('NA',), ('NV',)]
     for table in ('dim_zones', 'fact_trips', 'dm_monthly_zone_revenue', 'green_taxi_data'):
         assert undescribed(pg, f'ny_taxi.{table}') == [], table  # the data dictionary, for \d+
@@ -59,7 +52,7 @@ def test_reloading_a_month_changes_exactly_its_contribution(pg, taxi_env, served
     load_and_refresh(taxi_env, YELLOW)
     after = mart(pg)
     assert {k: v for k, v in after.items() if k[2] == 'Green'} == green_before
-    assert {k: v for k, v in after.items() if k[2] == 'Yellow'} == expected([('yellow', smaller)])
+    assert {k: v for k, v in after.items() if k[2] == 'Yellow'} == mart_figures([('yellow', smaller)])
     assert after != twice
 
 
