@@ -7,7 +7,6 @@ from __future__ import annotations
 import calendar
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 from conftest import GREEN_MONTH, REPO, query

@@ -3,7 +3,6 @@ the first; another month, or another target, does not."""
 
 import logging
 import threading
-import time
 from datetime import date
 
 from utils.month_lock import month_locked
