@@ -87,7 +87,6 @@ def external_table_sql(project: str, dataset: str, service: str, bucket: str, pr
 def load_month(client, *, project: str, dataset: str, location: str, taxi_schema: TaxiSchema,
                month: date, uri: str) -> int:
     """Load `uri` (parquet) as the month of `<dataset>.<service>_tripdata`; return its rows."""
-    from google.api_core.exceptions import NotFound
     from google.cloud import bigquery
 
     table, staging = table_ids(project, dataset, taxi_schema.service, month)
@@ -103,12 +102,8 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
     )
     job.result()
     try:
-        client.get_table(table)
-        exists = True
-    except NotFound:
-        exists = False
-    try:
-        client.query(replace_month_sql(table, staging, taxi_schema, month, exists), location=location).result()
+        client.query(replace_month_sql(table, staging, taxi_schema, month, table_exists(client, table)),
+                     location=location).result()
     finally:
         client.delete_table(staging, not_found_ok=True)
     describe_columns(client, table)
@@ -127,6 +122,16 @@ def describe_columns(client, table: str) -> None:
     if schema != list(current.schema):
         current.schema = schema
         client.update_table(current, ['schema'])
+
+
+def table_exists(client, table: str) -> bool:
+    from google.api_core.exceptions import NotFound
+
+    try:
+        client.get_table(table)
+        return True
+    except NotFound:
+        return False
 
 
 def ensure_dataset(client, project: str, dataset: str) -> None:

@@ -34,16 +34,6 @@ def _table(name: str) -> str:
     return f'{target.project}.{target.dataset}.{name}'
 
 
-def _exists(client, table: str) -> bool:
-    from google.api_core.exceptions import NotFound
-
-    try:
-        client.get_table(table)
-        return True
-    except NotFound:
-        return False
-
-
 @timed
 def export_zones(manifest: Manifest) -> Manifest:
     """Replace <dataset>.dim_zones with the checked lookup: a load job that truncates the table,
@@ -68,7 +58,7 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
     """The source month to refresh (service, year, month), checked, and its trips table found."""
     month = TaxiMonth.from_vars(variables)
     trips = _table(f'{month.service}_tripdata')
-    if not _exists(bigquery_client(), trips):
+    if not bigquery_load.table_exists(bigquery_client(), trips):
         raise LookupError(f'{trips} does not exist: load {month.service} {month.first_day:%Y-%m} with api_to_gcs '
                           'and gcs_to_bigquery first')
     return {**zones, **month.to_dict(), 'source_table': trips}
@@ -84,7 +74,7 @@ def refresh(manifest: Manifest, sql_file: str, table: str) -> Manifest:
     with locked(f'bigquery:{full}', month.year * 100 + month.month, f' for {month.first_day:%Y-%m}'):
         script = SQL.get_template(sql_file).render(
             project=target.project, dataset=target.dataset, service=month.service,
-            month=f'{month.first_day:%Y-%m-%d}', table_exists=_exists(client, full))
+            month=f'{month.first_day:%Y-%m-%d}', table_exists=bigquery_load.table_exists(client, full))
         client.query(script, location=target.location).result()
     log.info('%s: %s %s refreshed in %s', sql_file, month.service, f'{month.first_day:%Y-%m}', full)
     return manifest
