@@ -1,6 +1,7 @@
 """Two races in mage-ai 0.9.80's local process queue that leave a triggered run "running" forever,
-fixed here; scripts/start_mage.py applies them in the server process before Mage starts (its
-scheduler and worker pools are forked from it, so they run the fixed code).
+and one delay of its scheduler, fixed here; scripts/start_mage.py applies them in the server
+process before Mage starts (its scheduler and worker pools are forked from it, so they run the
+fixed code).
 
 Both were seen on this project's 2-core machine under load (`make up` hung, mage.log):
 
@@ -11,7 +12,22 @@ Both were seen on this project's 2-core machine under load (`make up` hung, mage
    empty. An mp.Queue hands items over through a feeder thread, so a pool started right after a
    put can look before the item arrives, exit, and leave the job queued with no pool to run
    it; the scheduler then believes it is pending and never enqueues it again. Fixed: the pool
-   exits only after the queue stayed empty, with no worker, for IDLE_SECONDS.
+   exits only after the queue stayed empty, with no worker, for IDLE_SECONDS. The pool also
+   starts Workers while the queue still looks non-empty, so a job that was just put gets two:
+   one runs it, the other waits in queue.get() for good (for the next job). Fixed: one Worker
+   per poll (every 0.2 s), by when the one before has taken its job.
+
+And one delay, shortened the way Mage itself does it in its other executor mode:
+
+3. With `run_pipeline_in_one_process` (our pipelines), a run whose blocks are done is marked
+   completed (or failed) only by the scheduler's next tick, and the run waiting for its slot
+   (a backfill's next month) starts only on the tick after that: up to two
+   SCHEDULER_TRIGGER_INTERVALs per run during which that slot does nothing. (When each block is
+   its own job, Mage's worker calls the scheduler itself as each block finishes.) Fixed: the
+   worker tells the scheduler when it finished a run; the scheduler then ticks at once (Mage's
+   own code marks the run done and sends the alert, as always) and once more, which starts the
+   run waiting for the freed slot. Same ticks, same code, only sooner; between runs the
+   scheduler still ticks every SCHEDULER_TRIGGER_INTERVAL. `make bench-backfill` measures it.
 
 Only for the pinned version: another version is left as it is, with a warning, so an upgrade
 makes someone look again.
@@ -19,6 +35,7 @@ makes someone look again.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
@@ -26,6 +43,12 @@ import time
 PATCHED_VERSION = '0.9.80'
 IDLE_SECONDS = 3
 MARKER = 'recorded before the put'
+WOKEN = 'a run finished: the scheduler ticks now'
+
+# Set by a worker when it finished a run; made by apply() in the server, before Mage forks its
+# scheduler and (from that) the worker pools, so all of them share it.
+RUN_FINISHED = None
+_mages_run_pipeline = None
 
 
 def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
@@ -63,7 +86,7 @@ def poll_job_and_execute(queue, size: int, job_dict, redis_client, client_id: st
                 break
         else:
             idle_since = None
-        while not queue.empty() and len(workers) < size:
+        if not queue.empty() and len(workers) < size:  # one per poll: see 2. above
             worker = Worker(queue, job_dict)
             worker.start()
             workers.append(worker)
@@ -72,11 +95,35 @@ def poll_job_and_execute(queue, size: int, job_dict, redis_client, client_id: st
             redis_client.set(client_id, '1', ex=LIVENESS_TIMEOUT_SECONDS)
 
 
+def run_pipeline(*args, **kwargs):
+    """Mage's run_pipeline (a whole run, in a worker process), then a wake-up for the scheduler,
+    whether the run succeeded or failed."""
+    try:
+        return _mages_run_pipeline(*args, **kwargs)
+    finally:
+        if RUN_FINISHED is not None:  # None only in a process not forked from a patched server
+            RUN_FINISHED.set()
+
+
+def scheduler_loop(self) -> None:
+    """LoopTimeTrigger.start of 0.9.80 (a tick every trigger_interval seconds), woken early when a
+    worker finished a run: one tick then marks the run done, the next starts a waiting run."""
+    while True:
+        started = time.monotonic()
+        self.run()
+        if RUN_FINISHED.wait(max(0.0, self.trigger_interval - (time.monotonic() - started))):
+            RUN_FINISHED.clear()  # before the tick: a run that finishes during it wakes the next wait
+            print(f'[mage_patches] {WOKEN}', flush=True)
+            self.run()
+
+
 def apply() -> bool:
     """Patch mage-ai's process queue in this process; False (and a warning) for another version."""
     from importlib.metadata import version
 
+    from mage_ai.orchestration import pipeline_scheduler_original
     from mage_ai.orchestration.queue import process_queue
+    from mage_ai.orchestration.triggers.loop_time_trigger import LoopTimeTrigger
 
     if version('mage-ai') != PATCHED_VERSION:
         print(f'[mage_patches] mage-ai {version("mage-ai")} is not {PATCHED_VERSION}: its process queue '
@@ -85,5 +132,11 @@ def apply() -> bool:
         return False
     process_queue.ProcessQueue.enqueue = enqueue
     process_queue.poll_job_and_execute = poll_job_and_execute  # start_worker_pool looks it up by name
-    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched (pid {os.getpid()})', flush=True)
+    global RUN_FINISHED, _mages_run_pipeline
+    RUN_FINISHED = multiprocessing.get_context('fork').Event()
+    _mages_run_pipeline = pipeline_scheduler_original.run_pipeline
+    pipeline_scheduler_original.run_pipeline = run_pipeline  # the job target, looked up when a run starts
+    LoopTimeTrigger.start = scheduler_loop
+    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished runs '
+          f'(pid {os.getpid()})', flush=True)
     return True

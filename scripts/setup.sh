@@ -66,7 +66,7 @@ if [ ! -f "$bq_stamp" ] || [ $bq/requirements.txt -nt "$bq_stamp" ] || [ $bq/ove
   VIRTUAL_ENV=.venv-bigquery uv pip install --quiet -r $bq/requirements.txt --override $bq/overrides.txt
   # DuckDB looks for extensions in ~/.duckdb/extensions: give the emulator a HOME that has them.
   mkdir -p .venv-bigquery/home/.duckdb
-  ln -sfn "$(.venv-bigquery/bin/python -c 'import duckdb_ext, os; print(os.path.join(list(duckdb_ext.__path__)[0], "extensions"))')" \
+  ln -sfn "$(.venv-bigquery/bin/python -c 'import duckdb_ext, os; print(os.path.realpath(os.path.join(list(duckdb_ext.__path__)[0], "extensions")))')" \
     .venv-bigquery/home/.duckdb/extensions
   touch "$bq_stamp"
 fi

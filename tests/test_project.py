@@ -63,6 +63,14 @@ def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
     assert postgres['environment']['POSTGRES_PASSWORD'] == magic['environment']['POSTGRES_PASSWORD']
 
 
+def test_compose_runs_postgres_with_the_local_servers_bulk_load_settings(compose_config):
+    from scripts.local_services import BULK_LOAD_SETTINGS
+
+    command = compose_config['services']['postgres']['command']
+    assert command[0] == 'postgres'
+    assert [c for c in command[1:] if c != '-c'] == list(BULK_LOAD_SETTINGS)
+
+
 def test_compose_publishes_every_port_on_loopback_only(compose_config):
     ports = {name: published(service) for name, service in compose_config['services'].items()}
     assert {n for n, p in ports.items() if p} == {'magic', 'postgres', 'samples', 'gcs', 'bigquery'}

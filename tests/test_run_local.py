@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, open_tmp_dir
 
-from scripts.local_services import free_port, port_open
+from scripts import mage_patches
+from scripts.local_services import BULK_LOAD_SETTINGS, free_port, port_open
 
 pytestmark = pytest.mark.mage
 
@@ -52,10 +53,20 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
 
 
 def test_the_server_runs_with_the_process_queue_fixed(stack):
-    """scripts/mage_patches.py reached the scheduler: its enqueue left its mark in Mage's log."""
+    """scripts/mage_patches.py reached the scheduler: its enqueue left its mark in Mage's log, and
+    so did the scheduler, woken by the workers of `make up`'s finished runs."""
     log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text()
     assert '[mage_patches] mage-ai 0.9.80 process queue patched' in log
     assert 'Enqueue job pipeline_run_1 (recorded before the put)' in log
+    assert log.count(f'[mage_patches] {mage_patches.WOKEN}') >= 6, log[-3000:]  # make up made 11 runs
+
+
+def test_the_database_runs_with_the_bulk_load_settings(stack):
+    with stack.postgres().connect() as conn, conn.cursor() as cur:
+        for setting in BULK_LOAD_SETTINGS:
+            name, value = setting.split('=')
+            cur.execute(f'SHOW {name}')
+            assert cur.fetchone()[0] == value, setting
 
 
 def loopback(ip: str) -> bool:

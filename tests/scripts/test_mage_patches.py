@@ -4,6 +4,7 @@ import multiprocessing as mp
 import threading
 import time
 
+import psutil
 import pytest
 
 from scripts import mage_patches
@@ -16,7 +17,7 @@ def touch(path: str) -> None:
 def run_pool(poll, tmp_path, delay: float) -> bool:
     """A worker pool (Mage's Worker processes, a real mp.Queue and job dict) that starts while its
     job is still on the way: the job is put `delay` seconds later, as a slow feeder thread would
-    deliver it. True if the job ran."""
+    deliver it. True if the job ran and the pool then left (no Worker left waiting)."""
     manager = mp.Manager()
     queue, job_dict = mp.Queue(), manager.dict()
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -29,8 +30,12 @@ def run_pool(poll, tmp_path, delay: float) -> bool:
     deadline = time.monotonic() + 10
     while not done.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+    left = pool.is_alive()  # a Worker still waiting in queue.get() keeps the pool alive
+    if left:
+        for process in [psutil.Process(pool.pid), *psutil.Process(pool.pid).children(recursive=True)]:
+            process.kill()  # else pytest's exit waits for them
     manager.shutdown()
-    return done.exists()
+    return done.exists() and not left
 
 
 @pytest.fixture()
@@ -76,3 +81,44 @@ def test_only_the_pinned_version_is_patched():
     from importlib.metadata import version
 
     assert version('mage-ai') == mage_patches.PATCHED_VERSION  # requirements.txt pins it
+
+
+class Stop(Exception):
+    pass
+
+
+def fail(path: str) -> None:
+    raise RuntimeError(f'a block failed ({path})')
+
+
+@pytest.mark.parametrize('run', [touch, fail], ids=['run completed', 'run failed'])
+def test_a_run_finishing_in_a_worker_wakes_the_scheduler_for_two_ticks(run, tmp_path, monkeypatch):
+    """Mage's scheduler loop (its LoopTimeTrigger, with the patched start) ticking every 60 s: a run
+    that ends in a forked worker (the patched run_pipeline around a real function) wakes it at
+    once, for a tick that marks the run done and one that starts the next; failed runs too.
+    The ticks themselves (Mage's schedule_all, which needs its database) are counted instead."""
+    from mage_ai.orchestration.triggers.loop_time_trigger import LoopTimeTrigger
+
+    fork = mp.get_context('fork')
+    monkeypatch.setattr(mage_patches, 'RUN_FINISHED', fork.Event())
+    monkeypatch.setattr(mage_patches, '_mages_run_pipeline', run)
+    ticks = []
+
+    class Scheduler(LoopTimeTrigger):
+        def run(self):
+            ticks.append(time.monotonic())
+            if len(ticks) == 3:
+                raise Stop
+
+    loop = threading.Thread(target=lambda: pytest.raises(Stop, mage_patches.scheduler_loop, Scheduler(60)))
+    loop.start()
+    while not ticks:
+        time.sleep(0.05)
+    worker = fork.Process(target=mage_patches.run_pipeline, args=(str(tmp_path / 'ran'),))
+    worker.start()
+    worker.join(30)
+    loop.join(30)
+    assert not loop.is_alive(), f'the scheduler slept on after the run ended: ticks {ticks}'
+    assert len(ticks) == 3 and ticks[2] - ticks[0] < 30  # not the 60 s interval
+    assert worker.exitcode == (0 if run is touch else 1)
+    assert (tmp_path / 'ran').exists() == (run is touch)
