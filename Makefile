@@ -35,7 +35,7 @@ bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--r
 bench-bigquery: setup  ## replacing one month in a BigQuery table of 1 vs 12 months (emulator)
 	@$(PY) scripts/bench_bigquery.py
 
-bench-backfill: setup  ## a year of synthetic months through make backfill vs 12 x psql \copy (BENCH_ARGS='--months 12 --parallel 1 2')
+bench-backfill: setup  ## a year of synthetic months through make backfill vs 12 x psql \copy (BENCH_ARGS='--months 12 --parallel 1 2 3')
 	@$(PY) scripts/bench_backfill.py $(BENCH_ARGS)
 
 clean:  ## stop, then remove local data (database wherever it is, Mage runs, work files); keeps .venv

@@ -3,7 +3,7 @@
 Generates a synthetic month in the exact DataTalksClub CSV shape (scripts/synthetic_taxi.py),
 serves it over HTTP, and runs, one after another on the same file and the same PostgreSQL:
 
-  reference    zcat file | psql -c "\\copy ... FROM STDIN CSV HEADER"   (typed table)
+  reference    zcat file | psql -1 -c "CREATE TABLE ..." -c "\\copy ... FROM STDIN CSV HEADER"   (typed table)
   course way   pd.read_csv(url, dtype=..., parse_dates=...) of the whole file, filter,
                Mage's Postgres.export (COPY from a whole-frame CSV buffer)
   pipeline     `mage run . api_to_postgres` as users run it (with dev.env's settings); its own
@@ -236,11 +236,13 @@ def main() -> int:
         psql = shutil.which('psql') or '/usr/bin/psql'
         reference_runs = []
         for _ in range(args.repeat):
-            with pg.connect() as conn, conn.cursor() as cur:  # a fresh table, as our staging table is
-                cur.execute(f'DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench; '
-                            f'CREATE TABLE bench.reference ({columns})')
+            with pg.connect() as conn, conn.cursor() as cur:
+                cur.execute('DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench')
+            # a fresh table created in the COPY's transaction, as our staging table is (so under
+            # wal_level=minimal it skips the WAL as ours does)
             reference_runs.append(measure(
-                f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q '
+                f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q --single-transaction '
+                f'-c "CREATE TABLE bench.reference ({columns})" '
                 f'-c "\\copy bench.reference FROM STDIN WITH (FORMAT csv, HEADER true)"', env, shell=True))
             loaded = pg_count(pg, 'SELECT count(*) FROM bench.reference')
             assert loaded == args.rows, (loaded, args.rows)

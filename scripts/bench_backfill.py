@@ -1,7 +1,7 @@
 """`make bench-backfill`: a year of SYNTHETIC full months through Mage's own backfill, against
 12 × `psql \\copy` of the same files into the same PostgreSQL, measured in the same run.
 
-    .venv/bin/python scripts/bench_backfill.py [--months 12] [--rows 1369765] [--parallel 1 2]
+    .venv/bin/python scripts/bench_backfill.py [--months 12] [--rows 1369765] [--parallel 1 2 3]
 
 For each `--parallel` N (the pipelines' concurrency_config limit) it starts the whole stack as
 `make up` does, from a copy of the checkout with that limit, on free ports, with the source
@@ -49,6 +49,7 @@ class Trial:
     month_peak_rss_mb: list[float] = field(default_factory=list)
     server_rss_mb_before: float = 0.0
     server_rss_mb_after: float = 0.0
+    server_rss_mb_after_more_years: list[float] = field(default_factory=list)  # --years > 1
     work_folder_bytes: int = 0
     api_month_seconds: float = 0.0
     rows: int = 0
@@ -70,41 +71,63 @@ def generate(months: int, rows: int, source: Path) -> list[Path]:
 
 
 class TreeSampler:
-    """Samples the RSS of the Mage server's processes every 0.1 s. Mage's scheduler forks a
+    """Samples the RSS of the Mage server's processes every 0.2 s, from one pass over /proc each
+    time (the sampler shares the 2 cores with what it measures). Mage's scheduler forks a
     worker-pool process when runs are queued, and it forks one Worker process per run: a run is
     a process that is new, as is its parent, but not its grandparent. Its peak is that of its
     whole subtree. The server's own RSS is that of the processes there before the backfill."""
 
     def __init__(self, root: int):
-        self.root = psutil.Process(root)
-        self.before = {p.pid for p in self._tree()}
+        self.root = root
+        self.before = set(self._tree())
         self.peaks: dict[int, float] = {}  # run process pid -> peak RSS of its subtree (bytes)
         self.started_at: dict[int, float] = {}
         self.last_seen: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _tree(self) -> list[psutil.Process]:
-        return [self.root, *self.root.children(recursive=True)]
+    def _tree(self) -> dict[int, int]:
+        """pid -> parent pid of the root and its descendants."""
+        children: dict[int, list[int]] = {}
+        parent: dict[int, int] = {}
+        for proc in psutil.process_iter(['ppid']):
+            parent[proc.pid] = proc.info['ppid']
+            children.setdefault(proc.info['ppid'], []).append(proc.pid)
+        tree, todo = {}, [self.root]
+        while todo:
+            pid = todo.pop()
+            tree[pid] = parent.get(pid, 0)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    @staticmethod
+    def _rss(pids) -> int:
+        total = 0
+        for pid in pids:
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                pass  # ended since the pass over /proc
+        return total
 
     def server_rss(self) -> float:
-        return sum(p.memory_info().rss for p in self._tree() if p.pid in self.before and p.is_running()) / 1e6
+        return self._rss(pid for pid in self._tree() if pid in self.before) / 1e6
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                new = {p.pid: p for p in self._tree() if p.pid not in self.before}
-                for pid, proc in new.items():
-                    pool = new.get(proc.ppid())
-                    if pool is None or pool.ppid() in new:
-                        continue  # the pool itself, or a child of a run (counted in its subtree)
-                    rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
-                    self.started_at.setdefault(pid, proc.create_time())
-                    self.last_seen[pid] = time.time()
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
+            tree = self._tree()
+            new = {pid: ppid for pid, ppid in tree.items() if pid not in self.before}
+            for pid, ppid in new.items():
+                if ppid not in new or new[ppid] in new:
+                    continue  # the pool itself, or a child of a run (counted in its subtree)
+                subtree, todo = [], [pid]
+                while todo:
+                    subtree.append(todo.pop())
+                    todo.extend(child for child, parent in new.items() if parent == subtree[-1])
+                self.peaks[pid] = max(self.peaks.get(pid, 0), self._rss(subtree))
+                self.started_at.setdefault(pid, time.time())
+                self.last_seen[pid] = time.time()
+            time.sleep(0.2)
 
     def __enter__(self) -> 'TreeSampler':
         self._thread.start()
@@ -122,23 +145,23 @@ class TreeSampler:
 
 
 def psql_reference(files: list[Path], env: dict[str, str], port: int) -> float:
-    """12 × `zcat | psql \\copy` into a fresh table each, one after the other; total seconds."""
+    """12 × `zcat | psql \\copy`, one after the other, each into a table created in the same
+    transaction (as our loads' staging tables are, so it skips the WAL as they do); total seconds."""
     columns = ', '.join(f'"{n}" {t}' for n, t in schema_for('yellow').postgres_columns())
     psql = shutil.which('psql') or '/usr/bin/psql'
     base = f'{psql} -h 127.0.0.1 -p {port} -U root -d ny_taxi -q -v ON_ERROR_STOP=1'
     total = 0.0
     for i, path in enumerate(files):
-        subprocess.run(f'{base} -c "DROP TABLE IF EXISTS bench_ref_{i}; CREATE TABLE bench_ref_{i} ({columns})"',
-                       shell=True, env=env, check=True)
         started = time.perf_counter()
-        subprocess.run(f'zcat {path} | {base} -c "\\copy bench_ref_{i} FROM STDIN WITH (FORMAT csv, HEADER true)"',
+        subprocess.run(f'zcat {path} | {base} --single-transaction -c "CREATE TABLE bench_ref_{i} ({columns})" '
+                       f'-c "\\copy bench_ref_{i} FROM STDIN WITH (FORMAT csv, HEADER true)"',
                        shell=True, env=env, check=True)
         total += time.perf_counter() - started
         subprocess.run(f'{base} -c "DROP TABLE bench_ref_{i}"', shell=True, env=env, check=True)
     return total
 
 
-def trial(parallel: int, months: int, source_url: str, out: Path) -> tuple[Trial, float, str]:
+def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1) -> tuple[Trial, float, str]:
     checkout = out / f'checkout-{parallel}'
     shutil.rmtree(checkout, ignore_errors=True)
     checkout.mkdir(parents=True)
@@ -164,13 +187,13 @@ def trial(parallel: int, months: int, source_url: str, out: Path) -> tuple[Trial
         mage = MageServer(f"http://127.0.0.1:{ports['MAGE_PORT']}")
         sampler = TreeSampler(mage_pid)
         result.server_rss_mb_before = sampler.server_rss()
+        backfill = [str(checkout / '.venv' / 'bin' / 'python'), str(checkout / 'scripts' / 'backfill.py'),
+                    '--pipeline', 'api_to_postgres', '--service', 'yellow', '--from', f'{YEAR}-01',
+                    '--to', f'{YEAR}-{months:02d}']
+        backfill_env = {**env, 'PYTHONPATH': str(checkout)}
         with sampler:
             started = time.perf_counter()
-            done = subprocess.run(
-                [str(checkout / '.venv' / 'bin' / 'python'), str(checkout / 'scripts' / 'backfill.py'),
-                 '--pipeline', 'api_to_postgres', '--service', 'yellow', '--from', f'{YEAR}-01',
-                 '--to', f'{YEAR}-{months:02d}'], env={**env, 'PYTHONPATH': str(checkout)},
-                capture_output=True, text=True)
+            done = subprocess.run(backfill, env=backfill_env, capture_output=True, text=True)
             result.backfill_seconds = time.perf_counter() - started
         output = done.stdout + done.stderr
         if done.returncode != 0:
@@ -183,6 +206,11 @@ def trial(parallel: int, months: int, source_url: str, out: Path) -> tuple[Trial
             raise SystemExit(f'found {len(result.month_peak_rss_mb)} run processes for {months} months: '
                              f'{[round(r) for r in result.month_peak_rss_mb]} MB')
         result.server_rss_mb_after = sampler.server_rss()
+        for _ in range(years - 1):  # the same year again (replaced): does the server keep growing?
+            again = subprocess.run(backfill, env=backfill_env, capture_output=True, text=True)
+            if again.returncode != 0:
+                raise SystemExit(f'the backfill failed:\n{(again.stdout + again.stderr)[-4000:]}')
+            result.server_rss_mb_after_more_years.append(sampler.server_rss())
         work = checkout / '.data' / 'work'
         result.work_folder_bytes = sum(f.stat().st_size for f in work.rglob('*') if f.is_file()) if work.exists() else 0
         api = mage.run('api_to_postgres', {'service': 'yellow', 'year': YEAR, 'month': 1})
@@ -223,7 +251,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--months', type=int, default=12)
     parser.add_argument('--rows', type=int, default=FULL_MONTH_ROWS)
-    parser.add_argument('--parallel', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--parallel', type=int, nargs='+', default=[1, 2, 3])
+    parser.add_argument('--years', type=int, default=1,
+                        help='backfill the year this many times in each trial (the server RSS after each)')
     parser.add_argument('--out', type=Path, default=OUT)
     args = parser.parse_args()
     out = args.out
@@ -236,7 +266,7 @@ def main() -> int:
     trials, references = [], []
     try:
         for parallel in args.parallel:
-            result, reference, output = trial(parallel, args.months, f'http://127.0.0.1:{port}', out)
+            result, reference, output = trial(parallel, args.months, f'http://127.0.0.1:{port}', out, args.years)
             (out / f'backfill-{parallel}.txt').write_text(output)
             trials.append(result)
             references.append(reference)
@@ -256,6 +286,9 @@ def main() -> int:
               f'(+{100 * (max(rss) / rss[0] - 1):.1f} %) | {t.server_rss_mb_before:.0f} → {t.server_rss_mb_after:.0f} | '
               f'{t.work_folder_bytes:,} B | {t.api_month_seconds:.1f} |')
     for t in trials:
+        if t.server_rss_mb_after_more_years:
+            print(f'{t.parallel} at once, server RSS MB after each year: '
+                  f'{[round(r) for r in [t.server_rss_mb_after, *t.server_rss_mb_after_more_years]]}')
         print(f'{t.parallel} at once, per month: seconds {[round(s, 1) for s in t.month_seconds]}, '
               f'peak RSS MB {[round(r) for r in t.month_peak_rss_mb]}, rows {t.rows:,}')
     (out / 'results.json').write_text(json.dumps(
