@@ -48,6 +48,7 @@ class Trial:
     month_seconds: list[float] = field(default_factory=list)
     month_peak_rss_mb: list[float] = field(default_factory=list)
     server_rss_mb_before: float = 0.0
+    server_rss_mb_after_first_run: float = 0.0
     server_rss_mb_after: float = 0.0
     server_rss_mb_after_more_years: list[float] = field(default_factory=list)  # --years > 1
     work_folder_bytes: int = 0
@@ -83,6 +84,7 @@ class TreeSampler:
         self.peaks: dict[int, float] = {}  # run process pid -> peak RSS of its subtree (bytes)
         self.started_at: dict[int, float] = {}
         self.last_seen: dict[int, float] = {}
+        self.server: list[tuple[float, float]] = []  # (time, the server's own RSS in MB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -110,12 +112,19 @@ class TreeSampler:
                 pass  # ended since the pass over /proc
         return total
 
-    def server_rss(self) -> float:
-        return self._rss(pid for pid in self._tree() if pid in self.before) / 1e6
+    def server_rss(self, tree: dict[int, int] | None = None) -> float:
+        return self._rss(pid for pid in (tree or self._tree()) if pid in self.before) / 1e6
+
+    def server_rss_after_first_run(self) -> float:
+        """The server's RSS once the first run had ended: what the year added after that is growth,
+        what came before it is the server's warm-up (its first run, first backfill)."""
+        first = min(self.started_at, key=self.started_at.get)
+        return next((rss for t, rss in self.server if t > self.last_seen[first]), self.server[-1][1])
 
     def _run(self) -> None:
         while not self._stop.is_set():
             tree = self._tree()
+            self.server.append((time.time(), self.server_rss(tree)))
             new = {pid: ppid for pid, ppid in tree.items() if pid not in self.before}
             for pid, ppid in new.items():
                 if ppid not in new or new[ppid] in new:
@@ -205,6 +214,7 @@ def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1
         if len(result.month_peak_rss_mb) != months:
             raise SystemExit(f'found {len(result.month_peak_rss_mb)} run processes for {months} months: '
                              f'{[round(r) for r in result.month_peak_rss_mb]} MB')
+        result.server_rss_mb_after_first_run = sampler.server_rss_after_first_run()
         result.server_rss_mb_after = sampler.server_rss()
         for _ in range(years - 1):  # the same year again (replaced): does the server keep growing?
             again = subprocess.run(backfill, env=backfill_env, capture_output=True, text=True)
@@ -277,18 +287,19 @@ def main() -> int:
 
     print(f'\n{args.months} synthetic months of {args.rows:,} rows (yellow {YEAR}), this machine: {os.cpu_count()} cores\n')
     print('| runs at once | backfill s | 12 × psql \\copy s | × psql | month s (min–max) | run peak RSS MB '
-          '(first → max) | server RSS MB before → after | work folder after | one month via API s |')
+          '(first → max) | server RSS MB before → first month → year | work folder after | one month via API s |')
     print('|---:|---:|---:|---:|---|---|---|---:|---:|')
     for t, ref in zip(trials, references):
         rss = t.month_peak_rss_mb
         print(f'| {t.parallel} | {t.backfill_seconds:.1f} | {ref:.1f} | {t.backfill_seconds / ref:.2f} | '
               f'{min(t.month_seconds):.1f}–{max(t.month_seconds):.1f} | {rss[0]:.0f} → {max(rss):.0f} '
-              f'(+{100 * (max(rss) / rss[0] - 1):.1f} %) | {t.server_rss_mb_before:.0f} → {t.server_rss_mb_after:.0f} | '
+              f'(+{100 * (max(rss) / rss[0] - 1):.1f} %) | {t.server_rss_mb_before:.0f} → '
+              f'{t.server_rss_mb_after_first_run:.0f} → {t.server_rss_mb_after:.0f} | '
               f'{t.work_folder_bytes:,} B | {t.api_month_seconds:.1f} |')
     for t in trials:
-        if t.server_rss_mb_after_more_years:
-            print(f'{t.parallel} at once, server RSS MB after each year: '
-                  f'{[round(r) for r in [t.server_rss_mb_after, *t.server_rss_mb_after_more_years]]}')
+        print(f'{t.parallel} at once, server RSS MB: {t.server_rss_mb_before:.0f} before, '
+              f'{t.server_rss_mb_after_first_run:.0f} once the first month ended, then after each year: '
+              f'{[round(r) for r in [t.server_rss_mb_after, *t.server_rss_mb_after_more_years]]}')
         print(f'{t.parallel} at once, per month: seconds {[round(s, 1) for s in t.month_seconds]}, '
               f'peak RSS MB {[round(r) for r in t.month_peak_rss_mb]}, rows {t.rows:,}')
     (out / 'results.json').write_text(json.dumps(
