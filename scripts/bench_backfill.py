@@ -193,7 +193,7 @@ def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1
         if up.returncode != 0:
             raise SystemExit(f'make up failed:\n{up.stdout[-3000:]}{up.stderr[-2000:]}')
         mage_pid = int((checkout / '.data' / 'run' / 'mage.pid').read_text())
-        mage = MageServer(f"http://127.0.0.1:{ports['MAGE_PORT']}")
+        mage = MageServer.from_env(f"http://127.0.0.1:{ports['MAGE_PORT']}", env)
         sampler = TreeSampler(mage_pid)
         result.server_rss_mb_before = sampler.server_rss()
         backfill = [str(checkout / '.venv' / 'bin' / 'python'), str(checkout / 'scripts' / 'backfill.py'),

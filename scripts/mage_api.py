@@ -3,6 +3,10 @@
 Runs made by the `mage run` CLI are not recorded in Mage's database; runs made through a
 pipeline's API trigger (pipelines/<uuid>/triggers.yaml) or a backfill (the same object the UI's
 Backfills page creates) are.
+
+With the login on (REQUIRE_USER_AUTHENTICATION=1) every request but the API trigger's needs a
+session: the client logs in as the owner (DEFAULT_OWNER_EMAIL / DEFAULT_OWNER_PASSWORD, Mage's
+defaults when unset) the first time the server asks for it, as the UI's login page does.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Mapping
 
 import requests
 
 # Mage's web UI sends this public OAuth client id as api_key with every request.
 UI_API_KEY = 'zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2'
 DONE = {'completed', 'failed', 'cancelled'}
+LOGIN_NEEDED = {401, 403}  # the codes of Mage's "no/invalid/expired token" errors
 
 
 class MageRunError(RuntimeError):
@@ -61,23 +66,56 @@ _EXCEPTION_LINE = re.compile(r'^(?:[\w.]+\.)?(\w*(?:Error|Exception|Timeout)\w*)
 
 
 class MageServer:
-    def __init__(self, base_url: str = 'http://127.0.0.1:6789'):
+    def __init__(self, base_url: str = 'http://127.0.0.1:6789', email: str = 'admin@admin.com',
+                 password: str = 'admin'):
         self.base_url = base_url.rstrip('/')
         self.http = requests.Session()
+        self.email, self.password = email, password
+        self.logged_in = False
 
-    def _get(self, path: str, **params: Any) -> dict:
-        r = self.http.get(f'{self.base_url}/api/{path}', params={'api_key': UI_API_KEY, **params}, timeout=30)
-        r.raise_for_status()
-        return r.json()
+    @classmethod
+    def from_env(cls, base_url: str, env: Mapping[str, str]) -> 'MageServer':
+        """A client that logs in, when asked to, as the owner the settings name (Mage's defaults)."""
+        return cls(base_url, env.get('DEFAULT_OWNER_EMAIL') or 'admin@admin.com',
+                   env.get('DEFAULT_OWNER_PASSWORD') or 'admin')
 
-    def _send(self, method: str, path: str, payload: dict) -> dict:
-        r = self.http.request(method, f'{self.base_url}/api/{path}', params={'api_key': UI_API_KEY},
-                              json=payload, timeout=30)
-        r.raise_for_status()
+    def login(self) -> None:
+        """POST /api/sessions as the UI's login page does; the token goes in every later request."""
+        r = self.http.post(f'{self.base_url}/api/sessions', timeout=60, json={
+            'api_key': UI_API_KEY, 'session': {'email': self.email, 'password': self.password}})
         body = r.json()
         if body.get('error'):
-            raise MageRunError(f'{method} /api/{path}: {body["error"].get("message") or body["error"]}')
-        return body
+            raise MageRunError(
+                f'the Mage server at {self.base_url} requires a login and refused {self.email}: '
+                f'"{body["error"].get("message") or body["error"]}" Set DEFAULT_OWNER_EMAIL and '
+                'DEFAULT_OWNER_PASSWORD (in .env or the environment) to that login.')
+        self.http.cookies.set('oauth_token', body['session']['token'])  # where the UI keeps it
+        self.logged_in = True
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict:
+        """One API call; logs in and calls again if the server asks for a login. Errors raise."""
+        for attempt in (1, 2):
+            kwargs['params'] = {'api_key': UI_API_KEY, **kwargs.get('params', {})}
+            if 'json' in kwargs:  # Mage reads a POST's or PUT's api_key from its body
+                kwargs['json'] = {'api_key': UI_API_KEY, **kwargs['json']}
+            r = self.http.request(method, f'{self.base_url}/api/{path}', timeout=30, **kwargs)
+            body = r.json() if r.headers.get('content-type', '').startswith('application/json') else {}
+            error = body.get('error') if isinstance(body, dict) else None
+            code = (error or {}).get('code') or r.status_code
+            if code in LOGIN_NEEDED and attempt == 1 and not self.logged_in:
+                self.login()
+                continue
+            r.raise_for_status()
+            if error:
+                raise MageRunError(f'{method} /api/{path}: {error.get("message") or error}')
+            return body
+        raise AssertionError('unreachable')
+
+    def _get(self, path: str, **params: Any) -> dict:
+        return self._call('GET', path, params=params)
+
+    def _send(self, method: str, path: str, payload: dict) -> dict:
+        return self._call(method, path, json=payload)
 
     def ready(self) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""Two races in mage-ai 0.9.80's local process queue that leave a triggered run "running" forever,
+"""What reaches into mage-ai 0.9.80's internals: two races in its local process queue that leave a triggered run "running" forever,
 and one delay of its scheduler, fixed here; scripts/start_mage.py applies them in the server
 process before Mage starts (its scheduler and worker pools are forked from it, so they run the
 fixed code).
@@ -31,6 +31,10 @@ And one delay, shortened the way Mage itself does it in its other executor mode:
 
 Only for the pinned version: another version is left as it is, with a warning, so an upgrade
 makes someone look again.
+
+And one look into Mage's user table (users_with_password): before the UI is exposed,
+scripts/start_mage.py asks whether a user of the project's database still logs in with Mage's
+well-known default password, checked the way Mage checks a login.
 """
 
 from __future__ import annotations
@@ -140,3 +144,27 @@ def apply() -> bool:
     print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished runs '
           f'(pid {os.getpid()})', flush=True)
     return True
+
+
+def users_with_password(project: str, password: str) -> list[str] | None:
+    """The users (email, or username) of the project's Mage database who log in with `password`,
+    checked as Mage's POST /api/sessions checks it; None when the database has no user yet (Mage
+    then creates the owner from DEFAULT_OWNER_EMAIL / _USERNAME / _PASSWORD when it starts)."""
+    from mage_ai.settings.repo import set_repo_path
+
+    set_repo_path(os.path.abspath(project))  # before the db module picks its URL (as `mage start`)
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mage_ai.authentication.passwords import verify_password
+    from mage_ai.orchestration.db import engine
+
+    try:
+        with engine.connect() as conn:
+            users = conn.execute(text('SELECT email, username, password_hash FROM "user"')).fetchall()
+    except SQLAlchemyError:  # a new database: Mage creates its tables when it starts
+        return None
+    if not users:
+        return None
+    return [email or username for email, username, hashed in users
+            if hashed and verify_password(password, hashed)]

@@ -42,8 +42,8 @@ from scripts.local_services import (  # noqa: E402
     stop_process_group,
     wait_until,
 )
-from scripts.mage_api import MageServer  # noqa: E402
-from scripts.start_mage import DEFAULT_HOST, exposure_problem, is_loopback  # noqa: E402
+from scripts.mage_api import MageRunError, MageServer  # noqa: E402
+from scripts.start_mage import DEFAULT_HOST, check_exposure, is_loopback, owner_email  # noqa: E402
 
 DATA = Path(os.environ.get('LOCAL_DATA_DIR') or REPO_ROOT / '.data')
 RUN = DATA / 'run'
@@ -159,9 +159,12 @@ def mage_url() -> str:
 
 def start_all(env: dict[str, str]) -> MageServer:
     """Start (or reuse) PostgreSQL, the sample mirror, the emulators and Mage; return Mage."""
-    problem = exposure_problem('MAGE_HOST', mage_host(), env)
+    problem, saved = check_exposure('MAGE_HOST', mage_host(), str(REPO_ROOT), env)
     if problem:
         raise ServiceError(f'{problem}; nothing was started')
+    if saved:  # on the terminal, once; never in a log
+        say(f'generated a password for the Mage login {owner_email(env)}: {env["DEFAULT_OWNER_PASSWORD"]} '
+            f'(saved as DEFAULT_OWNER_PASSWORD in {saved}, mode 0600)')
     for d in (RUN, LOGS):
         d.mkdir(parents=True, exist_ok=True)
 
@@ -177,7 +180,7 @@ def start_all(env: dict[str, str]) -> MageServer:
 
     start_emulators(env)
 
-    mage = MageServer(mage_url())
+    mage = MageServer.from_env(mage_url(), env)
     env.setdefault('MAGE_PUBLIC_HOST', mage_url())  # the run links in alerts point here
     if _pid('mage') is None:
         if port_open(MAGE_PORT):
@@ -185,8 +188,13 @@ def start_all(env: dict[str, str]) -> MageServer:
         t = time.monotonic()
         cmd = [sys.executable, str(REPO_ROOT / 'scripts' / 'start_mage.py'), str(REPO_ROOT),
                '--host', mage_host(), '--port', str(MAGE_PORT)]
-        _remember('mage', start_process(cmd, LOGS / 'mage.log', env).pid)
-        wait_until(mage.ready, 180, f'Mage on port {MAGE_PORT} (log: {LOGS / "mage.log"})', 0.5)
+        proc = start_process(cmd, LOGS / 'mage.log', env)
+        _remember('mage', proc.pid)
+        wait_until(lambda: mage.ready() or proc.poll() is not None, 180,
+                   f'Mage on port {MAGE_PORT} (log: {LOGS / "mage.log"})', 0.5)
+        if proc.poll() is not None:
+            last = (LOGS / 'mage.log').read_text(errors='replace').strip().splitlines()[-1:] or ['']
+            raise ServiceError(f'Mage stopped as it started (exit {proc.returncode}): {last[0]}')
         say(f'Mage UI on {mage_url()}{_exposed()} ({time.monotonic() - t:.0f} s to start)')
     else:
         say(f'Mage UI already running on {mage_url()}')
@@ -288,7 +296,7 @@ def main() -> int:
         if args.command == 'up':
             return up(args.detach)
         return {'down': down, 'status': status, 'clean': clean}[args.command]()
-    except ServiceError as e:
+    except (ServiceError, MageRunError) as e:
         say(f'error: {e}')
         return 2
 

@@ -6,10 +6,13 @@
 
 Mage's editor has a terminal: whoever reaches the UI runs code as the user who started it.
 `mage start` binds every interface unless told otherwise (also for `--host localhost`), so this
-script always names the address, and refuses to expose the UI beyond loopback while
-REQUIRE_USER_AUTHENTICATION is off. Then it runs `mage start` in this same process, after fixing
-two races of Mage's process queue (scripts/mage_patches.py). The check needs the standard
-library only: the Docker image runs this script too.
+script always names the address, and refuses to expose the UI beyond loopback unless
+REQUIRE_USER_AUTHENTICATION is on AND no user can log in with Mage's well-known default password
+`admin`: for a new database DEFAULT_OWNER_PASSWORD (the owner Mage creates) must be set, at least
+MIN_PASSWORD_LENGTH characters; in an existing one, no user may still have `admin` (checked as
+Mage checks a login). With neither set nor a user yet, it generates the owner's password, saves
+it in the project's .env (mode 0600) and says where. Then it runs `mage start` in this same
+process, after fixing two races of Mage's process queue (scripts/mage_patches.py).
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import secrets
 import sys
-from typing import Mapping
+from pathlib import Path
+from typing import Mapping, MutableMapping
 
 DEFAULT_HOST = '127.0.0.1'
+MAGE_DEFAULT_PASSWORD = 'admin'  # what Mage gives its first user when DEFAULT_OWNER_PASSWORD is unset
+MIN_PASSWORD_LENGTH = 12
 
 
 def is_loopback(address: str) -> bool:
@@ -49,8 +56,8 @@ def exposure_problem(setting: str, address: str, env: Mapping[str, str]) -> str 
             f'{setting}={address or "(empty)"} would open the Mage UI, its editor and its terminal to '
             f'every machine that can reach this one, and REQUIRE_USER_AUTHENTICATION='
             f'{env.get("REQUIRE_USER_AUTHENTICATION", "")} turns the login off. Set '
-            'REQUIRE_USER_AUTHENTICATION=1 (then change the admin password at once), or keep '
-            f'{setting}={DEFAULT_HOST}'
+            'REQUIRE_USER_AUTHENTICATION=1 and DEFAULT_OWNER_PASSWORD (the login\'s password, at least '
+            f'{MIN_PASSWORD_LENGTH} characters), or keep {setting}={DEFAULT_HOST}'
         )
     if env.get('POSTGRES_PASSWORD') == 'root' and setting == 'PUBLISH_ADDRESS':
         return (
@@ -58,6 +65,80 @@ def exposure_problem(setting: str, address: str, env: Mapping[str, str]) -> str 
             'default `root`: set another password in .env first'
         )
     return None
+
+
+def users_with_password(project: str, password: str) -> list[str] | None:
+    """scripts/mage_patches.py's look into Mage's user table (it imports Mage)."""
+    import importlib
+
+    return importlib.import_module(f'{__package__}.mage_patches' if __package__ else 'mage_patches'
+                                   ).users_with_password(project, password)
+
+
+def check_exposure(setting: str, address: str, project: str,
+                   env: MutableMapping[str, str]) -> tuple[str | None, Path | None]:
+    """(why exposing the UI on `address` is refused, or None; the .env into which a generated owner
+    password was saved, or None). On loopback nothing is asked of the login."""
+    problem = exposure_problem(setting, address, env)
+    if problem or is_loopback(address):
+        return problem, None
+    defaulted = users_with_password(project, MAGE_DEFAULT_PASSWORD)
+    new_database = defaulted is None
+    saved = generate_owner_password(project, env) if new_database and not env.get('DEFAULT_OWNER_PASSWORD') else None
+    return owner_password_problem(setting, address, defaulted, env), saved
+
+
+def owner_password_problem(setting: str, address: str, defaulted: list[str] | None,
+                           env: Mapping[str, str]) -> str | None:
+    """Why the login would not protect the exposed UI, or None. `defaulted`: the users of Mage's
+    database who log in with its default password (None: no user yet)."""
+    if defaulted:
+        return (
+            f'{setting}={address} would expose the Mage UI, and the user(s) {", ".join(defaulted)} of its '
+            f'database still log in with Mage\'s default password `{MAGE_DEFAULT_PASSWORD}`: change it first '
+            f'with the UI on this machine only ({setting} unset; Settings > Users), then set '
+            'DEFAULT_OWNER_PASSWORD in .env to the new one (the tools log in with it)'
+        )
+    if defaulted is None:  # a new database: Mage will create the owner with DEFAULT_OWNER_PASSWORD
+        return weak_password_problem(setting, address, env.get('DEFAULT_OWNER_PASSWORD', ''))
+    return None
+
+
+def weak_password_problem(setting: str, address: str, password: str) -> str | None:
+    if not password:
+        return (f'{setting}={address} would expose the Mage UI and DEFAULT_OWNER_PASSWORD is not set: Mage '
+                f'would create its owner with the well-known password `{MAGE_DEFAULT_PASSWORD}`. Set '
+                f'DEFAULT_OWNER_PASSWORD in .env (at least {MIN_PASSWORD_LENGTH} characters)')
+    if len(password) < MIN_PASSWORD_LENGTH or password == MAGE_DEFAULT_PASSWORD:
+        return (f'{setting}={address} would expose the Mage UI and DEFAULT_OWNER_PASSWORD has '
+                f'{len(password)} characters: use at least {MIN_PASSWORD_LENGTH}')
+    return None
+
+
+def generate_owner_password(project: str, env: MutableMapping[str, str]) -> Path:
+    """For a first exposed start with no password: a new owner password, saved as
+    DEFAULT_OWNER_PASSWORD in the project's .env (mode 0600; made from dev.env when missing, as
+    `cp dev.env .env` would) and set in `env`. Returns the .env."""
+    password = secrets.token_urlsafe(18)  # 24 characters
+    env_file = Path(project) / '.env'
+    template = env_file if env_file.exists() else Path(project) / 'dev.env'
+    text = template.read_text() if template.exists() else ''
+    lines = [l for l in text.splitlines() if not l.startswith('DEFAULT_OWNER_PASSWORD=')]
+    lines.append(f'DEFAULT_OWNER_PASSWORD={password}')
+    created = not env_file.exists()
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as out:
+        out.write('\n'.join(lines) + '\n')
+    os.chmod(env_file, 0o600)
+    if created and os.geteuid() == 0:  # in a container: the checkout's owner keeps owning their .env
+        owner = Path(project).stat()
+        os.chown(env_file, owner.st_uid, owner.st_gid)
+    env['DEFAULT_OWNER_PASSWORD'] = password
+    return env_file
+
+
+def owner_email(env: Mapping[str, str]) -> str:
+    return env.get('DEFAULT_OWNER_EMAIL') or 'admin@admin.com'  # Mage's own default
 
 
 def bind_address(host: str) -> str:
@@ -74,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
                                              '(a container published on the host); default: --host')
     parser.add_argument('--setting', default='MAGE_HOST', help='the setting that chose the address')
     args = parser.parse_args(argv)
-    problem = exposure_problem(args.setting, args.exposed_on or args.host, os.environ)
+    problem, saved = check_exposure(args.setting, args.exposed_on or args.host, args.project, os.environ)
+    if saved:  # never the password itself: this output is a log
+        print(f'[start_mage] generated the owner\'s password and saved it in {saved.name} as '
+              f'DEFAULT_OWNER_PASSWORD (mode 0600): log in as {owner_email(os.environ)} with it', flush=True)
+        # Mage read DEFAULT_OWNER_PASSWORD when the check imported it: start afresh, with it set
+        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), *(argv or sys.argv[1:])])
     if problem:
         print(f'[start_mage] refused: {problem}', file=sys.stderr, flush=True)
         return 2

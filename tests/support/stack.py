@@ -31,7 +31,7 @@ class Stack:
 
     @property
     def mage(self) -> MageServer:
-        return MageServer(f"http://127.0.0.1:{self.ports['MAGE_PORT']}")
+        return MageServer.from_env(f"http://127.0.0.1:{self.ports['MAGE_PORT']}", self.env)
 
     def make(self, *target: str, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(['make', '--no-print-directory', *target], cwd=self.checkout,
@@ -88,7 +88,8 @@ class Stack:
         return out
 
 
-def start_stack() -> Stack:
+def start_stack(**extra_env: str) -> Stack:
+    """`make up` in a fresh copy of the checkout; `extra_env`: settings as a user's shell sets them."""
     private = Path(tempfile.mkdtemp(prefix='nyc-taxi-clone-'))  # mode 700, like mktemp -d
     assert private.stat().st_mode & 0o777 == 0o700
     checkout = private / 'nyc-taxi-mage'
@@ -97,12 +98,14 @@ def start_stack() -> Stack:
     ports = {name: free_port() for name in ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')}
     env = {k: v for k, v in os.environ.items()
            if k not in ('NYC_TLC_BASE_URL', 'PGDATA_DIR', 'LOCAL_DATA_DIR', 'MAGE_DATA_DIR', 'TAXI_WORK_DIR',
-                        'PYTHONPATH', 'MAGE_HOST', 'IO_CONFIG_PROFILE')}
+                        'PYTHONPATH', 'MAGE_HOST', 'IO_CONFIG_PROFILE', 'REQUIRE_USER_AUTHENTICATION',
+                        'DEFAULT_OWNER_EMAIL', 'DEFAULT_OWNER_USERNAME', 'DEFAULT_OWNER_PASSWORD')}
     env.update({k: str(v) for k, v in ports.items()})
     env['GCS_EMULATOR_URL'] = f"http://127.0.0.1:{ports['GCS_PORT']}"
     env['BIGQUERY_EMULATOR_URL'] = f"http://127.0.0.1:{ports['BIGQUERY_PORT']}"
     alerts = WebhookReceiver().__enter__()
     env['ALERT_WEBHOOK_URL'] = alerts.url
+    env.update(extra_env)
     stack = Stack(checkout, env, ports=ports, alerts=alerts)
     up = stack.make('up')
     stack.up_output = up.stdout + up.stderr
