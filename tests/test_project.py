@@ -168,6 +168,27 @@ def test_blocks_are_named_files_wired_both_ways(pipeline):
             assert uuid in blocks[up]['downstream_blocks'], (up, uuid)
 
 
+def absolute_paths(value) -> list[str]:
+    """Every string in a parsed YAML document that is an absolute path of some machine."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in absolute_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in absolute_paths(v)]
+    return [value] if isinstance(value, str) and re.match(r'^(/|[A-Za-z]:[\\/])', value.strip()) else []
+
+
+def test_no_committed_pipeline_or_project_file_holds_a_machine_path():
+    """Mage's editor saves a pipeline in its long form with `variables_dir: <this machine's
+    checkout>/...`: such a file must not be committed (a user's machine has no such path)."""
+    tracked = subprocess.run(['git', 'ls-files', 'metadata.yaml', 'io_config.yaml', 'pipelines'], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+    yamls = [name for name in tracked if name.endswith(('.yaml', '.yml'))]
+    assert 'pipelines/api_to_postgres/metadata.yaml' in yamls
+    found = {name: absolute_paths(yaml.safe_load((REPO / name).read_text())) for name in yamls}
+    assert {name: paths for name, paths in found.items() if paths} == {}
+    assert absolute_paths({'variables_dir': '/work/main/.data/mage/main'}) == ['/work/main/.data/mage/main']
+
+
 def test_every_block_file_is_used_by_a_pipeline():
     used = {b['uuid'] for p in pipelines() for b in yaml.safe_load((p / 'metadata.yaml').read_text())['blocks']}
     files = {f.stem for folder in BLOCK_FOLDERS.values() for pattern in ('*.py', '*.sql')

@@ -6,6 +6,7 @@ The rules, and the count of rows each one dropped, are in utils/cleaning.py and 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from utils.taxi_files import iter_parquet_batches
 from utils.taxi_pipeline import clean_month
 from utils.taxi_schema import schema_for
 
@@ -26,7 +27,7 @@ def test_no_trip_without_passengers(manifest: dict, *args) -> None:
     assert clean.schema_arrow == schema_for(manifest['service']).arrow_schema(clean=True)
     assert clean.metadata.num_rows == manifest['rows_out']
     assert manifest['rows_in'] == manifest['rows_out'] + sum(manifest['dropped'].values())
-    for batch in clean.iter_batches(columns=['passenger_count']):
+    for batch in iter_parquet_batches(manifest['clean_path'], columns=['passenger_count']):
         passengers = batch.column('passenger_count')
         assert passengers.null_count == 0, 'a trip with no passenger_count is left'
         assert pc.min(passengers).as_py() > 0, 'a trip with passenger_count <= 0 is left'

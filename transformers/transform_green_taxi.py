@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from utils.cleaning import clean_schema
 from utils.green_taxi_etl import SCHEMA, transform
+from utils.taxi_files import iter_parquet_batches
 
 if 'transformer' not in globals():
     from mage_ai.data_preparation.decorators import transformer
@@ -23,8 +24,9 @@ def transform_green_taxi(manifest: dict, *args, **kwargs) -> dict:
 
 
 def column_values(paths, column: str) -> set:
-    """The distinct values of a column over parquet files, read column by column."""
-    return {v for p in paths for v in pc.unique(pq.read_table(p, columns=[column])[column]).to_pylist()}
+    """The distinct values of a column over parquet files, read batch by batch."""
+    return {v for p in paths for batch in iter_parquet_batches(p, columns=[column])
+            for v in pc.unique(batch.column(column)).to_pylist()}
 
 
 @test
@@ -34,7 +36,7 @@ def test_the_homework_assertions(manifest: dict, *args) -> None:
     assert clean.metadata.num_rows == manifest['rows_out'] > 0
     existing = column_values(manifest['raw_paths'], 'VendorID') - {None}  # the source's vendors
     assert column_values([manifest['clean_path']], 'vendor_id') <= existing, 'vendor_id outside the existing values'
-    for batch in clean.iter_batches(columns=['passenger_count', 'trip_distance']):
+    for batch in iter_parquet_batches(manifest['clean_path'], columns=['passenger_count', 'trip_distance']):
         for column in ('passenger_count', 'trip_distance'):
             values = batch.column(column)
             assert values.null_count == 0 and pc.min(values).as_py() > 0, f'a trip with {column} <= 0 is left'

@@ -279,12 +279,19 @@ def csv_to_parquet_keeping_rejects(
 def preview(path: Path, rows: int = 5) -> str:
     """The first rows of a parquet file as a text table, for a block's output in the editor
     (the course's loader shows a DataFrame; here the month streams, so a person sees its head)."""
-    with pq.ParquetFile(path) as f:
-        head = next(f.iter_batches(batch_size=rows), None)
+    head = next(iter_parquet_batches(path, rows), None)
     return 'no rows' if head is None else head.to_pandas().to_string(index=False, max_colwidth=20)
 
 
-def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    with pq.ParquetFile(path) as f:
-        yield from f.iter_batches(batch_size=batch_rows)
+def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS,
+                         columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's rows (or `columns`), batch by batch, one row group in memory at a time.
+
+    pre_buffer=False: with pyarrow's default (True) the reader keeps what it fetched of every
+    row group read so far, so its memory grows with the file: iterating a 7.67 M-row month
+    peaked at 213 MB of Arrow memory against 49 MB for a 1.37 M-row one; without it, 14 MB for
+    both (README, "How fast, how much memory").
+    """
+    with pq.ParquetFile(path, pre_buffer=False) as f:
+        yield from f.iter_batches(batch_size=batch_rows, columns=columns)
 

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 
-from utils.taxi_files import BadFileError, bad_rows, csv_to_parquet
+from utils.taxi_files import ROW_GROUP_ROWS, BadFileError, bad_rows, csv_to_parquet
 from utils.taxi_schema import schema_for
 
 
@@ -200,3 +200,33 @@ def test_a_failed_write_stops_the_producer_and_leaves_no_file(tmp_path):
         write_parquet(tmp_path / 'x.parquet', schema, batches())
     assert len(produced) < 20
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_a_parquet_file_holds_one_row_group_not_the_file(tmp_path):
+    """Arrow's peak while iter_parquet_batches reads a 100-row-group file stays near one row
+    group's size (pyarrow's default pre_buffer kept every group read: memory grew with the month).
+    In a fresh process, so the allocator's peak is this read's alone."""
+    import subprocess
+    import sys
+
+    code = '''
+import sys
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+from utils.taxi_files import iter_parquet_batches, ROW_GROUP_ROWS
+path = sys.argv[1]
+group = pa.table({f'c{i}': np.random.default_rng(i).random(ROW_GROUP_ROWS) for i in range(8)})  # 2 MB a group
+with pq.ParquetWriter(path, group.schema, compression='none') as w:
+    for _ in range(100):
+        w.write_table(group)
+del group
+pool = pa.default_memory_pool()
+before = pool.max_memory()
+rows = sum(b.num_rows for b in iter_parquet_batches(path))
+print(rows, pool.max_memory(), before)
+'''
+    done = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'many-groups.parquet')],
+                          capture_output=True, text=True, check=True)
+    rows, peak, _ = map(int, done.stdout.split())
+    group_bytes = 8 * 8 * ROW_GROUP_ROWS
+    assert rows == 100 * ROW_GROUP_ROWS
+    assert peak < 10 * group_bytes, f'{peak / 1e6:.0f} MB of Arrow memory to read a file of {100 * group_bytes / 1e6:.0f} MB'
