@@ -12,13 +12,16 @@ serves it over HTTP, and runs, one after another on the same file and the same P
                blocks' own times from their logs; once more with pyarrow's default allocator
   partitions   our pickup_date partitioned parquet (utils/gcs_io.write_partitions) against
                DuckDB's COPY ... TO ... (FORMAT parquet, PARTITION_BY ...) on the clean file
+  month size   the same `mage run` on a synthetic month of --big-rows rows (the real yellow
+               2019-01's 7,667,792 by default; 0 skips it): its peak RSS beside the first's, as
+               memory must stay flat whatever a month's size
 
 Wall times of the reference, the start-up and the month are medians of --repeat runs (3);
 peak RSS is the largest sum of RSS over each command's whole process tree (sampled every
 20 ms with psutil), the largest of the runs. Prints a table and writes .data/bench/bench.png
 and results.json.
 
-    python scripts/bench.py [--rows N] [--months M] [--repeat R]
+    python scripts/bench.py [--rows N] [--months M] [--repeat R] [--big-rows N]
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scripts.local_services import Postgres, free_port, start_http_mirror, stop_process_group  # noqa: E402
-from scripts.synthetic_taxi import FULL_MONTH_ROWS, generate_month  # noqa: E402
+from scripts.synthetic_taxi import FULL_MONTH_ROWS, YELLOW_2019_01_ROWS, generate_month  # noqa: E402
 from utils.taxi_schema import schema_for  # noqa: E402
 
 BENCH = REPO / '.data' / 'bench'
 SAMPLE = REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz'
 TINY_MONTH = (2009, 1)  # the 1,197-row sample served under this name: Mage's fixed cost
+BIG_MONTH = (2019, 1)  # the --big-rows file is served under this name
 
 
 @dataclass
@@ -180,12 +184,24 @@ def chart(results: list[Result], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def synthetic_month(out: Path, rows: int) -> Path:
+    """A SYNTHETIC yellow month of `rows` rows (the project's generator), made once per size."""
+    data = out / f'yellow_{rows}.csv.gz'
+    if not data.exists():
+        t = time.perf_counter()
+        generate_month(data, rows)
+        print(f'generated {rows:,} synthetic rows in {time.perf_counter() - t:.1f} s -> {data}')
+    return data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rows', type=int, default=FULL_MONTH_ROWS)
     parser.add_argument('--months', type=int, default=1, help='also run the pipeline over this many months')
     parser.add_argument('--repeat', type=int, default=3,
                         help='runs of psql \\copy, of the start-up and of the month; medians are reported')
+    parser.add_argument('--big-rows', type=int, default=YELLOW_2019_01_ROWS,
+                        help='rows of the second, larger month whose peak RSS is compared (0: skip)')
     parser.add_argument('--out', type=Path, default=BENCH, help='work folder (default .data/bench)')
     parser.add_argument('step', nargs='*', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,16 +217,15 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o755)
     source = out / 'source'
-    data = out / f'yellow_{args.rows}.csv.gz'
-    if not data.exists():
-        t = time.perf_counter()
-        generate_month(data, args.rows)
-        print(f'generated {args.rows:,} rows in {time.perf_counter() - t:.1f} s -> {data}')
+    data = synthetic_month(out, args.rows)
     shutil.rmtree(source, ignore_errors=True)
     (source / 'yellow').mkdir(parents=True)
     for month in range(1, args.months + 1):
         (source / 'yellow' / f'yellow_tripdata_2021-{month:02d}.csv.gz').symlink_to(data)
     (source / 'yellow' / f'yellow_tripdata_{TINY_MONTH[0]}-{TINY_MONTH[1]:02d}.csv.gz').symlink_to(SAMPLE)
+    if args.big_rows:
+        (source / 'yellow' / f'yellow_tripdata_{BIG_MONTH[0]}-{BIG_MONTH[1]:02d}.csv.gz').symlink_to(
+            synthetic_month(out, args.big_rows))
 
     shutil.rmtree(out / 'pg', ignore_errors=True)
     (out / 'pg').mkdir()
@@ -275,6 +290,7 @@ def main() -> int:
         peaks = [rss] + [mage_run(2021, month)[1] for month in range(2, args.months + 1)]
         secs, rss, _ = mage_run(2021, 1, {**env, 'ARROW_DEFAULT_MEMORY_POOL': 'mimalloc'})
         results.append(Result('mage run, pyarrow default allocator', secs, rss, args.rows))
+        big_runs = [mage_run(*BIG_MONTH) for _ in range(args.repeat)] if args.big_rows else []
         ours = pg_count(pg, "SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = '2021-01-01'")
         assert ours == course_rows, f'pipeline loaded {ours} rows, the course way {course_rows}'
 
@@ -312,6 +328,11 @@ def main() -> int:
     print(f'peak RSS of mage run = {by["mage run api_to_postgres"].peak_rss_mb:.0f} MB (target <= 500) with '
           f'ARROW_DEFAULT_MEMORY_POOL={env.get("ARROW_DEFAULT_MEMORY_POOL", "(unset)")}; '
           f'{by["mage run, pyarrow default allocator"].peak_rss_mb:.0f} MB with pyarrow\'s default (mimalloc)')
+    if big_runs:
+        small_peak, (big_secs, big_peak) = by['mage run api_to_postgres'].peak_rss_mb, typical(big_runs)
+        print(f'peak RSS of mage run by month size: {args.rows:,} rows {small_peak:.0f} MB | {args.big_rows:,} rows '
+              f'{big_peak:.0f} MB ({(big_peak / small_peak - 1) * 100:+.1f} %, target within 10 %); the larger in '
+              f'{big_secs:.1f} s (runs: {seconds_of(big_runs)}; peaks: {", ".join(f"{r[1]:.0f}" for r in big_runs)} MB)')
     if args.months > 1:
         print(f'{args.months} months: peak RSS {max(peaks):.0f} MB vs {peaks[0]:.0f} MB for the first '
               f'({(max(peaks) / peaks[0] - 1) * 100:+.1f} %, target within 10 %); month by month: '

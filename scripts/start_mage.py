@@ -123,8 +123,10 @@ def generate_owner_password(project: str, env: MutableMapping[str, str]) -> Path
     env_file = Path(project) / '.env'
     template = env_file if env_file.exists() else Path(project) / 'dev.env'
     text = template.read_text() if template.exists() else ''
-    lines = [l for l in text.splitlines() if not l.startswith('DEFAULT_OWNER_PASSWORD=')]
-    lines.append(f'DEFAULT_OWNER_PASSWORD={password}')
+    setting = f'DEFAULT_OWNER_PASSWORD={password}'
+    lines = [setting if line.startswith('DEFAULT_OWNER_PASSWORD=') else line for line in text.splitlines()]
+    if setting not in lines:
+        lines.append(setting)
     created = not env_file.exists()
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as out:

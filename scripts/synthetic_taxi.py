@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 from utils.taxi_schema import schema_for
 
 FULL_MONTH_ROWS = 1_369_765  # yellow 2021-01
+YELLOW_2019_01_ROWS = 7_667_792  # yellow 2019-01, the size of a pre-pandemic month
 NULL_TAIL = 0.07
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.mage
 def test_small_benchmark_runs_and_reports_every_step():
     out = open_tmp_dir('nyc-taxi-bench-')
     done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench.py'), '--rows', '20000', '--repeat', '2',
-                           '--out', str(out)],
+                           '--big-rows', '60000', '--out', str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     names = [r['name'] for r in json.loads((out / 'results.json').read_text())]
@@ -29,6 +29,7 @@ def test_small_benchmark_runs_and_reports_every_step():
     assert '| pipeline (mage run - start-up) |' in done.stdout
     assert re.search(r'runs \(s\), medians above: psql \\copy [\d.]+, [\d.]+; start-up [\d.]+, [\d.]+; month', done.stdout)
     assert (out / 'bench.png').stat().st_size > 10_000
+    assert re.search(r'peak RSS of mage run by month size: 20,000 rows \d+ MB \| 60,000 rows \d+ MB \([+-][\d.]+ %', done.stdout)
 
 
 def test_the_bigquery_month_benchmark_runs():

@@ -50,3 +50,19 @@ def test_the_compose_start_command_refuses_before_starting_mage():
                           env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert 'refused: PUBLISH_ADDRESS=0.0.0.0 would open the Mage UI' in done.stderr
+
+
+def test_a_generated_owner_password_goes_into_env_mode_600_keeping_the_settings(tmp_path):
+    from scripts.start_mage import MIN_PASSWORD_LENGTH, generate_owner_password
+
+    (tmp_path / 'dev.env').write_text('# the login\nDEFAULT_OWNER_PASSWORD=\nPOSTGRES_PORT=5432\n')
+    env = {}
+    saved = generate_owner_password(str(tmp_path), env)
+    assert saved == tmp_path / '.env' and saved.stat().st_mode & 0o777 == 0o600
+    lines = saved.read_text().splitlines()
+    assert lines == ['# the login', f'DEFAULT_OWNER_PASSWORD={env["DEFAULT_OWNER_PASSWORD"]}', 'POSTGRES_PORT=5432']
+    assert len(env['DEFAULT_OWNER_PASSWORD']) >= 2 * MIN_PASSWORD_LENGTH
+    again = {}
+    generate_owner_password(str(tmp_path), again)  # an existing .env is edited, never replaced by dev.env
+    assert again['DEFAULT_OWNER_PASSWORD'] != env['DEFAULT_OWNER_PASSWORD']
+    assert saved.read_text().splitlines() == [lines[0], f'DEFAULT_OWNER_PASSWORD={again["DEFAULT_OWNER_PASSWORD"]}', lines[2]]
