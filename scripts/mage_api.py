@@ -29,6 +29,10 @@ class MageRunError(RuntimeError):
     pass
 
 
+class MageLoginError(MageRunError):
+    """The server refused the login's email and password."""
+
+
 @dataclass
 class RunResult:
     pipeline_uuid: str
@@ -85,7 +89,8 @@ class MageServer:
             'api_key': UI_API_KEY, 'session': {'email': self.email, 'password': self.password}})
         body = r.json()
         if body.get('error'):
-            raise MageRunError(
+            refused = MageLoginError if body['error'].get('type') == 'record_not_found' else MageRunError
+            raise refused(
                 f'the Mage server at {self.base_url} requires a login and refused {self.email}: '
                 f'"{body["error"].get("message") or body["error"]}" Set DEFAULT_OWNER_EMAIL and '
                 'DEFAULT_OWNER_PASSWORD (in .env or the environment) to that login.')
@@ -122,6 +127,22 @@ class MageServer:
             return self.http.get(f'{self.base_url}/api/status', timeout=2).status_code == 200
         except requests.RequestException:
             return False
+
+    def wait_for_database(self, timeout: float = 180) -> None:
+        """Mage answers /api/status before its scheduler process has migrated its database (seen
+        on a busy machine: `no such column: pipeline_schedule.last_enabled_at`): wait until the
+        API can read it. A refused login fails at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._get('pipeline_schedules', _limit=1)
+                return
+            except MageLoginError:
+                raise
+            except (MageRunError, requests.RequestException) as e:
+                if time.monotonic() > deadline:
+                    raise MageRunError(f'Mage at {self.base_url} cannot read its database after {timeout:.0f} s: {e}')
+                time.sleep(1)
 
     def api_trigger(self, pipeline_uuid: str, timeout: float = 90) -> dict:
         """The pipeline's API trigger, once the scheduler has synced triggers.yaml into the DB."""

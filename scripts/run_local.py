@@ -48,8 +48,15 @@ from scripts.start_mage import DEFAULT_HOST, check_exposure, is_loopback, owner_
 DATA = Path(os.environ.get('LOCAL_DATA_DIR') or REPO_ROOT / '.data')
 RUN = DATA / 'run'
 LOGS = DATA / 'logs'
-MIRROR_PORT = int(os.environ.get('MIRROR_PORT', '8765'))
-MAGE_PORT = int(os.environ.get('MAGE_PORT', '6789'))
+
+
+def mage_port() -> int:
+    """MAGE_PORT from the shell, .env or dev.env (once environment() ran), else 6789."""
+    return int(os.environ.get('MAGE_PORT') or 6789)
+
+
+def mirror_port(env=os.environ) -> int:
+    return int(env.get('MIRROR_PORT') or 8765)
 
 # What `make run` runs: each pipeline with its variables, in order.
 MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]
@@ -80,7 +87,7 @@ def environment() -> dict[str, str]:
     env.setdefault('MAGE_DATA_DIR', str(DATA / 'mage'))
     env.setdefault('TAXI_WORK_DIR', str(DATA / 'work'))
     if env.get('SOURCE', 'samples') == 'samples':
-        env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{MIRROR_PORT}'
+        env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{mirror_port(env)}'
     say(f'settings from {env_file.name}; CSV source: {env.get("NYC_TLC_BASE_URL") or "public release"}; '
         f'profile: {env.get("IO_CONFIG_PROFILE", "local")}')
     os.environ.update(env)  # this process talks to the same services as Mage does
@@ -154,7 +161,7 @@ def mage_host() -> str:
 def mage_url() -> str:
     """Where this machine reaches the UI (0.0.0.0 and :: include loopback)."""
     host = mage_host() if mage_host() not in ('0.0.0.0', '::', 'localhost') else '127.0.0.1'
-    return f'http://{f"[{host}]" if ":" in host else host}:{MAGE_PORT}'
+    return f'http://{f"[{host}]" if ":" in host else host}:{mage_port()}'
 
 
 def start_all(env: dict[str, str]) -> MageServer:
@@ -175,7 +182,7 @@ def start_all(env: dict[str, str]) -> MageServer:
 
     if env.get('SOURCE', 'samples') == 'samples':
         if _pid('mirror') is None:
-            _remember('mirror', start_http_mirror(REPO_ROOT / 'samples', MIRROR_PORT, LOGS / 'mirror.log').pid)
+            _remember('mirror', start_http_mirror(REPO_ROOT / 'samples', mirror_port(), LOGS / 'mirror.log').pid)
         say(f'sample mirror on {env["NYC_TLC_BASE_URL"]} serving samples/')
 
     start_emulators(env)
@@ -183,22 +190,22 @@ def start_all(env: dict[str, str]) -> MageServer:
     mage = MageServer.from_env(mage_url(), env)
     env.setdefault('MAGE_PUBLIC_HOST', mage_url())  # the run links in alerts point here
     if _pid('mage') is None:
-        if port_open(MAGE_PORT):
-            raise ServiceError(f'port {MAGE_PORT} is taken by another program; set MAGE_PORT')
+        if port_open(mage_port()):
+            raise ServiceError(f'port {mage_port()} is taken by another program; set MAGE_PORT')
         t = time.monotonic()
         cmd = [sys.executable, str(REPO_ROOT / 'scripts' / 'start_mage.py'), str(REPO_ROOT),
-               '--host', mage_host(), '--port', str(MAGE_PORT)]
+               '--host', mage_host(), '--port', str(mage_port())]
         proc = start_process(cmd, LOGS / 'mage.log', env)
         _remember('mage', proc.pid)
         wait_until(lambda: mage.ready() or proc.poll() is not None, 180,
-                   f'Mage on port {MAGE_PORT} (log: {LOGS / "mage.log"})', 0.5)
+                   f'Mage on port {mage_port()} (log: {LOGS / "mage.log"})', 0.5)
         if proc.poll() is not None:
             last = (LOGS / 'mage.log').read_text(errors='replace').strip().splitlines()[-1:] or ['']
             raise ServiceError(f'Mage stopped as it started (exit {proc.returncode}): {last[0]}')
         say(f'Mage UI on {mage_url()}{_exposed()} ({time.monotonic() - t:.0f} s to start)')
     else:
         say(f'Mage UI already running on {mage_url()}')
-
+    mage.wait_for_database()
     return mage
 
 

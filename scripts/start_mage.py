@@ -148,6 +148,27 @@ def bind_address(host: str) -> str:
     return DEFAULT_HOST if host.strip() in ('', 'localhost') else host.strip()
 
 
+def become_project_owner(project: str) -> int | None:
+    """In a container that runs as root over a mounted checkout: go on as the checkout's owner,
+    so that what Mage writes there (the editor's saves, .file_versions) is the user's, not root's.
+    MAGE_DATA_DIR (a volume, root's when new) is handed over first. Returns the uid, or None
+    when nothing changed (not root, or a checkout root owns)."""
+    owner = os.stat(project)
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return None
+    data = Path(os.environ.get('MAGE_DATA_DIR') or Path(project).parent / 'mage_data')
+    (data / 'home').mkdir(parents=True, exist_ok=True)
+    for folder, _, files in os.walk(data):
+        for path in [folder, *(os.path.join(folder, f) for f in files)]:
+            if os.lstat(path).st_uid != owner.st_uid:
+                os.lchown(path, owner.st_uid, owner.st_gid)
+    os.setgroups([])
+    os.setgid(owner.st_gid)
+    os.setuid(owner.st_uid)
+    os.environ['HOME'] = str(data / 'home')
+    return owner.st_uid
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('project')
@@ -156,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--exposed-on', help='the address the UI is reachable on, when it differs '
                                              '(a container published on the host); default: --host')
     parser.add_argument('--setting', default='MAGE_HOST', help='the setting that chose the address')
+    parser.add_argument('--as-project-owner', action='store_true',
+                        help='run as the owner of PROJECT when started as root (in the container)')
     args = parser.parse_args(argv)
+    if args.as_project_owner and (uid := become_project_owner(args.project)) is not None:
+        print(f'[start_mage] running as uid {uid}, the owner of {args.project}', flush=True)
     problem, saved = check_exposure(args.setting, args.exposed_on or args.host, args.project, os.environ)
     if saved:  # never the password itself: this output is a log
         print(f'[start_mage] generated the owner\'s password and saved it in {saved.name} as '

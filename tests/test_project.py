@@ -53,8 +53,8 @@ def published(service: dict) -> list[tuple[str, int, int]]:
 def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
     magic, postgres = compose_config['services']['magic'], compose_config['services']['postgres']
     assert magic['environment']['POSTGRES_HOST'] == 'postgres'
-    assert magic['command'] == ('python /home/src/nyc_taxi_mage/scripts/start_mage.py nyc_taxi_mage '
-                                '--host 0.0.0.0 --exposed-on 127.0.0.1 --setting PUBLISH_ADDRESS')
+    assert magic['command'] == ('python /home/src/nyc_taxi_mage/scripts/start_mage.py /home/src/nyc_taxi_mage '
+                                '--host 0.0.0.0 --exposed-on 127.0.0.1 --setting PUBLISH_ADDRESS --as-project-owner')
     assert (REPO / 'scripts' / 'start_mage.py').is_file()
     assert any(v.endswith(':/home/src/nyc_taxi_mage:rw') for v in magic['volumes'])
     assert ('127.0.0.1', 6789, 6789) in published(magic)
@@ -104,8 +104,68 @@ def test_image_matches_the_pinned_mage():
     assert re.search(rf'^FROM mageai/mageai:{re.escape(pin)}$', dockerfile, re.M)
     # the requirements land where they are installed from (the course starter misses the slash)
     copy = re.search(r'^COPY requirements.txt (\S+)$', dockerfile, re.M).group(1)
-    assert re.search(rf'^RUN pip3 install .*-r {re.escape(copy)}$', dockerfile, re.M)
+    assert re.search(rf'pip3 install --no-cache-dir -r {re.escape(copy)} ', dockerfile)
     assert copy == '${USER_CODE_PATH}/requirements.txt'
+
+
+def test_the_image_keeps_the_base_images_pythonpath():
+    env = re.search(r'^ENV PYTHONPATH=(\S+)', (REPO / 'Dockerfile').read_text(), re.M).group(1)
+    assert env == '${USER_CODE_PATH}:${PYTHONPATH}'  # mageai/mageai sets PYTHONPATH=:/home/src
+
+
+def test_compose_ports_are_the_settings_make_run_reads(tmp_path):
+    moved = {'MAGE_PORT': 16789, 'POSTGRES_PORT': 15432, 'MIRROR_PORT': 18765, 'GCS_PORT': 14443, 'BIGQUERY_PORT': 19050}
+    services = docker_compose_config(tmp_path, ''.join(f'\n{k}={v}' for k, v in moved.items()) + '\n')['services']
+    ports = {name: {(host, target) for _, host, target in published(s)} for name, s in services.items()}
+    assert ports == {'magic': {(16789, 6789)}, 'postgres': {(15432, 5432)}, 'samples': {(18765, 8765)},
+                     'gcs': {(14443, 4443)}, 'bigquery': {(19050, 9050)}}
+    from dotenv import dotenv_values
+
+    settings = dotenv_values(REPO / 'dev.env')  # as make run reads it (the URLs follow the ports)
+    assert all(settings[k] for k in moved)
+    assert settings['GCS_EMULATOR_URL'] == f"http://127.0.0.1:{settings['GCS_PORT']}"
+    assert settings['BIGQUERY_EMULATOR_URL'] == f"http://127.0.0.1:{settings['BIGQUERY_PORT']}"
+
+
+def test_compose_keeps_state_in_named_volumes_and_writes_nothing_else_into_the_checkout(compose_config):
+    services = compose_config['services']
+    binds = {name: [v for v in s.get('volumes', []) if v.startswith(('.', '/'))] for name, s in services.items()}
+    assert binds == {'magic': [v for v in binds['magic'] if v.endswith(':/home/src/nyc_taxi_mage:rw')],
+                     'postgres': [], 'samples': [v for v in binds['samples'] if v.endswith(':/samples:ro')],
+                     'gcs': [], 'bigquery': []}
+    assert len(binds['magic']) == len(binds['samples']) == 1
+    assert 'mage-data:/home/src/mage_data:rw' in services['magic']['volumes']
+    assert services['magic']['environment']['MAGE_DATA_DIR'] == '/home/src/mage_data'
+    assert services['magic']['environment']['TAXI_WORK_DIR'].startswith('/home/src/mage_data/')
+    assert set(compose_config['volumes']) == {'mage-data', 'postgres-data', 'gcs-data', 'bigquery-data'}
+
+
+def test_a_refused_start_is_not_restarted(compose_config):
+    assert compose_config['services']['magic']['restart'] == 'no'
+
+
+def test_the_build_context_leaves_out_venvs_data_and_git():
+    ignored = (REPO / '.dockerignore').read_text().split()
+    assert {'.git', '.venv', '.venv-*', '.data', '.env', 'keys'} <= set(ignored)
+
+
+def test_our_requirements_keep_the_versions_the_real_mage_image_has():
+    """mageai/mageai:0.9.80 has mage-ai[all]: `pip install -r requirements.txt` there must not
+    replace a version it pins (the Mage stand-in of the compose test installs those pins)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    ours = {Requirement(l).name: Requirement(l) for l in (REPO / 'requirements.txt').read_text().splitlines()
+            if l.strip() and not l.startswith('#')}
+    pinned = [Requirement(r) for r in requires('mage-ai') if 'extra == "all"' in r]
+    overlap = {r.name: r for r in pinned if r.name in ours and r.marker.evaluate({'extra': 'all'})}
+    assert set(overlap) == {'psycopg2-binary', 'google-cloud-storage', 'google-cloud-bigquery', 'sshtunnel'}
+    for name, theirs in overlap.items():
+        version = re.match(r'(?:==|~=)([\d.]+)$', str(theirs.specifier)).group(1)
+        assert ours[name].specifier.contains(version), f'{name}: ours {ours[name].specifier}, the image has {version}'
+    standin = (REPO / 'tests' / 'compose' / 'standins' / 'mageai' / 'Dockerfile').read_text()
+    assert all(f"'{theirs.name}{theirs.specifier}'" in standin for theirs in overlap.values()), standin
 
 
 def test_requirements_avoid_the_postgres_extra_and_declare_sshtunnel():
