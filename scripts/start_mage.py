@@ -2,7 +2,8 @@
 
     python scripts/start_mage.py PROJECT --host 127.0.0.1 --port 6789
     python scripts/start_mage.py PROJECT --host 0.0.0.0 --exposed-on "$PUBLISH_ADDRESS" \
-        --setting PUBLISH_ADDRESS          # in a container: the host decides who reaches it
+        --setting PUBLISH_ADDRESS --as-project-owner   # in a container: the host decides who
+                                                       # reaches it; Mage runs as the checkout's owner
 
 Mage's editor has a terminal: whoever reaches the UI runs code as the user who started it.
 `mage start` binds every interface unless told otherwise (also for `--host localhost`), so this

@@ -173,7 +173,8 @@ def _google_credentials(p: Profile, emulator_key: str):
         return AnonymousCredentials(), ClientOptions(api_endpoint=p.get(emulator_key).rstrip('/'))
     from google.oauth2 import service_account
 
-    key_path = Path(p.get('GOOGLE_SERVICE_ACC_KEY_FILEPATH')).expanduser()
+    # a relative path is the project's (keys/sa.json): the same setting for make run and compose
+    key_path = REPO_ROOT / Path(p.get('GOOGLE_SERVICE_ACC_KEY_FILEPATH')).expanduser()
     if not key_path.is_file():
         raise ConfigError(
             f'GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile {p.name!r} is {str(key_path)!r}, '

@@ -92,6 +92,11 @@ def test_gcp_profile_needs_the_key_file(monkeypatch, tmp_path):
     monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', str(tmp_path / 'bad.json'))
     with pytest.raises(ConfigError, match='bad.json is not a service account key file'):
         environment.storage_client()
+    # a relative path is the project's, wherever the process runs (Mage's container: /home/src)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', 'keys/missing.json')
+    with pytest.raises(ConfigError, match=f"is '{environment.REPO_ROOT}/keys/missing.json', which is not a file"):
+        environment.storage_client()
 
 
 def test_gcp_profile_has_no_emulator_settings():
