@@ -166,7 +166,7 @@ def test_down_and_up_keep_the_run_history_and_the_data(compose):
 
 
 def test_the_ui_pages_load_in_the_browser(compose):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     base = f"http://127.0.0.1:{compose.ports()['MAGE_PORT']}"
     with sync_playwright() as p:
@@ -176,10 +176,10 @@ def test_the_ui_pages_load_in_the_browser(compose):
         page = browser.new_page(viewport={'width': 1600, 'height': 1000})
         page.set_default_timeout(120_000)
         page.goto(f'{base}/pipelines', wait_until='networkidle')
-        assert 'api_to_postgres' in page.inner_text('table')
+        expect(page.locator('table').first).to_contain_text('api_to_postgres', timeout=120_000)  # waits for it
         run = MageServer(base).runs('api_to_postgres')[0]
         page.goto(f"{base}/pipelines/api_to_postgres/runs/{run['id']}", wait_until='networkidle')
-        assert 'clean_taxi_trips' in page.inner_text('body')
+        expect(page.locator('tr', has_text='clean_taxi_trips').first).to_contain_text('clean_taxi_trips', timeout=120_000)
         (REPO / '.artifacts' / 'ui').mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(REPO / '.artifacts' / 'ui' / 'compose-run.png'))
         browser.close()
