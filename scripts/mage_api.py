@@ -98,23 +98,25 @@ class MageServer:
         self.logged_in = True
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict:
-        """One API call; logs in and calls again if the server asks for a login. Errors raise."""
-        for attempt in (1, 2):
-            kwargs['params'] = {'api_key': UI_API_KEY, **kwargs.get('params', {})}
-            if 'json' in kwargs:  # Mage reads a POST's or PUT's api_key from its body
-                kwargs['json'] = {'api_key': UI_API_KEY, **kwargs['json']}
-            r = self.http.request(method, f'{self.base_url}/api/{path}', timeout=30, **kwargs)
-            body = r.json() if r.headers.get('content-type', '').startswith('application/json') else {}
-            error = body.get('error') if isinstance(body, dict) else None
-            code = (error or {}).get('code') or r.status_code
-            if code in LOGIN_NEEDED and attempt == 1 and not self.logged_in:
-                self.login()
-                continue
-            r.raise_for_status()
-            if error:
-                raise MageRunError(f'{method} /api/{path}: {error.get("message") or error}')
-            return body
-        raise AssertionError('unreachable')
+        """One API call; if the server asks for a login, logs in and calls again. Errors raise."""
+        response, error = self._request(method, path, **kwargs)
+        if (error or {}).get('code', response.status_code) in LOGIN_NEEDED and not self.logged_in:
+            self.login()
+            response, error = self._request(method, path, **kwargs)
+        response.raise_for_status()
+        if error:
+            raise MageRunError(f'{method} /api/{path}: {error.get("message") or error}')
+        return response.json()
+
+    def _request(self, method: str, path: str, params: dict | None = None,
+                 json: dict | None = None) -> tuple[requests.Response, dict | None]:
+        """(the response, Mage's error object or None); Mage reads a POST's or PUT's api_key from its body."""
+        response = self.http.request(method, f'{self.base_url}/api/{path}', timeout=30,
+                                     params={'api_key': UI_API_KEY, **(params or {})},
+                                     json=None if json is None else {'api_key': UI_API_KEY, **json})
+        is_json = response.headers.get('content-type', '').startswith('application/json')
+        body = response.json() if is_json else {}
+        return response, body.get('error') if isinstance(body, dict) else None
 
     def _get(self, path: str, **params: Any) -> dict:
         return self._call('GET', path, params=params)
