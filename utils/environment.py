@@ -6,8 +6,9 @@ that profile's settings (every secret comes from an environment variable through
 they never name a profile and never ask "is this the emulator?".
 
 Google clients: a profile with GCS_EMULATOR_URL / BIGQUERY_EMULATOR_URL talks to the local
-emulators anonymously; a profile with GOOGLE_SERVICE_ACC_KEY_FILEPATH talks to real GCP with
-that service account. That difference is decided here and nowhere else.
+emulators anonymously; the gcp profile talks to real GCP with the service account key of
+GOOGLE_SERVICE_ACC_KEY_FILEPATH or, when that is empty, with Application Default Credentials.
+That difference is decided here and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jinja2
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+CLOUD_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 IO_CONFIG_PATH = REPO_ROOT / 'io_config.yaml'
 PROFILE_ENV_VAR = 'IO_CONFIG_PROFILE'
 DEFAULT_PROFILE = 'local'
@@ -63,8 +65,8 @@ class Profile:
             return '' if value is None else str(value)
 
         def env_var(name: str, default: str | None = None) -> str:
-            found = os.environ.get(name, default)
-            if found is None or found == '':
+            found = os.environ.get(name) or default  # env_var('X', '') allows an empty X
+            if found is None:
                 raise ConfigError(
                     f'{self.path.name}: setting {key} of profile {self.name!r} needs the '
                     f'environment variable {name}, which is not set (see dev.env)'
@@ -173,20 +175,38 @@ def _google_credentials(p: Profile, emulator_key: str):
         return AnonymousCredentials(), ClientOptions(api_endpoint=p.get(emulator_key).rstrip('/'))
     from google.oauth2 import service_account
 
+    key_setting = p.get('GOOGLE_SERVICE_ACC_KEY_FILEPATH')
+    if not key_setting:
+        return _application_default_credentials(p), None
     # a relative path is the project's (keys/sa.json): the same setting for make run and compose
-    key_path = REPO_ROOT / Path(p.get('GOOGLE_SERVICE_ACC_KEY_FILEPATH')).expanduser()
+    key_path = REPO_ROOT / Path(key_setting).expanduser()
     if not key_path.is_file():
         raise ConfigError(
             f'GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile {p.name!r} is {str(key_path)!r}, '
             'which is not a file: download the service account key there'
         )
     try:
-        credentials = service_account.Credentials.from_service_account_file(
-            str(key_path), scopes=['https://www.googleapis.com/auth/cloud-platform']
-        )
+        credentials = service_account.Credentials.from_service_account_file(str(key_path), scopes=[CLOUD_SCOPE])
     except (ValueError, KeyError) as e:
         raise ConfigError(f'{key_path} is not a service account key file: {e}') from None
     return credentials, None
+
+
+def _application_default_credentials(p: Profile):
+    """No key file: Google's Application Default Credentials (`gcloud auth application-default
+    login`, GOOGLE_APPLICATION_CREDENTIALS, or a GCP VM's service account)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        credentials, _ = google.auth.default(scopes=[CLOUD_SCOPE])
+    except DefaultCredentialsError:
+        raise ConfigError(
+            f'profile {p.name!r} found no Google credentials: set GOOGLE_SERVICE_ACC_KEY_FILEPATH to a service '
+            'account key file (e.g. keys/my-sa.json), or log in with `gcloud auth application-default login` '
+            '(on a GCP VM, its service account is used)'
+        ) from None
+    return credentials
 
 
 def storage_client(profile: Profile | None = None):

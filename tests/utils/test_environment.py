@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from utils import environment
@@ -78,13 +83,38 @@ def test_local_profile_builds_anonymous_clients_on_the_emulators(monkeypatch):
     assert bigquery.project == 'local-project' and bigquery.location == 'US'
 
 
-def test_gcp_profile_needs_the_key_file(monkeypatch, tmp_path):
+def gcp_client_without_key(tmp_path, extra: dict[str, str]) -> subprocess.CompletedProcess:
+    """storage_client() of the gcp profile with no key file, in a process of its own, HOME and the
+    gcloud config folder empty; NO_GCE_CHECK: Google's library would otherwise ask the GCE
+    metadata server (a link-local address this machine must not send to) whether it is a VM."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('GOOGLE_', 'CLOUDSDK_'))}
+    env.update({'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_PROJECT_ID': 'my-project', 'GOOGLE_LOCATION': 'EU',
+                'GCS_BUCKET': 'b', 'BIGQUERY_DATASET': 'd', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': '',
+                'HOME': str(tmp_path), 'CLOUDSDK_CONFIG': str(tmp_path / 'gcloud'), 'NO_GCE_CHECK': 'true',
+                'PYTHONPATH': str(environment.REPO_ROOT), **extra})
+    code = 'from utils.environment import storage_client; print(type(storage_client()._credentials).__module__)'
+    return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_gcp_profile_without_a_key_file_uses_application_default_credentials(tmp_path):
+    """`gcloud auth application-default login` writes an authorized_user file; with it (here named
+    by GOOGLE_APPLICATION_CREDENTIALS) the clients are built without a key file."""
+    adc = tmp_path / 'application_default_credentials.json'
+    adc.write_text(json.dumps({'type': 'authorized_user', 'client_id': 'id.apps.googleusercontent.com',
+                               'client_secret': 'not-a-secret', 'refresh_token': 'not-a-token'}))
+    done = gcp_client_without_key(tmp_path, {'GOOGLE_APPLICATION_CREDENTIALS': str(adc)})
+    assert done.returncode == 0 and done.stdout.strip() == 'google.oauth2.credentials', done.stderr
+    missing = gcp_client_without_key(tmp_path, {})  # no key file, no application default credentials
+    assert missing.returncode == 1
+    assert ("ConfigError: profile 'gcp' found no Google credentials: set GOOGLE_SERVICE_ACC_KEY_FILEPATH to a "
+            'service account key file (e.g. keys/my-sa.json), or log in with `gcloud auth application-default '
+            'login`') in missing.stderr, missing.stderr[-2000:]
+
+
+def test_gcp_profile_needs_a_key_file_that_exists(monkeypatch, tmp_path):
     monkeypatch.setenv('IO_CONFIG_PROFILE', 'gcp')
     monkeypatch.setenv('GOOGLE_PROJECT_ID', 'my-project')
     monkeypatch.setenv('GOOGLE_LOCATION', 'EU')
-    monkeypatch.delenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', raising=False)
-    with pytest.raises(ConfigError, match="GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' needs the environment variable"):
-        environment.storage_client()
     monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', str(tmp_path / 'missing.json'))
     with pytest.raises(ConfigError, match=r"GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '.*missing.json', which is not a file"):
         environment.bigquery_client()
@@ -102,4 +132,4 @@ def test_gcp_profile_needs_the_key_file(monkeypatch, tmp_path):
 def test_gcp_profile_has_no_emulator_settings():
     raw = load_profile('gcp').raw
     assert not [k for k in raw if 'EMULATOR' in k]
-    assert raw['GOOGLE_SERVICE_ACC_KEY_FILEPATH'] == "{{ env_var('GOOGLE_SERVICE_ACC_KEY_FILEPATH') }}"
+    assert raw['GOOGLE_SERVICE_ACC_KEY_FILEPATH'] == "{{ env_var('GOOGLE_SERVICE_ACC_KEY_FILEPATH', '') }}"
