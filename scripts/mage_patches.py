@@ -1,7 +1,7 @@
-"""What reaches into mage-ai 0.9.80's internals: two races in its local process queue that leave a triggered run "running" forever,
-and one delay of its scheduler, fixed here; scripts/start_mage.py applies them in the server
-process before Mage starts (its scheduler and worker pools are forked from it, so they run the
-fixed code).
+"""What reaches into mage-ai 0.9.80's internals: two races in its local process queue that leave
+a triggered run "running" forever, and one delay of its scheduler, fixed here;
+scripts/start_mage.py applies them in the server process before Mage starts (its scheduler and
+worker pools are forked from it, so they run the fixed code).
 
 Both were seen on this project's 2-core machine under load (`make up` hung, mage.log):
 

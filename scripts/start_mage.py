@@ -106,11 +106,8 @@ def owner_password_problem(setting: str, address: str, defaulted: list[str] | No
 
 
 def weak_password_problem(setting: str, address: str, password: str) -> str | None:
-    if not password:
-        return (f'{setting}={address} would expose the Mage UI and DEFAULT_OWNER_PASSWORD is not set: Mage '
-                f'would create its owner with the well-known password `{MAGE_DEFAULT_PASSWORD}`. Set '
-                f'DEFAULT_OWNER_PASSWORD in .env (at least {MIN_PASSWORD_LENGTH} characters)')
-    if len(password) < MIN_PASSWORD_LENGTH or password == MAGE_DEFAULT_PASSWORD:
+    """(An unset password never gets here: check_exposure generates one.)"""
+    if len(password) < MIN_PASSWORD_LENGTH:
         return (f'{setting}={address} would expose the Mage UI and DEFAULT_OWNER_PASSWORD has '
                 f'{len(password)} characters: use at least {MIN_PASSWORD_LENGTH}')
     return None
@@ -128,14 +125,10 @@ def generate_owner_password(project: str, env: MutableMapping[str, str]) -> Path
     lines = [setting if line.startswith('DEFAULT_OWNER_PASSWORD=') else line for line in text.splitlines()]
     if setting not in lines:
         lines.append(setting)
-    created = not env_file.exists()
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as out:
         out.write('\n'.join(lines) + '\n')
-    os.chmod(env_file, 0o600)
-    if created and os.geteuid() == 0:  # in a container: the checkout's owner keeps owning their .env
-        owner = Path(project).stat()
-        os.chown(env_file, owner.st_uid, owner.st_gid)
+    os.chmod(env_file, 0o600)  # an existing .env too
     env['DEFAULT_OWNER_PASSWORD'] = password
     return env_file
 
