@@ -24,7 +24,7 @@ from course_oracle import course_clean
 
 from scripts.local_services import copy_checkout, free_port, port_open
 from scripts.mage_api import MageServer
-from scripts.run_local import MONTHS, RUNS
+from scripts.run_local import RUNS
 
 pytestmark = [pytest.mark.compose, pytest.mark.mage]
 USER = 1000  # the checkout's owner: an ordinary user, not root

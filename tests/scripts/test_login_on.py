@@ -111,16 +111,19 @@ def fresh_project(tmp_path):
     return project, env
 
 
-@pytest.mark.parametrize('password', ['', 'admin', 'x' * (MIN_PASSWORD_LENGTH - 1)])
-def test_exposing_a_new_database_with_a_weak_owner_password_is_refused(fresh_project, password):
+@pytest.mark.parametrize('settings, refusal', [
+    ({'REQUIRE_USER_AUTHENTICATION': '0'}, 'REQUIRE_USER_AUTHENTICATION=0 turns the login off'),
+    ({'DEFAULT_OWNER_PASSWORD': 'admin'}, f'DEFAULT_OWNER_PASSWORD has 5 characters: use at least {MIN_PASSWORD_LENGTH}'),
+    ({'DEFAULT_OWNER_PASSWORD': 'x' * (MIN_PASSWORD_LENGTH - 1)},
+     f'DEFAULT_OWNER_PASSWORD has {MIN_PASSWORD_LENGTH - 1} characters: use at least {MIN_PASSWORD_LENGTH}'),
+], ids=['login-off', 'mage-default', 'too-short'])
+def test_exposing_a_new_database_without_a_real_login_is_refused(fresh_project, settings, refusal):
     project, env = fresh_project
-    proc = start_mage(project, free_port(), {**env, 'DEFAULT_OWNER_PASSWORD': password} if password else
-                      {**env, 'REQUIRE_USER_AUTHENTICATION': '0'})
+    proc = start_mage(project, free_port(), {**env, **settings})
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2, out
     assert out.count('[start_mage] refused: PUBLISH_ADDRESS=0.0.0.0 would ') == 1, out
-    assert ('REQUIRE_USER_AUTHENTICATION=0 turns the login off' if not password else
-            f'DEFAULT_OWNER_PASSWORD has {len(password)} characters: use at least {MIN_PASSWORD_LENGTH}') in out
+    assert refusal in out
     assert not (project / '.env').exists()
 
 
