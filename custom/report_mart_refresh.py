@@ -1,5 +1,7 @@
-"""One line in the log: the source month's trips now in fact_trips, and how many were left out
-because their pickup or drop-off zone is unknown (as the course's fact_trips leaves them out)."""
+"""After dbt built the marts: the data dictionary onto their columns (PostgreSQL comments,
+BigQuery descriptions), and one line in the log: the source month's trips now in fact_trips, and
+how many were left out because their pickup or drop-off zone is unknown (as the course's
+fact_trips leaves them out)."""
 
 from utils.marts import report_refresh
 
@@ -10,8 +12,8 @@ if 'test' not in globals():
 
 
 @custom
-def report_mart_refresh(mart_preview, manifest: dict, *args, **kwargs) -> dict:
-    return report_refresh(manifest)
+def report_mart_refresh(dbt_build, manifest: dict, *args, **kwargs) -> dict:
+    return report_refresh(manifest, kwargs['pipeline_uuid'])
 
 
 @test

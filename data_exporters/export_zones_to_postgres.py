@@ -1,8 +1,8 @@
-"""dim_zones in PostgreSQL (<POSTGRES_SCHEMA>.dim_zones), replaced whole and atomically by the
-checked lookup: a bad file never gets here, and the previous dim_zones stays."""
+"""The checked zone lookup -> <POSTGRES_SCHEMA>.taxi_zone_lookup (the dbt source of dim_zones),
+replaced whole and atomically: a bad file never gets here, and the previous lookup stays."""
 
 from utils.environment import postgres_connection
-from utils.marts import export_zones_to_postgres as export_zones
+from utils.marts import export_zones
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter
@@ -12,7 +12,7 @@ if 'test' not in globals():
 
 @data_exporter
 def export_zones_to_postgres(manifest: dict, *args, **kwargs) -> dict:
-    return export_zones(manifest)
+    return export_zones(manifest, 'postgres_marts')
 
 
 @test

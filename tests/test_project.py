@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO
 
 BLOCK_FOLDERS = {'data_loader': 'data_loaders', 'transformer': 'transformers', 'data_exporter': 'data_exporters',
-                 'custom': 'custom'}
+                 'custom': 'custom', 'dbt': 'dbts'}
 
 
 def pipelines() -> list[Path]:
@@ -160,7 +160,8 @@ def test_our_requirements_keep_the_versions_the_real_mage_image_has():
             if l.strip() and not l.startswith('#')}
     pinned = [Requirement(r) for r in requires('mage-ai') if 'extra == "all"' in r]
     overlap = {r.name: r for r in pinned if r.name in ours and r.marker.evaluate({'extra': 'all'})}
-    assert set(overlap) == {'psycopg2-binary', 'google-cloud-storage', 'google-cloud-bigquery', 'sshtunnel'}
+    assert set(overlap) == {'psycopg2-binary', 'google-cloud-storage', 'google-cloud-bigquery', 'sshtunnel',
+                            'dbt-core', 'dbt-postgres', 'dbt-bigquery', 'dbt-adapters'}
     for name, theirs in overlap.items():
         version = re.match(r'(?:==|~=)([\d.]+)$', str(theirs.specifier)).group(1)
         assert ours[name].specifier.contains(version), f'{name}: ours {ours[name].specifier}, the image has {version}'
@@ -221,7 +222,7 @@ def test_blocks_are_named_files_wired_both_ways(pipeline):
     assert meta['uuid'] == pipeline.name
     blocks = {b['uuid']: b for b in meta['blocks']}
     for uuid, block in blocks.items():
-        suffix = {'python': '.py', 'sql': '.sql'}[block['language']]  # Mage SQL blocks are .sql files
+        suffix = {'python': '.py', 'sql': '.sql', 'yaml': '.yaml'}[block['language']]  # dbt command blocks: .yaml
         assert (REPO / BLOCK_FOLDERS[block['type']] / f'{uuid}{suffix}').is_file(), uuid
         assert block['name'] == uuid
         for up in block['upstream_blocks']:
@@ -251,7 +252,7 @@ def test_no_committed_pipeline_or_project_file_holds_a_machine_path():
 
 def test_every_block_file_is_used_by_a_pipeline():
     used = {b['uuid'] for p in pipelines() for b in yaml.safe_load((p / 'metadata.yaml').read_text())['blocks']}
-    files = {f.stem for folder in BLOCK_FOLDERS.values() for pattern in ('*.py', '*.sql')
+    files = {f.stem for folder in BLOCK_FOLDERS.values() for pattern in ('*.py', '*.sql', '*.yaml')
              for f in (REPO / folder).glob(pattern) if f.stem != '__init__'}
     assert files == used
 

@@ -1,6 +1,7 @@
 """The source month this refresh is about (variables service, year, month: the month whose rows
-api_to_postgres loaded), checked before the SQL blocks put it into their SQL, and its table
-found. Bad variables fail here, naming them, before any SQL runs."""
+the load pipelines wrote), checked, and its trips table found in the pipeline's warehouse
+(postgres_marts: PostgreSQL, bigquery_marts: BigQuery). Bad variables or a month never loaded
+fail here, naming them, before dbt starts."""
 
 from utils.marts import check_source_month as check
 

@@ -1,22 +1,30 @@
-"""The Python steps of postgres_marts (its SQL is in transformers/*.sql, Mage SQL blocks).
+"""The Python steps of the mart pipelines; the marts themselves are the dbt project
+dbt/taxi_marts (one copy of each model for both warehouses), run by the dbt block.
 
     load_taxi_zones           <NYC_TLC_BASE_URL>/misc/taxi_zone_lookup.csv, checked (utils/zones.py)
-    export_zones_to_postgres  <POSTGRES_SCHEMA>.dim_zones, replaced whole, atomically
-    check_source_month        the run's service/year/month, checked before any SQL names them
-    fact_trips.sql            (SQL) the source month's trips with their zones, replacing that month's
-    dm_monthly_zone_revenue.sql (SQL) the month's contribution to the course's revenue mart
-    report_mart_refresh       one line: the month's trips, those left out for an unknown zone
+    export_zones_to_postgres  \\ the checked lookup -> taxi_zone_lookup, replaced whole, atomically:
+    export_zones_to_bigquery  /  the dbt source of dim_zones
+    check_source_month        the run's service/year/month checked, its trips table found
+    build_taxi_marts          (dbt build) dim_zones, fact_trips, int_monthly_zone_revenue, the marts,
+                              then their tests, for the run's source month
+    report_mart_refresh       the data dictionary onto the marts; one line: the month's trips in
+                              fact_trips, and those left out for an unknown zone
     remove_work_files         (the shared block) the run's files
+
+postgres_marts and bigquery_marts share these blocks; what differs between the warehouses (where
+the tables are, how to count and describe them) is the Warehouse below, picked by the pipeline.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import pyarrow.parquet as pq
 
-from utils.environment import postgres_connection, postgres_schema, source_base_url
+from utils import bigquery_load
+from utils.environment import bigquery_client, google_target, postgres_connection, postgres_schema, source_base_url
 from utils.month_lock import locked
 from utils.postgres_load import check_identifier, comment_columns, replace_table, table_name
 from utils.taxi_pipeline import Manifest, run_dir, timed, writing_in
@@ -24,6 +32,110 @@ from utils.taxi_source import TaxiMonth, download
 from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
 
 log = logging.getLogger(__name__)
+
+# What the dbt project builds; the describe step gives them the data dictionary.
+MART_TABLES = ('dim_zones', 'fact_trips', 'int_monthly_zone_revenue', 'dm_monthly_zone_revenue')
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """<POSTGRES_SCHEMA> of the PostgreSQL in io_config.yaml (the dbt target `postgres`)."""
+
+    loaded_by = 'api_to_postgres'
+
+    def table(self, name: str) -> str:
+        return f'{check_identifier(postgres_schema(), "POSTGRES_SCHEMA")}.{name}'
+
+    def trips_table(self, service: str) -> str:
+        return self.table(table_name(service))
+
+    def exists(self, table: str) -> bool:
+        with postgres_connection() as conn, conn.cursor() as cur:
+            cur.execute('SELECT to_regclass(%s)', (table,))
+            return cur.fetchone()[0] is not None
+
+    def count_month(self, table: str, month: TaxiMonth, service_type: str | None = None) -> int:
+        where, params = 'source_month = %s', [month.first_day]
+        if service_type:
+            where, params = where + ' AND service_type = %s', params + [service_type]
+        with postgres_connection() as conn, conn.cursor() as cur:
+            cur.execute(f'SELECT count(*) FROM {table} WHERE {where}', params)
+            return cur.fetchone()[0]
+
+    def describe(self, tables: tuple[str, ...]) -> None:
+        with postgres_connection() as conn, conn.cursor() as cur:
+            schema_name = postgres_schema()
+            for name in tables:
+                comment_columns(cur, schema_name, name)  # the data dictionary, for \d+
+            conn.commit()
+
+    def replace_zone_lookup(self, zones_path: str) -> str:
+        """<POSTGRES_SCHEMA>.taxi_zone_lookup replaced whole and atomically."""
+        schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
+        with locked(f'postgres:{schema_name}.{TABLE}'), postgres_connection() as conn:
+            replace_table(conn, schema_name=schema_name, table=TABLE, arrow_schema=SCHEMA,
+                          batches=pq.read_table(zones_path).to_batches())
+        return f'{schema_name}.{TABLE}'
+
+
+@dataclass(frozen=True)
+class BigQuery:
+    """<BIGQUERY_DATASET> of GOOGLE_PROJECT_ID, the emulator or real BigQuery (dbt target `bigquery`)."""
+
+    loaded_by = 'api_to_gcs and gcs_to_bigquery'
+
+    def table(self, name: str) -> str:
+        target = google_target()
+        bigquery_load.check_names(target.project, target.dataset)
+        return f'{target.project}.{target.dataset}.{name}'
+
+    def trips_table(self, service: str) -> str:
+        return self.table(f'{service}_tripdata')
+
+    def exists(self, table: str) -> bool:
+        return bigquery_load.table_exists(bigquery_client(), table)
+
+    def count_month(self, table: str, month: TaxiMonth, service_type: str | None = None) -> int:
+        from google.cloud import bigquery
+
+        params = [bigquery.ScalarQueryParameter('month', 'DATE', month.first_day),
+                  bigquery.ScalarQueryParameter('service_type', 'STRING', service_type)]
+        where = 'source_month = @month' + (' AND service_type = @service_type' if service_type else '')
+        job = bigquery_client().query(f'SELECT count(*) AS n FROM `{table}` WHERE {where}',
+                                      job_config=bigquery.QueryJobConfig(query_parameters=params),
+                                      location=google_target().location)
+        return next(iter(job.result())).n
+
+    def describe(self, tables: tuple[str, ...]) -> None:
+        for name in tables:  # the data dictionary, for the console
+            bigquery_load.describe_columns(bigquery_client(), self.table(name))
+
+    def replace_zone_lookup(self, zones_path: str) -> str:
+        """<dataset>.taxi_zone_lookup replaced by a load job that truncates the table: atomic in
+        BigQuery (the old rows stay until the job succeeds)."""
+        from google.cloud import bigquery
+
+        target, client, table = google_target(), bigquery_client(), self.table(TABLE)
+        bigquery_load.ensure_dataset(client, target.project, target.dataset)
+        with locked(f'bigquery:{table}'), open(zones_path, 'rb') as f:
+            client.load_table_from_file(f, table, location=target.location, job_config=bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                schema=[bigquery.SchemaField(f.name, 'INT64' if f.name == 'location_id' else 'STRING') for f in SCHEMA],
+            )).result()
+        return table
+
+
+# The pipeline picks the warehouse; its dbt block names the same one as its dbt target.
+WAREHOUSES: dict[str, Postgres | BigQuery] = {'postgres_marts': Postgres(), 'bigquery_marts': BigQuery()}
+
+
+def warehouse(pipeline_uuid: str) -> Postgres | BigQuery:
+    try:
+        return WAREHOUSES[pipeline_uuid]
+    except KeyError:
+        raise ValueError(f'no warehouse for the pipeline {pipeline_uuid!r}: the mart blocks run in '
+                         f'{" or ".join(WAREHOUSES)}') from None
 
 
 @timed
@@ -40,47 +152,33 @@ def load_zones(variables: Mapping[str, Any]) -> Manifest:
 
 
 @timed
-def export_zones_to_postgres(manifest: Manifest) -> Manifest:
-    """Replace <POSTGRES_SCHEMA>.dim_zones with the checked lookup (idempotent, atomic)."""
-    schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
-    with locked(f'postgres:{schema_name}.{TABLE}'), postgres_connection() as conn:
-        rows = replace_table(conn, schema_name=schema_name, table=TABLE, arrow_schema=SCHEMA,
-                             batches=pq.read_table(manifest['zones_path']).to_batches())
-    return {**manifest, 'table': f'{schema_name}.{TABLE}', 'rows_loaded': rows}
+def export_zones(manifest: Manifest, pipeline_uuid: str) -> Manifest:
+    """Replace the warehouse's taxi_zone_lookup with the checked lookup (idempotent, atomic)."""
+    table = warehouse(pipeline_uuid).replace_zone_lookup(manifest['zones_path'])
+    log.info('export_zones: %d zones -> %s', manifest['zones'], table)
+    return {**manifest, 'table': table}
 
 
 def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifest:
-    """The source month whose rows changed (service, year, month), checked, and its table found:
-    the SQL blocks after this one put these values into their SQL."""
+    """The source month to refresh (service, year, month), checked, and its trips table found:
+    bad variables or a month never loaded fail here, naming them, before dbt starts."""
     month = TaxiMonth.from_vars(variables)
-    schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
-    source = f'{schema_name}.{table_name(month.service)}'
-    with postgres_connection() as conn, conn.cursor() as cur:
-        cur.execute('SELECT to_regclass(%s), to_regclass(%s)', (source, f'{schema_name}.{TABLE}'))
-        found_source, found_zones = cur.fetchone()
-    if found_source is None:
-        raise LookupError(f'{source} does not exist: load {month.service} {month.year}-{month.month:02d} '
-                          'with api_to_postgres first')
-    if found_zones is None:
-        raise LookupError(f'{schema_name}.{TABLE} does not exist: this pipeline loads it in export_zones_to_postgres')
+    where = warehouse(variables['pipeline_uuid'])
+    source = where.trips_table(month.service)
+    if not where.exists(source):
+        raise LookupError(f'{source} does not exist: load {month.service} {month.first_day:%Y-%m} with '
+                          f'{where.loaded_by} first')
     return {**zones, **month.to_dict(), 'source_table': source}
 
 
-def report_refresh(manifest: Manifest) -> Manifest:
-    """How many of the month's trips the mart holds, and how many were left out because their
-    pickup or drop-off zone is unknown (missing from dim_zones, or the 'Unknown' borough)."""
-    month = TaxiMonth.from_vars(manifest)
-    schema_name = postgres_schema()
-    service_type = month.service.capitalize()
-    with postgres_connection() as conn, conn.cursor() as cur:
-        cur.execute(f'SELECT count(*) FROM {manifest["source_table"]} WHERE source_month = %s', (month.first_day,))
-        source_rows = cur.fetchone()[0]
-        cur.execute(f'SELECT count(*) FROM {schema_name}.fact_trips WHERE service_type = %s AND source_month = %s',
-                    (service_type, month.first_day))
-        fact_rows = cur.fetchone()[0]
-        for table in ('fact_trips', 'int_monthly_zone_revenue', 'dm_monthly_zone_revenue'):
-            comment_columns(cur, schema_name, table)  # the data dictionary, for \d+
-        conn.commit()
+def report_refresh(manifest: Manifest, pipeline_uuid: str) -> Manifest:
+    """The data dictionary onto the marts dbt built; how many of the month's trips fact_trips
+    holds, and how many were left out because their pickup or drop-off zone is unknown (the
+    dbt test month_rows_reconcile has checked that these add up)."""
+    month, where = TaxiMonth.from_vars(manifest), warehouse(pipeline_uuid)
+    where.describe(MART_TABLES)
+    source_rows = where.count_month(manifest['source_table'], month)
+    fact_rows = where.count_month(where.table('fact_trips'), month, month.service.capitalize())
     log.info('report_mart_refresh: %s %s: %s trips in fact_trips, %s left out for an unknown pickup or drop-off '
              'zone', month.service, f'{month.first_day:%Y-%m}', f'{fact_rows:,}', f'{source_rows - fact_rows:,}')
     return {**manifest, 'source_rows': source_rows, 'fact_rows': fact_rows, 'left_out': source_rows - fact_rows}

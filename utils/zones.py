@@ -1,10 +1,11 @@
-"""The taxi zone lookup -> dim_zones (location_id, borough, zone, service_zone).
+"""The taxi zone lookup -> taxi_zone_lookup (location_id, borough, zone, service_zone), the dbt
+source of dim_zones.
 
 The release serves it as <NYC_TLC_BASE_URL>/misc/taxi_zone_lookup.csv (the offline mirror serves
 samples/misc/). Every value is text as written: zones 264 and 265 are the 'Unknown' borough's
 'NV' and 'NA', which a CSV reader's default NA handling would turn into missing values. A file
 with a missing column, a LocationID that is not a whole number, or one given twice is refused
-with the line named, and the previous dim_zones stays.
+with the line named, and the previous lookup (and dim_zones) stays.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PATH = 'misc/taxi_zone_lookup.csv'
 HEADER = ['LocationID', 'Borough', 'Zone', 'service_zone']
 SCHEMA = pa.schema([('location_id', pa.int64()), ('borough', pa.string()), ('zone', pa.string()),
                     ('service_zone', pa.string())])
-TABLE = 'dim_zones'
+TABLE = 'taxi_zone_lookup'  # the dbt source of dim_zones (dbt/taxi_marts)
 
 
 def zones_url(base_url: str) -> str:

@@ -1,0 +1,30 @@
+-- Every trip of the run's month is in fact_trips or left out for an unknown zone (missing from
+-- dim_zones, or in the 'Unknown' borough), and none twice: a row here is a month that does not
+-- add up, with its three counts.
+{{ config(severity='error') }}
+
+with loaded as (
+    select * from {{ trips_of_the_service() }}
+    where source_month = {{ this_source_month() }}
+),
+
+known_zones as (
+    select location_id from {{ ref('dim_zones') }}
+    where borough != 'Unknown'
+),
+
+counts as (
+    select
+        (select count(*) from loaded) as loaded_rows,
+        (select count(*) from {{ ref('fact_trips') }} where {{ this_month_rows() }}) as fact_rows,
+        (
+            select count(*) from loaded
+            where pickup_location_id not in (select location_id from known_zones)
+               or dropoff_location_id not in (select location_id from known_zones)
+               or pickup_location_id is null
+               or dropoff_location_id is null
+        ) as left_out_rows
+)
+
+select * from counts
+where loaded_rows != fact_rows + left_out_rows
