@@ -28,8 +28,9 @@ def test_the_bigquery_mart_equals_the_postgres_mart(cloud_env, pg):
     for variables in MONTHS:
         for pipeline in ('api_to_postgres', 'postgres_marts', 'api_to_gcs', 'gcs_to_bigquery', 'bigquery_marts'):
             run = mage_run(REPO, pipeline, cloud_env, variables)
+            open('/tmp/bq_out.txt', 'w').write(run.output)
             assert run.returncode == 0, (pipeline, run.output[-3000:])
-    assert 'report_bigquery_marts: green 2020-10:' in run.output
+    assert 'report_mart_refresh: green 2020-10:' in run.output
     in_bigquery = bigquery_mart(cloud_env)
     in_postgres = as_dict(query(pg, f'SELECT {COLUMNS} FROM ny_taxi.dm_monthly_zone_revenue'))
     assert in_bigquery == in_postgres and len(in_bigquery) > 100

@@ -1,7 +1,8 @@
 {#- materialized='replace_where': the model's rows replace the rows of the table that the
     config replace_where (a predicate) selects, in ONE transaction: readers see the old rows or
     the new ones, and a run that fails midway leaves the old ones. The first run creates the
-    table (with the model's partition_by / cluster_by / indexes); --full-refresh recreates it.
+    table from the rows (with the model's partition_by / cluster_by / indexes); --full-refresh
+    recreates it.
     fact_trips and int_monthly_zone_revenue replace one source month with it (a month's reload
     changes exactly its rows); dim_zones replaces all its rows (replace_where='true').
     dbt's incremental strategies do not fit both warehouses: dbt-bigquery accepts no custom
@@ -33,23 +34,29 @@
 {#- PostgreSQL: dbt runs the statements in one transaction and commits after them. -#}
 {% macro default__replace_where_sql(relation, sql, predicate, create) %}
   {%- if create %}
-    {{ create_table_as(False, relation, 'select * from (' ~ sql ~ ') as model_rows where false') }};
+    {{ create_table_as(False, relation, sql) }};
     {%- for index in config.get('indexes', []) %}
     {{ get_create_index_sql(relation, index) }};
     {%- endfor %}
-  {%- endif %}
+  {%- else %}
     delete from {{ relation }} where {{ predicate }};
     insert into {{ relation }}
     select * from (
       {{ sql }}
     ) as model_rows;
+  {%- endif %}
 {% endmacro %}
 
-{#- BigQuery: one script job; the table is created outside the transaction (DDL cannot be in one). -#}
+{#- BigQuery: a script, one job. The first run creates the table from the rows (a DDL statement
+    is atomic, and cannot be inside a transaction); later runs replace them in a transaction.
+    The create is a script too (BEGIN ... END): dbt reads a lone CREATE TABLE AS's destination
+    table from the job, which the BigQuery emulator does not report. -#}
 {% macro bigquery__replace_where_sql(relation, sql, predicate, create) %}
   {%- if create %}
-    {{ create_table_as(False, relation, 'select * from (' ~ sql ~ ') as model_rows where false') }};
-  {%- endif %}
+    begin
+    {{ create_table_as(False, relation, sql) }};
+    end;
+  {%- else %}
     begin transaction;
     delete from {{ relation }} where {{ predicate }};
     insert into {{ relation }}
@@ -57,4 +64,5 @@
       {{ sql }}
     ) as model_rows;
     commit transaction;
+  {%- endif %}
 {% endmacro %}
