@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill test bench bench-backfill bench-bigquery clean
+.PHONY: setup run up stop status backfill docs test bench bench-backfill bench-bigquery clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -23,6 +23,9 @@ status:
 
 backfill: setup  ## months FROM..TO through a Mage backfill: make backfill PIPELINE=api_to_postgres SERVICE=green FROM=2020-10 TO=2020-12
 	@$(PY) scripts/backfill.py --pipeline '$(PIPELINE)' --service '$(SERVICE)' --from '$(FROM)' --to '$(TO)' --confirm '$(CONFIRM)'
+
+docs: setup  ## dbt's docs of the marts (lineage, columns) from make up's PostgreSQL, on http://127.0.0.1:8580
+	@$(PY) scripts/dbt_docs.py $(DOCS_ARGS)
 
 test:  ## the whole test suite, against real servers the tests start themselves
 	@scripts/setup.sh --test

@@ -5,7 +5,7 @@ dbt/taxi_marts (one copy of each model for both warehouses), run by the dbt bloc
     export_zones_to_postgres  \\ the checked lookup -> taxi_zone_lookup, replaced whole, atomically:
     export_zones_to_bigquery  /  the dbt source of dim_zones
     check_source_month        the run's service/year/month checked, its trips table found
-    build_taxi_marts          (dbt build) dim_zones, fact_trips, int_monthly_zone_revenue, the marts,
+    build_<pipeline>          (dbt build) dim_zones, fact_trips, int_monthly_zone_revenue, the marts,
                               then their tests, for the run's source month
     report_mart_refresh       the data dictionary onto the marts; one line: the month's trips in
                               fact_trips, and those left out for an unknown zone
@@ -126,7 +126,9 @@ class BigQuery:
         return table
 
 
-# The pipeline picks the warehouse; its dbt block names the same one as its dbt target.
+# The pipeline picks the warehouse; its dbt block (dbts/build_<pipeline>.yaml) names the same
+# one as its dbt target, and keeps dbt's record of its runs in dbt/taxi_marts/target/<target>
+# (so runs of both pipelines at once do not mix).
 WAREHOUSES: dict[str, Postgres | BigQuery] = {'postgres_marts': Postgres(), 'bigquery_marts': BigQuery()}
 
 
@@ -174,7 +176,7 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
 def report_refresh(manifest: Manifest, pipeline_uuid: str) -> Manifest:
     """The data dictionary onto the marts dbt built; how many of the month's trips fact_trips
     holds, and how many were left out because their pickup or drop-off zone is unknown (the
-    dbt test month_rows_reconcile has checked that these add up)."""
+    dbt test fact_trips_month_rows_reconcile has checked that these add up)."""
     month, where = TaxiMonth.from_vars(manifest), warehouse(pipeline_uuid)
     where.describe(MART_TABLES)
     source_rows = where.count_month(manifest['source_table'], month)

@@ -87,3 +87,4 @@ def test_a_bad_zone_lookup_is_refused_naming_the_line(pg, taxi_env, source_root,
         served_zones.write_text(good)
     assert run.returncode != 0 and message in run.output, run.output[-3000:]
     assert table_fingerprint(pg, 'ny_taxi.dim_zones') == before
+

@@ -1,8 +1,6 @@
 -- Every trip of the run's month is in fact_trips or left out for an unknown zone (missing from
 -- dim_zones, or in the 'Unknown' borough), and none twice: a row here is a month that does not
 -- add up, with its three counts.
-{{ config(severity='error') }}
-
 with loaded as (
     select * from {{ trips_of_the_service() }}
     where source_month = {{ this_source_month() }}

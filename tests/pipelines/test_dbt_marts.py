@@ -1,0 +1,95 @@
+"""The dbt project of the marts (dbt/taxi_marts) as Mage runs it: a failing dbt test fails a
+server-triggered run of postgres_marts and says which test on which model (the session's
+`make up` stack, its Mage server and REST API); the `gcp` profile's BigQuery target compiles
+with no network at all; `make docs` writes dbt's pages from the stack's PostgreSQL."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, query
+
+pytestmark = pytest.mark.mage
+YELLOW = {'service': 'yellow', 'year': 2021, 'month': 1}
+DBT = Path(sys.executable).with_name('dbt')
+
+
+def test_a_failing_dbt_test_fails_the_run_naming_the_test_and_the_model(stack, db):
+    """Zone 48, which trips of the bundled yellow month use, removed from the served lookup: the
+    dbt test dim_zones_has_every_trip_zone fails; so does the run, and its log says which test
+    (its name says on which model) and what dbt found. The lookup back, the next run completes."""
+    mage = stack.mage
+    served = stack.checkout / 'samples' / 'misc' / 'taxi_zone_lookup.csv'
+    good = served.read_text()
+    served.write_text(''.join(line for line in good.splitlines(keepends=True) if not line.startswith('48,')))
+    try:
+        run_id = mage.trigger('postgres_marts', YELLOW)
+        failed = mage.result(mage.wait(run_id, 600))
+    finally:
+        served.write_text(good)
+    assert failed.status == 'failed', failed
+    assert failed.blocks['build_postgres_marts'] == 'failed' and failed.blocks['check_source_month'] == 'completed'
+    log = mage.block_log('postgres_marts', run_id, 'build_postgres_marts')
+    assert 'Failure in test dim_zones_has_every_trip_zone (tests/dim_zones_has_every_trip_zone.sql)' in log, log[-3000:]
+    assert 'Got 1 result, configured to fail if != 0' in log, log[-3000:]  # zone 48: one failing row
+    assert query(db, 'SELECT count(*) FROM ny_taxi.dim_zones WHERE location_id = 48') == [(0,)]
+
+    again = mage.result(mage.wait(mage.trigger('postgres_marts', YELLOW), 600))
+    assert again.ok, (again, again.error)
+    assert query(db, 'SELECT count(*) FROM ny_taxi.dim_zones WHERE location_id = 48') == [(1,)]
+
+
+@pytest.mark.skipif(not shutil.which('unshare'), reason='needs unshare (util-linux) for a process with no network')
+def test_the_gcp_target_compiles_with_no_network(tmp_path):
+    """IO_CONFIG_PROFILE=gcp, a service account key file and no network at all (a network
+    namespace of its own): dbt parses and compiles every model and test for real BigQuery."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    keyfile = tmp_path / 'key.json'
+    keyfile.write_text(json.dumps({'type': 'service_account', 'project_id': 'my-course-project',
+                                   'private_key_id': 'test', 'private_key': pem,
+                                   'client_email': 'taxi@my-course-project.iam.gserviceaccount.com',
+                                   'client_id': '1', 'token_uri': 'https://oauth2.googleapis.com/token'}))
+    project = tmp_path / 'taxi_marts'
+    shutil.copytree(REPO / 'dbt' / 'taxi_marts', project, ignore=shutil.ignore_patterns('target', 'logs'))
+    env = {**os.environ, 'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_PROJECT_ID': 'my-course-project',
+           'BIGQUERY_DATASET': 'ny_taxi', 'GOOGLE_LOCATION': 'EU', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': str(keyfile),
+           'BIGQUERY_EMULATOR_URL': 'http://127.0.0.1:9', 'NO_GCE_CHECK': 'true'}
+    offline = ['unshare', '--net', str(DBT)]
+    args = ['--project-dir', str(project), '--profiles-dir', str(project), '--target', 'bigquery',
+            '--vars', json.dumps({'service': 'green', 'year': 2020, 'month': 10})]
+    for command in (['parse'], ['compile', '--no-populate-cache']):
+        done = subprocess.run(offline + command + args, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    compiled = (project / 'target' / 'compiled' / 'taxi_marts' / 'models' / 'core' / 'fact_trips.sql').read_text()
+    assert '`my-course-project`.`ny_taxi`.`green_tripdata`' in compiled, compiled
+    assert "source_month = cast('2020-10-01' as date)" in compiled
+    test_sql = next((project / 'target' / 'compiled' / 'taxi_marts').rglob('fact_trips_month_rows_reconcile.sql')).read_text()
+    assert "service_type = 'Green'" in test_sql
+
+
+def test_make_docs_writes_the_lineage_and_the_dictionary(stack):
+    """`make docs` (generate only) against the stack's PostgreSQL: the catalog has every column
+    of the marts with the data dictionary's comment, and the manifest the lineage of
+    dm_monthly_zone_revenue back to the sources."""
+    done = stack.make('docs', DOCS_ARGS='--generate-only', timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    target = stack.checkout / 'dbt' / 'taxi_marts' / 'target' / 'docs'
+    catalog = json.loads((target / 'catalog.json').read_text())['nodes']
+    fact = catalog['model.taxi_marts.fact_trips']['columns']
+    assert fact['fare_amount']['comment'] == 'The time-and-distance fare calculated by the meter.'
+    assert all(c['comment'] for c in fact.values()), [n for n, c in fact.items() if not c['comment']]
+    manifest = json.loads((target / 'manifest.json').read_text())
+    parents = manifest['parent_map']
+    assert set(parents['model.taxi_marts.dm_monthly_zone_revenue']) == {'model.taxi_marts.int_monthly_zone_revenue'}
+    assert set(parents['model.taxi_marts.fact_trips']) == {'model.taxi_marts.stg_yellow_tripdata',
+                                                          'model.taxi_marts.dim_zones'}
+    assert (target / 'index.html').is_file()
