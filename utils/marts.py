@@ -24,7 +24,8 @@ from typing import Any, Mapping
 import pyarrow.parquet as pq
 
 from utils import bigquery_load
-from utils.environment import bigquery_client, google_target, postgres_connection, postgres_schema, source_base_url
+from utils.environment import (REPO_ROOT, bigquery_client, google_target, postgres_connection, postgres_schema,
+                               source_base_url)
 from utils.month_lock import locked
 from utils.postgres_load import check_identifier, comment_columns, replace_table, table_name
 from utils.taxi_pipeline import Manifest, run_dir, timed, writing_in
@@ -33,8 +34,9 @@ from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
 
 log = logging.getLogger(__name__)
 
-# What the dbt project builds; the describe step gives them the data dictionary.
-MART_TABLES = ('dim_zones', 'fact_trips', 'int_monthly_zone_revenue', 'dm_monthly_zone_revenue')
+# What the dbt project builds (a file of models/core/ each); the describe step gives them the data
+# dictionary (utils/taxi_schema.describe).
+MART_TABLES = tuple(sorted(p.stem for p in (REPO_ROOT / 'dbt' / 'taxi_marts' / 'models' / 'core').glob('*.sql')))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 months: BigQuery's mart equals PostgreSQL's (postgres_marts) on the same months, and the course's
 computation in pandas; a refresh run again changes nothing (idempotent)."""
 
+import gzip
+
 import pytest
 from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query
 from course_oracle import mart_figures
@@ -28,7 +30,6 @@ def test_the_bigquery_mart_equals_the_postgres_mart(cloud_env, pg):
     for variables in MONTHS:
         for pipeline in ('api_to_postgres', 'postgres_marts', 'api_to_gcs', 'gcs_to_bigquery', 'bigquery_marts'):
             run = mage_run(REPO, pipeline, cloud_env, variables)
-            open('/tmp/bq_out.txt', 'w').write(run.output)
             assert run.returncode == 0, (pipeline, run.output[-3000:])
     assert 'report_mart_refresh: green 2020-10:' in run.output
     in_bigquery = bigquery_mart(cloud_env)
@@ -43,3 +44,49 @@ def test_the_bigquery_mart_equals_the_postgres_mart(cloud_env, pg):
     again = mage_run(REPO, 'bigquery_marts', cloud_env, MONTHS[0])  # the same month again: nothing changes
     assert again.returncode == 0, again.output[-3000:]
     assert bigquery_mart(cloud_env) == in_bigquery
+
+
+def bigquery_rows(env, table: str, where: str = 'TRUE') -> tuple:
+    """(rows, sum of total_amount or trips) of a table: enough to see any change of its rows."""
+    name = f"local-project.{env['BIGQUERY_DATASET']}.{table}"
+    money = 'total_amount' if table == 'fact_trips' else 'total_monthly_trips'
+    row = next(iter(bigquery_client().query(f'SELECT count(*) AS n, sum({money}) AS s FROM `{name}` WHERE {where}').result()))
+    return row.n, pytest.approx(row.s)
+
+
+def load_into_bigquery(env, variables, pipelines=('api_to_gcs', 'gcs_to_bigquery', 'bigquery_marts')):
+    for pipeline in pipelines:
+        run = mage_run(REPO, pipeline, env, variables)
+        assert run.returncode == 0, (pipeline, run.output[-3000:])
+
+
+def test_reloading_a_month_changes_exactly_its_contribution_in_bigquery(cloud_env, served, tmp_path):
+    for variables in MONTHS:
+        load_into_bigquery(cloud_env, variables)
+    before = bigquery_mart(cloud_env)
+    lines = gzip.decompress(YELLOW_SAMPLE.read_bytes()).splitlines(keepends=True)
+    smaller = tmp_path / 'yellow_tripdata_2021-01.csv.gz'
+    smaller.write_bytes(gzip.compress(b''.join(lines[:600]), mtime=0))
+    served('yellow', 2021, 1, smaller.read_bytes(), gzipped=True)
+    load_into_bigquery(cloud_env, MONTHS[0])
+    after = bigquery_mart(cloud_env)
+    assert {k: v for k, v in after.items() if k[2] == 'Green'} == {k: v for k, v in before.items() if k[2] == 'Green'}
+    oracle = mart_figures([('yellow', smaller)])
+    assert {k: (v[0], v[1]) for k, v in after.items() if k[2] == 'Yellow'} == {k: (v[0], v[1]) for k, v in oracle.items()}
+    assert after != before
+
+
+def test_a_bigquery_refresh_failing_midway_leaves_the_previous_rows(cloud_env):
+    """The month's DELETE has run when its INSERT fails (a column of the source renamed): the
+    transaction rolls back, and fact_trips and the contributions keep their rows."""
+    load_into_bigquery(cloud_env, MONTHS[0])
+    before = [bigquery_rows(cloud_env, t) for t in ('fact_trips', 'int_monthly_zone_revenue')]
+    source = f"local-project.{cloud_env['BIGQUERY_DATASET']}.yellow_tripdata"
+    bigquery_client().query(f'ALTER TABLE `{source}` RENAME COLUMN trip_distance TO distance').result()
+    try:
+        run = mage_run(REPO, 'bigquery_marts', cloud_env, MONTHS[0])
+    finally:
+        bigquery_client().query(f'ALTER TABLE `{source}` RENAME COLUMN distance TO trip_distance').result()
+    assert run.returncode != 0, run.output[-3000:]
+    assert [bigquery_rows(cloud_env, t) for t in ('fact_trips', 'int_monthly_zone_revenue')] == before
+    assert before[0][0] > 1000
