@@ -33,7 +33,15 @@ def test_the_mart_equals_the_course_computation(pg, taxi_env):
     assert run.output.count('1/1 tests passed.') == 4  # the Python blocks' inline tests
     assert mart(pg) == mart_figures([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
     assert query(pg, "SELECT zone FROM ny_taxi.dim_zones WHERE location_id IN (264, 265) ORDER BY 1") == [('NA',), ('NV',)]
-    for table in ('dim_zones', 'fact_trips', 'dm_monthly_zone_revenue', 'green_taxi_data'):
+    by_borough = query(pg, 'SELECT revenue_month, service_type, sum(total_monthly_trips), sum(revenue_monthly_total_amount) '
+                           'FROM ny_taxi.dm_monthly_borough_trips GROUP BY 1, 2')  # the mart added as one model
+    by_zone = {}
+    for (zone, month, service), (trips, total, _) in mart(pg).items():
+        by_zone.setdefault((month, service), [0, 0.0])
+        by_zone[(month, service)][0] += trips
+        by_zone[(month, service)][1] += total.expected
+    assert {(m, s): (n, pytest.approx(a)) for m, s, n, a in by_borough} == {k: tuple(v) for k, v in by_zone.items()}
+    for table in ('dim_zones', 'fact_trips', 'dm_monthly_zone_revenue', 'dm_monthly_borough_trips', 'green_taxi_data'):
         assert undescribed(pg, f'ny_taxi.{table}') == [], table  # the data dictionary, for \d+
     kept = len(course_clean(GREEN_MONTH, 'green'))
     in_fact = query(pg, "SELECT count(*) FROM ny_taxi.fact_trips WHERE service_type = 'Green'")[0][0]
