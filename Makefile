@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill docs test bench bench-backfill bench-bigquery clean
+.PHONY: setup run up stop status backfill docs test bench bench-backfill bench-bigquery bench-marts clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -25,18 +25,22 @@ backfill: setup  ## months FROM..TO through a Mage backfill: make backfill PIPEL
 	@$(PY) scripts/backfill.py --pipeline '$(PIPELINE)' --service '$(SERVICE)' --from '$(FROM)' --to '$(TO)' --confirm '$(CONFIRM)'
 
 docs: setup  ## dbt's docs of the marts (lineage, columns) from make up's PostgreSQL, on http://127.0.0.1:8580
-	@$(PY) scripts/dbt_docs.py $(DOCS_ARGS)
+	@$(PY) scripts/marts_docs.py $(DOCS_ARGS)
 
 test:  ## the whole test suite, against real servers the tests start themselves
 	@scripts/setup.sh --test
 	@$(PY) -m pytest
 
-bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery
+bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery and bench-marts
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 	@$(PY) scripts/bench_bigquery.py
+	@$(PY) scripts/bench_marts.py
 
 bench-bigquery: setup  ## replacing one month in a BigQuery table of 1 vs 12 months (emulator)
 	@$(PY) scripts/bench_bigquery.py
+
+bench-marts: setup  ## one month's dbt refresh of the marts when they hold 1 vs 12 months (PostgreSQL, BigQuery emulator)
+	@$(PY) scripts/bench_marts.py
 
 bench-backfill: setup  ## a year of synthetic months through make backfill vs 12 x psql \copy (BENCH_ARGS='--months 12 --parallel 1 2 3')
 	@$(PY) scripts/bench_backfill.py $(BENCH_ARGS)

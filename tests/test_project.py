@@ -270,3 +270,11 @@ def test_samples_keep_their_provenance():
     provenance = (REPO / 'samples' / 'PROVENANCE.md').read_text()
     for f in sorted((REPO / 'samples').rglob('*.csv*')) + sorted((REPO / 'tests' / 'fixtures').glob('*.csv*')):
         assert f'`{f.relative_to(REPO)}`' in provenance, f
+
+
+def test_no_module_mage_can_import_looks_like_a_dbt_plugin():
+    """dbt imports every top-level module whose name starts with dbt_ (it looks for plugins);
+    scripts/ is on sys.path in the Mage server (scripts/start_mage.py runs as a script), and the
+    repo root too: a dbt_*.py there would be imported by every dbt block, with its imports."""
+    tops = [p.name for folder in (REPO, REPO / 'scripts') for p in folder.iterdir()]
+    assert not [name for name in tops if name.startswith('dbt_')], tops

@@ -120,7 +120,9 @@ def test_the_pipelines_run_in_the_containers_as_make_run_runs_them(compose):
     mage = MageServer(f"http://127.0.0.1:{compose.ports()['MAGE_PORT']}")
     results = [mage.run(pipeline, variables, timeout=PIPELINE_DEADLINE) for pipeline, variables in RUNS]
     results.append(mage.run('green_taxi_etl', {'year': 2020, 'months': [10]}, timeout=PIPELINE_DEADLINE))
-    assert [r.describe() for r in results if not r.ok] == []
+    failed = [f'{r.describe()}\n' + '\n'.join(mage.block_log(r.pipeline_uuid, r.run_id, b)[-2500:] for b in r.failed_blocks)
+              for r in results if not r.ok]
+    assert not failed, '\n\n'.join(failed)
     # the month loads were done by the project's code on Python 3.10, the real image's
     version = compose('exec', '-T', 'magic', 'python', '-c', 'import sys; print(sys.version_info[:2])').stdout
     assert version.strip() == '(3, 10)'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -75,6 +76,13 @@ def image_exists(name: str) -> bool:
     return subprocess.run(['docker', 'image', 'inspect', name], capture_output=True).returncode == 0
 
 
+def image_label(name: str, label: str) -> str | None:
+    """A label of an image in the store; None when the image is missing."""
+    done = subprocess.run(['docker', 'image', 'inspect', '-f', f'{{{{index .Config.Labels "{label}"}}}}', name],
+                          capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def pyenv_python(version: str) -> Path:
     """This machine's pyenv CPython `version` (3.10, 3.13...): the stand-in python images copy it."""
     root = os.environ.get('PYENV_ROOT') or os.path.expanduser('~/.pyenv')
@@ -93,14 +101,16 @@ def extra_ca_certs() -> str:
 
 
 def build_standins(rebuild: bool = False) -> list[str]:
-    """Build each stand-in that the image store lacks; return the names built now."""
+    """Build each stand-in that the image store lacks, or has from another Dockerfile (a label
+    keeps the hash of the Dockerfile an image was built from); return the names built now."""
     built = []
 
     def build(name: str, dockerfile: Path, context: Path, *args: str) -> None:
-        if image_exists(name) and not rebuild:
+        recipe = hashlib.sha256(dockerfile.read_bytes()).hexdigest()[:16]
+        if image_label(name, 'standin.dockerfile') == recipe and not rebuild:
             return
-        sh('docker', 'build', '--network', 'host', '-t', name, '-f', '-', *args, str(context),
-           input=dockerfile.read_text())
+        sh('docker', 'build', '--network', 'host', '-t', name, '--label', f'standin.dockerfile={recipe}',
+           '-f', '-', *args, str(context), input=dockerfile.read_text())
         built.append(name)
 
     if not image_exists(BASE) or rebuild:

@@ -2,6 +2,8 @@
 that `make up` runs (the catalog: every column with the data dictionary's comment), then
 `dbt docs serve` on http://127.0.0.1:<DBT_DOCS_PORT> (default 8580), loopback only, until Ctrl-C.
 The pages are one self-contained file: nothing is fetched from the internet.
+(Not named dbt_*: dbt imports every top-level module named so, looking for plugins, and this
+folder is on sys.path when Mage runs from scripts/start_mage.py.)
 
     make docs                    generate and serve
     make docs DOCS_ARGS=--generate-only
