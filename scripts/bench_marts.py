@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -95,13 +96,13 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
         uri = gcs_io.upload_file(bucket, root / f'clean-{m:02d}.parquet', f'nyc_taxi/yellow/2019-{m:02d}.parquet')
         for schema, months in SCHEMAS.items():
             if m in months:
-                with pg.connect() as conn:
+                with closing(pg.connect()) as conn:
                     replace_month(conn, schema_name=schema, taxi_schema=yellow, month=date(2019, m, 1),
                                   batches=pq.read_table(root / f'clean-{m:02d}.parquet').to_batches())
                 bigquery_load.load_month(client, project=PROJECT, dataset=schema, location='US', taxi_schema=yellow,
                                          month=date(2019, m, 1), uri=uri)
     for schema in SCHEMAS:
-        with pg.connect() as conn:
+        with closing(pg.connect()) as conn:
             replace_table(conn, schema_name=schema, table=TABLE, arrow_schema=SCHEMA,
                           batches=pq.read_table(root / 'zones.parquet').to_batches())
         with open(root / 'zones.parquet', 'rb') as f:
@@ -168,7 +169,7 @@ def run(root: Path, pg: Postgres, rows: int, repeat: int) -> int:
 
 def fact_rows(pg: Postgres, target: str, schema: str) -> int:
     if target == 'postgres':
-        with pg.connect() as conn, conn.cursor() as cur:
+        with closing(pg.connect()) as conn, conn.cursor() as cur:
             cur.execute(f'SELECT count(*) FROM {schema}.fact_trips')
             return cur.fetchone()[0]
     from utils.environment import bigquery_client
