@@ -5,7 +5,8 @@
     materialized='replace_where',
     replace_where=this_month_rows(),
     indexes=[{'columns': ['service_type', 'source_month']}],
-    cluster_by=['source_month', 'service_type'],
+    partition_by={'field': 'source_month', 'data_type': 'date', 'granularity': 'month'},
+    cluster_by=['service_type'],
 ) }}
 
 select
