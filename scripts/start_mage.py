@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     from mage_ai.cli.main import app
 
     apply()
+    # From the project's folder, as under `make run`: a relative path in the settings (the key file
+    # of GOOGLE_SERVICE_ACC_KEY_FILEPATH) is the project's for dbt too, which reads it from here.
+    os.chdir(args.project)
     sys.argv = ['mage', 'start', args.project, '--host', bind_address(args.host), '--port', args.port]
     app()
     return 0

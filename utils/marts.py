@@ -12,7 +12,8 @@ dbt/taxi_marts (one copy of each model for both warehouses), run by the dbt bloc
     remove_work_files         (the shared block) the run's files
 
 postgres_marts and bigquery_marts share these blocks; what differs between the warehouses (where
-the tables are, how to count and describe them) is the Warehouse below, picked by the pipeline.
+the tables are, how to count and describe them) is one of the two classes below, picked by the
+pipeline (WAREHOUSES).
 """
 
 from __future__ import annotations
