@@ -88,6 +88,9 @@ def test_make_docs_writes_the_lineage_and_the_dictionary(stack):
     assert fact['fare_amount']['comment'] == 'The time-and-distance fare calculated by the meter.'
     assert all(c['comment'] for c in fact.values()), [n for n, c in fact.items() if not c['comment']]
     manifest = json.loads((target / 'manifest.json').read_text())
+    columns = manifest['nodes']['model.taxi_marts.fact_trips']['columns']  # what the pages show
+    assert columns['fare_amount']['description'] == 'The time-and-distance fare calculated by the meter.'
+    assert set(columns) == set(fact) and all(c['description'] for c in columns.values())
     parents = manifest['parent_map']
     assert set(parents['model.taxi_marts.dm_monthly_zone_revenue']) == {'model.taxi_marts.int_monthly_zone_revenue'}
     assert set(parents['model.taxi_marts.fact_trips']) == {'model.taxi_marts.stg_yellow_tripdata',

@@ -44,6 +44,7 @@ def test_the_lineage_of_the_revenue_mart_opens_in_the_browser(docs_url):
         page.on('request', lambda r: requests.append(r.url))
         page.goto(f'{docs_url}/#!/model/model.taxi_marts.dm_monthly_zone_revenue', wait_until='networkidle')
         page.get_by_text('The course\'s monthly revenue per pickup zone').first.wait_for()
+        page.get_by_text('The number of trips.').first.wait_for()  # a column's meaning, from the data dictionary
         page.locator('.launcher-btn a').click()  # "View Lineage Graph": the mart and its parents
         page.locator('a[ng-click="showExpanded()"]').click()  # expanded: every ancestor, to the sources
         labels = page.wait_for_function(
