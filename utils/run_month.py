@@ -41,30 +41,39 @@ def parse_execution_date(value: Any) -> date:
     raise ValueError(f'pipeline variable execution_date={value!r} is not a date')
 
 
-def run_is_date_driven(variables: Mapping[str, Any]) -> bool:
-    """True for a Mage backfill run or a recurring schedule's run (asked of Mage's database by
-    the run id Mage passes), or a run given execution_date by hand (no run id: `mage run`); not
-    for a block run in the editor."""
+def run_started_by(variables: Mapping[str, Any]) -> str:
+    """'backfill', 'schedule' (a recurring schedule's run) or 'person' (Run@once, the API
+    trigger, `mage run`, the editor), asked of Mage's database by the run id Mage passes."""
     run_id = variables.get('pipeline_run_id')
     if run_id is None:
-        # Only a date a person wrote (`--runtime-vars` gives a string). Mage's editor runs a block
-        # with execution_date=datetime.now() when nobody gave one (server/websocket_server.py):
-        # that names no month, so the editor loads the variables' month, as the course's does.
-        given = variables.get('execution_date')
-        return isinstance(given, str) and given.strip() != ''
+        return 'person'
     from mage_ai.orchestration.db.models.schedules import PipelineRun
 
     run = PipelineRun.query.get(int(run_id))
     if run is None:
         raise LookupError(f'Mage has no pipeline run {run_id} in its database')
     if run.backfill_id is not None:
-        return True
+        return 'backfill'
     schedule = run.pipeline_schedule
-    return (
+    if (
         schedule is not None
         and schedule.schedule_type == 'time'
         and schedule.schedule_interval not in (None, '@once')
-    )
+    ):
+        return 'schedule'
+    return 'person'
+
+
+def run_is_date_driven(variables: Mapping[str, Any]) -> bool:
+    """True for a Mage backfill run or a recurring schedule's run, or a run given execution_date
+    by hand (no run id: `mage run`); not for a block run in the editor."""
+    if variables.get('pipeline_run_id') is None:
+        # Only a date a person wrote (`--runtime-vars` gives a string). Mage's editor runs a block
+        # with execution_date=datetime.now() when nobody gave one (server/websocket_server.py):
+        # that names no month, so the editor loads the variables' month, as the course's does.
+        given = variables.get('execution_date')
+        return isinstance(given, str) and given.strip() != ''
+    return run_started_by(variables) in ('backfill', 'schedule')
 
 
 def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None) -> TaxiMonth:

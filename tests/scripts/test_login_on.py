@@ -166,7 +166,9 @@ def test_the_first_exposed_start_generates_the_owner_password_and_only_it_logs_i
             MageServer(base).runs('api_to_postgres')  # admin / admin
         owner = MageServer(base, password=password)
         owner.login()
-        assert owner.runs('api_to_postgres') == []
+        # nothing ran but the monthly schedules' runs, which wait for their month (test_sensors)
+        assert [r['pipeline_schedule_name'] for r in owner.runs('api_to_postgres')
+                if not r['pipeline_schedule_name'].endswith('_monthly')] == []
 
         marker = project / 'terminal-was-used'
         token = _raw(owner.http.cookies['oauth_token'])

@@ -37,8 +37,15 @@ class SourceServer:
             def log_message(self, *args):
                 pass
 
+            def do_HEAD(self):
+                server.requests.append(f'HEAD {self.path}')
+                self.answer(with_body=False)
+
             def do_GET(self):
                 server.requests.append(self.path)
+                self.answer(with_body=True)
+
+            def answer(self, with_body: bool):
                 fault = server.faults.get(self.path)
                 if fault and fault.status and (fault.times is None or fault.times > 0):
                     if fault.times is not None:
@@ -58,6 +65,8 @@ class SourceServer:
                 self.send_header('Content-Type', 'application/octet-stream')
                 self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
+                if not with_body:
+                    return
                 if fault and fault.stall_seconds:
                     time.sleep(fault.stall_seconds)
                 if fault and fault.cut_after is not None:

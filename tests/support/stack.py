@@ -63,11 +63,11 @@ class Stack:
         generate_month(path, rows=rows, year=year, month=month, seed=month)
         return len(course_clean(path, service))
 
-    def mirror_requests(self, path: str) -> int:
-        """How many GETs of `path` (e.g. /yellow/yellow_tripdata_2019-06.csv.gz) the stack's
-        sample mirror has answered, from its access log."""
+    def mirror_requests(self, path: str, method: str = 'GET') -> int:
+        """How many GETs (or HEADs) of `path` (e.g. /yellow/yellow_tripdata_2019-06.csv.gz) the
+        stack's sample mirror has answered, from its access log."""
         log = self.checkout / '.data' / 'logs' / 'mirror.log'
-        return log.read_text().count(f'"GET {path} ')
+        return log.read_text().count(f'"{method} {path} ')
 
     def postgres(self) -> Postgres:
         """The stack's PostgreSQL server, to stop and start it as an outage would."""
