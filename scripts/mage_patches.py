@@ -32,6 +32,9 @@ And one delay, shortened the way Mage itself does it in its other executor mode:
 Only for the pinned version: another version is left as it is, with a warning, so an upgrade
 makes someone look again.
 
+With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
+the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
+
 And one look into Mage's user table (users_with_password): before the UI is exposed,
 scripts/start_mage.py asks whether a user of the project's database still logs in with Mage's
 well-known default password, checked the way Mage checks a login.
@@ -141,9 +144,45 @@ def apply() -> bool:
     _mages_run_pipeline = pipeline_scheduler_original.run_pipeline
     pipeline_scheduler_original.run_pipeline = run_pipeline  # the job target, looked up when a run starts
     LoopTimeTrigger.start = scheduler_loop
+    if prometheus_enabled(os.environ):
+        from prometheus_client import REGISTRY
+
+        REGISTRY.register(RunCounts())
     print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished runs '
           f'(pid {os.getpid()})', flush=True)
     return True
+
+
+def prometheus_enabled(env) -> bool:
+    """ENABLE_PROMETHEUS as Mage reads it (settings/server.py: true, 1 or t)."""
+    return str(env.get('ENABLE_PROMETHEUS', '')).strip().lower() in ('true', '1', 't')
+
+
+class RunCounts:
+    """A Prometheus collector: `mage_pipeline_runs{pipeline, status}`, the pipeline runs in Mage's
+    database (server-triggered runs: `mage run` records none), counted at each scrape."""
+
+    @staticmethod
+    def family():
+        from prometheus_client.core import GaugeMetricFamily
+
+        return GaugeMetricFamily('mage_pipeline_runs', "Pipeline runs in Mage's database, by pipeline and status",
+                                 labels=['pipeline', 'status'])
+
+    def describe(self):  # what register() asks, so it does not query a database Mage has not set up yet
+        yield self.family()
+
+    def collect(self):
+        from sqlalchemy import text
+
+        from mage_ai.orchestration.db import engine  # imported at the first scrape: Mage chose the database
+
+        runs = self.family()
+        with engine.connect() as conn:
+            rows = conn.execute(text('SELECT pipeline_uuid, status, count(*) FROM pipeline_run GROUP BY 1, 2'))
+            for pipeline, status, count in rows:
+                runs.add_metric([pipeline, str(status).lower()], count)
+        yield runs
 
 
 def users_with_password(project: str, password: str) -> list[str] | None:

@@ -211,11 +211,12 @@ def mage_run(repo: Path, pipeline: str, env: dict[str, str], variables: dict | N
 @pytest.fixture(scope='session')
 def stack():
     """`make up` from a copy of the checkout in a mode-700 folder, on free ports: PostgreSQL,
-    sample mirror, emulators and ONE Mage server for the whole session. At the end `make stop`
-    and `make clean` run, and what they leave behind fails the session (an error at teardown)."""
+    sample mirror, emulators and ONE Mage server for the whole session, with its Prometheus
+    endpoint on (test_metrics). At the end `make stop` and `make clean` run, and what they leave
+    behind fails the session (an error at teardown)."""
     from support.stack import start_stack, stop_stack
 
-    started = start_stack()
+    started = start_stack(ENABLE_PROMETHEUS='1')
     yield started
     problems = stop_stack(started)
     assert not problems, problems

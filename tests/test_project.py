@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO
 
 BLOCK_FOLDERS = {'data_loader': 'data_loaders', 'transformer': 'transformers', 'data_exporter': 'data_exporters',
-                 'custom': 'custom', 'dbt': 'dbts'}
+                 'custom': 'custom', 'dbt': 'dbts', 'sensor': 'sensors'}
 
 
 def pipelines() -> list[Path]:
@@ -161,8 +161,13 @@ def test_our_requirements_keep_the_versions_the_real_mage_image_has():
     pinned = [Requirement(r) for r in requires('mage-ai') if 'extra == "all"' in r]
     overlap = {r.name: r for r in pinned if r.name in ours and r.marker.evaluate({'extra': 'all'})}
     assert set(overlap) == {'psycopg2-binary', 'google-cloud-storage', 'google-cloud-bigquery', 'sshtunnel',
-                            'dbt-core', 'dbt-postgres', 'dbt-bigquery', 'dbt-adapters'}
+                            'dbt-core', 'dbt-postgres', 'dbt-bigquery', 'dbt-adapters', 'prometheus_client',
+                            'opentelemetry-exporter-prometheus', 'opentelemetry-instrumentation-tornado'}
     for name, theirs in overlap.items():
+        floor = re.match(r'>=([\w.]+)$', str(theirs.specifier))
+        if floor:  # a floor, not a pin: ours is the same floor
+            assert ours[name].specifier == theirs.specifier, f'{name}: ours {ours[name].specifier}, theirs {theirs.specifier}'
+            continue
         version = re.match(r'(?:==|~=)([\d.]+)$', str(theirs.specifier)).group(1)
         assert ours[name].specifier.contains(version), f'{name}: ours {ours[name].specifier}, the image has {version}'
     standin = (REPO / 'tests' / 'compose' / 'standins' / 'mageai' / 'Dockerfile').read_text()

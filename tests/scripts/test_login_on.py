@@ -45,6 +45,11 @@ def test_make_up_and_make_backfill_log_in_with_the_login_on(login_stack):
     assert '2020-10  completed' in done.stdout
 
 
+def test_no_metrics_endpoint_unless_a_setting_asks_for_it(login_stack):
+    """dev.env's ENABLE_PROMETHEUS=0: Mage serves no /metrics (the session stack turns it on)."""
+    assert requests.get(f'{login_stack.mage.base_url}/metrics', timeout=30).status_code == 404
+
+
 def test_without_a_session_the_api_refuses_everything_but_the_api_trigger(login_stack):
     base = f"http://127.0.0.1:{login_stack.ports['MAGE_PORT']}/api"
     for path in ('pipelines', 'pipelines/api_to_postgres', 'pipeline_runs', 'backfills', 'files',
