@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill docs test bench bench-backfill bench-bigquery bench-marts clean
+.PHONY: setup run up stop status backfill docs gcp-setup test bench bench-backfill bench-bigquery bench-marts clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -26,6 +26,9 @@ backfill: setup  ## months FROM..TO through a Mage backfill: make backfill PIPEL
 
 docs: setup  ## dbt's docs of the marts (lineage, columns) from make up's PostgreSQL, on http://127.0.0.1:8580
 	@$(PY) scripts/marts_docs.py $(DOCS_ARGS)
+
+gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in GOOGLE_LOCATION, or say what to change
+	@$(PY) scripts/gcp_setup.py
 
 test:  ## the whole test suite, against real servers the tests start themselves
 	@scripts/setup.sh --test

@@ -209,6 +209,14 @@ def _application_default_credentials(p: Profile):
     return credentials
 
 
+def cloud_credentials(profile: Profile | None = None):
+    """The Google credentials of a profile on real GCP (key file or ADC); None on the emulators."""
+    p = profile or load_profile()
+    if 'GCS_EMULATOR_URL' in p.raw:
+        return None
+    return _google_credentials(p, 'GCS_EMULATOR_URL')[0]
+
+
 def storage_client(profile: Profile | None = None):
     from google.cloud import storage
 
