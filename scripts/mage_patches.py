@@ -32,6 +32,12 @@ And one delay, shortened the way Mage itself does it in its other executor mode:
 Only for the pinned version: another version is left as it is, with a warning, so an upgrade
 makes someone look again.
 
+And one route: Mage 0.9.80 sends every /api/page_block_layouts/<uuid>/... request to the
+layout itself (its "encoded resource ID" route, `.+`, comes before the child routes), so a
+dashboard's chart never gets its data ("Chart hasn't been configured or no data was
+retrieved"): every pipeline's Dashboard is empty. Fixed: the chart route
+(.../block_layout_items/<chart>) goes in front of it (make_app_with_dashboard_route).
+
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
 
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import sys
 import time
 
@@ -56,6 +63,7 @@ WOKEN = 'a run finished: the scheduler ticks now'
 # scheduler and (from that) the worker pools, so all of them share it.
 RUN_FINISHED = None
 _mages_run_pipeline = None
+_mages_make_app = None
 
 
 def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
@@ -144,13 +152,39 @@ def apply() -> bool:
     _mages_run_pipeline = pipeline_scheduler_original.run_pipeline
     pipeline_scheduler_original.run_pipeline = run_pipeline  # the job target, looked up when a run starts
     LoopTimeTrigger.start = scheduler_loop
+    from mage_ai.server import server
+
+    global _mages_make_app
+    _mages_make_app = server.make_app
+    server.make_app = make_app_with_dashboard_route  # start_server looks it up when it starts
     if prometheus_enabled(os.environ):
         from prometheus_client import REGISTRY
 
         REGISTRY.register(RunCounts())
-    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished runs '
-          f'(pid {os.getpid()})', flush=True)
+    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished runs, '
+          f'dashboard chart route added (pid {os.getpid()})', flush=True)
     return True
+
+
+def make_app_with_dashboard_route(*args, **kwargs):
+    """Mage's make_app, then the dashboard charts' route put before Mage's catch-all one for
+    page block layouts (it has the same prefix as that one: ROUTES_BASE_PATH is kept)."""
+    from mage_ai.server import server
+    from tornado.web import URLSpec
+
+    app = _mages_make_app(*args, **kwargs)
+    rules = app.wildcard_router.rules
+    layouts = next((i for i, rule in enumerate(rules)
+                   if 'page_block_layouts)/(?P<pk>.+)' in getattr(rule.matcher, 'regex', re.compile('')).pattern), None)
+    if layouts is None:  # Mage's routes changed: leave them (an error here would stop the server silently)
+        print('[mage_patches] no page_block_layouts route found: dashboard charts left as Mage routes them',
+              file=sys.stderr, flush=True)
+        return app
+    prefix = rules[layouts].matcher.regex.pattern.split('/api/')[0]
+    rules.insert(layouts, app.wildcard_router.process_rule(URLSpec(
+        prefix + r'/api/(?P<resource>page_block_layouts)/(?P<pk>.+)/(?P<child>block_layout_items)'
+                 r'/(?P<child_pk>[\w\-\%2f\.]+)$', server.ApiChildDetailHandler)))
+    return app
 
 
 def prometheus_enabled(env) -> bool:

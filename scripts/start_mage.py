@@ -185,14 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f'[start_mage] refused: {problem}', file=sys.stderr, flush=True)
         return 2
-    from mage_patches import apply  # beside this script
-    from mage_ai.cli.main import app
-
-    apply()
+    project = os.path.abspath(args.project)
     # From the project's folder, as under `make run`: a relative path in the settings (the key file
     # of GOOGLE_SERVICE_ACC_KEY_FILEPATH) is the project's for dbt too, which reads it from here.
-    os.chdir(args.project)
-    sys.argv = ['mage', 'start', args.project, '--host', bind_address(args.host), '--port', args.port]
+    os.chdir(project)
+    # The pipelines' dashboards (Pipelines > <pipeline> > Dashboard) are the project's, in git:
+    # dashboards/pipelines/<uuid>/dashboard/block_layout.yaml, not under the variables_dir
+    os.environ.setdefault('MAGE_PRESENTERS_DIRECTORY', os.path.join(project, 'dashboards'))
+    from mage_ai.cli.main import app
+    from mage_ai.settings.repo import set_repo_path
+    from mage_patches import apply  # beside this script
+
+    set_repo_path(project)  # what `mage start` does first: the Mage modules apply() imports see the project
+    apply()
+    sys.argv = ['mage', 'start', project, '--host', bind_address(args.host), '--port', args.port]
     app()
     return 0
 

@@ -19,6 +19,7 @@ pipeline (WAREHOUSES).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -72,6 +73,11 @@ class Postgres:
                 comment_columns(cur, schema_name, name)  # the data dictionary, for \d+
             conn.commit()
 
+    def zone_revenue(self, month: TaxiMonth, limit: int) -> list[tuple]:
+        with postgres_connection() as conn, conn.cursor() as cur:
+            cur.execute(zone_revenue_sql(self.table('dm_monthly_zone_revenue'), limit), zone_params(month))
+            return cur.fetchall()
+
     def replace_zone_lookup(self, zones_path: str) -> str:
         """<POSTGRES_SCHEMA>.taxi_zone_lookup replaced whole and atomically."""
         schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
@@ -113,6 +119,17 @@ class BigQuery:
         for name in tables:  # the data dictionary, for the console
             bigquery_load.describe_columns(bigquery_client(), self.table(name))
 
+    def zone_revenue(self, month: TaxiMonth, limit: int) -> list[tuple]:
+        from google.cloud import bigquery
+
+        params = [bigquery.ScalarQueryParameter(name, kind, value) for (name, value), kind in
+                  zip(zone_params(month).items(), ('DATE', 'STRING'))]
+        query = re.sub(r'%\((\w+)\)s', r'@\1', zone_revenue_sql(f'`{self.table("dm_monthly_zone_revenue")}`', limit))
+        job = bigquery_client().query(query,
+                                      job_config=bigquery.QueryJobConfig(query_parameters=params),
+                                      location=google_target().location)
+        return [tuple(row.values()) for row in job.result()]
+
     def replace_zone_lookup(self, zones_path: str) -> str:
         """<dataset>.taxi_zone_lookup replaced by a load job that truncates the table: atomic in
         BigQuery (the old rows stay until the job succeeds)."""
@@ -127,6 +144,18 @@ class BigQuery:
                 schema=[bigquery.SchemaField(f.name, 'INT64' if f.name == 'location_id' else 'STRING') for f in SCHEMA],
             )).result()
         return table
+
+
+def zone_revenue_sql(table: str, limit: int) -> str:
+    """A month's zones by revenue, from the mart dm_monthly_zone_revenue (both dialects; the
+    parameters in psycopg2's style, BigQuery's @name made from them)."""
+    return (f'SELECT revenue_zone AS zone, revenue_monthly_total_amount AS revenue, total_monthly_trips AS trips '
+            f'FROM {table} WHERE revenue_month = %(month)s AND service_type = %(service_type)s '
+            f'ORDER BY revenue DESC, zone LIMIT {int(limit)}')
+
+
+def zone_params(month: TaxiMonth) -> dict[str, Any]:
+    return {'month': month.first_day, 'service_type': month.service.capitalize()}
 
 
 # The pipeline picks the warehouse; its dbt block (dbts/build_<pipeline>.yaml) names the same

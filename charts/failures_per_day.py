@@ -1,0 +1,11 @@
+"""Dashboard chart: per day, the pipeline's load attempts and how many failed (load_audit).
+The pipeline is the chart's `pipeline:` in its dashboard's block_layout.yaml."""
+from utils.load_charts import failures_per_day, pipeline_of
+
+if 'data_source' not in globals():
+    from mage_ai.data_preparation.decorators import data_source
+
+
+@data_source
+def attempts_and_failures_per_day(*args, **kwargs):
+    return failures_per_day(pipeline_of(kwargs.get('configuration')))

@@ -1,0 +1,122 @@
+"""The dashboards' charts: what utils/load_charts reads from a real audit trail (PostgreSQL),
+and the chart files of charts/ run as Mage runs a dashboard chart (its Widget block, with the
+configuration of the dashboard's block_layout.yaml). The browser test (tests/ui) checks the
+rendered dashboards against load_audit after `make up`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import yaml
+from conftest import REPO
+
+from utils import audit
+from utils.load_charts import failures_per_day, pipeline_of, rows_per_month, seconds_per_block
+
+DAY = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+DASHBOARDS = sorted((REPO / 'dashboards' / 'pipelines').glob('*/dashboard/block_layout.yaml'))
+
+
+def attempt(pipeline, run_id, block, service, month, seconds, status='succeeded', day=DAY, **counts):
+    audit.write_row({'pipeline_uuid': pipeline, 'run_id': run_id, 'block': block, 'service': service,
+                     'month': month, 'started_at': day, 'finished_at': day + timedelta(seconds=seconds),
+                     'status': status, **counts})
+
+
+@pytest.fixture()
+def trail(pg):
+    """Two months of api_to_postgres, one of them loaded twice (the second run's counts are the
+    month's), a retry, a failure the next day and a `mage run` without a run id; one other pipeline."""
+    oct20, jan21 = date(2020, 10, 1), date(2021, 1, 1)
+    attempt('api_to_postgres', 7, 'load_taxi_csv', 'yellow', jan21, 1.5, rows_read=1197, rows_rejected=0)
+    attempt('api_to_postgres', 7, 'export_taxi_to_postgres', 'yellow', jan21, 2.0, rows_read=1197, rows_kept=1100,
+            rows_loaded=1100, rows_rejected=0)
+    attempt('api_to_postgres', 9, 'load_taxi_csv', 'yellow', jan21, 1.0, rows_read=1197, rows_rejected=3)
+    attempt('api_to_postgres', 9, 'export_taxi_to_postgres', 'yellow', jan21, 0.5, 'failed', day=DAY + timedelta(days=1))
+    attempt('api_to_postgres', 9, 'export_taxi_to_postgres', 'yellow', jan21, 0.25, day=DAY + timedelta(days=1),
+            rows_read=1197, rows_kept=1117, rows_loaded=1117, rows_rejected=3)
+    attempt('api_to_postgres', 8, 'export_taxi_to_postgres', 'green', oct20, 4.0, rows_read=95120, rows_kept=52351,
+            rows_loaded=52351, rows_rejected=0)
+    attempt('api_to_postgres', None, 'export_taxi_to_postgres', 'green', oct20, 9.0, 'failed')  # `mage run`
+    attempt('api_to_gcs', 11, 'export_taxi_to_gcs', 'yellow', jan21, 3.0, rows_read=1197, rows_loaded=1117)
+    return pg
+
+
+def test_rows_per_month_are_each_months_latest_successful_write(trail):
+    frame = rows_per_month('api_to_postgres')
+    assert frame.to_dict('records') == [
+        {'month': 'green 2020-10', 'rows_read': 95120, 'rows_kept': 52351, 'rows_rejected': 0},
+        {'month': 'yellow 2021-01', 'rows_read': 1197, 'rows_kept': 1117, 'rows_rejected': 3},
+    ]
+
+
+def test_seconds_per_block_are_per_mage_run_with_retries_added(trail):
+    frame = seconds_per_block('api_to_postgres', ['load_taxi_csv', 'export_taxi_to_postgres'])
+    assert frame.to_dict('records') == [
+        {'run_id': 7, 'load_taxi_csv': 1.5, 'export_taxi_to_postgres': 2.0},
+        {'run_id': 8, 'load_taxi_csv': 0.0, 'export_taxi_to_postgres': 4.0},
+        {'run_id': 9, 'load_taxi_csv': 1.0, 'export_taxi_to_postgres': 0.75},  # the failure and its retry
+    ]  # the `mage run` attempt (no run id) is not a run here
+
+
+def test_failures_per_day_count_every_attempt_of_the_pipeline(trail):
+    assert failures_per_day('api_to_postgres').to_dict('records') == [
+        {'day': '2026-11-30', 'attempts': 5, 'failures': 1},
+        {'day': '2026-12-01', 'attempts': 2, 'failures': 1},
+    ]
+
+
+def test_before_any_load_the_charts_are_empty_not_errors(pg):
+    assert rows_per_month('api_to_postgres').empty and failures_per_day('api_to_gcs').empty
+    assert list(seconds_per_block('api_to_gcs', ['load_taxi_csv'])) == ['run_id', 'load_taxi_csv']
+
+
+def test_a_chart_without_its_pipeline_says_where_to_set_it():
+    with pytest.raises(ValueError, match=r'no `pipeline:` in its configuration .*block_layout.yaml'):
+        pipeline_of({'chart_type': 'bar chart'})
+
+
+def test_every_dashboard_chart_names_an_existing_pipeline_chart_file_and_columns():
+    assert {p.parts[-3] for p in DASHBOARDS} == {'api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery',
+                                                  'postgres_marts', 'bigquery_marts'}
+    for path in DASHBOARDS:
+        layout = yaml.safe_load(path.read_text())
+        placed = {item['block_uuid'] for row in layout['layout'] for item in row}
+        assert placed == set(layout['blocks']), path
+        for uuid, chart in layout['blocks'].items():
+            assert chart['uuid'] == uuid and chart['type'] == 'chart', path
+            assert chart['configuration']['pipeline'] == path.parts[-3] == chart['data_source']['pipeline_uuid']
+            assert (REPO / f"{chart['file_path']}.py").is_file(), chart['file_path']
+            assert (REPO / 'pipelines' / chart['configuration']['pipeline'] / 'metadata.yaml').is_file()
+
+
+def run_chart(name: str, configuration: dict, variables: dict | None = None) -> dict:
+    """A chart file of charts/ as a dashboard runs it: Mage's chart block, its data source code,
+    then Mage's own grouping of the configuration's group_by and metrics."""
+    from mage_ai.data_preparation.models.block.block_factory import BlockFactory
+    from mage_ai.presenters.charts.data_sources.chart_code import ChartDataSourceChartCode
+
+    block = BlockFactory.get_block(name, name, 'chart', configuration=configuration, language='python')
+    block.file_path  # noqa: B018 (Mage finds charts/<name>.py under the project)
+    return ChartDataSourceChartCode(block_uuid=name).load_data(block=block, configuration=configuration,
+                                                               variables=variables)
+
+
+@pytest.fixture()
+def mage_project(monkeypatch):
+    from mage_ai.settings.repo import set_repo_path
+
+    set_repo_path(str(REPO))
+
+
+def test_the_chart_files_give_mage_the_figures(trail, mage_project):
+    layout = yaml.safe_load((REPO / 'dashboards/pipelines/api_to_postgres/dashboard/block_layout.yaml').read_text())
+    charts = layout['blocks']
+    rows = run_chart('rows_per_month', charts['api_to_postgres_rows_per_month']['configuration'])
+    assert rows['x'] == ['green 2020-10', 'yellow 2021-01']
+    assert rows['y'] == [[95120, 1197], [52351, 1117], [0, 3]]  # read, kept, rejected
+    seconds = run_chart('seconds_per_block', charts['api_to_postgres_seconds_per_block']['configuration'])
+    assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]
+    failures = run_chart('failures_per_day', charts['api_to_postgres_failures_per_day']['configuration'])
+    assert failures['x'] == ['2026-11-30', '2026-12-01'] and failures['y'] == [[5, 2], [1, 1]]

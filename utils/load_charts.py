@@ -1,0 +1,92 @@
+"""What the pipelines' dashboards draw (Mage chart blocks, charts/): each function returns the
+DataFrame one chart aggregates, read from the audit trail (utils/audit.py) or from the marts.
+
+Each pipeline's dashboard (Pipelines > <pipeline> > Dashboard) is a Mage page block layout,
+dashboards/pipelines/<pipeline>/dashboard/block_layout.yaml (scripts/start_mage.py points
+MAGE_PRESENTERS_DIRECTORY at dashboards/). A chart there names the pipeline it is about in its
+configuration (`pipeline:`), so one chart file serves every pipeline's dashboard; the marts' zone
+chart reads the month to show from its pipeline's variables (service, year, month).
+
+Runs of `mage run` (no Mage run id) are in the audit trail but not in the per-run chart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+from psycopg2 import sql
+
+from utils.audit import TABLE
+from utils.environment import postgres_connection, postgres_schema
+from utils.postgres_load import check_identifier
+from utils.taxi_source import TaxiMonth
+
+RUNS_SHOWN = 20  # the per-run chart: the latest runs of the pipeline
+ZONES_SHOWN = 15  # the marts' zone chart: the zones with the highest revenue
+
+
+def _audit_query(query: str, params: list[Any]) -> pd.DataFrame:
+    table = sql.Identifier(check_identifier(postgres_schema(), 'POSTGRES_SCHEMA'), TABLE)
+    with postgres_connection() as conn, conn.cursor() as cur:
+        cur.execute('SELECT to_regclass(%s)', (f'{postgres_schema()}.{TABLE}',))
+        if cur.fetchone()[0] is None:  # nothing loaded yet: an empty chart, not an error
+            return pd.DataFrame()
+        cur.execute(sql.SQL(query).format(audit=table), params)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def pipeline_of(configuration: Mapping[str, Any] | None) -> str:
+    """The pipeline a dashboard chart is about: its configuration's `pipeline`."""
+    pipeline = (configuration or {}).get('pipeline')
+    if not pipeline:
+        raise ValueError('this chart has no `pipeline:` in its configuration (the dashboard\'s block_layout.yaml)')
+    return pipeline
+
+
+def rows_per_month(pipeline: str) -> pd.DataFrame:
+    """One row per service and month the pipeline wrote: from its latest successful write, the rows
+    read from the source, kept (written to the target) and rejected as malformed (rows_read minus
+    the two: those the cleaning rules dropped)."""
+    return _audit_query(
+        """SELECT service || ' ' || to_char(month, 'YYYY-MM') AS month, rows_read, rows_kept, rows_rejected
+           FROM (SELECT DISTINCT ON (service, month) service, month, rows_read, rows_loaded AS rows_kept,
+                        coalesce(rows_rejected, 0) AS rows_rejected
+                 FROM {audit} WHERE pipeline_uuid = %s AND status = 'succeeded' AND rows_loaded IS NOT NULL
+                 ORDER BY service, month, id DESC) latest
+           ORDER BY latest.month, service""", [pipeline])
+
+
+def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
+    """The pipeline's latest runs (Mage run ids), one row each: the seconds each audited block
+    took (a column per block; its retries added up)."""
+    frame = _audit_query(
+        """SELECT run_id, block, sum(extract(epoch FROM finished_at - started_at)) AS seconds
+           FROM {audit} WHERE pipeline_uuid = %s AND run_id IN (
+               SELECT DISTINCT run_id FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL
+               ORDER BY run_id DESC LIMIT %s)
+           GROUP BY run_id, block""", [pipeline, pipeline, RUNS_SHOWN])
+    if frame.empty:
+        return pd.DataFrame(columns=['run_id', *blocks])
+    wide = frame.pivot_table(index='run_id', columns='block', values='seconds', aggfunc='sum')
+    wide = wide.reindex(columns=blocks).astype(float).fillna(0).round(2)
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def failures_per_day(pipeline: str) -> pd.DataFrame:
+    """Per day (UTC) of the pipeline's load attempts: how many, and how many failed."""
+    return _audit_query(
+        """SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS attempts,
+                  count(*) FILTER (WHERE status = 'failed') AS failures
+           FROM {audit} WHERE pipeline_uuid = %s GROUP BY 1 ORDER BY 1""", [pipeline])
+
+
+def zone_revenue(pipeline: str, variables: Mapping[str, Any], zones: int = ZONES_SHOWN) -> pd.DataFrame:
+    """The mart pipeline's month (its variables service, year, month: change them in the
+    pipeline's Variables to chart another month): the `zones` zones with the highest revenue,
+    their revenue and trips, from dm_monthly_zone_revenue."""
+    from utils.marts import warehouse
+
+    rows = warehouse(pipeline).zone_revenue(TaxiMonth.from_vars(variables), zones)
+    frame = pd.DataFrame(rows, columns=['zone', 'revenue', 'trips'])
+    return frame.astype({'revenue': float, 'trips': int}).round({'revenue': 2})
