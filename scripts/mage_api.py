@@ -232,6 +232,14 @@ class MageServer:
     def runs(self, pipeline_uuid: str) -> list[dict]:
         return self._get('pipeline_runs', pipeline_uuid=pipeline_uuid)['pipeline_runs']
 
+    def dashboard_chart(self, pipeline_uuid: str, chart_uuid: str) -> dict:
+        """A chart of the pipeline's Dashboard as the page gets it: {'x', 'y', 'columns'}, or an
+        AssertionError with the chart's error."""
+        item = self._get(f'page_block_layouts/pipelines%2F{pipeline_uuid}%2Fdashboard/block_layout_items/{chart_uuid}')
+        item = item.get('block_layout_item') or {}
+        assert item and not item.get('error'), f'{pipeline_uuid} dashboard, {chart_uuid}: {item.get("error") or "no chart"}'
+        return item.get('data') or {}
+
     # --- backfills: one run per month start, as the UI's Backfills page makes them --------------
 
     def create_backfill(self, pipeline_uuid: str, name: str, first: date, last: date,

@@ -147,6 +147,10 @@ def test_the_pipelines_run_in_the_containers_as_make_run_runs_them(compose):
                          client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{compose.ports()['BIGQUERY_PORT']}"))
     tables = {t.table_id for t in bq.list_tables('ny_taxi')}
     assert {'yellow_tripdata', 'green_tripdata', 'fact_trips', 'dm_monthly_zone_revenue'} <= tables, tables
+    # the dashboards' charts, drawn by the server in the container from what the runs wrote
+    rows = mage.dashboard_chart('api_to_postgres', 'api_to_postgres_rows_per_month')
+    assert rows['x'] == ['green 2020-10', 'yellow 2021-01'] and rows['y'][1] == [green, yellow], rows  # kept
+    assert len(mage.dashboard_chart('bigquery_marts', 'bigquery_marts_zone_revenue')['x']) == 15
 
 
 def test_down_and_up_keep_the_run_history_and_the_data(compose):
