@@ -1,12 +1,13 @@
 """Download one month of NYC taxi trips (gzip CSV) and parse it with the taxi schema.
 
 Pipeline variables: service (yellow|green), year, month. Source: NYC_TLC_BASE_URL (see dev.env).
-Returns a manifest (paths and counts); the rows stream to a parquet file on disk.
+Returns a manifest (paths and counts); the rows stream to a parquet file on disk. In the editor
+the block also shows the month's first 10 rows, as a table of their own (its output 1).
 """
 
 import pyarrow.parquet as pq
 
-from utils.taxi_pipeline import extract_month
+from utils.taxi_pipeline import extract_month, loader_output, manifest_of
 from utils.taxi_schema import schema_for
 
 if 'data_loader' not in globals():
@@ -16,12 +17,13 @@ if 'test' not in globals():
 
 
 @data_loader
-def load_taxi_csv(*args, **kwargs) -> dict:
-    return extract_month(kwargs)
+def load_taxi_csv(*args, **kwargs):
+    return loader_output(extract_month(kwargs), kwargs)
 
 
 @test
-def test_raw_file_matches_schema(manifest: dict, *args) -> None:
+def test_raw_file_matches_schema(output, *args) -> None:
+    manifest = manifest_of(output)
     raw = pq.ParquetFile(manifest['raw_path'])
     assert raw.schema_arrow == schema_for(manifest['service']).arrow_schema(), raw.schema_arrow
     assert raw.metadata.num_rows == manifest['rows'] > 0, 'the file has no rows'

@@ -276,11 +276,11 @@ def csv_to_parquet_keeping_rejects(
     return {'rows': rows, 'rows_rejected': rejected, 'rejects_path': str(rejects)}
 
 
-def preview(path: Path, rows: int = 5) -> str:
-    """The first rows of a parquet file as a text table, for a block's output in the editor
-    (the course's loader shows a DataFrame; here the month streams, so a person sees its head)."""
+def first_rows(path: Path, rows: int = 10):
+    """The first `rows` rows of a parquet file as a pandas DataFrame, from one small batch (never
+    the month): what the course's DataFrame loader would show of it in the editor."""
     head = next(iter_parquet_batches(path, rows), None)
-    return 'no rows' if head is None else head.to_pandas().to_string(index=False, max_colwidth=20)
+    return (head if head is not None else pq.read_schema(path).empty_table()).to_pandas().head(rows)
 
 
 def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS,

@@ -32,7 +32,7 @@ from utils.environment import (
 from utils.month_lock import month_locked
 from utils.postgres_load import replace_month, table_name
 from utils.run_month import month_of_run
-from utils.taxi_files import csv_to_parquet_keeping_rejects, iter_parquet_batches, preview
+from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches
 from utils.taxi_schema import schema_for
 from utils.taxi_source import TaxiMonth, download
 
@@ -130,9 +130,23 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     return {**fetch_month(month, folder, variables, 'load_taxi_csv'), 'work_dir': str(folder)}
 
 
+def loader_output(manifest: Manifest, variables: Mapping[str, Any]) -> Manifest | list:
+    """What load_taxi_csv returns: the manifest; in Mage's editor (which runs a block with
+    env='dev') also the month's first 10 rows, a second output that the editor shows as a table
+    of its own. Mage hands a block with two outputs to the next one as a list: the next block
+    takes the manifest from either (manifest_of)."""
+    if variables.get('env') == 'dev':
+        return [manifest, first_rows(Path(manifest['raw_path']))]
+    return manifest
+
+
+def manifest_of(output: Manifest | list) -> Manifest:
+    return output[0] if isinstance(output, list) else output
+
+
 def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str) -> Manifest:
     """One month from the source into folder/raw.parquet (rejects.csv beside it), as one audited
-    load attempt of `block`; the first rows go to the log (the editor shows them)."""
+    load attempt of `block`."""
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
     url = month.url(source_base_url())
     gz = folder / f'{month.file_stem}.csv.gz'
@@ -144,7 +158,6 @@ def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], bl
             )
         finally:
             gz.unlink(missing_ok=True)
-        log.info('the first rows of %s:\n%s', month.file_stem, preview(folder / 'raw.parquet'))
         outcome['result'] = {
             **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(folder / 'raw.parquet'), **parsed,
         }

@@ -230,3 +230,24 @@ print(rows, pool.max_memory(), before)
     group_bytes = 8 * 8 * ROW_GROUP_ROWS
     assert rows == 100 * ROW_GROUP_ROWS
     assert peak < 10 * group_bytes, f'{peak / 1e6:.0f} MB of Arrow memory to read a file of {100 * group_bytes / 1e6:.0f} MB'
+
+
+def test_first_rows_reads_one_small_batch_as_a_dataframe(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from utils.taxi_files import first_rows
+    from utils.taxi_pipeline import loader_output, manifest_of
+
+    path = tmp_path / 'raw.parquet'
+    pq.write_table(pa.table({'trip': list(range(1000)), 'fare': [1.5] * 1000}), path, row_group_size=100)
+    head = first_rows(path)
+    assert list(head.columns) == ['trip', 'fare'] and head['trip'].tolist() == list(range(10))
+    empty = tmp_path / 'empty.parquet'
+    pq.write_table(pa.table({'trip': pa.array([], pa.int64())}), empty)
+    assert list(first_rows(empty).columns) == ['trip'] and len(first_rows(empty)) == 0
+    manifest = {'raw_path': str(path)}
+    assert loader_output(manifest, {'env': 'prod'}) is manifest  # a pipeline run: the manifest alone
+    in_editor = loader_output(manifest, {'env': 'dev'})
+    assert in_editor[0] is manifest and in_editor[1]['trip'].tolist() == list(range(10))
+    assert manifest_of(in_editor) is manifest_of(manifest) is manifest
