@@ -89,7 +89,8 @@ def test_a_pipeline_dashboard_charts_what_load_audit_holds(page, stack, db, pipe
         expected = expected_audit_charts(db, pipeline, blocks)
         if audit_snapshot(db) == before:
             break
-    assert expected[f'{pipeline}_rows_per_month'][0] == ['green 2020-10', 'yellow 2021-01']  # what `make up` loads
+    # the months `make up` loaded are there (the session's other tests load more)
+    assert {'green 2020-10', 'yellow 2021-01'} <= set(expected[f'{pipeline}_rows_per_month'][0])
     for uuid, chart in charts.items():
         x, y = expected[uuid]
         metrics = [m['column'] for m in chart['configuration']['metrics']]
