@@ -94,12 +94,13 @@ def test_exposing_a_database_whose_owner_still_has_the_default_password_is_refus
     assert 'nothing was started' in done.stdout
 
 
-def start_mage(project: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    """scripts/start_mage.py as the compose file runs it, but listening on loopback."""
+def start_mage(project: Path, port: int, env: dict[str, str], log=subprocess.PIPE) -> subprocess.Popen:
+    """scripts/start_mage.py as the compose file runs it, but listening on loopback. A server that
+    keeps running writes to `log` (a file): a pipe nobody reads fills up and stops it."""
     return subprocess.Popen([str(project / '.venv' / 'bin' / 'python'), str(project / 'scripts' / 'start_mage.py'),
                              str(project), '--host', '127.0.0.1', '--port', str(port), '--exposed-on', '0.0.0.0',
                              '--setting', 'PUBLISH_ADDRESS'],
-                            env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=project, stdout=log, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
 
@@ -156,11 +157,13 @@ async def terminal_output(port: int, command: str, token: str | None) -> str:
 def test_the_first_exposed_start_generates_the_owner_password_and_only_it_logs_in(fresh_project):
     project, env = fresh_project
     port = free_port()
-    proc = start_mage(project, port, env)
+    log = project.parent / 'start_mage.log'
+    with open(log, 'w') as f:
+        proc = start_mage(project, port, env, log=f)
     try:
         base = f'http://127.0.0.1:{port}'
         wait_until(lambda: proc.poll() is not None or MageServer(base).ready(), 180, 'Mage')
-        assert proc.poll() is None, proc.stdout.read()
+        assert proc.poll() is None, log.read_text()
         env_file = project / '.env'
         assert env_file.stat().st_mode & 0o777 == 0o600
         settings = dict(line.split('=', 1) for line in env_file.read_text().splitlines() if '=' in line and line[0] != '#')
@@ -184,7 +187,7 @@ def test_the_first_exposed_start_generates_the_owner_password_and_only_it_logs_i
         wait_until(marker.exists, 30, 'the owner\'s terminal command')  # the same path works with a login
     finally:
         stop_process_group(proc.pid)
-        out = proc.stdout.read()
+        out = log.read_text()
     assert password not in out  # the log says where the password is, never the password
     assert 'saved it in .env as DEFAULT_OWNER_PASSWORD (mode 0600)' in out
     assert not port_open(port)
