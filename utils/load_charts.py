@@ -27,12 +27,12 @@ ZONES_SHOWN = 15  # the marts' zone chart: the zones with the highest revenue
 
 
 def _audit_query(query: str, params: list[Any]) -> pd.DataFrame:
-    table = sql.Identifier(check_identifier(postgres_schema(), 'POSTGRES_SCHEMA'), TABLE)
+    schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
     with postgres_connection() as conn, conn.cursor() as cur:
-        cur.execute('SELECT to_regclass(%s)', (f'{postgres_schema()}.{TABLE}',))
+        cur.execute('SELECT to_regclass(%s)', (f'{schema_name}.{TABLE}',))
         if cur.fetchone()[0] is None:  # nothing loaded yet: an empty chart, not an error
             return pd.DataFrame()
-        cur.execute(sql.SQL(query).format(audit=table), params)
+        cur.execute(sql.SQL(query).format(audit=sql.Identifier(schema_name, TABLE)), params)
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 

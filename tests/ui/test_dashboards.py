@@ -82,7 +82,7 @@ def bars_drawn(page, chart_name: str) -> int:
 @pytest.mark.parametrize('pipeline', AUDITED)
 def test_a_pipeline_dashboard_charts_what_load_audit_holds(page, stack, db, pipeline):
     charts = charts_of(stack, pipeline)
-    for attempt in range(5):  # a load finishing while the page loads changes the truth: look again
+    for _ in range(5):  # a load finishing while the page loads changes the truth: look again
         before = audit_snapshot(db)
         received = open_dashboard(page, pipeline, charts)
         blocks = [m['column'] for m in charts[f'{pipeline}_seconds_per_block']['configuration']['metrics']]

@@ -77,7 +77,7 @@ def test_a_chart_without_its_pipeline_says_where_to_set_it():
         pipeline_of({'chart_type': 'bar chart'})
 
 
-def test_every_dashboard_chart_names_an_existing_pipeline_chart_file_and_columns():
+def test_every_dashboard_chart_names_its_pipeline_and_an_existing_chart_file():
     assert {p.parts[-3] for p in DASHBOARDS} == {'api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery',
                                                   'postgres_marts', 'bigquery_marts'}
     for path in DASHBOARDS:
@@ -98,16 +98,14 @@ def run_chart(name: str, configuration: dict, variables: dict | None = None) -> 
     from mage_ai.presenters.charts.data_sources.chart_code import ChartDataSourceChartCode
 
     block = BlockFactory.get_block(name, name, 'chart', configuration=configuration, language='python')
-    block.file_path  # noqa: B018 (Mage finds charts/<name>.py under the project)
     return ChartDataSourceChartCode(block_uuid=name).load_data(block=block, configuration=configuration,
                                                                variables=variables)
 
 
 @pytest.fixture()
 def mage_project(monkeypatch):
-    from mage_ai.settings.repo import set_repo_path
-
-    set_repo_path(str(REPO))
+    """Mage looks for charts/<name>.py under its project: this checkout, for this test only."""
+    monkeypatch.setenv('MAGE_REPO_PATH', str(REPO))
 
 
 def test_the_chart_files_give_mage_the_figures(trail, mage_project):
