@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill docs gcp-setup test bench bench-backfill bench-bigquery bench-marts clean
+.PHONY: setup run up stop status backfill docs gcp-setup test test-quick bench bench-runs bench-backfill bench-bigquery bench-marts clean
 BENCH_ARGS ?=
 
 setup:  ## venv + system packages (PostgreSQL)
@@ -30,14 +30,27 @@ docs: setup  ## dbt's docs of the marts (lineage, columns) from make up's Postgr
 gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in GOOGLE_LOCATION, or say what to change
 	@$(PY) scripts/gcp_setup.py
 
-test:  ## the whole test suite, against real servers the tests start themselves
+# What needs no Mage server, no container engine and no browser (a throwaway PostgreSQL and the
+# emulators start in seconds): what to run while editing.
+QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/scripts/test_start_mage.py \
+	tests/scripts/test_mage_patches.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
+
+test:  ## the whole test suite, against real servers the tests start themselves; ends with its 25 slowest tests
 	@scripts/setup.sh --test
 	@$(PY) -m pytest
 
-bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery and bench-marts
+test-quick:  ## the tests that need no Mage server, containers or browser (a few minutes): run them while editing
+	@scripts/setup.sh --test
+	@$(PY) -m pytest $(QUICK_TESTS)
+
+bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery, bench-marts and bench-runs
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 	@$(PY) scripts/bench_bigquery.py
 	@$(PY) scripts/bench_marts.py
+	@$(PY) scripts/bench_runs.py
+
+bench-runs: setup  ## a run through the Mage server, trigger to end: Mage as it comes vs our preloaded imports and woken scheduler
+	@$(PY) scripts/bench_runs.py
 
 bench-bigquery: setup  ## replacing one month in a BigQuery table of 1 vs 12 months (emulator)
 	@$(PY) scripts/bench_bigquery.py

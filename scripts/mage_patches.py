@@ -17,7 +17,7 @@ Both were seen on this project's 2-core machine under load (`make up` hung, mage
    one runs it, the other waits in queue.get() for good (for the next job). Fixed: one Worker
    per poll (every 0.2 s), by when the one before has taken its job.
 
-And one delay, shortened the way Mage itself does it in its other executor mode:
+And two delays, shortened the way Mage itself does it in its other executor mode:
 
 3. With `run_pipeline_in_one_process` (our pipelines), a run whose blocks are done is marked
    completed (or failed) only by the scheduler's next tick, and the run waiting for its slot
@@ -28,6 +28,17 @@ And one delay, shortened the way Mage itself does it in its other executor mode:
    own code marks the run done and sends the alert, as always) and once more, which starts the
    run waiting for the freed slot. Same ticks, same code, only sooner; between runs the
    scheduler still ticks every SCHEDULER_TRIGGER_INTERVAL. `make bench-backfill` measures it.
+4. A run made in the server (the API trigger, a backfill started in the UI, a trigger created
+   there, e.g. Run@once) waits for the scheduler's next tick to start: up to one
+   SCHEDULER_TRIGGER_INTERVAL (10 s) doing nothing. Fixed: the server wakes the scheduler when
+   it has created (and committed) a pipeline run or a trigger; the same two ticks as in 3.
+   `make bench-runs` measures it.
+
+And the imports every run needs, done once: the scheduler process imports dbt, its adapters,
+pyarrow and the Google clients (PRELOADED_MODULES) before its first tick, while the web server
+starts beside it; each run's process is forked from it (by the worker pool it forks), so a run
+starts with them loaded instead of importing them again (dbt's BigQuery adapter alone: 13.6 s in
+a fresh process). `make bench-runs` measures it.
 
 Only for the pinned version: another version is left as it is, with a warning, so an upgrade
 makes someone look again.
@@ -57,11 +68,21 @@ import time
 PATCHED_VERSION = '0.9.80'
 IDLE_SECONDS = 3
 MARKER = 'recorded before the put'
-WOKEN = 'a run finished: the scheduler ticks now'
+WOKEN = 'a run finished or was created: the scheduler ticks now'
 
-# Set by a worker when it finished a run; made by apply() in the server, before Mage forks its
-# scheduler and (from that) the worker pools, so all of them share it.
-RUN_FINISHED = None
+# Third-party packages only: the project's own utils/ is imported by each run afresh, so an edit
+# made in the editor counts at the next run. PRELOAD_IMPORTS=0 turns it off (make bench-runs).
+PRELOADED_MODULES = (
+    'pandas', 'pyarrow.csv', 'pyarrow.dataset', 'pyarrow.parquet', 'psycopg2', 'requests',
+    'google.cloud.storage', 'google.cloud.bigquery',
+    'dbt.cli.main', 'dbt.adapters.postgres', 'dbt.adapters.bigquery',
+)
+
+# Set by a worker when it finished a run, and by the server when it created a run or a trigger;
+# made by apply() in the server, before Mage forks its scheduler and (from that) the worker
+# pools, so all of them share it.
+WAKE_SCHEDULER = None
+SERVER_PID = None  # the process apply() ran in: Mage's web server
 _mages_run_pipeline = None
 _mages_make_app = None
 
@@ -116,20 +137,62 @@ def run_pipeline(*args, **kwargs):
     try:
         return _mages_run_pipeline(*args, **kwargs)
     finally:
-        if RUN_FINISHED is not None:  # None only in a process not forked from a patched server
-            RUN_FINISHED.set()
+        if WAKE_SCHEDULER is not None:  # None only in a process not forked from a patched server
+            WAKE_SCHEDULER.set()
+
+
+def switched_off(setting: str) -> bool:
+    return str(os.environ.get(setting, '1')).strip().lower() in ('0', 'false', 'no', 'off')
+
+
+def preload_imports() -> list[str]:
+    """Import PRELOADED_MODULES (unless PRELOAD_IMPORTS=0); returns those imported. One that is
+    not installed is left to the run that needs it, which then fails naming it."""
+    if switched_off('PRELOAD_IMPORTS'):
+        return []
+    import importlib
+
+    loaded = []
+    for name in PRELOADED_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            print(f'[mage_patches] not preloaded: {name} ({e})', file=sys.stderr, flush=True)
+        else:
+            loaded.append(name)
+    return loaded
 
 
 def scheduler_loop(self) -> None:
     """LoopTimeTrigger.start of 0.9.80 (a tick every trigger_interval seconds), woken early when a
-    worker finished a run: one tick then marks the run done, the next starts a waiting run."""
+    worker finished a run (one tick then marks the run done, the next starts a waiting run) or
+    the server created one (the first tick starts it). First, the runs' imports (preload_imports)."""
+    started = time.monotonic()
+    if loaded := preload_imports():
+        print(f'[mage_patches] the scheduler preloaded {len(loaded)} packages for every run in '
+              f'{time.monotonic() - started:.1f} s (dbt and its adapters, pyarrow, the Google clients)', flush=True)
     while True:
         started = time.monotonic()
         self.run()
-        if RUN_FINISHED.wait(max(0.0, self.trigger_interval - (time.monotonic() - started))):
-            RUN_FINISHED.clear()  # before the tick: a run that finishes during it wakes the next wait
+        if WAKE_SCHEDULER.wait(max(0.0, self.trigger_interval - (time.monotonic() - started))):
+            WAKE_SCHEDULER.clear()  # before the tick: a run that finishes during it wakes the next wait
             print(f'[mage_patches] {WOKEN}', flush=True)
             self.run()
+
+
+def wake_on_create(model) -> None:
+    """`model.create` (a classmethod of Mage's PipelineRun or PipelineSchedule) wakes the
+    scheduler once the new row is committed, when it runs in the server (the scheduler makes
+    runs too: it needs no waking by itself)."""
+    mages = model.__dict__['create'].__func__
+
+    def create(cls, *args, **kwargs):
+        made = mages(cls, *args, **kwargs)
+        if os.getpid() == SERVER_PID and kwargs.get('commit', True) and WAKE_SCHEDULER is not None:
+            WAKE_SCHEDULER.set()
+        return made
+
+    model.create = classmethod(create)
 
 
 def apply() -> bool:
@@ -137,6 +200,7 @@ def apply() -> bool:
     from importlib.metadata import version
 
     from mage_ai.orchestration import pipeline_scheduler_original
+    from mage_ai.orchestration.db.models.schedules import PipelineRun, PipelineSchedule
     from mage_ai.orchestration.queue import process_queue
     from mage_ai.orchestration.triggers.loop_time_trigger import LoopTimeTrigger
 
@@ -147,8 +211,12 @@ def apply() -> bool:
         return False
     process_queue.ProcessQueue.enqueue = enqueue
     process_queue.poll_job_and_execute = poll_job_and_execute  # start_worker_pool looks it up by name
-    global RUN_FINISHED, _mages_run_pipeline
-    RUN_FINISHED = multiprocessing.get_context('fork').Event()
+    global WAKE_SCHEDULER, SERVER_PID, _mages_run_pipeline
+    WAKE_SCHEDULER = multiprocessing.get_context('fork').Event()
+    SERVER_PID = os.getpid()
+    if not switched_off('WAKE_ON_NEW_RUNS'):
+        for model in (PipelineRun, PipelineSchedule):  # WAKE_ON_NEW_RUNS=0: as Mage does (make bench-runs)
+            wake_on_create(model)
     _mages_run_pipeline = pipeline_scheduler_original.run_pipeline
     pipeline_scheduler_original.run_pipeline = run_pipeline  # the job target, looked up when a run starts
     LoopTimeTrigger.start = scheduler_loop
@@ -161,7 +229,7 @@ def apply() -> bool:
         from prometheus_client import REGISTRY
 
         REGISTRY.register(RunCounts())
-    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished runs, '
+    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
           f'dashboard chart route added (pid {os.getpid()})', flush=True)
     return True
 

@@ -57,6 +57,11 @@ def small_disk(size: str, owner: str | None = None) -> Iterator[Path]:
         shutil.rmtree(mount, ignore_errors=True)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    if _warm_cli is not None:
+        _warm_cli.stop()
+
+
 @pytest.fixture(scope='session')
 def pg_server():
     """A real PostgreSQL server on a free port, in a temporary folder, for the whole session."""
@@ -194,16 +199,32 @@ def table_fingerprint(conn, table: str) -> tuple[int, str] | None:
     return query(conn, f'SELECT count(*), md5(string_agg(t::text, \'|\' ORDER BY t::text)) FROM {table} t')[0]
 
 
+SESSION_ENV = dict(os.environ)  # before any test's monkeypatch
+_warm_cli = None
+
+
 def mage_run(repo: Path, pipeline: str, env: dict[str, str], variables: dict | None = None,
-             test: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`mage run <repo> <pipeline> [--test] [--runtime-vars ...]` as users run it."""
+             test: bool = True, timeout: float = 300, cold: bool = False) -> subprocess.CompletedProcess:
+    """`mage run <repo> <pipeline> [--test] [--runtime-vars ...]` as users run it: Mage's own CLI,
+    from a server that has its third-party imports done (support/warm_cli.py: ~1 s instead of
+    ~10 s before the first block), or, with `cold` (or TAXI_TESTS_COLD_CLI=1), the `mage`
+    executable in a new process."""
+    global _warm_cli
     cmd = [str(Path(sys.executable).with_name('mage')), 'run', str(repo), pipeline]
     if test:
         cmd.append('--test')
     if variables:
         cmd += ['--runtime-vars', json.dumps(variables)]
     full_env = {**os.environ, **env, 'PYTHONPATH': str(repo), 'COLUMNS': '500'}
-    done = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=repo)
+    if cold or os.environ.get('TAXI_TESTS_COLD_CLI') == '1':
+        done = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=repo)
+    else:
+        if _warm_cli is None:
+            from support.warm_cli import WarmCli
+
+            _warm_cli = WarmCli(REPO)
+            _warm_cli.start(SESSION_ENV)
+        done = _warm_cli.run(cmd, full_env, repo, timeout)
     done.output = ' '.join((done.stdout + done.stderr).split())  # one line: rich wraps tracebacks
     return done
 

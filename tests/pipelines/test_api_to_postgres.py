@@ -15,7 +15,8 @@ TABLE = 'ny_taxi.yellow_taxi_data'
 
 
 def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
-    run = mage_run(REPO, 'api_to_postgres', taxi_env)  # the pipeline's defaults: yellow 2021-01
+    # the pipeline's defaults: yellow 2021-01, through the `mage` executable started cold, as users run it
+    run = mage_run(REPO, 'api_to_postgres', taxi_env, cold=True)
     assert run.returncode == 0, run.output[-3000:]
     assert run.output.count('1/1 tests passed.') == 4
     assert 'loading yellow 2021-01, named by the variables year and month' in run.output

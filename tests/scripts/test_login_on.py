@@ -28,10 +28,14 @@ pytestmark = pytest.mark.mage
 @pytest.fixture(scope='module')
 def login_stack():
     """`make up` with the login on (Mage's default owner admin@admin.com / admin, loopback only),
-    running api_to_postgres on both bundled months."""
+    running api_to_postgres on both bundled months. Its scheduler ticks once an hour
+    (SCHEDULER_TRIGGER_INTERVAL, Mage's default 10 s): every run here starts because the server
+    wakes the scheduler when it creates a run, and a worker when it finished one
+    (scripts/mage_patches.py); with Mage's own loop they would wait up to an hour."""
     from support.stack import start_stack, stop_stack
 
-    started = start_stack(REQUIRE_USER_AUTHENTICATION='1', PIPELINES='api_to_postgres')
+    started = start_stack(REQUIRE_USER_AUTHENTICATION='1', PIPELINES='api_to_postgres',
+                          SCHEDULER_TRIGGER_INTERVAL='3600')
     yield started
     problems = stop_stack(started)
     assert not problems, problems
@@ -43,6 +47,17 @@ def test_make_up_and_make_backfill_log_in_with_the_login_on(login_stack):
     done = login_stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='green', FROM='2020-10', TO='2020-10')
     assert done.returncode == 0, done.stdout + done.stderr
     assert '2020-10  completed' in done.stdout
+
+
+def test_runs_made_in_the_server_start_without_waiting_for_a_scheduler_tick(login_stack):
+    """The API trigger (make up's two runs too) and a backfill (above) on a scheduler that ticks
+    once an hour: each run starts when the server made it, and the next one when a run ends."""
+    mage = login_stack.mage
+    first = mage.trigger('api_to_postgres', {'service': 'yellow', 'year': 2021, 'month': 1})
+    second = mage.trigger('api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10})
+    assert [mage.wait(run_id, timeout=600)['status'] for run_id in (first, second)] == ['completed', 'completed']
+    log = (login_stack.checkout / '.data' / 'logs' / 'mage.log').read_text()
+    assert 'the scheduler preloaded 11 packages for every run' in log
 
 
 def test_no_metrics_endpoint_unless_a_setting_asks_for_it(login_stack):

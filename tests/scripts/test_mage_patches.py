@@ -1,6 +1,7 @@
 """scripts/mage_patches.py: the two races of mage-ai 0.9.80's process queue, on its real classes."""
 
 import multiprocessing as mp
+import os
 import threading
 import time
 
@@ -100,7 +101,8 @@ def test_a_run_finishing_in_a_worker_wakes_the_scheduler_for_two_ticks(run, tmp_
     from mage_ai.orchestration.triggers.loop_time_trigger import LoopTimeTrigger
 
     fork = mp.get_context('fork')
-    monkeypatch.setattr(mage_patches, 'RUN_FINISHED', fork.Event())
+    monkeypatch.setenv('PRELOAD_IMPORTS', '0')  # the loop's first step: not what is tested here
+    monkeypatch.setattr(mage_patches, 'WAKE_SCHEDULER', fork.Event())
     monkeypatch.setattr(mage_patches, '_mages_run_pipeline', run)
     ticks = []
 
@@ -122,3 +124,48 @@ def test_a_run_finishing_in_a_worker_wakes_the_scheduler_for_two_ticks(run, tmp_
     assert len(ticks) == 3 and ticks[2] - ticks[0] < 30  # not the 60 s interval
     assert worker.exitcode == (0 if run is touch else 1)
     assert (tmp_path / 'ran').exists() == (run is touch)
+
+
+def wake_scenario() -> None:
+    """In a fresh interpreter whose MAGE_DATA_DIR is the test's (Mage picks its database URL when
+    it is first imported): Mage's own tables, the patched create methods, and what they wake."""
+    from mage_ai.orchestration.db import db_connection, engine
+    from mage_ai.orchestration.db.models.base import Base
+    from mage_ai.orchestration.db.models.schedules import PipelineRun, PipelineSchedule
+
+    db_connection.start_session(force=True)
+    Base.metadata.create_all(engine)
+    fork = mp.get_context('fork')
+    mage_patches.WAKE_SCHEDULER, mage_patches.SERVER_PID = fork.Event(), os.getpid()
+    for model in (PipelineRun, PipelineSchedule):
+        mage_patches.wake_on_create(model)
+    schedule = PipelineSchedule.create(name='once', pipeline_uuid='api_to_postgres', schedule_interval='@once')
+    assert mage_patches.WAKE_SCHEDULER.is_set() and schedule.id
+    mage_patches.WAKE_SCHEDULER.clear()
+    run = PipelineRun.create(pipeline_schedule_id=schedule.id, pipeline_uuid='api_to_postgres', create_block_runs=False)
+    assert mage_patches.WAKE_SCHEDULER.is_set()
+    db_connection.session.expire_all()
+    assert PipelineRun.query.get(run.id) is not None  # committed before the wake
+    mage_patches.WAKE_SCHEDULER.clear()
+    other = fork.Process(target=PipelineRun.create, kwargs={
+        'pipeline_schedule_id': schedule.id, 'pipeline_uuid': 'api_to_postgres', 'create_block_runs': False})
+    other.start()
+    other.join(60)
+    assert other.exitcode == 0 and not mage_patches.WAKE_SCHEDULER.is_set()  # the scheduler makes runs too
+
+
+def test_a_run_or_trigger_created_in_the_server_wakes_the_scheduler(mage_db):
+    """Mage's PipelineRun.create and PipelineSchedule.create, patched, on a real Mage database: in
+    the server's process they wake the scheduler once the row is committed; in another process
+    they do not."""
+    child = mp.get_context('spawn').Process(target=wake_scenario)
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0  # an assertion that failed in it is in the output above
+
+
+def test_the_runs_imports_are_preloaded_unless_switched_off(monkeypatch):
+    monkeypatch.setenv('PRELOAD_IMPORTS', '0')
+    assert mage_patches.preload_imports() == []
+    monkeypatch.setenv('PRELOAD_IMPORTS', '1')
+    assert mage_patches.preload_imports() == list(mage_patches.PRELOADED_MODULES)  # every one is installed
