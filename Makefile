@@ -35,13 +35,18 @@ gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in 
 QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/scripts/test_start_mage.py \
 	tests/scripts/test_mage_patches.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
 
+# Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on
+# one worker (tests/conftest.py, worker_group). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
 test:  ## the whole test suite, against real servers the tests start themselves; ends with its 25 slowest tests
 	@scripts/setup.sh --test
-	@$(PY) -m pytest
+	@$(PYTEST)
 
 test-quick:  ## the tests that need no Mage server, containers or browser (a few minutes): run them while editing
 	@scripts/setup.sh --test
-	@$(PY) -m pytest $(QUICK_TESTS)
+	@$(PYTEST) $(QUICK_TESTS)
 
 bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery, bench-marts and bench-runs
 	@$(PY) scripts/bench.py $(BENCH_ARGS)

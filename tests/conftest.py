@@ -57,6 +57,27 @@ def small_disk(size: str, owner: str | None = None) -> Iterator[Path]:
         shutil.rmtree(mount, ignore_errors=True)
 
 
+# Run by `make test` on pytest-xdist workers (--dist loadgroup): a group's tests all run on one
+# worker, one after another. The tests of the session's `make up` stack share one group (one
+# stack, started once); the ones that run dbt from the checkout's own project share another (dbt
+# keeps one target/ folder per target there); any other module is a group of its own (its
+# module-scoped fixtures start once).
+DBT_IN_CHECKOUT = {'test_postgres_marts.py', 'test_bigquery_marts.py'}
+
+
+def worker_group(item: pytest.Item) -> str:
+    if 'stack' in item.fixturenames:
+        return 'stack'
+    if item.path.name in DBT_IN_CHECKOUT:
+        return 'dbt-in-checkout'
+    return str(item.path.relative_to(REPO))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _warm_cli is not None:
         _warm_cli.stop()
