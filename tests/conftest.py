@@ -73,6 +73,7 @@ def worker_group(item: pytest.Item) -> str:
     return str(item.path.relative_to(REPO))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(worker_group(item)))
