@@ -38,7 +38,7 @@ QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/scripts/test
 # Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on
 # one worker (tests/conftest.py, worker_group). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 test:  ## the whole test suite, against real servers the tests start themselves; ends with its 25 slowest tests
 	@scripts/setup.sh --test
