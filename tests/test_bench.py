@@ -54,3 +54,15 @@ def test_the_mart_refresh_benchmark_runs():
         assert re.search(rf'\| {warehouse} \| 3 month\(s\) \| [\d,]+ \| [\d.]+ \|', done.stdout), done.stdout
         assert re.search(rf'{warehouse}: 3 months / 1 month: [\d.]+ x', done.stdout), done.stdout
         assert re.search(rf'dbt start-up, {warehouse}: import of the adapter in a fresh process [\d.]+ s', done.stdout)
+
+
+def test_the_server_run_benchmark_runs():
+    """make bench-runs' small version: `make up` with Mage as it comes, then with the project's
+    preloaded imports and woken scheduler, one run of each pipeline through the API trigger in
+    each (the script fails if a run does not complete)."""
+    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench_runs.py'), '--repeat', '1'],
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for pipeline in ('api_to_postgres', 'postgres_marts', 'bigquery_marts'):
+        assert re.search(rf'^{pipeline} +[\d.]+ / +[\d.]+ / +[\d.]+ +[\d.]+ / +[\d.]+ / +[\d.]+ +[\d.]+x +[\d.]+x$',
+                         done.stdout, re.M), done.stdout
