@@ -106,7 +106,8 @@ def main() -> int:
 
     print(f'\nA run through the server on the bundled samples (yellow 2021-01, 1,197 rows), medians of {args.repeat}; '
           'wait = created -> started, run = started -> completed (Mage\'s clock), total = trigger -> completed')
-    print(f'{"pipeline":<16}{"reference wait / run / total":>32}{"ours wait / run / total":>30}{"run ratio":>11}{"total ratio":>13}')
+    print(f'{"pipeline":<16}{"reference wait / run / total":>32}{"ours wait / run / total":>30}'
+          f'{"run ratio":>11}{"total ratio":>13}')
     for p in PIPELINES:
         ref = [median('reference', p, k) for k in ('wait', 'run', 'total')]
         our = [median('ours', p, k) for k in ('wait', 'run', 'total')]

@@ -88,7 +88,8 @@ def pytest_collection_modifyitems(config, items):
     stray = sorted({i.nodeid.split('::')[0] for i in items if 'stack' in i.fixturenames
                     and worker_group(i.nodeid) != 'stack'})
     if stray:
-        raise pytest.UsageError(f'{", ".join(stray)} use(s) the session stack: add to SHARED_STACK in tests/conftest.py')
+        raise pytest.UsageError(f'{", ".join(stray)} use(s) the session stack: add it to SHARED_STACK in '
+                                'tests/conftest.py')
     if os.environ.get('PYTEST_XDIST_WORKER'):  # every worker sorts alike: their collections must be equal
         first = {group: rank for rank, group in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: first.get(worker_group(item.nodeid), len(first)))

@@ -3,6 +3,7 @@ against a real PostgreSQL server and a real HTTP server holding the bundled samp
 
 import gzip
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,20 @@ def test_an_execution_date_given_by_hand_names_the_month(pg, taxi_env):
     assert run.returncode == 0, run.output[-3000:]
     assert "loading green 2020-10, the month of the run's execution_date 2020-10-01" in run.output
     assert table_fingerprint(pg, 'ny_taxi.green_taxi_data')[0] == len(course_clean(GREEN_MONTH, 'green'))
+
+
+def test_a_mage_run_past_its_timeout_is_killed_and_the_next_one_runs(pg, taxi_env, source):
+    """The tests' own `mage run` (support/warm_cli.py): a run that hangs (the source stalls for
+    longer than the HTTP timeout allows here) ends at the caller's timeout, as subprocess.run's
+    does, and the warm server goes on serving the next run."""
+    source.faults['/yellow/yellow_tripdata_2021-01.csv.gz'] = Fault(stall_seconds=30)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            mage_run(REPO, 'api_to_postgres', {**taxi_env, 'TAXI_HTTP_TIMEOUT': '60'}, timeout=8)
+    finally:
+        source.faults.clear()
+    run = mage_run(REPO, 'api_to_postgres', taxi_env)
+    assert run.returncode == 0, run.output[-3000:]
 
 
 @pytest.fixture()

@@ -21,6 +21,7 @@ TAXI_TESTS_COLD_CLI=1 makes every `mage run` cold (to rule this server out when 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -63,18 +64,26 @@ def serve(sock_path: str, project: str) -> None:
     print(json.dumps({'ready': loaded}), flush=True)
     while True:
         conn, _ = server.accept()
-        with conn, conn.makefile('rw') as stream:
-            request = json.loads(stream.readline())
-            pid = os.fork()
-            if pid == 0:
-                server.close()
-                conn.close()
-                run_child(request)  # never returns
+        with conn, contextlib.suppress(OSError):  # a caller that timed out has gone: serve the next one
+            serve_one(server, conn)
+
+
+def serve_one(server: socket.socket, conn: socket.socket) -> None:
+    """One `mage run`: fork, tell the caller the child's pid, wait for it, tell its exit code."""
+    with conn.makefile('rw') as stream:
+        request = json.loads(stream.readline())
+        pid = os.fork()
+        if pid == 0:
+            server.close()
+            conn.close()
+            run_child(request)  # never returns
+        try:
             stream.write(json.dumps({'pid': pid}) + '\n')
             stream.flush()
+        finally:
             _, status = os.waitpid(pid, 0)
-            stream.write(json.dumps({'returncode': os.waitstatus_to_exitcode(status)}) + '\n')
-            stream.flush()
+        stream.write(json.dumps({'returncode': os.waitstatus_to_exitcode(status)}) + '\n')
+        stream.flush()
 
 
 def run_child(request: dict) -> None:
@@ -133,7 +142,8 @@ class WarmCli:
                                      start_new_session=True)
         line = self.proc.stdout.readline()  # blocks until the imports are done (or the server died)
         if not line.startswith('{"ready"'):
-            raise RuntimeError(f'the warm `mage run` server did not start: {(self.root / "server.log").read_text()[-3000:]}')
+            log = (self.root / 'server.log').read_text()
+            raise RuntimeError(f'the warm `mage run` server did not start: {log[-3000:]}')
 
     def run(self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
         out, err = self.root / 'stdout', self.root / 'stderr'
@@ -148,10 +158,10 @@ class WarmCli:
             try:
                 answer = stream.readline()
             except (socket.timeout, TimeoutError):
-                os.killpg(pid, signal.SIGKILL)
-                stream.readline()  # the server reaped it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)  # the server reaps it; its answer finds no one
                 raise subprocess.TimeoutExpired(argv, timeout, out.read_text(errors='replace'),
-                                                err.read_text(errors='replace'))
+                                                err.read_text(errors='replace')) from None
         returncode = json.loads(answer)['returncode']
         return subprocess.CompletedProcess(argv, returncode, out.read_text(errors='replace'),
                                            err.read_text(errors='replace'))
