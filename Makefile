@@ -36,7 +36,7 @@ QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/scripts/test
 	tests/scripts/test_mage_patches.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
 
 # Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on
-# one worker (tests/conftest.py, worker_group). TEST_WORKERS=0 runs everything in this process.
+# one worker (tests/support/worker_groups.py). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
