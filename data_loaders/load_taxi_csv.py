@@ -1,6 +1,9 @@
-"""Download one month of NYC taxi trips (gzip CSV) and parse it with the taxi schema.
+"""Download one month of NYC taxi trips and read it with its service's schema.
 
-Pipeline variables: service (yellow|green), year, month. Source: NYC_TLC_BASE_URL (see dev.env).
+Pipeline variables: service (yellow, green, fhv, fhvhv), year, month; source: course (the
+DataTalksClub gzip CSV at NYC_TLC_BASE_URL) or tlc (the TLC's parquet at TLC_TRIP_DATA_URL),
+default TAXI_SOURCE (see dev.env). Whatever the year's layout, the raw file has the service's
+columns and types (utils/schema_drift.py).
 Returns a manifest (paths and counts); the rows stream to a parquet file on disk. In the editor
 the block also shows the month's first 10 rows, as a table of their own (its output 1).
 """

@@ -75,10 +75,10 @@ def check(pipeline: str, service: str, first_text: str, last_text: str, confirm:
     return first, last
 
 
-def offline_months() -> list[str]:
-    """The months the sample mirror serves, as 'service YYYY-MM'."""
-    names = (re.fullmatch(r'(\w+)_tripdata_(\d{4}-\d{2})\.csv\.gz', f.name)
-             for f in (REPO_ROOT / 'samples').glob('*/*.csv.gz'))
+def offline_months(source: str = 'course') -> list[str]:
+    """The months the sample mirror serves of a release, as 'service YYYY-MM'."""
+    files = (REPO_ROOT / 'samples').glob('trip-data/*.parquet' if source == 'tlc' else '*/*.csv.gz')
+    names = (re.fullmatch(r'(\w+)_tripdata_(\d{4}-\d{2})\.(csv\.gz|parquet)', f.name) for f in files)
     return sorted(f'{m.group(1)} {m.group(2)}' for m in names if m)
 
 
@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ', '.join(f'{(r.execution_date or "")[:7]} ({", ".join(r.failed_blocks) or r.status})' for r in failed)
         print(f'[backfill] failed: {names}', flush=True)
         if env.get('SOURCE', 'samples') == 'samples' and args.pipeline != 'gcs_to_bigquery':
-            print(f'[backfill] offline, the sample mirror serves only {", ".join(offline_months())} '
-                  '(samples/); SOURCE=public loads the release files', flush=True)
+            release = env.get('TAXI_SOURCE') or 'course'
+            print(f'[backfill] offline, the sample mirror serves only {", ".join(offline_months(release))} '
+                  f'of the {release} release (samples/); SOURCE=public loads the release files', flush=True)
         return 1
     return 0
 

@@ -88,7 +88,9 @@ def environment() -> dict[str, str]:
     env.setdefault('TAXI_WORK_DIR', str(DATA / 'work'))
     if env.get('SOURCE', 'samples') == 'samples':
         env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{mirror_port(env)}'
-    say(f'settings from {env_file.name}; CSV source: {env.get("NYC_TLC_BASE_URL") or "public release"}; '
+        env['TLC_TRIP_DATA_URL'] = f'http://127.0.0.1:{mirror_port(env)}/trip-data'
+    say(f'settings from {env_file.name}; release: {env.get("TAXI_SOURCE") or "course"}, files from '
+        f'{env.get("NYC_TLC_BASE_URL") or "the public release"}; '
         f'profile: {env.get("IO_CONFIG_PROFILE", "local")}')
     os.environ.update(env)  # this process talks to the same services as Mage does
     return env

@@ -15,15 +15,19 @@ import re
 from datetime import date
 
 from utils.environment import CloudError
-from utils.taxi_schema import TaxiSchema, describe, snake_case
+from utils.data_dictionary import describe
+from utils.taxi_schema import TaxiSchema, snake_case
 
 log = logging.getLogger(__name__)
 
-_BQ_TYPES = {'int': 'INT64', 'float': 'FLOAT64', 'str': 'STRING', 'datetime': 'TIMESTAMP'}
 _DATASET = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,1023}')
 _PROJECT = re.compile(r'[a-z][a-z0-9-]{4,28}[a-z0-9]')
 SOURCE_MONTH = 'source_month'
-CLUSTER_BY = (SOURCE_MONTH, 'vendor_id')  # source_month first: a month's DELETE prunes blocks
+# source_month first: a month's DELETE prunes blocks; then the service's own (vendor_id, ...)
+
+
+def cluster_by(taxi_schema: TaxiSchema) -> tuple[str, str]:
+    return SOURCE_MONTH, snake_case(taxi_schema.cluster_by)
 
 
 def check_names(project: str, dataset: str) -> None:
@@ -44,7 +48,7 @@ def table_ids(project: str, dataset: str, service: str, month: date) -> tuple[st
 
 def bigquery_schema(taxi_schema: TaxiSchema) -> list[tuple[str, str]]:
     """(clean column name, BigQuery type) pairs: timestamps are TIMESTAMP, never INT64."""
-    return [(snake_case(c), _BQ_TYPES[k]) for c, k in taxi_schema.kinds.items()]
+    return taxi_schema.bigquery_columns()
 
 
 def replace_month_sql(table: str, staging: str, taxi_schema: TaxiSchema, month: date, table_exists: bool) -> str:
@@ -57,7 +61,7 @@ def replace_month_sql(table: str, staging: str, taxi_schema: TaxiSchema, month: 
         return (
             f'CREATE TABLE `{table}`\n'
             f'PARTITION BY DATE({pickup})\n'
-            f'CLUSTER BY {", ".join(CLUSTER_BY)}\n'
+            f'CLUSTER BY {", ".join(cluster_by(taxi_schema))}\n'
             f'AS\n{new_rows}'
         )
     columns = ', '.join([*(name for name, _ in bigquery_schema(taxi_schema)), SOURCE_MONTH])
@@ -102,8 +106,10 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
     )
     job.result()
     try:
-        client.query(replace_month_sql(table, staging, taxi_schema, month, table_exists(client, table)),
-                     location=location).result()
+        exists = table_exists(client, table)
+        if exists:
+            add_missing_fields(client, table, taxi_schema)
+        client.query(replace_month_sql(table, staging, taxi_schema, month, exists), location=location).result()
     finally:
         client.delete_table(staging, not_found_ok=True)
     describe_columns(client, table)
@@ -112,8 +118,24 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
     return rows
 
 
+def add_missing_fields(client, table: str, taxi_schema: TaxiSchema) -> list[str]:
+    """Add to the table the columns the service has gained since it was made (a field addition:
+    no month is rewritten, the months loaded before read NULL there); return their names."""
+    from google.cloud import bigquery
+
+    current = client.get_table(table)
+    have = {f.name for f in current.schema}
+    new = [bigquery.SchemaField(n, t, mode='NULLABLE') for n, t in bigquery_schema(taxi_schema) if n not in have]
+    if new:
+        current.schema = [*current.schema, *new]
+        client.update_table(current, ['schema'])
+        log.info('added the column(s) %s to %s (the months loaded before read NULL there)',
+                 ', '.join(f.name for f in new), table)
+    return [f.name for f in new]
+
+
 def describe_columns(client, table: str) -> None:
-    """Column descriptions from the data dictionary (utils/taxi_schema.describe), shown by the
+    """Column descriptions from the data dictionary (utils/data_dictionary.describe), shown by the
     BigQuery console; the table (or view) is updated only when one is missing or changed."""
     current = client.get_table(table)
     schema = [field if (describe(field.name) or field.description) == field.description

@@ -29,6 +29,7 @@ IO_CONFIG_PATH = REPO_ROOT / 'io_config.yaml'
 PROFILE_ENV_VAR = 'IO_CONFIG_PROFILE'
 DEFAULT_PROFILE = 'local'
 DEFAULT_BASE_URL = 'https://github.com/DataTalksClub/nyc-tlc-data/releases/download'
+DEFAULT_TLC_URL = 'https://d37ci6vzurychx.cloudfront.net/trip-data'
 
 
 class ConfigError(RuntimeError):
@@ -132,9 +133,17 @@ def postgres_connection(profile: Profile | None = None) -> Iterator[Any]:
         conn.close()
 
 
-def source_base_url() -> str:
-    """Where the monthly CSV files come from: NYC_TLC_BASE_URL, or the public release."""
+def source_base_url(source: str = 'course') -> str:
+    """Where a release's monthly files come from: the course's CSV.gz at NYC_TLC_BASE_URL (default
+    its GitHub release), the TLC's parquet at TLC_TRIP_DATA_URL (default the TLC's own address)."""
+    if source == 'tlc':
+        return (os.environ.get('TLC_TRIP_DATA_URL', '').strip() or DEFAULT_TLC_URL).rstrip('/')
     return (os.environ.get('NYC_TLC_BASE_URL', '').strip() or DEFAULT_BASE_URL).rstrip('/')
+
+
+def default_source() -> str:
+    """The release a run reads when its variables name none: TAXI_SOURCE (course or tlc), else course."""
+    return os.environ.get('TAXI_SOURCE', '').strip().lower() or 'course'
 
 
 def work_dir() -> Path:

@@ -37,7 +37,7 @@ from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
 log = logging.getLogger(__name__)
 
 # What the dbt project builds (a file of models/core/ each); the describe step gives them the data
-# dictionary (utils/taxi_schema.describe).
+# dictionary (utils/data_dictionary.describe).
 MART_TABLES = tuple(sorted(p.stem for p in (REPO_ROOT / 'dbt' / 'taxi_marts' / 'models' / 'core').glob('*.sql')))
 
 

@@ -1,7 +1,8 @@
 """Wait for a month's input before a scheduled run loads it (the body of the sensor blocks).
 
-A recurring schedule fires on a date; the TLC publishes a month with a delay, and the offline
-mirror holds two months. So a scheduled run first waits for its month's input:
+A recurring schedule fires on a date and loads the month `source_lag_months` (default 2) before
+it (utils/run_month.py); the TLC publishes a month about two months after it ends, sometimes
+later. So a scheduled run first waits for its month's input:
 
     the run was started by          the sensor
     a recurring schedule            asks every `source_poll_seconds` (default 600) whether the
@@ -10,6 +11,9 @@ mirror holds two months. So a scheduled run first waits for its month's input:
                                     it waited for and how long (and the failure alert goes out)
     a backfill, Run@once, the API   does not wait: the run goes on at once and its loader fails
     trigger, `mage run`, the editor with the source's own error if the month is not there
+
+A month after the end of a release that publishes no more (the course's copy stops at 2021-07)
+fails at once, saying so: waiting for it would only fail 48 hours later.
 
 Why backfills do not wait: a backfill names past months, which exist or never will; waiting
 would hold one of the pipeline's run slots for nothing. A person who presses Run wants the
@@ -149,7 +153,14 @@ def wait_for_release_file(variables: Mapping[str, Any], patience: Patience) -> N
     from utils.environment import source_base_url
     from utils.run_month import month_of_run
 
-    url = month_of_run(variables).url(source_base_url())
+    month = month_of_run(variables)
+    url = month.url(source_base_url(month.source))
+    if month.after_release():
+        raise SourceNotPublishedError(
+            f'{month.label} will never be published at {url}: {month.published_range()}; '
+            'the schedule has nothing to wait for')
+    log.info('waiting for %s (%s), published at %s', month.label, 'the TLC release' if month.is_parquet
+             else 'the course release', url)
     wait_for(url, lambda: release_file_exists(url), patience)
 
 

@@ -29,7 +29,8 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
 from utils.progress import Progress
-from utils.taxi_schema import TaxiSchema, describe, postgres_type
+from utils.data_dictionary import describe
+from utils.taxi_schema import TaxiSchema, postgres_type
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def replace_table(conn, *, schema_name: str, table: str, arrow_schema: pa.Schema
 
 def comment_columns(cur, schema_name: str, table: str) -> int:
     """COMMENT ON COLUMN for every column of the table (or view) that the data dictionary
-    (utils/taxi_schema.describe) explains, so `\\d+` says what each means; returns how many."""
+    (utils/data_dictionary.describe) explains, so `\\d+` says what each means; returns how many."""
     described = [(c, describe(c)) for c in _existing_columns(cur, schema_name, table)]
     for column, text in described:
         if text:
@@ -211,7 +212,9 @@ def comment_columns(cur, schema_name: str, table: str) -> int:
 
 
 def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str], taxi_schema: TaxiSchema) -> None:
-    """Create the schema and the partitioned table if missing; refuse one with other columns.
+    """Create the schema and the partitioned table if missing; add the columns the service has
+    gained since the table was made (ALTER TABLE ... ADD COLUMN: no month is rewritten, the
+    months loaded before read NULL there); refuse a table with columns the service does not have.
     A transaction-scoped advisory lock keeps two first loads from creating it at once."""
     with conn.cursor() as cur:
         cur.execute('SELECT pg_advisory_xact_lock(hashtext(%s))', (f'create {schema_name}.{table}',))
@@ -220,11 +223,19 @@ def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str
             sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q)
         )
         found = _existing_columns(cur, schema_name, table)
-        if found != columns + [PARTITION_KEY]:
+        unknown = [c for c in found if c not in columns + [PARTITION_KEY]]
+        if unknown or PARTITION_KEY not in found:
             raise ValueError(
                 f'table {schema_name}.{table} exists with other columns than the '
-                f'{taxi_schema.service} schema: {found}; drop it or set another POSTGRES_SCHEMA'
+                f'{taxi_schema.service} schema ({", ".join(unknown) or "no " + PARTITION_KEY}): drop it or set '
+                'another POSTGRES_SCHEMA'
             )
+        for name, kind in taxi_schema.postgres_columns():
+            if name not in found:
+                cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN {} {}').format(q['parent'], sql.Identifier(name),
+                                                                             sql.SQL(kind)))
+                log.info('added the column %s %s to %s.%s (the months loaded before read NULL there)',
+                         name, kind, schema_name, table)
         comment_columns(cur, schema_name, table)
 
 

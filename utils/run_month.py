@@ -3,8 +3,14 @@
     the run was started by                                  it loads
     a person: Run@once, the API trigger, `mage run`         the variables `year`, `month`
                                                             (pipeline defaults: 2021-01)
-    Mage from a date: a backfill, a recurring schedule      the month of its execution_date
+    a backfill                                              the month of its execution_date
     `mage run --runtime-vars '{"execution_date": "2020-11-01"}'`   the month of that date
+    a recurring schedule                                    the month `source_lag_months`
+                                                            (default 2) before its execution_date
+
+A schedule loads an older month than its date because a month is published after it ends: the
+TLC publishes a month about two months later, so the run of 2026-12-01 loads 2026-10, the newest
+month it can expect to find (its sensor waits for it if it is late).
 
 Mage merges the pipeline's default variables into every run, backfill runs too, so whether
 `year` and `month` are present says nothing. What the run is says it: Mage's database knows
@@ -18,7 +24,10 @@ import logging
 from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
+from utils.environment import default_source
 from utils.taxi_source import TaxiMonth
+
+DEFAULT_SOURCE_LAG_MONTHS = 2
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +76,55 @@ def run_started_by(variables: Mapping[str, Any]) -> str:
 def run_is_date_driven(variables: Mapping[str, Any]) -> bool:
     """True for a Mage backfill run or a recurring schedule's run, or a run given execution_date
     by hand (no run id: `mage run`); not for a block run in the editor."""
+    return _started_by_date(variables) is not None
+
+
+def _started_by_date(variables: Mapping[str, Any]) -> str | None:
+    """'schedule', 'backfill' or 'date' (a date given by hand) for a run whose month comes from its
+    execution_date; None for one whose month the variables name."""
     if variables.get('pipeline_run_id') is None:
         # Only a date a person wrote (`--runtime-vars` gives a string). Mage's editor runs a block
         # with execution_date=datetime.now() when nobody gave one (server/websocket_server.py):
         # that names no month, so the editor loads the variables' month, as the course's does.
         given = variables.get('execution_date')
-        return isinstance(given, str) and given.strip() != ''
-    return run_started_by(variables) in ('backfill', 'schedule')
+        return 'date' if isinstance(given, str) and given.strip() != '' else None
+    started_by = run_started_by(variables)
+    return started_by if started_by in ('backfill', 'schedule') else None
 
 
-def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None) -> TaxiMonth:
-    """The service and month this run loads, by the rule in the module's docstring."""
-    if date_driven is None:
-        date_driven = run_is_date_driven(variables)
-    if not date_driven:
-        month = TaxiMonth.from_vars(variables)
-        log.info('loading %s %04d-%02d, named by the variables year and month', month.service, month.year, month.month)
+def source_lag_months(variables: Mapping[str, Any]) -> int:
+    value = variables.get('source_lag_months')
+    if value is None or value == '':
+        return DEFAULT_SOURCE_LAG_MONTHS
+    try:
+        lag = int(str(value).strip())
+    except ValueError:
+        lag = -1
+    if not 0 <= lag <= 120:
+        raise ValueError(f'pipeline variable source_lag_months={value!r} must be a whole number from 0 to 120')
+    return lag
+
+
+def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None,
+                 started_by: str | None = None) -> TaxiMonth:
+    """The service and month this run loads, by the rule in the module's docstring.
+    `date_driven`/`started_by` (tests, callers that know): skip asking Mage's database."""
+    if date_driven is None and started_by is None:
+        started_by = _started_by_date(variables)
+    elif started_by is None:
+        started_by = 'date' if date_driven else None
+    source = default_source()
+    if started_by is None:
+        month = TaxiMonth.from_vars(variables, source)
+        log.info('loading %s, named by the variables year and month', month.label)
         return month
     day = parse_execution_date(variables.get('execution_date'))
-    month = TaxiMonth.from_vars({**variables, 'year': day.year, 'month': day.month})
-    log.info('loading %s %04d-%02d, the month of the run\'s execution_date %s', month.service, month.year,
-             month.month, day.isoformat())
+    lag = source_lag_months(variables) if started_by == 'schedule' else 0
+    index = day.year * 12 + day.month - 1 - lag
+    month = TaxiMonth.from_vars({**variables, 'year': index // 12, 'month': index % 12 + 1}, source)
+    if lag:
+        log.info("loading %s, %d month(s) before the month of the schedule's execution_date %s "
+                 '(source_lag_months: a month is published after it ends)', month.label, lag, day.isoformat())
+    else:
+        log.info("loading %s, the month of the run's execution_date %s", month.label, day.isoformat())
     return month

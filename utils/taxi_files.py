@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from utils.schema_drift import BadFileError, conform, iter_tlc_parquet_batches, match_columns
 from utils.taxi_schema import TaxiSchema
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ CSV_BLOCK_BYTES = 1 << 20
 BATCH_ROWS = 32_768
 ROW_GROUP_ROWS = 32_768
 TIMESTAMP_FORMAT = '%Y-%m-%d %H:%M:%S'
-
-
-class BadFileError(ValueError):
-    """The file does not match the schema; the message names the file, column or row."""
 
 
 def read_header(path: Path, label: str) -> list[str]:
@@ -51,42 +47,26 @@ def read_header(path: Path, label: str) -> list[str]:
     return header
 
 
-def check_header(header: list[str], schema: TaxiSchema, label: str) -> None:
-    """Raise BadFileError naming every missing and unexpected column."""
-    missing = [c for c in schema.columns if c not in header]
-    extra = [c for c in header if c not in schema.kinds]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f'missing column(s) {", ".join(missing)}')
-        if extra:
-            parts.append(f'unexpected column(s) {", ".join(extra)}')
-        raise BadFileError(
-            f'{label}: header does not match the {schema.service} taxi schema: {"; ".join(parts)}'
-        )
-
-
-def _convert_options(schema: TaxiSchema) -> pacsv.ConvertOptions:
+def _convert_options(schema: TaxiSchema, matched: dict[str, str]) -> pacsv.ConvertOptions:
     # Integers are read as float64 and cast afterwards: some release files write "1.0".
+    arrow = schema.arrow_schema()
     read_types = {
-        c: (pa.float64() if k == 'int' else t)
-        for (c, k), t in zip(schema.kinds.items(), schema.arrow_schema().types)
+        name: (pa.float64() if schema.kinds[column] == 'int' else arrow.field(column).type)
+        for name, column in matched.items()
     }
     return pacsv.ConvertOptions(
         column_types=read_types,
-        include_columns=schema.columns,
+        include_columns=list(matched),
         timestamp_parsers=[TIMESTAMP_FORMAT],
         strings_can_be_null=True,
     )
 
 
-def _typed(batch: pa.RecordBatch, schema: TaxiSchema) -> pa.RecordBatch:
-    target = schema.arrow_schema()
-    arrays = []
-    for field in target:
-        column = batch.column(field.name)
-        arrays.append(column if column.type == field.type else pc.cast(column, field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
+def tlc_parquet_to_raw(src: Path, dest: Path, schema: TaxiSchema, label: str) -> int:
+    """One of the TLC's parquet months as a raw.parquet in the service's types; return the rows."""
+    rows = write_parquet(dest, schema.arrow_schema(), iter_tlc_parquet_batches(src, schema, label, BATCH_ROWS))
+    log.info('read %s rows from %s', f'{rows:,}', label)
+    return rows
 
 
 class MalformedRowsError(BadFileError):
@@ -95,16 +75,16 @@ class MalformedRowsError(BadFileError):
 
 def iter_csv_batches(path: Path, schema: TaxiSchema, label: str) -> Iterator[pa.RecordBatch]:
     """Typed record batches of a gzip CSV file, header checked first."""
-    check_header(read_header(path, label), schema, label)
+    matched = match_columns(read_header(path, label), schema, label)
     try:
         reader = pacsv.open_csv(
             pa.input_stream(str(path), compression='gzip'),
             read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            convert_options=_convert_options(schema),
+            convert_options=_convert_options(schema, matched),
         )
         for batch in reader:
-            yield _typed(batch, schema)
-    except (pa.ArrowInvalid, OSError) as e:
+            yield conform(batch, schema, matched, label)
+    except (pa.ArrowInvalid, OSError, BadFileError) as e:
         raise _failure(path, schema, label, e) from None
 
 
@@ -116,7 +96,7 @@ def _failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> Ba
         return BadFileError(f'{label}: the gzip stream is damaged or truncated: {e}')
     if bad:
         return MalformedRowsError(f'{label}: {bad[1]}')
-    return BadFileError(f'{label}: {error}')
+    return error if isinstance(error, BadFileError) else BadFileError(f'{label}: {error}')
 
 
 def _parses(kind: str, value: str) -> bool:
@@ -151,10 +131,14 @@ def _lines(path: Path) -> Iterator[tuple[int, str, list[str]]]:
             yield line_number, text, next(csv.reader([text]), [])
 
 
+def _kinds(header: list[str], schema: TaxiSchema) -> list[str]:
+    return [schema.kinds.get(schema.source_column(c) or '', 'str') for c in header]
+
+
 def bad_rows(path: Path, schema: TaxiSchema) -> Iterator[tuple[int, str]]:
     """(line number, what is wrong) of every line whose field count or values do not fit."""
     header = read_header(path, str(path))
-    kinds = [schema.kinds.get(c, 'str') for c in header]
+    kinds = _kinds(header, schema)
     for line_number, _, fields in _lines(path):
         problem = _problem(line_number, fields, header, kinds)
         if problem:
@@ -165,7 +149,7 @@ def split_bad_rows(src: Path, good: Path, rejects: Path, schema: TaxiSchema) -> 
     """Copy src to `good` without its malformed lines; write those to `rejects` (a CSV of
     line, reason, text), renamed into place only when complete. Returns (good rows, rejected rows)."""
     header = read_header(src, str(src))
-    kinds = [schema.kinds.get(c, 'str') for c in header]
+    kinds = _kinds(header, schema)
     kept = rejected = 0
     part = rejects.with_name(rejects.name + '.part')
     try:

@@ -32,8 +32,8 @@ from utils.environment import (
 from utils.month_lock import month_locked
 from utils.postgres_load import replace_month, table_name
 from utils.run_month import month_of_run
-from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches
-from utils.taxi_schema import schema_for
+from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
+from utils.taxi_schema import TaxiSchema, schema_for
 from utils.taxi_source import TaxiMonth, download
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def load_attempt(run: Mapping[str, Any] | None, block: str, manifest: Manifest, 
     except Exception as e:
         kept = (f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
                 if manifest.get('work_dir') else '')
-        e.add_note(f'{block} failed for {month.service} {month.first_day:%Y-%m}{kept}')
+        e.add_note(f'{block} failed for {month.label}{kept}')
         record_block_error(run or {}, e)
         raise
     log.info('%s', _summary(block, month, outcome['result'], target, time.perf_counter() - started))
@@ -115,7 +115,7 @@ def _summary(block: str, month: TaxiMonth, result: Manifest, target: str | None,
     else:
         did = (f"{result['bytes'] / 1e6:.1f} MB, {result['rows']:,} rows read, "
                f"{result['rows_rejected']:,} malformed kept aside -> {result['raw_path']}")
-    return f'{block}: {month.service} {month.first_day:%Y-%m}, {did} in {seconds:.1f} s'
+    return f'{block}: {month.label}, {did} in {seconds:.1f} s'
 
 
 @timed
@@ -144,22 +144,29 @@ def manifest_of(output: Manifest | list) -> Manifest:
     return output[0] if isinstance(output, list) else output
 
 
-def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str) -> Manifest:
-    """One month from the source into folder/raw.parquet (rejects.csv beside it), as one audited
-    load attempt of `block`."""
+def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str,
+                schema: TaxiSchema | None = None) -> Manifest:
+    """One month from its release into folder/raw.parquet (rejects.csv beside it), as one audited
+    load attempt of `block`: the course's gzip CSV parsed with the schema, or the TLC's parquet
+    read by column name and cast to the service's types (utils/schema_drift.py)."""
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
-    url = month.url(source_base_url())
-    gz = folder / f'{month.file_stem}.csv.gz'
+    url = month.url(source_base_url(month.source))
+    schema = schema or schema_for(month.service)
+    raw = folder / 'raw.parquet'
     with load_attempt(variables, block, {**month.to_dict(), 'url': url}) as outcome, writing_in(folder):
-        size = download(url, gz)
+        identity: dict[str, Any] = {}
+        src = folder / url.rsplit('/', 1)[-1]
+        size = download(url, src, parquet=month.is_parquet, not_found_hint=month.published_range(),
+                        identity=identity)
         try:
-            parsed = csv_to_parquet_keeping_rejects(
-                gz, folder / 'raw.parquet', schema_for(month.service), url, max_reject_ratio
-            )
+            if month.is_parquet:
+                parsed = {'rows': tlc_parquet_to_raw(src, raw, schema, url), 'rows_rejected': 0, 'rejects_path': None}
+            else:
+                parsed = csv_to_parquet_keeping_rejects(src, raw, schema, url, max_reject_ratio)
         finally:
-            gz.unlink(missing_ok=True)
+            src.unlink(missing_ok=True)
         outcome['result'] = {
-            **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(folder / 'raw.parquet'), **parsed,
+            **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(raw), 'source_version': identity, **parsed,
         }
     return outcome['result']
 
@@ -174,13 +181,23 @@ def _ratio(value: Any) -> float:
     return ratio
 
 
+CLEANING = ('service', 'raw')
+
+
 @timed
-def clean_month(manifest: Manifest) -> Manifest:
-    """Apply the cleaning rules to raw.parquet, writing clean.parquet (snake_case columns)."""
+def clean_month(manifest: Manifest, variables: Mapping[str, Any] | None = None) -> Manifest:
+    """Apply the cleaning rules to raw.parquet, writing clean.parquet (snake_case columns).
+
+    The pipeline variable `cleaning`: `service` (default) applies the service's rules
+    (utils/taxi_schema.py), `raw` keeps every row of the file (the later modules count them)."""
+    cleaning = str((variables or {}).get('cleaning') or 'service').strip().lower()
+    if cleaning not in CLEANING:
+        raise ValueError(f"pipeline variable cleaning={cleaning!r} is not one of {', '.join(CLEANING)}")
     raw = Path(manifest['raw_path'])
     with writing_in(raw.parent):
-        counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']))
-    return {**manifest, 'clean_path': str(raw.with_name('clean.parquet')), **counts}
+        counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']),
+                            rules=() if cleaning == 'raw' else None)
+    return {**manifest, 'clean_path': str(raw.with_name('clean.parquet')), 'cleaning': cleaning, **counts}
 
 
 @timed

@@ -1,15 +1,21 @@
-"""The NYC taxi trip schema, per service: the only copy in the project.
+"""The four TLC services, one entry each: the only copy of their columns in the project.
 
-Columns are listed in the order of the DataTalksClub CSV release files. Each column has
-one *kind*, and every other representation is derived from it:
+A service's entry (SERVICES below) says everything a step needs: its columns in table order, each
+with the TLC's spelling, its clean snake_case name and one *kind*; which columns a month's file
+may lack; the cleaning rules of the month pipelines; the column BigQuery clusters by after the
+month; and which months each release publishes. Loaders, exporters, sensors and marts read it;
+adding a service is adding an entry here (and its descriptions in utils/data_dictionary.py).
 
-    kind        pandas (course taxi_dtypes)   arrow                 postgres
-    int         Int64                         int64                 BIGINT
-    float       float64                       float64               DOUBLE PRECISION
-    str         str                           string                TEXT
-    datetime    parse_dates                   timestamp[us]         TIMESTAMP
-    date        (derived: the pickup's date)  date32                DATE
+    kind        pandas (course taxi_dtypes)   arrow                 postgres            bigquery
+    int         Int64                         int64                 BIGINT              INT64
+    float       float64                       float64               DOUBLE PRECISION    FLOAT64
+    str         str                           string                TEXT                STRING
+    datetime    parse_dates                   timestamp[us]         TIMESTAMP           TIMESTAMP
+    date        (derived: the pickup's date)  date32                DATE                DATE
 
+Files are matched to the entry by column name, case-insensitively (the TLC writes PULocationID,
+PUlocationID, dropOff_datetime, Airport_fee in some years and not in others) and cast to these
+kinds at the edge (utils/taxi_files.py), so every month of a service has one set of types.
 Timestamps are microseconds, not pandas' nanoseconds: BigQuery reads a nanosecond parquet
 timestamp as INT64 (mage-ai issue #4582).
 """
@@ -17,14 +23,12 @@ timestamp as INT64 (mage-ai issue #4582).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
 
 Kind = Literal['int', 'float', 'str', 'datetime', 'date']
-
-SERVICES: tuple[str, ...] = ('yellow', 'green')
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     'int': pa.int64(),
@@ -34,13 +38,8 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     'date': pa.date32(),
 }
 _PANDAS_DTYPES = {'int': 'Int64', 'float': 'float64', 'str': 'str'}
-_POSTGRES_TYPES = {
-    'int': 'BIGINT',
-    'float': 'DOUBLE PRECISION',
-    'str': 'TEXT',
-    'datetime': 'TIMESTAMP',
-    'date': 'DATE',
-}
+_POSTGRES_TYPES = {'int': 'BIGINT', 'float': 'DOUBLE PRECISION', 'str': 'TEXT', 'datetime': 'TIMESTAMP', 'date': 'DATE'}
+BIGQUERY_TYPES = {'int': 'INT64', 'float': 'FLOAT64', 'str': 'STRING', 'datetime': 'TIMESTAMP', 'date': 'DATE'}
 
 # Source names that the generic CamelCase rule would split badly.
 RENAMES: dict[str, str] = {
@@ -48,6 +47,11 @@ RENAMES: dict[str, str] = {
     'RatecodeID': 'rate_code_id',
     'PULocationID': 'pu_location_id',
     'DOLocationID': 'do_location_id',
+    'PUlocationID': 'pu_location_id',
+    'DOlocationID': 'do_location_id',
+    'dropOff_datetime': 'dropoff_datetime',
+    'SR_Flag': 'sr_flag',
+    'Affiliated_base_number': 'affiliated_base_number',
 }
 
 
@@ -59,45 +63,44 @@ def snake_case(name: str) -> str:
     return name.lower()
 
 
-def _columns(prefix: str, extra: dict[str, Kind], order: list[str]) -> dict[str, Kind]:
-    common: dict[str, Kind] = {
-        'VendorID': 'int',
-        f'{prefix}_pickup_datetime': 'datetime',
-        f'{prefix}_dropoff_datetime': 'datetime',
-        'passenger_count': 'int',
-        'trip_distance': 'float',
-        'RatecodeID': 'int',
-        'store_and_fwd_flag': 'str',
-        'PULocationID': 'int',
-        'DOLocationID': 'int',
-        'payment_type': 'int',
-        'fare_amount': 'float',
-        'extra': 'float',
-        'mta_tax': 'float',
-        'tip_amount': 'float',
-        'tolls_amount': 'float',
-        'improvement_surcharge': 'float',
-        'total_amount': 'float',
-        'congestion_surcharge': 'float',
-        **extra,
-    }
-    return {name: common[name] for name in order}
+@dataclass(frozen=True)
+class Releases:
+    """Which months each release publishes, as 'YYYY-MM' (None: the newest it has published)."""
+    course: tuple[str, str]  # DataTalksClub/nyc-tlc-data: a frozen copy of 2019-2021
+    tlc_from: str  # the TLC's parquet files, from this month to about two months ago
 
 
 @dataclass(frozen=True)
 class TaxiSchema:
     service: str
-    kinds: dict[str, Kind]  # source column -> kind, in file order
+    kinds: dict[str, Kind]  # source column (the TLC's spelling) -> kind, in table order
+    optional: frozenset[str] = frozenset()  # columns a month's file may lack: NULL in that month
+    rules: tuple[str, ...] = ()  # the month pipelines' cleaning rules (utils/cleaning.py)
+    cluster_by: str = 'vendor_id'  # BigQuery's clustering column after source_month
+    releases: Releases = field(default_factory=lambda: Releases(('2019-01', '2021-07'), '2009-01'))
 
     @property
     def columns(self) -> list[str]:
-        """Source column names, in file order."""
+        """Source column names, in table order."""
         return list(self.kinds)
 
     @property
+    def required(self) -> list[str]:
+        return [c for c in self.kinds if c not in self.optional]
+
+    @property
     def clean_columns(self) -> list[str]:
-        """Column names after cleaning (snake_case), in file order."""
+        """Column names after cleaning (snake_case), in table order."""
         return [snake_case(c) for c in self.kinds]
+
+    def without(self, *columns: str) -> 'TaxiSchema':
+        """The entry without some columns (the homework reads the course's 20 green columns)."""
+        return TaxiSchema(self.service, {c: k for c, k in self.kinds.items() if c not in columns},
+                          self.optional - set(columns), self.rules, self.cluster_by, self.releases)
+
+    def source_column(self, name: str) -> str | None:
+        """The entry's spelling of a file's column name, matched case-insensitively, or None."""
+        return _folded(self).get(name.strip().lower())
 
     @property
     def parse_dates(self) -> list[str]:
@@ -105,7 +108,7 @@ class TaxiSchema:
 
     @property
     def pickup_column(self) -> str:
-        """tpep_pickup_datetime (yellow) or lpep_pickup_datetime (green)."""
+        """tpep_pickup_datetime (yellow), lpep_pickup_datetime (green), pickup_datetime (fhv, fhvhv)."""
         return next(c for c in self.parse_dates if 'pickup' in c)
 
     @property
@@ -124,27 +127,99 @@ class TaxiSchema:
         return pa.schema([(n, _ARROW_TYPES[k]) for n, k in zip(names, self.kinds.values())])
 
     def postgres_columns(self) -> list[tuple[str, str]]:
-        """(clean column name, Postgres type) pairs, in file order."""
+        """(clean column name, Postgres type) pairs, in table order."""
         return [(snake_case(c), _POSTGRES_TYPES[k]) for c, k in self.kinds.items()]
+
+    def bigquery_columns(self) -> list[tuple[str, str]]:
+        """(clean column name, BigQuery type) pairs: timestamps are TIMESTAMP, never INT64."""
+        return [(snake_case(c), BIGQUERY_TYPES[k]) for c, k in self.kinds.items()]
+
+
+_FOLDED: dict[str, dict[str, str]] = {}
+
+
+def _folded(schema: TaxiSchema) -> dict[str, str]:
+    key = f'{schema.service}:{",".join(schema.kinds)}'
+    if key not in _FOLDED:
+        _FOLDED[key] = {c.lower(): c for c in schema.kinds}
+    return _FOLDED[key]
+
+
+_METERED: dict[str, Kind] = {  # the metered taxis' money and codes, shared by yellow and green
+    'passenger_count': 'int', 'trip_distance': 'float', 'RatecodeID': 'int', 'store_and_fwd_flag': 'str',
+    'PULocationID': 'int', 'DOLocationID': 'int', 'payment_type': 'int', 'fare_amount': 'float',
+    'extra': 'float', 'mta_tax': 'float', 'tip_amount': 'float', 'tolls_amount': 'float',
+    'improvement_surcharge': 'float', 'total_amount': 'float', 'congestion_surcharge': 'float',
+    'ehail_fee': 'float', 'trip_type': 'int', 'airport_fee': 'float', 'cbd_congestion_fee': 'float',
+}
+
+
+def _metered(prefix: str, order: list[str]) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {'VendorID': 'int', f'{prefix}_pickup_datetime': 'datetime',
+                              f'{prefix}_dropoff_datetime': 'datetime', **_METERED}
+    return {name: kinds[name] for name in order}
 
 
 _YELLOW_ORDER = [
     'VendorID', 'tpep_pickup_datetime', 'tpep_dropoff_datetime', 'passenger_count',
     'trip_distance', 'RatecodeID', 'store_and_fwd_flag', 'PULocationID', 'DOLocationID',
     'payment_type', 'fare_amount', 'extra', 'mta_tax', 'tip_amount', 'tolls_amount',
-    'improvement_surcharge', 'total_amount', 'congestion_surcharge',
+    'improvement_surcharge', 'total_amount', 'congestion_surcharge', 'airport_fee', 'cbd_congestion_fee',
 ]
 _GREEN_ORDER = [
     'VendorID', 'lpep_pickup_datetime', 'lpep_dropoff_datetime', 'store_and_fwd_flag',
     'RatecodeID', 'PULocationID', 'DOLocationID', 'passenger_count', 'trip_distance',
     'fare_amount', 'extra', 'mta_tax', 'tip_amount', 'tolls_amount', 'ehail_fee',
     'improvement_surcharge', 'total_amount', 'payment_type', 'trip_type', 'congestion_surcharge',
+    'cbd_congestion_fee',
 ]
+# The course's module-2 rule (a trip with no passenger is dropped); FHV records have no
+# passenger count, and module 4 keeps a FHV trip unless its dispatching base is missing.
+COURSE_RULES: tuple[str, ...] = ('passenger_count_missing', 'passenger_count_not_positive')
+_FHV_RULES = ('dispatching_base_num_missing',)
 
 SCHEMAS: dict[str, TaxiSchema] = {
-    'yellow': TaxiSchema('yellow', _columns('tpep', {}, _YELLOW_ORDER)),
-    'green': TaxiSchema('green', _columns('lpep', {'ehail_fee': 'float', 'trip_type': 'int'}, _GREEN_ORDER)),
+    'yellow': TaxiSchema(
+        'yellow', _metered('tpep', _YELLOW_ORDER), rules=COURSE_RULES,
+        # congestion_surcharge from 2019, airport_fee from 2021 (parquet), cbd_congestion_fee from 2025
+        optional=frozenset({'congestion_surcharge', 'airport_fee', 'cbd_congestion_fee'}),
+    ),
+    'green': TaxiSchema(
+        'green', _metered('lpep', _GREEN_ORDER), rules=COURSE_RULES,
+        releases=Releases(('2019-01', '2021-07'), '2013-08'),
+        optional=frozenset({'congestion_surcharge', 'ehail_fee', 'cbd_congestion_fee'}),
+    ),
+    'fhv': TaxiSchema(
+        'fhv',
+        {'dispatching_base_num': 'str', 'pickup_datetime': 'datetime', 'dropOff_datetime': 'datetime',
+         'PUlocationID': 'int', 'DOlocationID': 'int', 'SR_Flag': 'int', 'Affiliated_base_number': 'str'},
+        optional=frozenset({'SR_Flag', 'Affiliated_base_number'}),  # the TLC's own CSV has no affiliated base
+        rules=_FHV_RULES, cluster_by='dispatching_base_num',
+        releases=Releases(('2019-01', '2021-07'), '2015-01'),
+    ),
+    'fhvhv': TaxiSchema(
+        'fhvhv',
+        {'hvfhs_license_num': 'str', 'dispatching_base_num': 'str', 'originating_base_num': 'str',
+         'request_datetime': 'datetime', 'on_scene_datetime': 'datetime', 'pickup_datetime': 'datetime',
+         'dropoff_datetime': 'datetime', 'PULocationID': 'int', 'DOLocationID': 'int', 'trip_miles': 'float',
+         'trip_time': 'int', 'base_passenger_fare': 'float', 'tolls': 'float', 'bcf': 'float',
+         'sales_tax': 'float', 'congestion_surcharge': 'float', 'airport_fee': 'float', 'tips': 'float',
+         'driver_pay': 'float', 'shared_request_flag': 'str', 'shared_match_flag': 'str',
+         'access_a_ride_flag': 'str', 'wav_request_flag': 'str', 'wav_match_flag': 'str',
+         'cbd_congestion_fee': 'float', 'SR_Flag': 'int', 'Affiliated_base_number': 'str'},
+        # The TLC's parquet has the trip's money and flags; its 2019-2020 CSV had 7 columns (SR_Flag
+        # the last, gone from the parquet); the course's fhvhv files have the FHV layout (no
+        # hvfhs_license_num, an Affiliated_base_number): the five columns all three share are required.
+        optional=frozenset({
+            'hvfhs_license_num', 'Affiliated_base_number', 'originating_base_num', 'request_datetime', 'on_scene_datetime', 'trip_miles', 'trip_time',
+            'base_passenger_fare', 'tolls', 'bcf', 'sales_tax', 'congestion_surcharge', 'airport_fee', 'tips',
+            'driver_pay', 'shared_request_flag', 'shared_match_flag', 'access_a_ride_flag', 'wav_request_flag',
+            'wav_match_flag', 'cbd_congestion_fee', 'SR_Flag'}),
+        rules=_FHV_RULES, cluster_by='hvfhs_license_num',
+        releases=Releases(('2019-02', '2021-07'), '2019-02'),
+    ),
 }
+SERVICES: tuple[str, ...] = tuple(SCHEMAS)
 
 
 def postgres_type(arrow_type: pa.DataType) -> str:
@@ -162,75 +237,3 @@ def schema_for(service: str) -> TaxiSchema:
         raise ValueError(
             f"unknown taxi service {service!r}: expected one of {', '.join(SERVICES)}"
         ) from None
-
-
-# --- the data dictionary: what each column means --------------------------------------------
-# From the TLC's data dictionaries for yellow and green trip records, by clean column name (the
-# tpep_/lpep_ prefix taken off), plus the project's own columns, the zone lookup's and the
-# marts'. PostgreSQL gets them as COMMENT ON COLUMN, BigQuery as column descriptions.
-_TRIP_DESCRIPTIONS: dict[str, str] = {
-    'vendor_id': 'The provider that sent the record: 1 = Creative Mobile Technologies, LLC; 2 = VeriFone Inc.',
-    'pickup_datetime': 'The date and time when the meter was engaged.',
-    'dropoff_datetime': 'The date and time when the meter was disengaged.',
-    'passenger_count': 'The number of passengers in the vehicle (a value the driver enters).',
-    'trip_distance': 'The elapsed trip distance in miles reported by the taximeter.',
-    'rate_code_id': 'The final rate code in effect at the end of the trip: 1 = Standard rate, 2 = JFK, '
-                    '3 = Newark, 4 = Nassau or Westchester, 5 = Negotiated fare, 6 = Group ride.',
-    'store_and_fwd_flag': 'Y when the trip record was held in vehicle memory before being sent to the vendor '
-                          '("store and forward", no connection to the server), N when it was not.',
-    'pu_location_id': 'The TLC Taxi Zone in which the taximeter was engaged (LocationID of the zone lookup).',
-    'do_location_id': 'The TLC Taxi Zone in which the taximeter was disengaged (LocationID of the zone lookup).',
-    'payment_type': 'How the passenger paid: 1 = Credit card, 2 = Cash, 3 = No charge, 4 = Dispute, '
-                    '5 = Unknown, 6 = Voided trip.',
-    'fare_amount': 'The time-and-distance fare calculated by the meter.',
-    'extra': 'Miscellaneous extras and surcharges (the rush hour and overnight charges).',
-    'mta_tax': 'The $0.50 MTA tax, triggered automatically by the metered rate in use.',
-    'tip_amount': 'The tip: filled in automatically for credit card tips; cash tips are not included.',
-    'tolls_amount': 'The total amount of all tolls paid in the trip.',
-    'ehail_fee': 'The e-hail fee (green taxis; empty in the release files; 0 for yellow in the marts).',
-    'improvement_surcharge': 'The $0.30 improvement surcharge assessed on hailed trips at the flag drop (since 2015).',
-    'total_amount': 'The total amount charged to passengers; cash tips are not included.',
-    'congestion_surcharge': "The amount collected in the trip for New York State's congestion surcharge.",
-    'trip_type': 'Street-hail or dispatch, assigned from the metered rate in use, changeable by the driver: '
-                 '1 = Street-hail, 2 = Dispatch (green taxis; 1 for yellow in the marts).',
-    'source_month': "The month of the release file the row came from; a month's load replaces exactly these rows.",
-    'pickup_date': "The pickup's date (the date of the pickup time): the homework's GCS partition column.",
-}
-_OTHER_DESCRIPTIONS: dict[str, str] = {
-    # the zone lookup (dim_zones)
-    'location_id': 'The TLC Taxi Zone id (LocationID of the zone lookup).',
-    'borough': "The zone's borough ('Unknown' for zones 264 NV and 265 NA).",
-    'zone': "The zone's name.",
-    'service_zone': "The zone's service zone (Yellow Zone, Boro Zone, Airports, EWR, N/A).",
-    # fact_trips
-    'service_type': "The trip's service: 'Green' or 'Yellow'.",
-    'pickup_location_id': 'The TLC Taxi Zone in which the taximeter was engaged.',
-    'pickup_borough': "The pickup zone's borough.",
-    'pickup_zone': "The pickup zone's name.",
-    'dropoff_location_id': 'The TLC Taxi Zone in which the taximeter was disengaged.',
-    'dropoff_borough': "The drop-off zone's borough.",
-    'dropoff_zone': "The drop-off zone's name.",
-    # dm_monthly_zone_revenue and its per-source-month sums
-    'revenue_zone': "The pickup zone's name (the course groups the mart by name).",
-    'revenue_month': "The month of the pickup.",
-    'total_monthly_trips': 'The number of trips.',
-    'avg_monthly_passenger_count': 'The average passenger_count of the trips.',
-    'avg_monthly_trip_distance': 'The average trip_distance of the trips, in miles.',
-    'passenger_count_sum': 'The sum of passenger_count (for the average).',
-    'passenger_count_trips': 'The trips with a passenger_count (for the average).',
-    'trip_distance_sum': 'The sum of trip_distance (for the average).',
-    'trip_distance_trips': 'The trips with a trip_distance (for the average).',
-}
-_MONEY_SUMS = {'fare': 'fare_amount', 'extra': 'extra', 'mta_tax': 'mta_tax', 'tip_amount': 'tip_amount',
-               'tolls_amount': 'tolls_amount', 'ehail_fee': 'ehail_fee', 'improvement_surcharge': 'improvement_surcharge',
-               'total_amount': 'total_amount', 'congestion_surcharge': 'congestion_surcharge'}
-
-
-def describe(column: str) -> str | None:
-    """What a column of the project's tables means (trips, zones, marts), or None."""
-    if column in _OTHER_DESCRIPTIONS:
-        return _OTHER_DESCRIPTIONS[column]
-    if column.startswith('revenue_monthly_') and column.removeprefix('revenue_monthly_') in _MONEY_SUMS:
-        money = _MONEY_SUMS[column.removeprefix('revenue_monthly_')]
-        return f'The sum of {money} over the trips: {_TRIP_DESCRIPTIONS[money]}'
-    return _TRIP_DESCRIPTIONS.get(re.sub(r'^[tl]pep_', '', column))

@@ -21,6 +21,7 @@ from utils.taxi_schema import schema_for
 log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b'\x1f\x8b'
+PARQUET_MAGIC = b'PAR1'
 CHUNK_BYTES = 1 << 20
 
 
@@ -28,20 +29,57 @@ class SourceError(RuntimeError):
     """The source file could not be fetched or read; the message names the URL."""
 
 
+SOURCES = ('course', 'tlc')
+
+
 @dataclass(frozen=True)
 class TaxiMonth:
+    """One month of one service from one release: what a run loads.
+
+    source: `course`, the DataTalksClub CSV.gz copy the course uses (2019-2021), or `tlc`, the
+    TLC's own parquet files (every month it has published, the newest about two months old).
+    """
     service: str
     year: int
     month: int
+    source: str = 'course'
 
     @classmethod
-    def from_vars(cls, variables: Mapping[str, Any]) -> 'TaxiMonth':
-        """Validate the pipeline variables `service`, `year`, `month` (strings or ints)."""
+    def from_vars(cls, variables: Mapping[str, Any], default_source: str = 'course') -> 'TaxiMonth':
+        """Validate the pipeline variables `service`, `year`, `month` (strings or ints) and
+        `source` (when not given: default_source, from TAXI_SOURCE at the caller)."""
         service = str(variables.get('service', '')).strip().lower()
         schema_for(service)  # raises on an unknown service
         year = _as_int('year', variables.get('year'), 2009, 2100)
         month = _as_int('month', variables.get('month'), 1, 12)
-        return cls(service, year, month)
+        source = str(variables.get('source') or default_source).strip().lower()
+        if source not in SOURCES:
+            raise ValueError(f"pipeline variable source={source!r} is not one of {', '.join(SOURCES)} "
+                             '(or set TAXI_SOURCE)')
+        return cls(service, year, month, source)
+
+    @property
+    def label(self) -> str:
+        """'green 2020-10' (and ' (tlc)' for the TLC's release): how logs and alerts name it."""
+        return f'{self.service} {self.year:04d}-{self.month:02d}' + ('' if self.source == 'course' else ' (tlc)')
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.source == 'tlc'
+
+    def published_range(self) -> str:
+        """What the month's release has of the service, for a message."""
+        releases = schema_for(self.service).releases
+        if self.source == 'tlc':
+            return f"the TLC's parquet release has {self.service} from {releases.tlc_from} to about two months ago"
+        first, last = releases.course
+        return (f'the course release (DataTalksClub/nyc-tlc-data) has {self.service} {first}..{last}; '
+                'source=tlc (or TAXI_SOURCE=tlc) reads the TLC\'s own files')
+
+    def after_release(self) -> bool:
+        """True when the month is past the last month of a release that publishes no more (the
+        course's copy stops in 2021): waiting for it would wait forever."""
+        return self.source == 'course' and f'{self.year:04d}-{self.month:02d}' > schema_for(self.service).releases.course[1]
 
     @property
     def first_day(self) -> date:
@@ -52,6 +90,9 @@ class TaxiMonth:
         return f'{self.service}_tripdata_{self.year:04d}-{self.month:02d}'
 
     def url(self, base_url: str) -> str:
+        """The course's <base>/<service>/<stem>.csv.gz, or the TLC's <base>/<stem>.parquet."""
+        if self.is_parquet:
+            return f'{base_url.rstrip("/")}/{self.file_stem}.parquet'
         return f'{base_url.rstrip("/")}/{self.service}/{self.file_stem}.csv.gz'
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,12 +133,17 @@ def download(
     timeout: float | None = None,
     retries: int | None = None,
     gzipped: bool = True,
+    parquet: bool = False,
+    not_found_hint: str = 'check service, year and month',
+    identity: dict[str, Any] | None = None,
 ) -> int:
     """Stream `url` into `dest` (atomically: a .part file renamed at the end); return bytes.
 
     Retries connection errors and 429/5xx answers with exponential back-off; a 4xx, a
     stalled response (no byte for `timeout` seconds) or, when `gzipped`, a body that is not gzip
-    raises SourceError naming the URL, and `dest` is left as it was.
+    raises SourceError naming the URL, and `dest` is left as it was. `parquet`: the body must
+    start as a parquet file does. `identity`, when given, receives what identifies the file's
+    version (etag, last_modified, bytes), for the audit (utils/source_identity.py).
     """
     timeout = float(os.environ.get('TAXI_HTTP_TIMEOUT', '60')) if timeout is None else timeout
     retries = int(os.environ.get('TAXI_HTTP_RETRIES', '3')) if retries is None else retries
@@ -108,12 +154,16 @@ def download(
     try:
         with _session(retries) as session, session.get(url, stream=True, timeout=(10, timeout)) as r:
             if r.status_code != 200:
-                hint = ' (no such file: check service, year and month)' if r.status_code == 404 else ''
+                hint = f' (no such file: {not_found_hint})' if r.status_code == 404 else ''
                 raise SourceError(f'GET {url} answered HTTP {r.status_code} {r.reason}{hint}')
+            if identity is not None:
+                identity.update(etag=r.headers.get('ETag'), last_modified=r.headers.get('Last-Modified'))
             progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0))
             with open(part, 'wb') as f:
                 for chunk in r.raw.stream(CHUNK_BYTES, decode_content=False):
-                    if gzipped and size == 0 and not chunk.startswith(GZIP_MAGIC):
+                    if size == 0 and parquet and not chunk.startswith(PARQUET_MAGIC):
+                        raise SourceError(f'{url} is not a parquet file (it starts with {chunk[:16]!r})')
+                    if size == 0 and gzipped and not parquet and not chunk.startswith(GZIP_MAGIC):
                         raise SourceError(f'{url} is not a gzip file (it starts with {chunk[:16]!r})')
                     f.write(chunk)
                     size += len(chunk)
@@ -121,6 +171,8 @@ def download(
         if size == 0:
             raise SourceError(f'{url} is empty')
         os.replace(part, dest)
+        if identity is not None:
+            identity['bytes'] = size
     except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
         raise SourceError(f'GET {url} failed: {type(e).__name__}: {e}') from None
     finally:

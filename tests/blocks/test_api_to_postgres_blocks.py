@@ -21,7 +21,7 @@ def run_chain(variables):
     loaded = load_taxi_csv.load_taxi_csv(**variables)
     load_taxi_csv.test_raw_file_matches_schema(loaded)
     cleaned = clean_taxi_trips.clean_taxi_trips(loaded, **variables)
-    clean_taxi_trips.test_no_trip_without_passengers(cleaned)
+    clean_taxi_trips.test_no_trip_the_course_drops_is_left(cleaned)
     exported = export_taxi_to_postgres.export_taxi_to_postgres(cleaned, **variables)
     export_taxi_to_postgres.test_table_holds_the_clean_rows(exported)
     return loaded, cleaned, exported
@@ -51,9 +51,9 @@ def test_cleaner_inline_test_catches_a_left_over_zero(pg, taxi_env, tmp_path):
     unclean = raw.rename_columns(schema_for('yellow').clean_columns)
     pq.write_table(unclean, tmp_path / 'unclean.parquet')
     manifest = {**loaded, 'clean_path': str(tmp_path / 'unclean.parquet'), 'rows_in': raw.num_rows,
-                'rows_out': raw.num_rows, 'dropped': {}}
+                'rows_out': raw.num_rows, 'dropped': {}, 'cleaning': 'service'}
     with pytest.raises(AssertionError, match='passenger_count <= 0'):
-        clean_taxi_trips.test_no_trip_without_passengers(manifest)
+        clean_taxi_trips.test_no_trip_the_course_drops_is_left(manifest)
 
 
 def test_exporter_inline_test_compares_with_the_table(pg, taxi_env):

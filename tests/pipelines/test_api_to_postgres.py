@@ -136,7 +136,7 @@ def test_a_failing_inline_test_fails_the_run(pg, taxi_env, loaded_month, tmp_pat
     cleaner's inline @test sees trips with 0 passengers and fails the run before the export."""
     copy = tmp_path / 'another-checkout-name'
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns('.venv', '.data', '.git', '__pycache__'))
-    cleaning = copy / 'utils' / 'cleaning.py'
+    cleaning = copy / 'utils' / 'taxi_schema.py'
     source = cleaning.read_text()
     rules = "COURSE_RULES: tuple[str, ...] = ('passenger_count_missing', 'passenger_count_not_positive')"
     assert rules in source

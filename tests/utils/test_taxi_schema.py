@@ -27,11 +27,52 @@ def test_snake_case(source, expected):
     assert snake_case(source) == expected
 
 
-def test_columns_are_the_release_file_headers():
+def test_columns_are_the_release_file_headers_then_the_ones_the_tlc_added():
     with gzip.open(YELLOW_SAMPLE, 'rt') as f:
-        assert schema_for('yellow').columns == next(csv.reader(f))
+        assert schema_for('yellow').columns == next(csv.reader(f)) + ['airport_fee', 'cbd_congestion_fee']
     with open(GREEN_SAMPLE_CSV) as f:
-        assert schema_for('green').columns == next(csv.reader(f))
+        assert schema_for('green').columns == next(csv.reader(f)) + ['cbd_congestion_fee']
+    assert schema_for('green').without('cbd_congestion_fee').columns == next(csv.reader(open(GREEN_SAMPLE_CSV)))
+
+
+@pytest.mark.parametrize('service', SERVICES)
+def test_every_bundled_file_of_a_service_has_its_required_columns_and_no_other(service):
+    """The course CSVs and the TLC parquet files in samples/ (real; the FHV ones are the TLC's
+    own CSV lines): matched case-insensitively, every file fits its service's entry."""
+    import pyarrow.parquet as pq
+
+    from utils.schema_drift import match_columns
+
+    schema = schema_for(service)
+    files = sorted((REPO_ROOT / 'samples').glob(f'*/{service}_tripdata_*'))
+    assert files, service
+    for path in files:
+        if path.suffix == '.parquet':
+            names = pq.read_schema(path).names
+        else:
+            with gzip.open(path, 'rt') as f:
+                names = next(csv.reader(f))
+        matched = match_columns(names, schema, str(path))
+        assert set(schema.required) <= set(matched.values()), path
+
+
+def test_a_service_is_one_entry():
+    """What a step reads of a service is in its entry: table names and GCS prefixes derive from
+    the service's name, the rest (rules, clustering, releases) is in the entry."""
+    from utils import bigquery_load, gcs_io
+    from utils.postgres_load import table_name
+
+    fhv = schema_for('fhv')
+    assert table_name('fhv') == 'fhv_taxi_data'
+    assert gcs_io.partitioned_prefix('fhv').startswith('nyc_taxi/fhv')
+    assert bigquery_load.table_ids('local-project', 'ny_taxi', 'fhv', __import__('datetime').date(2019, 1, 1))[0] \
+        == 'local-project.ny_taxi.fhv_tripdata'
+    assert bigquery_load.cluster_by(fhv) == ('source_month', 'dispatching_base_num')
+    assert fhv.clean_columns == ['dispatching_base_num', 'pickup_datetime', 'dropoff_datetime', 'pu_location_id',
+                                 'do_location_id', 'sr_flag', 'affiliated_base_number']
+    assert fhv.source_column('PULocationID') == fhv.source_column('pulocationid') == 'PUlocationID'
+    assert fhv.source_column('dropoff_datetime') == 'dropOff_datetime'
+    assert fhv.rules == ('dispatching_base_num_missing',)
 
 
 def test_course_taxi_dtypes():
@@ -54,14 +95,14 @@ def test_every_representation_covers_every_column(service):
 
 
 def test_unknown_service_is_named():
-    with pytest.raises(ValueError, match="unknown taxi service 'fhv'.*yellow, green"):
-        schema_for('fhv')
+    with pytest.raises(ValueError, match="unknown taxi service 'blue'.*yellow, green, fhv, fhvhv"):
+        schema_for('blue')
 
 
 def test_the_data_dictionary_explains_every_column():
     """Every column of the trips tables (both services, as loaded and as the homework adds),
     the zones and the marts has a description."""
-    from utils.taxi_schema import describe
+    from utils.data_dictionary import describe
     from utils.zones import SCHEMA as ZONES
 
     marts = ''.join(p.read_text() for p in (REPO_ROOT / 'dbt' / 'taxi_marts' / 'models' / 'core').glob('*.sql'))
