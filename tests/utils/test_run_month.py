@@ -54,3 +54,35 @@ def test_the_editors_now_is_not_a_date_anyone_chose():
     editor = {**DEFAULTS, 'execution_date': datetime.now(), 'env': 'dev'}
     assert run_is_date_driven(editor) is False
     assert month_of_run(editor) == TaxiMonth('yellow', 2021, 1)
+
+
+@pytest.mark.parametrize('execution_date, lag, expected', [
+    (datetime(2026, 12, 1, 9, tzinfo=timezone.utc), None, (2026, 10)),  # the default: 2 months before
+    (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), None, (2025, 12)),   # across a year
+    (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), '0', (2026, 2)),
+    (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), 14, (2024, 12)),
+])
+def test_a_schedules_run_loads_the_month_source_lag_months_before_its_date(execution_date, lag, expected):
+    run = {**DEFAULTS, 'service': 'green', 'execution_date': execution_date}
+    if lag is not None:
+        run['source_lag_months'] = lag
+    assert month_of_run(run, started_by='schedule') == TaxiMonth('green', *expected)
+    # a backfill (or a date given by hand) names the month itself: no lag
+    assert month_of_run(run, started_by='backfill') == TaxiMonth('green', execution_date.year, execution_date.month)
+
+
+@pytest.mark.parametrize('lag', ['-1', 'two', 121])
+def test_a_bad_source_lag_is_named(lag):
+    run = {**DEFAULTS, 'execution_date': datetime(2026, 2, 1), 'source_lag_months': lag}
+    with pytest.raises(ValueError, match=r'pipeline variable source_lag_months=.* must be a whole number from 0 to 120'):
+        month_of_run(run, started_by='schedule')
+
+
+def test_the_source_comes_from_the_variables_then_taxi_source(monkeypatch):
+    assert month_of_run(DEFAULTS, date_driven=False).source == 'course'
+    monkeypatch.setenv('TAXI_SOURCE', 'tlc')
+    assert month_of_run(DEFAULTS, date_driven=False) == TaxiMonth('yellow', 2021, 1, 'tlc')
+    assert month_of_run({**DEFAULTS, 'source': 'course'}, date_driven=False).source == 'course'
+    monkeypatch.setenv('TAXI_SOURCE', 'kaggle')
+    with pytest.raises(ValueError, match="pipeline variable source='kaggle' is not one of course, tlc"):
+        month_of_run(DEFAULTS, date_driven=False)

@@ -19,9 +19,36 @@ def test_month_from_pipeline_variables():
     assert m.url('http://x/dl/') == 'http://x/dl/green/green_tripdata_2020-01.csv.gz'
 
 
+def test_each_release_has_its_address_and_says_what_it_publishes():
+    course = TaxiMonth.from_vars({'service': 'fhv', 'year': 2019, 'month': 1})
+    tlc = TaxiMonth.from_vars({'service': 'fhvhv', 'year': 2025, 'month': 1, 'source': 'TLC'})
+    assert course.url('http://x/dl') == 'http://x/dl/fhv/fhv_tripdata_2019-01.csv.gz'
+    assert tlc.url('https://d37ci6vzurychx.cloudfront.net/trip-data') \
+        == 'https://d37ci6vzurychx.cloudfront.net/trip-data/fhvhv_tripdata_2025-01.parquet'
+    assert course.published_range().startswith('the course release (DataTalksClub/nyc-tlc-data) has fhv 2019-01..2021-07')
+    assert tlc.published_range() == "the TLC's parquet release has fhvhv from 2019-02 to about two months ago"
+    assert (course.label, tlc.label) == ('fhv 2019-01', 'fhvhv 2025-01 (tlc)')
+    assert TaxiMonth('yellow', 2021, 8).after_release() and not TaxiMonth('yellow', 2021, 7).after_release()
+    assert not TaxiMonth('yellow', 2026, 10, 'tlc').after_release()  # the TLC still publishes
+
+
+def test_a_parquet_download_that_is_not_parquet_is_named(source, served, tmp_path):
+    path = served('yellow', 2030, 6, b'<html>not found</html>', gzipped=True)
+    with pytest.raises(SourceError, match=r'is not a parquet file \(it starts with'):
+        download(source.base_url + path, tmp_path / 'f.parquet', parquet=True, retries=0)
+
+
+def test_a_missing_month_names_what_its_release_has(source, tmp_path):
+    month = TaxiMonth('green', 2021, 5, 'tlc')
+    url = month.url(source.base_url)
+    with pytest.raises(SourceError, match=r"HTTP 404 .*\(no such file: the TLC's parquet release has green from 2013-08"):
+        download(url, tmp_path / 'f.parquet', parquet=True, retries=0, not_found_hint=month.published_range())
+
+
 @pytest.mark.parametrize(
     'variables, message',
     [
+        ({'service': 'yellow', 'year': 2021, 'month': 1, 'source': 'kaggle'}, "source='kaggle' is not one of course, tlc"),
         ({'service': 'blue', 'year': 2021, 'month': 1}, "unknown taxi service 'blue'"),
         ({'service': 'yellow', 'year': 2021, 'month': 13}, 'month=13 is outside 1..12'),
         ({'service': 'yellow', 'year': 'twenty', 'month': 1}, "year='twenty' is not a whole number"),
