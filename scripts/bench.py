@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 
 from scripts.local_services import Postgres, free_port, start_http_mirror, stop_process_group  # noqa: E402
 from scripts.synthetic_taxi import FULL_MONTH_ROWS, YELLOW_2019_01_ROWS, generate_month  # noqa: E402
-from utils.taxi_schema import schema_for  # noqa: E402
+from utils.taxi_schema import course_layout, schema_for  # noqa: E402
 
 BENCH = REPO / '.data' / 'bench'
 SAMPLE = REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz'
@@ -247,7 +247,7 @@ def main() -> int:
     mage = str(Path(py).with_name('mage'))
     results: list[Result] = []
     try:
-        columns = ', '.join(f'"{n}" {t}' for n, t in schema_for('yellow').postgres_columns())
+        columns = ', '.join(f'"{n}" {t}' for n, t in course_layout('yellow').postgres_columns())
         psql = shutil.which('psql') or '/usr/bin/psql'
         reference_runs = []
         for _ in range(args.repeat):

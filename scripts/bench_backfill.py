@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from scripts.local_services import copy_checkout, free_port, start_http_mirror, stop_process_group  # noqa: E402
 from scripts.mage_api import MageServer  # noqa: E402
 from scripts.synthetic_taxi import FULL_MONTH_ROWS, generate_month  # noqa: E402
-from utils.taxi_schema import schema_for  # noqa: E402
+from utils.taxi_schema import course_layout, schema_for  # noqa: E402
 
 OUT = REPO / '.data' / 'bench-backfill'
 YEAR = 2019
@@ -156,7 +156,7 @@ class TreeSampler:
 def psql_reference(files: list[Path], env: dict[str, str], port: int) -> float:
     """12 × `zcat | psql \\copy`, one after the other, each into a table created in the same
     transaction (as our loads' staging tables are, so it skips the WAL as they do); total seconds."""
-    columns = ', '.join(f'"{n}" {t}' for n, t in schema_for('yellow').postgres_columns())
+    columns = ', '.join(f'"{n}" {t}' for n, t in course_layout('yellow').postgres_columns())
     psql = shutil.which('psql') or '/usr/bin/psql'
     base = f'{psql} -h 127.0.0.1 -p {port} -U root -d ny_taxi -q -v ON_ERROR_STOP=1'
     total = 0.0

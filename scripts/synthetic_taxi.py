@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from utils.taxi_schema import schema_for
+from utils.taxi_schema import course_layout
 
 FULL_MONTH_ROWS = 1_369_765  # yellow 2021-01
 YELLOW_2019_01_ROWS = 7_667_792  # yellow 2019-01, the size of a pre-pandemic month
@@ -73,7 +73,7 @@ def _as_green(table: pa.Table, rng: np.random.Generator) -> pa.Table:
     table = table.append_column('ehail_fee', pa.nulls(n, pa.float64()))
     table = table.append_column('trip_type', pa.array(rng.choice([1, 1, 1, 2], n), pa.int64(),
                                                      mask=pc.is_null(table['VendorID']).to_numpy(zero_copy_only=False)))
-    return table.select(schema_for('green').columns)
+    return table.select(course_layout('green').columns)
 
 
 def generate_month(path: Path, rows: int = FULL_MONTH_ROWS, year: int = 2021, month: int = 1,
@@ -83,7 +83,7 @@ def generate_month(path: Path, rows: int = FULL_MONTH_ROWS, year: int = 2021, mo
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + '.part')
     with gzip.open(part, 'wb', compresslevel=6) as out:
-        out.write((','.join(schema_for(service).columns) + '\n').encode())
+        out.write((','.join(course_layout(service).columns) + '\n').encode())
         for start in range(0, rows, chunk_rows):
             table = _chunk(rng, start, min(chunk_rows, rows - start), rows, year, month)
             if service == 'green':

@@ -31,7 +31,7 @@ from utils.month_lock import locked
 from utils.postgres_load import replace_table
 from utils.taxi_files import iter_parquet_batches
 from utils.taxi_pipeline import Manifest, fetch_month, run_dir, timed, writing_in
-from utils.taxi_schema import schema_for
+from utils.taxi_schema import course_layout
 from utils.taxi_source import TaxiMonth
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ SERVICE = 'green'
 POSTGRES_SCHEMA = 'mage'  # the homework's schema and table, whatever POSTGRES_SCHEMA says
 TABLE = 'green_taxi'
 GCS_PREFIX = 'green_taxi/'  # the homework's root_path: <bucket>/<table_name>
-SCHEMA = schema_for(SERVICE).without('cbd_congestion_fee')  # the course's 20 columns (its CSV's)
+SCHEMA = course_layout(SERVICE)  # the course's 20 columns (its CSV's)
 
 
 def homework_months(variables: Mapping[str, Any]) -> tuple[int, list[int]]:

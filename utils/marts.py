@@ -35,6 +35,7 @@ from utils.taxi_source import TaxiMonth, download
 from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
 
 log = logging.getLogger(__name__)
+MART_SERVICES = ('yellow', 'green')  # the taxis: fact_trips is the course's yellow and green trips
 
 # What the dbt project builds (a file of models/core/ each); the describe step gives them the data
 # dictionary (utils/data_dictionary.describe).
@@ -197,6 +198,9 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
     """The source month to refresh (service, year, month), checked, and its trips table found:
     bad variables or a month never loaded fail here, naming them, before dbt starts."""
     month = TaxiMonth.from_vars(variables)
+    if month.service not in MART_SERVICES:
+        raise ValueError(f"the marts (fact_trips, dm_monthly_zone_revenue) are built from {' and '.join(MART_SERVICES)} "
+                         f'trips, as the course builds them: service={month.service!r} has no mart yet')
     where = warehouse(variables['pipeline_uuid'])
     source = where.trips_table(month.service)
     if not where.exists(source):

@@ -1,10 +1,9 @@
 """The monthly schedules' sensors, in the session's `make up` stack (its real Mage server).
 
-The committed monthly schedules are active: at start Mage creates one run per schedule for its
-latest date, whose month no mirror has; those runs wait in their sensor. Tests of a month that
-appears or never does use schedules of their own (yearly, so their month is another one), with
-a poll of a second. The months they serve are SYNTHETIC (the project's generator), in the
-stack's copy of samples/ only.
+The committed monthly schedules are inactive (a fresh offline `make up` leaves no run that can
+only fail). Tests of a month that appears or never does use schedules of their own (yearly, so
+their month is another one) reading the TLC's release, with a poll of a second. The months they
+serve are SYNTHETIC (the project's generator), in the stack's copy of samples/ only.
 """
 
 from __future__ import annotations
@@ -42,29 +41,6 @@ def month_of(run: dict) -> date:
     return datetime.fromisoformat(run['execution_date'].replace('Z', '+00:00')).date().replace(day=1)
 
 
-def waiting_monthly_runs(stack, pipeline: str) -> dict[str, dict]:
-    """{schedule name: its one run}, once each monthly schedule's run is in its sensor, waiting
-    (its log says what it waits for)."""
-    found: dict[str, dict] = {}
-
-    def all_waiting() -> bool:
-        for name, schedule in schedules(stack, pipeline).items():
-            if not name.endswith('_monthly'):
-                continue
-            runs = runs_of(stack, pipeline, schedule['id'])
-            if len(runs) != 1 or block_status(stack, runs[0]['id'], sensor_of(pipeline)) != 'running':
-                return False
-            service = schedule['variables']['service']
-            log = stack.mage.block_log(pipeline, runs[0]['id'], sensor_of(pipeline))
-            if f'{service}_tripdata_{month_of(runs[0]):%Y-%m}' not in log or 'is not there yet' not in log:
-                return False
-            found[name] = runs[0]
-        return len(found) == 2
-
-    wait_until(all_waiting, 300, f'the monthly schedules of {pipeline} waiting in their sensor', interval=2)
-    return found
-
-
 def yearly_schedule(stack, pipeline: str, name: str, month_of_year: int, variables: dict) -> dict:
     """An active schedule of our own on the 1st of `month_of_year` each year: Mage creates its run
     for this year's date at once (create_initial_pipeline_run), which loads that month."""
@@ -86,70 +62,110 @@ def the_run(stack, pipeline: str, schedule: dict) -> dict:
     return found[0]
 
 
-def test_a_fresh_make_up_has_the_monthly_schedules_active_and_waiting_not_failing(stack):
+def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
+    """The schedule's run, once its sensor is running and its log says it waits for `file`."""
+    run = the_run(stack, pipeline, schedule)
+
+    def waiting() -> bool:
+        if block_status(stack, run['id'], sensor_of(pipeline)) != 'running':
+            return False
+        log = stack.mage.block_log(pipeline, run['id'], sensor_of(pipeline))
+        return f'{file} is not there yet' in log
+
+    wait_until(waiting, 300, f"run {run['id']} of {schedule['name']} waiting for {file}", interval=1)
+    return run
+
+
+def test_a_fresh_make_up_has_the_monthly_schedules_off_and_no_run_that_can_only_fail(stack):
     for pipeline in WAITING_PIPELINES:
         monthly = {n: s for n, s in schedules(stack, pipeline).items() if n.endswith('_monthly')}
-        assert sorted(s['status'] for s in monthly.values()) == ['active', 'active'], monthly
-        waiting = waiting_monthly_runs(stack, pipeline)
-        for name, run in waiting.items():
-            assert run['status'] == 'running', (name, run)
-            # the month of the schedule's latest date, which no mirror has: it waits, one run each
-            latest = datetime.now(timezone.utc).date().replace(day=1)
-            assert month_of(run) in (latest, (latest - timedelta(days=1)).replace(day=1)), run
-    failed = [(p, r['id'], r['pipeline_schedule_name']) for p in WAITING_PIPELINES for r in stack.mage.runs(p)
-              if r['status'] == 'failed' and r['pipeline_schedule_name'].endswith('_monthly')]
-    assert failed == []
+        assert sorted(s['status'] for s in monthly.values()) == ['inactive', 'inactive'], monthly
+        assert all('newest published month' in s['description'] for s in monthly.values())
+        assert [r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_id'] in
+                {s['id'] for s in monthly.values()}] == []
 
 
 def test_waiting_schedules_do_not_block_run_at_once_or_a_backfill(stack):
-    """api_to_postgres allows 2 runs per trigger and 4 in all: its two waiting monthly runs leave
-    room for a Run@once and a backfill at the same time (with one limit of 2 for all triggers,
-    as before the sensors, neither would start)."""
+    """api_to_postgres allows 2 runs per trigger and 4 in all: two monthly runs waiting for their
+    month leave room for a Run@once and a backfill at the same time (with one limit of 2 for all
+    triggers, as before the sensors, neither would start)."""
     mage = stack.mage
-    waiting = waiting_monthly_runs(stack, 'api_to_postgres')
-    once = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
-        'name': 'run at once beside the waiting schedules', 'schedule_type': 'time', 'schedule_interval': '@once',
-        'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-        'status': 'active', 'variables': {'service': 'green', 'year': 2020, 'month': 10},
-    }})['pipeline_schedule']
-    backfill = mage.create_backfill('api_to_postgres', 'beside the waiting schedules', date(2021, 1, 1),
-                                    date(2021, 1, 1), {'service': 'yellow'})
-    (backfilled,) = mage.wait_for_backfill(backfill['id'], months=1, timeout=600)
-    at_once = mage.result(mage.wait(the_run(stack, 'api_to_postgres', once)['id'], timeout=600))
-    assert (at_once.status, backfilled.status) == ('completed', 'completed'), (at_once.error, backfilled.error)
-    assert at_once.rows > 0 and backfilled.rows > 0
-    for name, run in waiting.items():  # still waiting, the same runs
-        assert mage._get(f"pipeline_runs/{run['id']}")['pipeline_run']['status'] == 'running', name
-        assert block_status(stack, run['id'], 'wait_for_release_file') == 'running', name
+    waiting = {}
+    year = datetime.now(timezone.utc).year
+    for month_of_year, service in ((5, 'yellow'), (6, 'green')):  # they load March and April
+        schedule = yearly_schedule(stack, 'api_to_postgres', f'waiting {service}', month_of_year,
+                                   {'service': service, 'source': 'tlc'})
+        file = f'{service}_tripdata_{year}-{month_of_year - 2:02d}.parquet'  # the mirror never has it
+        waiting[schedule['name']] = (schedule, waiting_run(stack, 'api_to_postgres', schedule, file))
+    try:
+        once = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
+            'name': 'run at once beside the waiting schedules', 'schedule_type': 'time', 'schedule_interval': '@once',
+            'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
+            'status': 'active', 'variables': {'service': 'green', 'year': 2020, 'month': 10},
+        }})['pipeline_schedule']
+        backfill = mage.create_backfill('api_to_postgres', 'beside the waiting schedules', date(2021, 1, 1),
+                                        date(2021, 1, 1), {'service': 'yellow'})
+        (backfilled,) = mage.wait_for_backfill(backfill['id'], months=1, timeout=600)
+        at_once = mage.result(mage.wait(the_run(stack, 'api_to_postgres', once)['id'], timeout=600))
+        assert (at_once.status, backfilled.status) == ('completed', 'completed'), (at_once.error, backfilled.error)
+        assert at_once.rows > 0 and backfilled.rows > 0
+        for name, (_, run) in waiting.items():  # still waiting, the same runs
+            assert mage._get(f"pipeline_runs/{run['id']}")['pipeline_run']['status'] == 'running', name
+            assert block_status(stack, run['id'], 'wait_for_release_file') == 'running', name
+    finally:
+        for schedule, run in waiting.values():
+            stop_schedule(stack, schedule)
+            mage._send('PUT', f"pipeline_runs/{run['id']}", {'pipeline_run': {'status': 'cancelled'}})
+
+
+def test_a_schedule_on_a_release_that_publishes_no_more_fails_at_once_saying_so(stack):
+    """The course's copy stops at 2021-07: a schedule reading it in 2026 has nothing to wait for,
+    and says so at once rather than failing after 48 hours of waiting."""
+    schedule = yearly_schedule(stack, 'api_to_postgres', 'sensor test: the course release in March', 3,
+                               {'service': 'yellow', 'source': 'course'})
+    try:
+        done = stack.mage.result(stack.mage.wait(the_run(stack, 'api_to_postgres', schedule)['id'], timeout=300))
+    finally:
+        stop_schedule(stack, schedule)
+    assert (done.status, done.failed_blocks) == ('failed', ['wait_for_release_file']), done
+    year = datetime.now(timezone.utc).year
+    assert done.error.startswith(f'SourceNotPublishedError: yellow {year}-01 will never be published at http'), done.error
+    assert 'the course release (DataTalksClub/nyc-tlc-data) has yellow 2019-01..2021-07' in done.error
 
 
 def test_a_scheduled_run_waits_for_its_month_and_loads_it_when_published(stack, db):
-    path = '/yellow/yellow_tripdata_2026-01.csv.gz'  # SYNTHETIC, served below
+    """The January run loads last November (source_lag_months=2) from the TLC's release."""
+    year = datetime.now(timezone.utc).year
+    path = f'/trip-data/yellow_tripdata_{year - 1}-11.parquet'  # SYNTHETIC, served below
     schedule = yearly_schedule(stack, 'api_to_postgres', 'sensor test: yellow each January', 1,
-                               {'service': 'yellow', 'source_poll_seconds': 1, 'source_wait_hours': 1})
+                               {'service': 'yellow', 'source': 'tlc', 'source_poll_seconds': 1, 'source_wait_hours': 1})
     try:
         run = the_run(stack, 'api_to_postgres', schedule)
-        assert month_of(run) == date(2026, 1, 1)
+        assert month_of(run) == date(year, 1, 1)
         wait_until(lambda: stack.mirror_requests(path, 'HEAD') >= 2, 120, f'the sensor asking for {path} twice')
         assert block_status(stack, run['id'], 'load_taxi_csv') in (None, 'initial')  # nothing loaded yet
-        kept = stack.serve_synthetic('yellow', 2026, 1, rows=900)
+        kept = stack.serve_synthetic('yellow', year - 1, 11, rows=900, source='tlc')
         done = stack.mage.result(stack.mage.wait(run['id'], timeout=600))
     finally:
         stop_schedule(stack, schedule)
     assert done.ok, (done, done.error)
     assert done.rows == kept
     with db.cursor() as cur:
-        cur.execute("SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = '2026-01-01'")
+        cur.execute('SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = %s', (date(year - 1, 11, 1),))
         assert cur.fetchone()[0] == kept
+        cur.execute('DELETE FROM ny_taxi.yellow_taxi_data WHERE source_month = %s', (date(year - 1, 11, 1),))
+    db.commit()
     log = stack.mage.block_log('api_to_postgres', run['id'], 'wait_for_release_file')
+    assert f'waiting for yellow {year - 1}-11 (tlc) (the TLC release), published at http' in log
     assert f'{path[1:]} is not there yet; next check in 1 s (gives up after 60 min)' in log
     assert f'{path[1:]} is there (after ' in log
 
 
 def test_a_month_that_never_appears_fails_the_run_naming_it_and_alerts(stack):
-    url_path = 'green/green_tripdata_2026-02.csv.gz'  # never served
+    url_path = f'trip-data/green_tripdata_{datetime.now(timezone.utc).year - 1}-12.parquet'  # never served
     schedule = yearly_schedule(stack, 'api_to_postgres', 'sensor test: green each February', 2,
-                               {'service': 'green', 'source_poll_seconds': 1, 'source_wait_hours': 0.003})
+                               {'service': 'green', 'source': 'tlc', 'source_poll_seconds': 1,
+                                'source_wait_hours': 0.003})
     try:
         run = the_run(stack, 'api_to_postgres', schedule)
         done = stack.mage.result(stack.mage.wait(run['id'], timeout=300))

@@ -7,6 +7,7 @@ developer's own keeps running. One stack serves the whole test session (its Mage
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -53,15 +54,26 @@ class Stack:
             found |= {parent.pid} | {c.pid for c in parent.children(recursive=True)}
         return found
 
-    def serve_synthetic(self, service: str, year: int, month: int, rows: int) -> int:
+    def serve_synthetic(self, service: str, year: int, month: int, rows: int, source: str = 'course') -> int:
         """A SYNTHETIC month (the project's generator) on the stack's mirror, in the stack's own
-        copy of samples/ (never the offline default's); returns the rows the course keeps."""
+        copy of samples/ (never the offline default's): the course's CSV.gz, or for source='tlc'
+        the same rows as the TLC's parquet (trip-data/). Returns the rows the course keeps."""
         from course_oracle import course_clean
+        from scripts.bundle_samples import as_parquet
         from scripts.synthetic_taxi import generate_month
 
-        path = self.checkout / 'samples' / service / f'{service}_tripdata_{year}-{month:02d}.csv.gz'
-        generate_month(path, rows=rows, year=year, month=month, seed=month)
-        return len(course_clean(path, service))
+        name = f'{service}_tripdata_{year}-{month:02d}'
+        if source == 'course':
+            path = self.checkout / 'samples' / service / f'{name}.csv.gz'
+            generate_month(path, rows=rows, year=year, month=month, seed=month)
+            return len(course_clean(path, service))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f'{name}.csv.gz'
+            generate_month(path, rows=rows, year=year, month=month, seed=month)
+            part = self.checkout / 'samples' / 'trip-data' / f'{name}.parquet.part'
+            as_parquet(service, gzip.decompress(path.read_bytes()), part)
+            part.rename(part.with_suffix(''))  # the file appears whole, as a publication does
+            return len(course_clean(path, service))
 
     def mirror_requests(self, path: str, method: str = 'GET') -> int:
         """How many GETs (or HEADs) of `path` (e.g. /yellow/yellow_tripdata_2019-06.csv.gz) the
@@ -97,7 +109,7 @@ def start_stack(**extra_env: str) -> Stack:
     copy_checkout(checkout)
     ports = {name: free_port() for name in ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')}
     env = {k: v for k, v in os.environ.items()
-           if k not in ('NYC_TLC_BASE_URL', 'PGDATA_DIR', 'LOCAL_DATA_DIR', 'MAGE_DATA_DIR', 'TAXI_WORK_DIR',
+           if k not in ('NYC_TLC_BASE_URL', 'TLC_TRIP_DATA_URL', 'TAXI_SOURCE', 'PGDATA_DIR', 'LOCAL_DATA_DIR', 'MAGE_DATA_DIR', 'TAXI_WORK_DIR',
                         'PYTHONPATH', 'MAGE_HOST', 'IO_CONFIG_PROFILE', 'REQUIRE_USER_AUTHENTICATION',
                         'DEFAULT_OWNER_EMAIL', 'DEFAULT_OWNER_USERNAME', 'DEFAULT_OWNER_PASSWORD')}
     env.update({k: str(v) for k, v in ports.items()})

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-SHARED_STACK = ('tests/pipelines/test_dbt_marts.py', 'tests/pipelines/test_metrics.py',
+SHARED_STACK = ('tests/pipelines/test_dbt_marts.py', 'tests/pipelines/test_metrics.py', 'tests/pipelines/test_services.py',
                 'tests/pipelines/test_orchestration.py', 'tests/pipelines/test_recovery.py',
                 'tests/pipelines/test_sensors.py', 'tests/test_run_local.py', 'tests/ui/')
 DBT_IN_CHECKOUT = ('tests/pipelines/test_postgres_marts.py', 'tests/pipelines/test_bigquery_marts.py')

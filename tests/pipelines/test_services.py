@@ -1,0 +1,72 @@
+"""Every service from each release it is in, offline, through the session's `make up` server.
+
+`make up` itself loads yellow 2021-01 and green 2020-10 from the course's release; here the
+other pairs: fhv and fhvhv from both releases, yellow and green from the TLC's parquet. The
+mirror serves the bundled samples (real rows; samples/PROVENANCE.md). What each table should
+hold is counted here again with pandas from the served file: rows the service's rule keeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from utils.environment import REPO_ROOT
+
+pytestmark = pytest.mark.mage
+SAMPLES = REPO_ROOT / 'samples'
+
+LOADS = [  # (service, source, year, month, its file in samples/)
+    ('fhv', 'course', 2019, 1, 'fhv/fhv_tripdata_2019-01.csv.gz'),
+    ('fhvhv', 'course', 2019, 2, 'fhvhv/fhvhv_tripdata_2019-02.csv.gz'),
+    ('fhv', 'tlc', 2019, 3, None),  # not in the TLC release offline: the error says what it has
+    ('fhv', 'tlc', 2019, 1, 'trip-data/fhv_tripdata_2019-01.parquet'),
+    ('fhvhv', 'tlc', 2019, 2, 'trip-data/fhvhv_tripdata_2019-02.parquet'),
+    ('yellow', 'tlc', 2021, 1, 'trip-data/yellow_tripdata_2021-01.parquet'),
+    ('green', 'tlc', 2025, 1, 'trip-data/green_tripdata_2025-01.parquet'),
+]
+
+
+def kept_by_the_course(service: str, path: Path) -> int:
+    """The rows the course keeps, by pandas: passenger_count > 0 (taxis), a dispatching base (FHV)."""
+    frame = pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path, low_memory=False)
+    frame.columns = [c.lower() for c in frame.columns]
+    if service in ('yellow', 'green'):
+        return int((frame['passenger_count'] > 0).sum())
+    return int(frame['dispatching_base_num'].notna().sum())
+
+
+@pytest.mark.parametrize('service, source, year, month, file', LOADS, ids=[f'{s}-{r}-{y}-{m:02d}' for s, r, y, m, _ in LOADS])
+def test_a_month_of_each_service_loads_from_each_release(stack, db, service, source, year, month, file):
+    run = stack.mage.run('api_to_postgres', {'service': service, 'year': year, 'month': month, 'source': source},
+                         timeout=600)
+    if file is None:
+        assert (run.status, run.failed_blocks) == ('failed', ['load_taxi_csv']), run
+        assert "(no such file: the TLC's parquet release has fhv from 2015-01 to about two months ago)" in run.error
+        return
+    assert run.ok, (run.describe(), run.error)
+    expected = kept_by_the_course(service, SAMPLES / file)
+    assert run.rows == expected > 0
+    with db.cursor() as cur:
+        cur.execute(f'SELECT count(*) FROM ny_taxi.{service}_taxi_data WHERE source_month = %s',
+                    (f'{year}-{month:02d}-01',))
+        assert cur.fetchone()[0] == expected
+    log = stack.mage.block_log('api_to_postgres', run.run_id, 'load_taxi_csv')
+    assert f"load_taxi_csv: {service} {year}-{month:02d}{' (tlc)' if source == 'tlc' else ''}, " in log
+    if (service, year) == ('green', 2025):  # a month no other test expects in the table
+        with db.cursor() as cur:
+            cur.execute('DROP TABLE ny_taxi.green_taxi_data_2025_01')
+
+
+@pytest.mark.parametrize('service, source, year, month', [('fhv', 'course', 2019, 1), ('fhvhv', 'tlc', 2019, 2)])
+def test_the_fhv_services_go_through_gcs_to_bigquery(stack, service, source, year, month):
+    variables = {'service': service, 'year': year, 'month': month, 'source': source}
+    to_gcs = stack.mage.run('api_to_gcs', variables, timeout=600)
+    assert to_gcs.ok, (to_gcs.describe(), to_gcs.error)
+    to_bigquery = stack.mage.run('gcs_to_bigquery', variables, timeout=600)
+    assert to_bigquery.ok, (to_bigquery.describe(), to_bigquery.error)
+    assert to_bigquery.rows == to_gcs.rows > 0
+    log = stack.mage.block_log('gcs_to_bigquery', to_bigquery.run_id, 'export_taxi_to_bigquery')
+    assert f'ny_taxi.{service}_tripdata for {year}-{month:02d}' in log
