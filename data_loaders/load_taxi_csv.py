@@ -27,6 +27,9 @@ def load_taxi_csv(*args, **kwargs):
 @test
 def test_raw_file_matches_schema(output, *args) -> None:
     manifest = manifest_of(output)
+    if manifest.get('unchanged'):  # skipped: the source has not changed since the last load
+        assert manifest['rows_out'] >= 0 and manifest['source_version'], manifest
+        return
     raw = pq.ParquetFile(manifest['raw_path'])
     assert raw.schema_arrow == schema_for(manifest['service']).arrow_schema(), raw.schema_arrow
     assert raw.metadata.num_rows == manifest['rows'] > 0, 'the file has no rows'

@@ -75,11 +75,11 @@ def check(pipeline: str, service: str, first_text: str, last_text: str, confirm:
     return first, last
 
 
-def offline_months(source: str = 'course') -> list[str]:
-    """The months the sample mirror serves of a release, as 'service YYYY-MM'."""
+def offline_months(service: str, source: str = 'course') -> list[str]:
+    """The months of a service the sample mirror serves of a release, as 'service YYYY-MM'."""
     files = (REPO_ROOT / 'samples').glob('trip-data/*.parquet' if source == 'tlc' else '*/*.csv.gz')
     names = (re.fullmatch(r'(\w+)_tripdata_(\d{4}-\d{2})\.(csv\.gz|parquet)', f.name) for f in files)
-    return sorted(f'{m.group(1)} {m.group(2)}' for m in names if m)
+    return sorted(f'{m.group(1)} {m.group(2)}' for m in names if m and m.group(1) == service)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'[backfill] failed: {names}', flush=True)
         if env.get('SOURCE', 'samples') == 'samples' and args.pipeline != 'gcs_to_bigquery':
             release = env.get('TAXI_SOURCE') or 'course'
-            print(f'[backfill] offline, the sample mirror serves only {", ".join(offline_months(release))} '
+            print(f'[backfill] offline, the sample mirror serves only {", ".join(offline_months(args.service, release))} '
                   f'of the {release} release (samples/); SOURCE=public loads the release files', flush=True)
         return 1
     return 0

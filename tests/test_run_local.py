@@ -97,11 +97,11 @@ def test_as_root_the_database_lives_in_a_folder_of_the_postgres_user(stack):
 
 
 def test_the_ui_shows_the_runs(stack, tmp_path):
-    """api_to_gcs: `make up` runs it twice, the orchestration tests backfill two months, and no
-    api_to_gcs run fails (they fail api_to_postgres months on purpose)."""
+    """api_to_gcs: `make up` runs it twice (test_services twice more), the orchestration tests
+    backfill two months, and no api_to_gcs run fails (they fail api_to_postgres months on purpose)."""
     page = ui_dom(f"http://127.0.0.1:{stack.ports['MAGE_PORT']}/pipelines/api_to_gcs/runs", tmp_path)
     badge = '</div></div></button>'  # a run's status badge
-    assert page.count('api_to_gcs_on_demand') == 2, page[-2000:]
+    assert page.count('api_to_gcs_on_demand') >= 2, page[-2000:]
     assert page.count(f'>Done{badge}') >= 2 and page.count(f'>Failed{badge}') == 0, page[-2000:]
 
 

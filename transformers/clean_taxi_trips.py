@@ -27,6 +27,8 @@ def clean_taxi_trips(loaded, *args, **kwargs) -> dict:
 @test
 def test_no_trip_the_course_drops_is_left(manifest: dict, *args) -> None:
     """The course's rule, written here again on purpose: a check of the rules, not a copy of them."""
+    if manifest.get('unchanged'):  # nothing was read: the exporters check their targets instead
+        return
     clean = pq.ParquetFile(manifest['clean_path'])
     assert clean.schema_arrow == schema_for(manifest['service']).arrow_schema(clean=True)
     assert clean.metadata.num_rows == manifest['rows_out']

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Iterator, Mapping
 
@@ -33,7 +34,7 @@ from utils.postgres_load import check_identifier
 log = logging.getLogger(__name__)
 
 TABLE = 'load_audit'
-STATUSES = ('succeeded', 'failed')
+STATUSES = ('succeeded', 'failed', 'skipped')  # skipped: the source had not changed since the last load
 
 # column -> (PostgreSQL type, the manifest key it is read from, if any)
 COLUMNS: dict[str, tuple[str, str | None]] = {
@@ -43,6 +44,7 @@ COLUMNS: dict[str, tuple[str, str | None]] = {
     'service': ('TEXT NOT NULL', 'service'),
     'month': ('DATE NOT NULL', None),
     'source_url': ('TEXT', 'url'),
+    'source_version': ('TEXT', 'source_version'),  # the file's ETag, or Last-Modified and size
     'target': ('TEXT', None),
     'bytes': ('BIGINT', 'bytes'),
     'rows_read': ('BIGINT', 'rows'),
@@ -63,8 +65,16 @@ def _ensure_table(cur, schema_name: str) -> None:
     defs = sql.SQL(', ').join(
         sql.SQL('{} {}').format(sql.Identifier(name), sql.SQL(kind)) for name, (kind, _) in COLUMNS.items()
     )
-    cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, {})').format(
-        sql.Identifier(schema_name, TABLE), defs))
+    table = sql.Identifier(schema_name, TABLE)
+    cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, {})').format(table, defs))
+    # a table made by an older version of the project: the columns and statuses added since
+    cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN IF NOT EXISTS source_version TEXT').format(table))
+    cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
+                "AND conname = 'load_audit_status_check'", (f'{schema_name}.{TABLE}',))
+    check = cur.fetchone()
+    if check and 'skipped' not in check[0]:
+        cur.execute(sql.SQL('ALTER TABLE {} DROP CONSTRAINT load_audit_status_check, ADD CONSTRAINT '
+                            'load_audit_status_check CHECK ({})').format(table, sql.SQL(COLUMNS['status'][0].split('CHECK ')[1])))
 
 
 def write_row(row: Mapping[str, Any]) -> None:
@@ -119,3 +129,46 @@ def attempt(run: Mapping[str, Any] | None, block: str, month: date, manifest: Ma
         except Exception as e:  # the load's own outcome stands; say why the row is missing
             log.warning('the audit row of %s for %s %s was not written: %s: %s', row['block'],
                         row['service'], f'{month:%Y-%m}', type(e).__name__, e)
+
+
+def record_skip(run: Mapping[str, Any], block: str, month: date, manifest: Mapping[str, Any]) -> None:
+    """The audit row of a load skipped because its source had not changed (status 'skipped')."""
+    now = datetime.now(timezone.utc)
+    row = {'pipeline_uuid': run.get('pipeline_uuid'), 'run_id': run.get('pipeline_run_id'),
+           'block': run.get('block_uuid') or block, 'month': month, 'target': None,
+           **{column: manifest.get(key) for column, (_, key) in COLUMNS.items() if key},
+           'started_at': now, 'finished_at': now, 'status': 'skipped', 'error': None}
+    try:
+        write_row(row)
+    except Exception as e:
+        log.warning('the audit row of the skip of %s for %s %s was not written: %s: %s', row['block'],
+                    row['service'], f'{month:%Y-%m}', type(e).__name__, e)
+
+
+@dataclass(frozen=True)
+class LastLoad:
+    """A loader's succeeded attempt of a month, in a run of the same pipeline."""
+    run_id: int
+    source_url: str
+    source_version: str | None
+    rows_kept: int | None  # what the run's exports loaded (its cleaned rows)
+
+
+def last_loads(pipeline_uuid: str, service: str, month: date, block: str, limit: int = 5) -> list[LastLoad]:
+    """The latest succeeded attempts of `block` for the month in runs of the pipeline, newest
+    first, with the rows their exports loaded; [] when there is no audit table yet."""
+    schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
+    query = sql.SQL(
+        'SELECT l.run_id, l.source_url, l.source_version, '
+        '  (SELECT max(e.rows_kept) FROM {t} e WHERE e.run_id = l.run_id AND e.pipeline_uuid = l.pipeline_uuid '
+        "   AND e.target IS NOT NULL AND e.status = 'succeeded') "
+        'FROM {t} l WHERE l.pipeline_uuid = %s AND l.service = %s AND l.month = %s AND l.block = %s '
+        "AND l.status = 'succeeded' AND l.run_id IS NOT NULL ORDER BY l.id DESC LIMIT %s"
+    ).format(t=sql.Identifier(schema_name, TABLE))
+    with postgres_connection() as conn, conn, conn.cursor() as cur:
+        cur.execute('SELECT to_regclass(%s)', (f'{schema_name}.{TABLE}',))
+        if cur.fetchone()[0] is None:
+            return []
+        _ensure_table(cur, schema_name)
+        cur.execute(query, (pipeline_uuid, service, month, block, limit))
+        return [LastLoad(*row) for row in cur.fetchall()]

@@ -128,3 +128,34 @@ def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None,
     else:
         log.info("loading %s, the month of the run's execution_date %s", month.label, day.isoformat())
     return month
+
+
+def _flag(variables: Mapping[str, Any], name: str) -> bool | None:
+    value = variables.get(name)
+    if value is None or value == '':
+        return None
+    text = str(value).strip().lower()
+    if text in ('true', '1', 'yes'):
+        return True
+    if text in ('false', '0', 'no'):
+        return False
+    raise ValueError(f'pipeline variable {name}={value!r} is not true or false')
+
+
+def skips_unchanged(variables: Mapping[str, Any]) -> bool:
+    """Whether the run skips a month whose source file has not changed since the pipeline's last
+    completed load of it: yes for a backfill's or a schedule's run (a backfill of a loaded year
+    takes seconds), no for a run a person starts (Run@once, the API, `mage run`: it loads what
+    it is asked), unless the variable `force` says otherwise (force=true: always load)."""
+    force = _flag(variables, 'force')
+    if force is not None:
+        return not force
+    return variables.get('pipeline_run_id') is not None and _started_by_date(variables) in ('backfill', 'schedule')
+
+
+def run_completed(run_id: int) -> bool:
+    """Whether Mage's run `run_id` completed (every block of it succeeded)."""
+    from mage_ai.orchestration.db.models.schedules import PipelineRun
+
+    run = PipelineRun.query.get(int(run_id))
+    return run is not None and str(getattr(run.status, 'value', run.status)) == 'completed'

@@ -30,11 +30,12 @@ from utils.environment import (
     work_dir,
 )
 from utils.month_lock import month_locked
-from utils.postgres_load import replace_month, table_name
+from utils.postgres_load import count_month, replace_month, table_name
 from utils.run_month import month_of_run
 from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
 from utils.taxi_schema import TaxiSchema, schema_for
 from utils.taxi_source import TaxiMonth, download
+from utils.unchanged import check_target, unchanged_month
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,9 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
     """
     month = month_of_run(variables)
+    skipped = unchanged_month(month, month.url(source_base_url(month.source)), variables, 'load_taxi_csv')
+    if skipped:
+        return skipped
     folder = run_dir(month.file_stem, variables)
     return {**fetch_month(month, folder, variables, 'load_taxi_csv'), 'work_dir': str(folder)}
 
@@ -135,7 +139,7 @@ def loader_output(manifest: Manifest, variables: Mapping[str, Any]) -> Manifest 
     env='dev') also the month's first 10 rows, a second output that the editor shows as a table
     of its own. Mage hands a block with two outputs to the next one as a list: the next block
     takes the manifest from either (manifest_of)."""
-    if variables.get('env') == 'dev':
+    if variables.get('env') == 'dev' and 'raw_path' in manifest:
         return [manifest, first_rows(Path(manifest['raw_path']))]
     return manifest
 
@@ -166,7 +170,7 @@ def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], bl
         finally:
             src.unlink(missing_ok=True)
         outcome['result'] = {
-            **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(raw), 'source_version': identity, **parsed,
+            **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(raw), 'source_version': identity.get('version'), **parsed,
         }
     return outcome['result']
 
@@ -193,6 +197,8 @@ def clean_month(manifest: Manifest, variables: Mapping[str, Any] | None = None) 
     cleaning = str((variables or {}).get('cleaning') or 'service').strip().lower()
     if cleaning not in CLEANING:
         raise ValueError(f"pipeline variable cleaning={cleaning!r} is not one of {', '.join(CLEANING)}")
+    if manifest.get('unchanged'):
+        return {**manifest, 'cleaning': cleaning}
     raw = Path(manifest['raw_path'])
     with writing_in(raw.parent):
         counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']),
@@ -206,6 +212,10 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
     month = TaxiMonth.from_vars(manifest)
     schema_name = postgres_schema()
     table = f'{schema_name}.{table_name(month.service)}'
+    if manifest.get('unchanged'):
+        with postgres_connection() as conn:
+            return {**check_target(manifest, table, count_month(conn, schema_name, month.service, month.first_day)),
+                    'table': table}
     with load_attempt(run, 'export_taxi_to_postgres', manifest, table) as outcome, \
             month_locked(f'postgres:{table}', month.first_day), postgres_connection() as conn:
         rows = replace_month(
@@ -225,6 +235,10 @@ def export_month_to_gcs(manifest: Manifest, run: Mapping[str, Any] | None = None
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
     name = gcs_io.monthly_object(month)
+    if manifest.get('unchanged'):
+        bucket = gcs_io.open_bucket(storage_client(), target.bucket)
+        rows = gcs_io.parquet_rows_in_gcs(bucket, name) if bucket.blob(name).exists() else 0
+        return {**check_target(manifest, f'gs://{target.bucket}/{name}', rows), 'gcs_uri': f'gs://{target.bucket}/{name}'}
     with load_attempt(run, 'export_taxi_to_gcs', manifest, f'gs://{target.bucket}/{name}') as outcome:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         with month_locked(f'gs://{bucket.name}/{name}', month.first_day):
@@ -240,6 +254,12 @@ def export_month_to_gcs_partitioned(manifest: Manifest, run: Mapping[str, Any] |
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
     prefix = gcs_io.partitioned_prefix(month.service)
+    if manifest.get('unchanged'):
+        bucket = gcs_io.open_bucket(storage_client(), target.bucket)
+        objects = gcs_io.month_partition_objects(bucket, month)
+        by_date = gcs_io.rows_by_pickup_date({name: gcs_io.parquet_rows_in_gcs(bucket, name) for name in objects})
+        return {**check_target(manifest, f'gs://{target.bucket}/{prefix}', sum(by_date.values())),
+                'partition_objects': objects, 'rows_by_pickup_date': by_date}
     with load_attempt(run, 'export_taxi_to_gcs_partitioned', manifest, f'gs://{target.bucket}/{prefix}') as outcome:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         with month_locked(f'gs://{bucket.name}/{prefix}', month.first_day):
@@ -296,6 +316,8 @@ def remove_work_files(*manifests: Manifest) -> Manifest:
     """After every export of the run succeeded: remove the run's work folder (a failed run keeps
     it, for a retry), and its month and pipeline folders once empty. Returns the manifests merged."""
     merged: Manifest = {k: v for m in manifests for k, v in m.items()}
+    if 'work_dir' not in merged:  # a load skipped as unchanged made no work folder
+        return {**merged, 'work_files_removed': None}
     root = work_dir().resolve()
     folder = Path(merged['work_dir']).resolve()
     if not folder.is_relative_to(root) or folder == root:

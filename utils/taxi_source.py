@@ -142,8 +142,8 @@ def download(
     Retries connection errors and 429/5xx answers with exponential back-off; a 4xx, a
     stalled response (no byte for `timeout` seconds) or, when `gzipped`, a body that is not gzip
     raises SourceError naming the URL, and `dest` is left as it was. `parquet`: the body must
-    start as a parquet file does. `identity`, when given, receives what identifies the file's
-    version (etag, last_modified, bytes), for the audit (utils/source_identity.py).
+    start as a parquet file does. `identity`, when given, receives the file's `version`
+    (version_of), for the audit and the next run's "unchanged?" (utils/taxi_pipeline.py).
     """
     timeout = float(os.environ.get('TAXI_HTTP_TIMEOUT', '60')) if timeout is None else timeout
     retries = int(os.environ.get('TAXI_HTTP_RETRIES', '3')) if retries is None else retries
@@ -157,7 +157,7 @@ def download(
                 hint = f' (no such file: {not_found_hint})' if r.status_code == 404 else ''
                 raise SourceError(f'GET {url} answered HTTP {r.status_code} {r.reason}{hint}')
             if identity is not None:
-                identity.update(etag=r.headers.get('ETag'), last_modified=r.headers.get('Last-Modified'))
+                identity['version'] = version_of(r.headers)
             progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0))
             with open(part, 'wb') as f:
                 for chunk in r.raw.stream(CHUNK_BYTES, decode_content=False):
@@ -171,11 +171,29 @@ def download(
         if size == 0:
             raise SourceError(f'{url} is empty')
         os.replace(part, dest)
-        if identity is not None:
-            identity['bytes'] = size
     except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
         raise SourceError(f'GET {url} failed: {type(e).__name__}: {e}') from None
     finally:
         part.unlink(missing_ok=True)
     log.info('downloaded %s (%.1f MB in %.2f s)', url, size / 1e6, time.perf_counter() - started)
     return size
+
+
+def version_of(headers: Mapping[str, str]) -> str:
+    """What identifies a published file's version, from its HTTP headers: the ETag when the server
+    gives one (GitHub's and the TLC's CloudFront do), else Last-Modified and the size."""
+    etag = headers.get('ETag')
+    if etag:
+        return f'etag {etag}'
+    return f"last-modified {headers.get('Last-Modified') or '?'}; bytes {headers.get('Content-Length') or '?'}"
+
+
+def published_version(url: str, timeout: float = 30) -> str | None:
+    """The version (version_of) of the file at `url` by HEAD, following redirects; None when the
+    server does not answer 200 (the GET that follows then says why)."""
+    try:
+        answer = requests.head(url, allow_redirects=True, timeout=(10, timeout))
+    except requests.RequestException as e:
+        log.info('HEAD %s failed (%s): loading it without comparing versions', url, type(e).__name__)
+        return None
+    return version_of(answer.headers) if answer.status_code == 200 else None

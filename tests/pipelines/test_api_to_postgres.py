@@ -101,8 +101,8 @@ BAD_INPUTS = {
     'stalled response': ({}, ('fault', Fault(stall_seconds=6)), 'Timeout'),
     'truncated gzip': ({}, ('body', _truncated_sample()), 'the gzip stream is damaged or truncated'),
     'missing column': ({}, ('csv', _sample_without_column('fare_amount')), 'missing column(s) fare_amount'),
-    'renamed column': ({}, ('csv', gzip.decompress(YELLOW_SAMPLE.read_bytes()).replace(b'PULocationID', b'PUlocationID', 1)),
-                       'missing column(s) PULocationID; unexpected column(s) PUlocationID'),
+    'renamed column': ({}, ('csv', gzip.decompress(YELLOW_SAMPLE.read_bytes()).replace(b'PULocationID', b'PU_Location', 1)),
+                       'missing column(s) PULocationID; unexpected column(s) PU_Location'),
     'unreachable Postgres': ({}, ('env', {'POSTGRES_PORT': None}), 'cannot connect to PostgreSQL at'),
     'missing env var': ({}, ('env', {'POSTGRES_PASSWORD': ''}), 'needs the environment variable POSTGRES_PASSWORD'),
 }

@@ -70,3 +70,45 @@ def test_the_fhv_services_go_through_gcs_to_bigquery(stack, service, source, yea
     assert to_bigquery.rows == to_gcs.rows > 0
     log = stack.mage.block_log('gcs_to_bigquery', to_bigquery.run_id, 'export_taxi_to_bigquery')
     assert f'ny_taxi.{service}_tripdata for {year}-{month:02d}' in log
+
+
+def test_a_backfill_asked_again_skips_the_unchanged_months_and_loads_a_republished_one(stack, db):
+    """fhv 2019 (the 12 bundled months) backfilled twice: the second time every month is
+    skipped with one log line and a 'skipped' audit row, except the one republished between the
+    two (its file rewritten: a new Last-Modified); a Run@once of a month loads it whatever."""
+    import os
+    import time
+    from datetime import date
+
+    mage = stack.mage
+
+    def backfill(name: str):
+        started = time.monotonic()
+        made = mage.create_backfill('api_to_postgres', name, date(2019, 1, 1), date(2019, 12, 1), {'service': 'fhv'})
+        results = mage.wait_for_backfill(made['id'], months=12, timeout=900)
+        assert all(r.ok for r in results), [(r.execution_date, r.error) for r in results if not r.ok]
+        return results, time.monotonic() - started
+
+    first, first_seconds = backfill('fhv 2019, first time')
+    republished = stack.checkout / 'samples' / 'fhv' / 'fhv_tripdata_2019-06.csv.gz'
+    later = republished.stat().st_mtime + 86_400
+    os.utime(republished, (later, later))
+    second, second_seconds = backfill('fhv 2019, again')
+    print(f'fhv 2019 backfill: {first_seconds:.1f} s the first time, {second_seconds:.1f} s the second')
+    for before, again in zip(first, second):
+        month = again.execution_date[:7]
+        log = mage.block_log('api_to_postgres', again.run_id, 'load_taxi_csv')
+        assert again.rows == before.rows, month  # the same rows in the table either way
+        if month == '2019-06':
+            assert 'unchanged since run' not in log and 'load_taxi_csv: fhv 2019-06, ' in log, log[-2000:]
+        else:
+            assert f'load_taxi_csv: fhv {month} unchanged since run {before.run_id} loaded it (last-modified ' in log
+            export_log = mage.block_log('api_to_postgres', again.run_id, 'export_taxi_to_postgres')
+            assert f'ny_taxi.fhv_taxi_data: still holds the {before.rows:,} rows of run {before.run_id}' in export_log
+    with db.cursor() as cur:
+        cur.execute("SELECT status, count(*) FROM ny_taxi.load_audit WHERE service = 'fhv' AND block = 'load_taxi_csv' "
+                    'AND run_id = ANY(%s) GROUP BY 1', ([r.run_id for r in second],))
+        assert dict(cur.fetchall()) == {'skipped': 11, 'succeeded': 1}
+    # a person's run loads the month again (the same version): force is theirs by default
+    once = mage.run('api_to_postgres', {'service': 'fhv', 'year': 2019, 'month': 3}, timeout=600)
+    assert once.ok and 'unchanged since' not in mage.block_log('api_to_postgres', once.run_id, 'load_taxi_csv')

@@ -63,3 +63,34 @@ def test_the_table_refuses_an_unknown_status(pg):
         audit.write_row({**{c: None for c in audit.COLUMNS}, 'block': 'b', 'service': 'green',
                          'month': date(2020, 1, 1), 'started_at': '2020-01-01T00:00:00Z',
                          'finished_at': '2020-01-01T00:00:00Z', 'status': 'maybe'})
+
+
+def test_a_table_made_before_skips_existed_gains_their_column_and_status(pg):
+    """load_audit as an older version of the project made it (no source_version, two statuses):
+    a skip's row is written, the table gains what it lacks, old rows stay."""
+    with pg.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS ny_taxi; CREATE TABLE ny_taxi.load_audit (id BIGSERIAL PRIMARY KEY, "
+                    'pipeline_uuid TEXT, run_id BIGINT, block TEXT NOT NULL, service TEXT NOT NULL, month DATE NOT NULL, '
+                    'source_url TEXT, target TEXT, bytes BIGINT, rows_read BIGINT, rows_rejected BIGINT, rows_kept BIGINT, '
+                    'rows_dropped JSONB, rows_loaded BIGINT, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT '
+                    "NULL, status TEXT NOT NULL CHECK (status IN ('succeeded', 'failed')), error TEXT); "
+                    "INSERT INTO ny_taxi.load_audit (block, service, month, started_at, finished_at, status) "
+                    "VALUES ('load_taxi_csv', 'fhv', '2019-01-01', now(), now(), 'succeeded')")
+    pg.commit()
+    audit.record_skip({**RUN, 'block_uuid': 'load_taxi_csv'}, 'load_taxi_csv', date(2019, 1, 1),
+                      {'service': 'fhv', 'url': 'http://x/fhv/fhv_tripdata_2019-01.csv.gz', 'rows_out': 100,
+                       'source_version': 'etag "abc"'})
+    assert query(pg, 'SELECT status, source_version, rows_kept FROM ny_taxi.load_audit ORDER BY id') == [
+        ('succeeded', None, None), ('skipped', 'etag "abc"', 100)]
+
+
+def test_the_last_loads_of_a_month_newest_first_with_what_their_exports_kept(pg):
+    for run_id, version in ((7, 'etag "v1"'), (8, 'etag "v2"')):
+        loader = {**RUN, 'pipeline_run_id': run_id, 'block_uuid': 'load_taxi_csv'}
+        with audit.attempt(loader, 'load_taxi_csv', date(2020, 10, 1), {**MANIFEST, 'source_version': version}) as out:
+            out['result'] = {**MANIFEST, 'source_version': version}
+        with audit.attempt({**RUN, 'pipeline_run_id': run_id}, 'x', date(2020, 10, 1), MANIFEST, 'ny_taxi.t') as out:
+            out['result'] = {**MANIFEST, 'rows_out': 50_000 + run_id, 'rows_loaded': 50_000 + run_id}
+    assert audit.last_loads('api_to_postgres', 'green', date(2020, 10, 1), 'load_taxi_csv') == [
+        audit.LastLoad(8, MANIFEST['url'], 'etag "v2"', 50_008), audit.LastLoad(7, MANIFEST['url'], 'etag "v1"', 50_007)]
+    assert audit.last_loads('api_to_gcs', 'green', date(2020, 10, 1), 'load_taxi_csv') == []
