@@ -1,4 +1,9 @@
-"""`make backfill PIPELINE=<uuid> SERVICE=<yellow|green> FROM=YYYY-MM TO=YYYY-MM [CONFIRM=yes]`
+"""`make backfill PIPELINE=<uuid> SERVICE=<service>[,<service>...] FROM=YYYY-MM TO=YYYY-MM [RELEASE=course|tlc] [CONFIRM=yes]`
+
+SERVICE: yellow, green, fhv, fhvhv, or several (SERVICE=yellow,green: one backfill each, run
+side by side). RELEASE: the release the runs read (their variable `source`; default TAXI_SOURCE).
+A month whose source file has not changed since the pipeline last loaded it is skipped
+(utils/unchanged.py); FORCE=true loads it again.
 
 Loads a range of months through Mage's own backfill (the object the UI's Backfills page creates:
 interval month, one run per month start, each loading the month of its execution_date), so
@@ -27,6 +32,7 @@ from scripts import run_local  # noqa: E402
 from scripts.local_services import ServiceError  # noqa: E402
 from scripts.mage_api import MageRunError  # noqa: E402
 from utils.taxi_schema import SERVICES  # noqa: E402
+from utils.taxi_source import SOURCES  # noqa: E402
 
 MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
 _MONTH = re.compile(r'(\d{4})-(\d{2})')
@@ -58,13 +64,24 @@ def months_between(first: date, last: date) -> int:
     return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
-def check(pipeline: str, service: str, first_text: str, last_text: str, confirm: str) -> tuple[date, date]:
+def parse_services(text: str) -> list[str]:
+    services = [s.strip().lower() for s in text.split(',') if s.strip()]
+    unknown = [s for s in services if s not in SERVICES]
+    if unknown or not services:
+        raise BadInput(f'SERVICE={text!r} is not a taxi service: use one of {", ".join(SERVICES)}, or several '
+                       'separated by commas (SERVICE=yellow,green)')
+    return list(dict.fromkeys(services))
+
+
+def check(pipeline: str, service: str, first_text: str, last_text: str, confirm: str,
+          release: str = '') -> tuple[date, date]:
     """Every input checked before anything starts or is created."""
     known = month_pipelines()
     if pipeline not in known:
         raise BadInput(f'PIPELINE={pipeline!r} is not a pipeline that loads months: use one of {", ".join(known)}')
-    if service not in SERVICES:
-        raise BadInput(f'SERVICE={service!r} is not a taxi service: use one of {", ".join(SERVICES)}')
+    parse_services(service)
+    if release and release not in SOURCES:
+        raise BadInput(f'RELEASE={release!r} is not a release: use one of {", ".join(SOURCES)}')
     first, last = parse_month('FROM', first_text), parse_month('TO', last_text)
     if first > last:
         raise BadInput(f'FROM={first_text} is after TO={last_text}')
@@ -76,10 +93,10 @@ def check(pipeline: str, service: str, first_text: str, last_text: str, confirm:
 
 
 def offline_months(service: str, source: str = 'course') -> list[str]:
-    """The months of a service the sample mirror serves of a release, as 'service YYYY-MM'."""
+    """The months of a service the sample mirror serves of a release, as 'YYYY-MM'."""
     files = (REPO_ROOT / 'samples').glob('trip-data/*.parquet' if source == 'tlc' else '*/*.csv.gz')
     names = (re.fullmatch(r'(\w+)_tripdata_(\d{4}-\d{2})\.(csv\.gz|parquet)', f.name) for f in files)
-    return sorted(f'{m.group(1)} {m.group(2)}' for m in names if m and m.group(1) == service)
+    return sorted(m.group(2) for m in names if m and m.group(1) == service)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,48 +105,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--service', default='')
     parser.add_argument('--from', dest='first', default='')
     parser.add_argument('--to', dest='last', default='')
+    parser.add_argument('--release', default='')
     parser.add_argument('--confirm', default='')
+    parser.add_argument('--force', default='')
     args = parser.parse_args(argv)
     try:
-        first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm)
+        first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm, args.release.strip())
     except BadInput as e:
         print(f'[backfill] {e}; nothing was created', flush=True)
         return 2
+    services = parse_services(args.service)
     months = months_between(first, last)
+    variables = {'source': args.release.strip()} if args.release.strip() else {}
+    if args.force.strip():  # force=true loads months whose source has not changed since (utils/unchanged.py)
+        variables['force'] = args.force.strip().lower()
     try:
         env = run_local.environment()
         mage = run_local.start_all(env)
         started = time.monotonic()
-        name = f'{args.service} {first:%Y-%m}..{last:%Y-%m}'
-        backfill = mage.create_backfill(args.pipeline, name, first, last, {'service': args.service})
-        print(f'[backfill] {args.pipeline} backfill {backfill["id"]} ({name}, {months} months): '
-              f'{mage.base_url}/pipelines/{args.pipeline}/backfills/{backfill["id"]}', flush=True)
-        results = mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)
+        made = []
+        for service in services:
+            name = f'{service} {first:%Y-%m}..{last:%Y-%m}'
+            backfill = mage.create_backfill(args.pipeline, name, first, last, {'service': service, **variables})
+            print(f'[backfill] {args.pipeline} backfill {backfill["id"]} ({name}, {plural(months, "month")}): '
+                  f'{mage.base_url}/pipelines/{args.pipeline}/backfills/{backfill["id"]}', flush=True)
+            made.append((service, backfill))
+        results = [(service, r) for service, backfill in made
+                   for r in mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)]
     except (ServiceError, MageRunError) as e:
         print(f'[backfill] error: {e}', flush=True)
         return 2
     wall = time.monotonic() - started
 
-    for r in results:
-        month = (r.execution_date or '')[:7]
+    for service, r in results:
+        month = (r.execution_date or '')[:7] if len(services) == 1 else f'{service} {(r.execution_date or "")[:7]}'
         if r.ok:
             print(f'{month}  completed  {r.rows or 0:>12,} rows  {r.seconds:6.1f} s', flush=True)
         else:
             where = ', '.join(r.failed_blocks) or 'no block'
             print(f'{month}  {r.status:<9}  in {where}: {r.error or "see " + r.url}', flush=True)
-    failed = [r for r in results if not r.ok]
-    rows = sum(r.rows or 0 for r in results if r.ok)
-    print(f'total: {months} months, {months - len(failed)} completed, {len(failed)} failed; '
+    failed = [(service, r) for service, r in results if not r.ok]
+    rows = sum(r.rows or 0 for _, r in results if r.ok)
+    print(f'total: {plural(len(results), "month")}, {len(results) - len(failed)} completed, {len(failed)} failed; '
           f'{rows:,} rows; {wall:.1f} s', flush=True)
     if failed:
-        names = ', '.join(f'{(r.execution_date or "")[:7]} ({", ".join(r.failed_blocks) or r.status})' for r in failed)
+        names = ', '.join(f'{"" if len(services) == 1 else service + " "}{(r.execution_date or "")[:7]} '
+                          f'({", ".join(r.failed_blocks) or r.status})' for service, r in failed)
         print(f'[backfill] failed: {names}', flush=True)
         if env.get('SOURCE', 'samples') == 'samples' and args.pipeline != 'gcs_to_bigquery':
-            release = env.get('TAXI_SOURCE') or 'course'
-            print(f'[backfill] offline, the sample mirror serves only {", ".join(offline_months(args.service, release))} '
-                  f'of the {release} release (samples/); SOURCE=public loads the release files', flush=True)
+            release = args.release.strip() or env.get('TAXI_SOURCE') or 'course'
+            for service in sorted({service for service, _ in failed}):
+                print(f'[backfill] offline, the sample mirror serves only '
+                      f'{", ".join(offline_months(service, release)) or "no month"} of {service} in the {release} '
+                      'release (samples/); SOURCE=public loads the release files', flush=True)
         return 1
     return 0
+
+
+def plural(n: int, word: str) -> str:
+    return f'{n} {word}' + ('' if n == 1 else 's')
 
 
 if __name__ == '__main__':

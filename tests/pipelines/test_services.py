@@ -112,3 +112,14 @@ def test_a_backfill_asked_again_skips_the_unchanged_months_and_loads_a_republish
     # a person's run loads the month again (the same version): force is theirs by default
     once = mage.run('api_to_postgres', {'service': 'fhv', 'year': 2019, 'month': 3}, timeout=600)
     assert once.ok and 'unchanged since' not in mage.block_log('api_to_postgres', once.run_id, 'load_taxi_csv')
+
+
+def test_make_backfill_takes_several_services(stack):
+    done = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='fhv,fhvhv', FROM='2019-04', TO='2019-05')
+    assert done.returncode == 0, done.stdout + done.stderr
+    for service in ('fhv', 'fhvhv'):
+        assert f'({service} 2019-04..2019-05, 2 months): http' in done.stdout, done.stdout
+        for month in ('2019-04', '2019-05'):
+            kept = kept_by_the_course(service, SAMPLES / service / f'{service}_tripdata_{month}.csv.gz')
+            assert f'{service} {month}  completed  {kept:>12,} rows' in done.stdout, done.stdout
+    assert 'total: 4 months, 4 completed, 0 failed; ' in done.stdout
