@@ -30,7 +30,8 @@ from utils.environment import google_target, postgres_connection, storage_client
 from utils.month_lock import locked
 from utils.postgres_load import replace_table
 from utils.taxi_files import iter_parquet_batches
-from utils.taxi_pipeline import Manifest, fetch_month, run_dir, timed, writing_in
+from utils.run_files import run_dir, writing_in
+from utils.taxi_pipeline import Manifest, fetch_month, timed
 from utils.taxi_schema import course_layout
 from utils.taxi_source import TaxiMonth
 

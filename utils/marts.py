@@ -30,7 +30,8 @@ from utils.environment import (REPO_ROOT, bigquery_client, google_target, postgr
                                source_base_url)
 from utils.month_lock import locked
 from utils.postgres_load import check_identifier, comment_columns, replace_table, table_name
-from utils.taxi_pipeline import Manifest, run_dir, timed, writing_in
+from utils.run_files import run_dir, writing_in
+from utils.taxi_pipeline import Manifest, timed
 from utils.taxi_source import TaxiMonth, download
 from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
 

@@ -6,11 +6,8 @@ while the rows themselves stream file -> file -> database, so no block holds a m
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
-import os
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,9 +24,9 @@ from utils.environment import (
     postgres_schema,
     source_base_url,
     storage_client,
-    work_dir,
 )
 from utils.month_lock import month_locked
+from utils.run_files import run_dir, writing_in
 from utils.postgres_load import count_month, replace_month, table_name
 from utils.run_month import month_of_run
 from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
@@ -43,10 +40,6 @@ Manifest = dict[str, Any]
 DEFAULT_MAX_REJECT_RATIO = 0.01
 
 
-class WorkFolderFullError(OSError):
-    """The disk under TAXI_WORK_DIR filled up; the message names the folder."""
-
-
 def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
     """Log how long a block's step took ('clean_month took 0.52 s'; make bench sums these)."""
 
@@ -58,33 +51,6 @@ def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
         return result
 
     return run
-
-
-def run_dir(name: str, variables: Mapping[str, Any]) -> Path:
-    """The run's own work folder: <TAXI_WORK_DIR>/<pipeline>/<name>/run-<Mage run id> (a retry of
-    the run finds it again), or cli-<pid> for `mage run`; `name` is what the run loads (the
-    month's file, e.g. green_tripdata_2020-10). Two runs of one month never share one."""
-    run_id = variables.get('pipeline_run_id')
-    key = f'run-{run_id}' if run_id is not None else f'cli-{os.getpid()}'
-    return work_dir() / str(variables.get('pipeline_uuid') or 'adhoc') / name / key
-
-
-@contextmanager
-def writing_in(folder: Path) -> Iterator[None]:
-    """Name the folder when its disk is full: the OSError of a write names no file.
-
-    The steps write to .part files renamed only when complete, so nothing half written stays.
-    """
-    try:
-        yield
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise WorkFolderFullError(
-            e.errno,
-            f'{os.strerror(e.errno)} while writing in {folder}: free some space or set '
-            'TAXI_WORK_DIR to a folder on a larger disk; nothing was loaded',
-        ) from e
 
 
 @contextmanager
@@ -310,26 +276,3 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
         )
         outcome['result'] = {**manifest, 'bigquery_table': table, 'rows_loaded': rows}
     return outcome['result']
-
-
-def remove_work_files(*manifests: Manifest) -> Manifest:
-    """After every export of the run succeeded: remove the run's work folder (a failed run keeps
-    it, for a retry), and its month and pipeline folders once empty. Returns the manifests merged."""
-    merged: Manifest = {k: v for m in manifests for k, v in m.items()}
-    if 'work_dir' not in merged:  # a load skipped as unchanged made no work folder
-        return {**merged, 'work_files_removed': None}
-    root = work_dir().resolve()
-    folder = Path(merged['work_dir']).resolve()
-    if not folder.is_relative_to(root) or folder == root:
-        raise ValueError(f'{folder} is not a run folder under TAXI_WORK_DIR={root}: not removing it')
-    size = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) if folder.exists() else 0
-    shutil.rmtree(folder, ignore_errors=True)
-    for parent in (folder.parent, folder.parent.parent):
-        if parent == root:
-            break
-        try:
-            parent.rmdir()  # only an empty folder goes
-        except OSError:  # another run's files are in it, or another run removed it just now
-            break
-    log.info('removed the run\'s work files: %s (%.1f MB)', folder, size / 1e6)
-    return {**merged, 'work_files_removed': str(folder)}

@@ -8,7 +8,6 @@ serve are SYNTHETIC (the project's generator), in the stack's copy of samples/ o
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from utils.taxi_pipeline import remove_work_files
+from utils.run_files import remove_work_files
 
 
 def run_folder(root, pipeline, month, run):

@@ -1,0 +1,77 @@
+"""A run's work files: its own folder, a disk that fills up named, the folder removed at the end.
+
+    <TAXI_WORK_DIR>/<pipeline>/<what it loads>/run-<Mage run id>   (cli-<pid> for `mage run`)
+
+Blocks stream the month through files here (raw.parquet, clean.parquet, rejects.csv), never
+through memory; a failed run keeps its folder for Mage's retry of its failed blocks.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from utils.environment import work_dir
+
+log = logging.getLogger(__name__)
+
+Manifest = dict[str, Any]
+
+
+class WorkFolderFullError(OSError):
+    """The disk under TAXI_WORK_DIR filled up; the message names the folder."""
+
+
+def run_dir(name: str, variables: Mapping[str, Any]) -> Path:
+    """The run's own work folder: <TAXI_WORK_DIR>/<pipeline>/<name>/run-<Mage run id> (a retry of
+    the run finds it again), or cli-<pid> for `mage run`; `name` is what the run loads (the
+    month's file, e.g. green_tripdata_2020-10). Two runs of one month never share one."""
+    run_id = variables.get('pipeline_run_id')
+    key = f'run-{run_id}' if run_id is not None else f'cli-{os.getpid()}'
+    return work_dir() / str(variables.get('pipeline_uuid') or 'adhoc') / name / key
+
+
+@contextmanager
+def writing_in(folder: Path) -> Iterator[None]:
+    """Name the folder when its disk is full: the OSError of a write names no file.
+
+    The steps write to .part files renamed only when complete, so nothing half written stays.
+    """
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise WorkFolderFullError(
+            e.errno,
+            f'{os.strerror(e.errno)} while writing in {folder}: free some space or set '
+            'TAXI_WORK_DIR to a folder on a larger disk; nothing was loaded',
+        ) from e
+
+
+def remove_work_files(*manifests: Manifest) -> Manifest:
+    """After every export of the run succeeded: remove the run's work folder (a failed run keeps
+    it, for a retry), and its month and pipeline folders once empty. Returns the manifests merged."""
+    merged: Manifest = {k: v for m in manifests for k, v in m.items()}
+    if 'work_dir' not in merged:  # a load skipped as unchanged made no work folder
+        return {**merged, 'work_files_removed': None}
+    root = work_dir().resolve()
+    folder = Path(merged['work_dir']).resolve()
+    if not folder.is_relative_to(root) or folder == root:
+        raise ValueError(f'{folder} is not a run folder under TAXI_WORK_DIR={root}: not removing it')
+    size = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) if folder.exists() else 0
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):
+        if parent == root:
+            break
+        try:
+            parent.rmdir()  # only an empty folder goes
+        except OSError:  # another run's files are in it, or another run removed it just now
+            break
+    log.info('removed the run\'s work files: %s (%.1f MB)', folder, size / 1e6)
+    return {**merged, 'work_files_removed': str(folder)}
