@@ -21,8 +21,8 @@ stop:  ## stop every service `make run` started
 status:
 	@$(PY) scripts/run_local.py status
 
-backfill: setup  ## months FROM..TO through Mage backfills: make backfill PIPELINE=api_to_postgres SERVICE=yellow,green FROM=2019-01 TO=2020-12 [RELEASE=tlc] [FORCE=true]
-	@$(PY) scripts/backfill.py --pipeline '$(PIPELINE)' --service '$(SERVICE)' --from '$(FROM)' --to '$(TO)' --release '$(RELEASE)' --force '$(FORCE)' --confirm '$(CONFIRM)'
+backfill: setup  ## months FROM..TO through Mage backfills: make backfill PIPELINE=api_to_postgres SERVICE=yellow,green FROM=2019-01 TO=2020-12 [RELEASE=tlc] [FORCE=true] [CLEANING=raw]
+	@$(PY) scripts/backfill.py --pipeline '$(PIPELINE)' --service '$(SERVICE)' --from '$(FROM)' --to '$(TO)' --release '$(RELEASE)' --force '$(FORCE)' --cleaning '$(CLEANING)' --confirm '$(CONFIRM)'
 
 docs: setup  ## dbt's docs of the marts (lineage, columns) from make up's PostgreSQL, on http://127.0.0.1:8580
 	@$(PY) scripts/marts_docs.py $(DOCS_ARGS)

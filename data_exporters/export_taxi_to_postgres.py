@@ -24,5 +24,5 @@ def export_taxi_to_postgres(manifest: dict, *args, **kwargs) -> dict:
 def test_table_holds_the_clean_rows(manifest: dict, *args) -> None:
     month = TaxiMonth.from_vars(manifest)
     with postgres_connection() as conn:
-        in_table = count_month(conn, postgres_schema(), month.service, month.first_day)
+        in_table = count_month(conn, postgres_schema(), month.table_stem, month.first_day)
     assert in_table == manifest['rows_loaded'] == manifest['rows_out'], (in_table, manifest)

@@ -3,7 +3,8 @@
 SERVICE: yellow, green, fhv, fhvhv, or several (SERVICE=yellow,green: one backfill each, run
 side by side). RELEASE: the release the runs read (their variable `source`; default TAXI_SOURCE).
 A month whose source file has not changed since the pipeline last loaded it is skipped
-(utils/unchanged.py); FORCE=true loads it again.
+(utils/unchanged.py); FORCE=true loads it again. CLEANING=raw keeps every row, in the _raw tables
+under the course's views (utils/course_views.py).
 
 Loads a range of months through Mage's own backfill (the object the UI's Backfills page creates:
 interval month, one run per month start, each loading the month of its execution_date), so
@@ -32,7 +33,7 @@ from scripts import run_local  # noqa: E402
 from scripts.local_services import ServiceError  # noqa: E402
 from scripts.mage_api import MageRunError  # noqa: E402
 from utils.taxi_schema import SERVICES  # noqa: E402
-from utils.taxi_source import SOURCES  # noqa: E402
+from utils.taxi_source import CLEANING, SOURCES  # noqa: E402
 
 MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
 _MONTH = re.compile(r'(\d{4})-(\d{2})')
@@ -74,7 +75,7 @@ def parse_services(text: str) -> list[str]:
 
 
 def check(pipeline: str, service: str, first_text: str, last_text: str, confirm: str,
-          release: str = '') -> tuple[date, date]:
+          release: str = '', cleaning: str = '') -> tuple[date, date]:
     """Every input checked before anything starts or is created."""
     known = month_pipelines()
     if pipeline not in known:
@@ -82,6 +83,8 @@ def check(pipeline: str, service: str, first_text: str, last_text: str, confirm:
     parse_services(service)
     if release and release not in SOURCES:
         raise BadInput(f'RELEASE={release!r} is not a release: use one of {", ".join(SOURCES)}')
+    if cleaning and cleaning not in CLEANING:
+        raise BadInput(f'CLEANING={cleaning!r} is not a cleaning: use one of {", ".join(CLEANING)}')
     first, last = parse_month('FROM', first_text), parse_month('TO', last_text)
     if first > last:
         raise BadInput(f'FROM={first_text} is after TO={last_text}')
@@ -108,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--release', default='')
     parser.add_argument('--confirm', default='')
     parser.add_argument('--force', default='')
+    parser.add_argument('--cleaning', default='')
     args = parser.parse_args(argv)
     try:
-        first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm, args.release.strip())
+        first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm, args.release.strip(),
+                            args.cleaning.strip().lower())
     except BadInput as e:
         print(f'[backfill] {e}; nothing was created', flush=True)
         return 2
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     variables = {'source': args.release.strip()} if args.release.strip() else {}
     if args.force.strip():  # force=true loads months whose source has not changed since (utils/unchanged.py)
         variables['force'] = args.force.strip().lower()
+    if args.cleaning.strip():  # cleaning=raw: every row, into the _raw tables and the course's views
+        variables['cleaning'] = args.cleaning.strip().lower()
     try:
         env = run_local.environment()
         mage = run_local.start_all(env)

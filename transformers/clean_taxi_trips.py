@@ -21,7 +21,7 @@ if 'test' not in globals():
 @transformer
 def clean_taxi_trips(loaded, *args, **kwargs) -> dict:
     # in the editor the loader also hands over its first rows
-    return clean_month(manifest_of(loaded), kwargs)
+    return clean_month(manifest_of(loaded))
 
 
 @test

@@ -152,6 +152,7 @@ class LastLoad:
     source_url: str
     source_version: str | None
     rows_kept: int | None  # what the run's exports loaded (its cleaned rows)
+    raw: bool = False  # a raw load (cleaning=raw): its exports wrote the _raw tables
 
 
 def last_loads(pipeline_uuid: str, service: str, month: date, block: str, limit: int = 5) -> list[LastLoad]:
@@ -161,7 +162,9 @@ def last_loads(pipeline_uuid: str, service: str, month: date, block: str, limit:
     query = sql.SQL(
         'SELECT l.run_id, l.source_url, l.source_version, '
         '  (SELECT max(e.rows_kept) FROM {t} e WHERE e.run_id = l.run_id AND e.pipeline_uuid = l.pipeline_uuid '
-        "   AND e.target IS NOT NULL AND e.status = 'succeeded') "
+        "   AND e.target IS NOT NULL AND e.status = 'succeeded'), "
+        '  coalesce((SELECT bool_or(e.target ~ %s) FROM {t} e WHERE e.run_id = l.run_id '
+        '   AND e.pipeline_uuid = l.pipeline_uuid AND e.target IS NOT NULL), false) '
         'FROM {t} l WHERE l.pipeline_uuid = %s AND l.service = %s AND l.month = %s AND l.block = %s '
         "AND l.status = 'succeeded' AND l.run_id IS NOT NULL ORDER BY l.id DESC LIMIT %s"
     ).format(t=sql.Identifier(schema_name, TABLE))
@@ -170,5 +173,5 @@ def last_loads(pipeline_uuid: str, service: str, month: date, block: str, limit:
         if cur.fetchone()[0] is None:
             return []
         _ensure_table(cur, schema_name)
-        cur.execute(query, (pipeline_uuid, service, month, block, limit))
+        cur.execute(query, (r'_raw(_taxi_data|_tripdata|/|_partitioned)', pipeline_uuid, service, month, block, limit))
         return [LastLoad(*row) for row in cur.fetchall()]

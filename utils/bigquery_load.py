@@ -89,11 +89,12 @@ def external_table_sql(project: str, dataset: str, service: str, bucket: str, pr
 
 
 def load_month(client, *, project: str, dataset: str, location: str, taxi_schema: TaxiSchema,
-               month: date, uri: str) -> int:
-    """Load `uri` (parquet) as the month of `<dataset>.<service>_tripdata`; return its rows."""
+               month: date, uri: str, table_stem: str | None = None) -> int:
+    """Load `uri` (parquet) as the month of `<dataset>.<table_stem>_tripdata` (default the
+    service's name); return its rows."""
     from google.cloud import bigquery
 
-    table, staging = table_ids(project, dataset, taxi_schema.service, month)
+    table, staging = table_ids(project, dataset, table_stem or taxi_schema.service, month)
     ensure_dataset(client, project, dataset)
     job = client.load_table_from_uri(
         uri, staging,

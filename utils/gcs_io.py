@@ -36,7 +36,7 @@ PARTITION_COLUMN = 'pickup_date'
 
 
 def monthly_object(month: TaxiMonth) -> str:
-    return f'{ROOT_PREFIX}/{month.service}/{month.file_stem}.parquet'
+    return f'{ROOT_PREFIX}/{month.table_stem}/{month.file_stem}.parquet'
 
 
 def partitioned_prefix(service: str) -> str:
@@ -46,7 +46,7 @@ def partitioned_prefix(service: str) -> str:
 def is_month_partition_file(name: str, month: TaxiMonth) -> bool:
     folder, _, base = name.rpartition('/')
     return (
-        folder.startswith(partitioned_prefix(month.service) + f'{PARTITION_COLUMN}=')
+        folder.startswith(partitioned_prefix(month.table_stem) + f'{PARTITION_COLUMN}=')
         and re.fullmatch(re.escape(month.file_stem) + r'-\d+\.parquet', base) is not None
     )
 
@@ -155,7 +155,7 @@ def upload_partitions(bucket, files_in: Path, files: dict[str, int], prefix: str
 def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth,
                             retry=_DEFAULT) -> dict[str, int]:
     """Replace the month's files in the partitioned dataset; return {object name: rows}."""
-    prefix = partitioned_prefix(month.service)
+    prefix = partitioned_prefix(month.table_stem)
     with tempfile.TemporaryDirectory(prefix='partitions-') as tmp:
         files = write_partitions(clean_path, Path(tmp), schema, month)
         uploaded, stale = upload_partitions(bucket, Path(tmp), files, prefix,
@@ -170,6 +170,6 @@ def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month:
 
 def month_partition_objects(bucket, month: TaxiMonth) -> list[str]:
     return sorted(
-        b.name for b in bucket.list_blobs(prefix=partitioned_prefix(month.service))
+        b.name for b in bucket.list_blobs(prefix=partitioned_prefix(month.table_stem))
         if is_month_partition_file(b.name, month)
     )

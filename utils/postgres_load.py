@@ -118,10 +118,12 @@ def replace_month(
     taxi_schema: TaxiSchema,
     month: date,
     batches: Iterable[pa.RecordBatch],
+    table: str | None = None,
 ) -> int:
-    """Replace one month of `<schema_name>.<service>_taxi_data` with `batches`; return rows."""
+    """Replace one month of `<schema_name>.<table>` (default `<service>_taxi_data`) with
+    `batches`; return rows."""
     check_identifier(schema_name, 'POSTGRES_SCHEMA')
-    table = table_name(taxi_schema.service)
+    table = check_identifier(table, 'table name') if table else table_name(taxi_schema.service)
     partition = check_identifier(f'{table}_{month:%Y_%m}', 'partition name')
     staging = check_identifier(f'{partition}__staging', 'staging table name')
     parent = sql.Identifier(schema_name, table)

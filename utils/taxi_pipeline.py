@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from utils import audit, bigquery_load, gcs_io
+from utils import audit, bigquery_load, course_views, gcs_io
 from utils.alerts import record_block_error
 from utils.cleaning import clean_file
 from utils.environment import (
@@ -151,24 +151,21 @@ def _ratio(value: Any) -> float:
     return ratio
 
 
-CLEANING = ('service', 'raw')
-
-
 @timed
-def clean_month(manifest: Manifest, variables: Mapping[str, Any] | None = None) -> Manifest:
+def clean_month(manifest: Manifest) -> Manifest:
     """Apply the cleaning rules to raw.parquet, writing clean.parquet (snake_case columns).
 
-    The pipeline variable `cleaning`: `service` (default) applies the service's rules
-    (utils/taxi_schema.py), `raw` keeps every row of the file (the later modules count them)."""
-    cleaning = str((variables or {}).get('cleaning') or 'service').strip().lower()
-    if cleaning not in CLEANING:
-        raise ValueError(f"pipeline variable cleaning={cleaning!r} is not one of {', '.join(CLEANING)}")
+    The pipeline variable `cleaning` (read with the month, TaxiMonth.from_vars): `service`
+    (default) applies the service's rules (utils/taxi_schema.py); `raw` keeps every row of the
+    file, which then loads into the service's _raw tables (the later modules count them)."""
+    month = TaxiMonth.from_vars(manifest)
+    cleaning = 'raw' if month.raw else 'service'
     if manifest.get('unchanged'):
         return {**manifest, 'cleaning': cleaning}
     raw = Path(manifest['raw_path'])
     with writing_in(raw.parent):
         counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']),
-                            rules=() if cleaning == 'raw' else None)
+                            rules=() if month.raw else None)
     return {**manifest, 'clean_path': str(raw.with_name('clean.parquet')), 'cleaning': cleaning, **counts}
 
 
@@ -177,10 +174,10 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
     """Replace the month in <POSTGRES_SCHEMA>.<service>_taxi_data with clean.parquet."""
     month = TaxiMonth.from_vars(manifest)
     schema_name = postgres_schema()
-    table = f'{schema_name}.{table_name(month.service)}'
+    table = f'{schema_name}.{table_name(month.table_stem)}'
     if manifest.get('unchanged'):
         with postgres_connection() as conn:
-            return {**check_target(manifest, table, count_month(conn, schema_name, month.service, month.first_day)),
+            return {**check_target(manifest, table, count_month(conn, schema_name, month.table_stem, month.first_day)),
                     'table': table}
     with load_attempt(run, 'export_taxi_to_postgres', manifest, table) as outcome, \
             month_locked(f'postgres:{table}', month.first_day), postgres_connection() as conn:
@@ -190,7 +187,10 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
             taxi_schema=schema_for(month.service),
             month=month.first_day,
             batches=iter_parquet_batches(Path(manifest['clean_path'])),
+            table=table_name(month.table_stem),
         )
+        if month.raw:
+            course_views.postgres_view(conn, schema_name, schema_for(month.service))
         outcome['result'] = {**manifest, 'table': table, 'rows_loaded': rows}
     return outcome['result']
 
@@ -219,7 +219,7 @@ def export_month_to_gcs_partitioned(manifest: Manifest, run: Mapping[str, Any] |
     """Replace the month's files in nyc_taxi/<service>_partitioned/pickup_date=.../."""
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
-    prefix = gcs_io.partitioned_prefix(month.service)
+    prefix = gcs_io.partitioned_prefix(month.table_stem)
     if manifest.get('unchanged'):
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         objects = gcs_io.month_partition_objects(bucket, month)
@@ -262,7 +262,7 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
     """Replace the month in <dataset>.<service>_tripdata from its GCS object."""
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
-    table, _ = bigquery_load.table_ids(target.project, target.dataset, month.service, month.first_day)
+    table, _ = bigquery_load.table_ids(target.project, target.dataset, month.table_stem, month.first_day)
     with load_attempt(run, 'export_taxi_to_bigquery', {**manifest, 'url': manifest['gcs_uri']}, table) as outcome, \
             month_locked(f'bigquery:{table}', month.first_day):
         rows = bigquery_load.load_month(
@@ -273,6 +273,9 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
             taxi_schema=schema_for(month.service),
             month=month.first_day,
             uri=manifest['gcs_uri'],
+            table_stem=month.table_stem,
         )
+        if month.raw:
+            course_views.bigquery_view(bigquery_client(), target, schema_for(month.service))
         outcome['result'] = {**manifest, 'bigquery_table': table, 'rows_loaded': rows}
     return outcome['result']

@@ -30,6 +30,7 @@ class SourceError(RuntimeError):
 
 
 SOURCES = ('course', 'tlc')
+CLEANING = ('service', 'raw')  # the service's cleaning rules, or every row (the later modules' raw load)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class TaxiMonth:
     year: int
     month: int
     source: str = 'course'
+    raw: bool = False  # cleaning=raw: every row of the file, into the service's _raw tables
+
+    @property
+    def table_stem(self) -> str:
+        """What the month's tables and objects are named after: the service, or <service>_raw
+        for a raw load (yellow_raw_taxi_data, yellow_raw_tripdata, nyc_taxi/yellow_raw/...)."""
+        return f'{self.service}_raw' if self.raw else self.service
 
     @classmethod
     def from_vars(cls, variables: Mapping[str, Any], default_source: str = 'course') -> 'TaxiMonth':
@@ -56,12 +64,19 @@ class TaxiMonth:
         if source not in SOURCES:
             raise ValueError(f"pipeline variable source={source!r} is not one of {', '.join(SOURCES)} "
                              '(or set TAXI_SOURCE)')
-        return cls(service, year, month, source)
+        cleaning = variables.get('raw')
+        if cleaning is None:
+            cleaning = str(variables.get('cleaning') or 'service').strip().lower()
+            if cleaning not in CLEANING:
+                raise ValueError(f"pipeline variable cleaning={cleaning!r} is not one of {', '.join(CLEANING)}")
+            cleaning = cleaning == 'raw'
+        return cls(service, year, month, source, bool(cleaning))
 
     @property
     def label(self) -> str:
         """'green 2020-10' (and ' (tlc)' for the TLC's release): how logs and alerts name it."""
-        return f'{self.service} {self.year:04d}-{self.month:02d}' + ('' if self.source == 'course' else ' (tlc)')
+        return (f'{self.service} {self.year:04d}-{self.month:02d}' + ('' if self.source == 'course' else ' (tlc)')
+                + (' (raw)' if self.raw else ''))
 
     @property
     def is_parquet(self) -> bool:

@@ -38,8 +38,8 @@ def unchanged_month(month: TaxiMonth, url: str, variables: Mapping[str, Any], bl
     if version is None:
         return None
     for last in audit.last_loads(str(variables['pipeline_uuid']), month.service, month.first_day, block):
-        if not run_completed(last.run_id):
-            continue  # a run that failed later on: its load does not count
+        if last.raw != month.raw or not run_completed(last.run_id):
+            continue  # a load into the other tables (raw or not), or a run that failed later on
         if (last.source_url, last.source_version) != (url, version) or last.rows_kept is None:
             return None  # the last completed load read another file, or another version of it
         manifest = {**month.to_dict(), 'url': url, 'source_version': version, 'unchanged': True,

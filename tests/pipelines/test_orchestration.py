@@ -116,6 +116,7 @@ def test_a_missing_month_fails_alone_and_is_named(stack, db, synthetic_months):
     ({'SERVICE': 'blue'}, "SERVICE='blue' is not a taxi service: use one of yellow, green, fhv, fhvhv"),
     ({'SERVICE': 'yellow,blue'}, "SERVICE='yellow,blue' is not a taxi service"),
     ({'RELEASE': 'kaggle'}, "RELEASE='kaggle' is not a release: use one of course, tlc"),
+    ({'CLEANING': 'dirty'}, "CLEANING='dirty' is not a cleaning: use one of service, raw"),
     ({'FROM': '2010-01', 'TO': '2020-12'}, 'FROM=2010-01 TO=2020-12 is 132 months, more than 120: add CONFIRM=yes'),
 ])
 def test_bad_backfill_input_is_named_and_creates_nothing(stack, args, message):

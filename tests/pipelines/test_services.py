@@ -123,3 +123,45 @@ def test_make_backfill_takes_several_services(stack):
             kept = kept_by_the_course(service, SAMPLES / service / f'{service}_tripdata_{month}.csv.gz')
             assert f'{service} {month}  completed  {kept:>12,} rows' in done.stdout, done.stdout
     assert 'total: 4 months, 4 completed, 0 failed; ' in done.stdout
+
+
+def test_a_raw_load_keeps_every_row_under_the_names_the_course_reads(stack, db, monkeypatch):
+    """cleaning=raw: every row of the file into the _raw tables, and the views the course's module
+    4 reads (prod.<service>_tripdata on PostgreSQL, nytaxi.<service>_tripdata in BigQuery) with
+    the TLC's column names; the cleaned tables are untouched."""
+    green = SAMPLES / 'green' / 'green_tripdata_2020-10.csv.gz'
+    file_rows = len(pd.read_csv(green, low_memory=False))
+    assert file_rows == 95_120  # the course's homework figure for green 2020-10
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ny_taxi.green_taxi_data WHERE source_month = '2020-10-01'")
+        (cleaned,) = cur.fetchone()
+    run = stack.mage.run('api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10, 'cleaning': 'raw'},
+                         timeout=600)
+    assert run.ok, (run.describe(), run.error)
+    assert run.rows == file_rows
+    with db.cursor() as cur:
+        cur.execute('SELECT count(*), count(vendorid), min(lpep_pickup_datetime), sum(pulocationid) > 0, '
+                    'count(ratecodeid) FROM prod.green_tripdata')
+        count, vendors, first_pickup, located, rate_codes = cur.fetchone()
+        assert count == file_rows and 0 < vendors < count and located and 0 < rate_codes < count
+        assert str(first_pickup).startswith('2008-12-31')  # the stray pickups of the file are kept too
+        cur.execute("SELECT count(*) FROM ny_taxi.green_taxi_data WHERE source_month = '2020-10-01'")
+        assert cur.fetchone()[0] == cleaned  # the cleaned month as it was
+
+    fhv = SAMPLES / 'fhv' / 'fhv_tripdata_2019-01.csv.gz'
+    variables = {'service': 'fhv', 'year': 2019, 'month': 1, 'cleaning': 'raw'}
+    for pipeline in ('api_to_gcs', 'gcs_to_bigquery'):
+        done = stack.mage.run(pipeline, variables, timeout=600)
+        assert done.ok, (done.describe(), done.error)
+    from utils.environment import bigquery_client
+
+    from dotenv import dotenv_values
+
+    settings = {**dotenv_values(REPO_ROOT / 'dev.env'), **stack.env}  # as `make up` reads them
+    for name in ('IO_CONFIG_PROFILE', 'GOOGLE_PROJECT_ID', 'GOOGLE_LOCATION', 'BIGQUERY_EMULATOR_URL'):
+        monkeypatch.setenv(name, settings[name])
+    client = bigquery_client()
+    (row,) = client.query('SELECT count(*) AS n, count(PUlocationID) AS located, min(dropOff_datetime) AS first_drop '
+                          'FROM `local-project.nytaxi.fhv_tripdata`').result()
+    assert row.n == len(pd.read_csv(fhv)) == 100
+    assert row.located == pd.read_csv(fhv)['PULocationID'].notna().sum()
