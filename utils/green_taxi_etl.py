@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from utils import gcs_io
 from utils.cleaning import HOMEWORK_RULES, clean_file, clean_schema
-from utils.environment import google_target, postgres_connection, storage_client
+from utils.environment import default_source, google_target, postgres_connection, storage_client
 from utils.month_lock import locked
 from utils.postgres_load import replace_table
 from utils.taxi_files import iter_parquet_batches
@@ -75,8 +75,10 @@ def extract_months(variables: Mapping[str, Any]) -> Manifest:
     year, months = homework_months(variables)
     folder = run_dir(f'{SERVICE}_tripdata_{year}-{"_".join(f"{m:02d}" for m in months)}', variables)
     block = str(variables.get('block_uuid') or 'load_green_taxi_months')
+    source = TaxiMonth.from_vars({'service': SERVICE, 'year': year, 'month': 1, 'source': variables.get('source')},
+                                 default_source()).source  # the course's CSV.gz, or the TLC's parquet
     fetched = [fetch_month(month, folder / month.file_stem, variables, block, SCHEMA)
-               for month in (TaxiMonth(SERVICE, year, m) for m in months)]
+               for month in (TaxiMonth(SERVICE, year, m, source) for m in months)]
     manifest = {
         'service': SERVICE, 'year': year, 'months': months, 'work_dir': str(folder),
         'raw_paths': [m['raw_path'] for m in fetched],
