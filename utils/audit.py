@@ -73,8 +73,9 @@ def _ensure_table(cur, schema_name: str) -> None:
                 "AND conname = 'load_audit_status_check'", (f'{schema_name}.{TABLE}',))
     check = cur.fetchone()
     if check and 'skipped' not in check[0]:
+        statuses = sql.SQL(COLUMNS['status'][0].split('CHECK ')[1])
         cur.execute(sql.SQL('ALTER TABLE {} DROP CONSTRAINT load_audit_status_check, ADD CONSTRAINT '
-                            'load_audit_status_check CHECK ({})').format(table, sql.SQL(COLUMNS['status'][0].split('CHECK ')[1])))
+                            'load_audit_status_check CHECK ({})').format(table, statuses))
 
 
 def write_row(row: Mapping[str, Any]) -> None:

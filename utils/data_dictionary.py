@@ -58,7 +58,8 @@ _TRIP_DESCRIPTIONS: dict[str, str] = {
     'tips': 'The total amount of tips received from the passenger.',
     'driver_pay': 'The total driver pay (not including tolls or tips, net of commission, surcharges or taxes).',
     'shared_request_flag': 'Y when the passenger agreed to a shared/pooled ride, whether or not matched; N otherwise.',
-    'shared_match_flag': 'Y when the passenger shared the vehicle with another passenger booked separately; N otherwise.',
+    'shared_match_flag': 'Y when the passenger shared the vehicle with another passenger booked separately; '
+                         'N otherwise.',
     'access_a_ride_flag': "Y when the trip was administered on behalf of the MTA's Access-A-Ride; N otherwise.",
     'wav_request_flag': 'Y when the passenger requested a wheelchair-accessible vehicle; N otherwise.',
     'wav_match_flag': 'Y when the trip took place in a wheelchair-accessible vehicle; N otherwise.',

@@ -200,8 +200,9 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
     bad variables or a month never loaded fail here, naming them, before dbt starts."""
     month = TaxiMonth.from_vars(variables)
     if month.service not in MART_SERVICES:
-        raise ValueError(f"the marts (fact_trips, dm_monthly_zone_revenue) are built from {' and '.join(MART_SERVICES)} "
-                         f'trips, as the course builds them: service={month.service!r} has no mart yet')
+        raise ValueError(f"the marts (fact_trips, dm_monthly_zone_revenue) are built from "
+                         f"{' and '.join(MART_SERVICES)} trips, as the course builds them: "
+                         f'service={month.service!r} has no mart yet')
     where = warehouse(variables['pipeline_uuid'])
     source = where.trips_table(month.service)
     if not where.exists(source):

@@ -124,7 +124,7 @@ class TaxiSchema:
 
     def arrow_schema(self, clean: bool = False) -> pa.Schema:
         names = self.clean_columns if clean else self.columns
-        return pa.schema([(n, _ARROW_TYPES[k]) for n, k in zip(names, self.kinds.values())])
+        return pa.schema([(n, _ARROW_TYPES[k]) for n, k in zip(names, self.kinds.values(), strict=True)])
 
     def postgres_columns(self) -> list[tuple[str, str]]:
         """(clean column name, Postgres type) pairs, in table order."""
@@ -211,8 +211,8 @@ SCHEMAS: dict[str, TaxiSchema] = {
         # the last, gone from the parquet); the course's fhvhv files have the FHV layout (no
         # hvfhs_license_num, an Affiliated_base_number): the five columns all three share are required.
         optional=frozenset({
-            'hvfhs_license_num', 'Affiliated_base_number', 'originating_base_num', 'request_datetime', 'on_scene_datetime', 'trip_miles', 'trip_time',
-            'base_passenger_fare', 'tolls', 'bcf', 'sales_tax', 'congestion_surcharge', 'airport_fee', 'tips',
+            'hvfhs_license_num', 'Affiliated_base_number', 'originating_base_num', 'request_datetime',
+            'on_scene_datetime', 'trip_miles', 'trip_time', 'base_passenger_fare', 'tolls', 'bcf', 'sales_tax', 'congestion_surcharge', 'airport_fee', 'tips',
             'driver_pay', 'shared_request_flag', 'shared_match_flag', 'access_a_ride_flag', 'wav_request_flag',
             'wav_match_flag', 'cbd_congestion_fee', 'SR_Flag'}),
         rules=_FHV_RULES, cluster_by='hvfhs_license_num',

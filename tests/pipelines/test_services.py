@@ -38,7 +38,8 @@ def kept_by_the_course(service: str, path: Path) -> int:
     return int(frame['dispatching_base_num'].notna().sum())
 
 
-@pytest.mark.parametrize('service, source, year, month, file', LOADS, ids=[f'{s}-{r}-{y}-{m:02d}' for s, r, y, m, _ in LOADS])
+@pytest.mark.parametrize('service, source, year, month, file', LOADS,
+                         ids=[f'{s}-{r}-{y}-{m:02d}' for s, r, y, m, _ in LOADS])
 def test_a_month_of_each_service_loads_from_each_release(stack, db, service, source, year, month, file):
     run = stack.mage.run('api_to_postgres', {'service': service, 'year': year, 'month': month, 'source': source},
                          timeout=600)
@@ -95,7 +96,7 @@ def test_a_backfill_asked_again_skips_the_unchanged_months_and_loads_a_republish
     os.utime(republished, (later, later))
     second, second_seconds = backfill('fhv 2019, again')
     print(f'fhv 2019 backfill: {first_seconds:.1f} s the first time, {second_seconds:.1f} s the second')
-    for before, again in zip(first, second):
+    for before, again in zip(first, second, strict=True):
         month = again.execution_date[:7]
         log = mage.block_log('api_to_postgres', again.run_id, 'load_taxi_csv')
         assert again.rows == before.rows, month  # the same rows in the table either way

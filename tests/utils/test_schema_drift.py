@@ -61,7 +61,8 @@ def test_every_layout_reads_into_the_same_types_with_every_row(tmp_path):
         assert pq.read_schema(path) == GREEN.arrow_schema(), month
     codes = pq.read_table(tmp_path / '2021-01' / 'raw.parquet', columns=['RatecodeID', 'payment_type'])
     original = pq.read_table(green_file('2021-01'), columns=['RatecodeID', 'payment_type'])
-    assert codes['RatecodeID'].to_pylist() == [None if v is None else int(v) for v in original['RatecodeID'].to_pylist()]
+    as_read = original['RatecodeID'].to_pylist()
+    assert codes['RatecodeID'].to_pylist() == [None if v is None else int(v) for v in as_read]
     newest = pq.read_table(tmp_path / '2025-01' / 'raw.parquet', columns=['cbd_congestion_fee'])
     assert newest['cbd_congestion_fee'].null_count < MONTHS['2025-01']  # its values arrive
     older = pq.read_table(tmp_path / '2023-02' / 'raw.parquet', columns=['cbd_congestion_fee'])
@@ -114,14 +115,15 @@ def test_the_layouts_load_into_one_postgres_table_and_a_new_column_is_added_not_
         batches = iter_parquet_batches(clean(month, tmp_path, before_2025))
         replace_month(pg, schema_name='drift', taxi_schema=before_2025, month=date.fromisoformat(f'{month}-01'),
                       batches=batches)
-    files_before = dict(query(pg, "SELECT relname, relfilenode FROM pg_class WHERE relname LIKE 'green_taxi_data_20%%'"))
+    partitions = "SELECT relname, relfilenode FROM pg_class WHERE relname LIKE 'green_taxi_data_20%%'"
+    files_before = dict(query(pg, partitions))
     assert 'cbd_congestion_fee' not in [r[0] for r in query(
         pg, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'drift'")]
 
     rows = replace_month(pg, schema_name='drift', taxi_schema=GREEN, month=date(2025, 1, 1),
                          batches=iter_parquet_batches(clean('2025-01', tmp_path)))
     assert rows == MONTHS['2025-01']
-    files_after = dict(query(pg, "SELECT relname, relfilenode FROM pg_class WHERE relname LIKE 'green_taxi_data_20%%'"))
+    files_after = dict(query(pg, partitions))
     assert {k: v for k, v in files_after.items() if k in files_before} == files_before
     counts = query(pg, 'SELECT source_month::text, count(*), count(cbd_congestion_fee) FROM drift.green_taxi_data '
                        'GROUP BY 1 ORDER BY 1')
@@ -211,8 +213,9 @@ def test_the_gcs_dataset_of_the_layouts_loads_into_bigquery_in_one_load_job(clou
     client = bigquery_client()
     ensure_dataset(client, target.project, target.dataset)
     table = f'{target.project}.{target.dataset}.green_every_layout'
-    client.load_table_from_uri(f'gs://{bucket.name}/nyc_taxi/green_partitioned/*', table, job_config=bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET), location=target.location).result()
+    every_month = f'gs://{bucket.name}/nyc_taxi/green_partitioned/*'
+    client.load_table_from_uri(every_month, table, location=target.location, job_config=bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET)).result()
     (row,) = client.query(f'SELECT count(*) AS n, count(cbd_congestion_fee) AS fees FROM `{table}`').result()
     assert row.n == sum(MONTHS.values()) and 0 < row.fees < MONTHS['2025-01']
     # The types the entry gives, not the first file's: the emulator loads the TLC's own four files
