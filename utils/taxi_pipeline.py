@@ -26,8 +26,8 @@ from utils.environment import (
     storage_client,
 )
 from utils.month_lock import month_locked
-from utils.run_files import run_dir, writing_in
 from utils.postgres_load import count_month, replace_month, table_name
+from utils.run_files import run_dir, writing_in
 from utils.run_month import month_of_run
 from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
 from utils.taxi_schema import TaxiSchema, schema_for
@@ -87,9 +87,11 @@ def _summary(block: str, month: TaxiMonth, result: Manifest, target: str | None,
 
 @timed
 def extract_month(variables: Mapping[str, Any]) -> Manifest:
-    """Download the month's gzip CSV and parse it with the schema into raw.parquet.
+    """Download the month's file (the course's gzip CSV or the TLC's parquet) and read it with the
+    service's schema into raw.parquet; or, when the file has not changed since the pipeline's last
+    completed load of it, skip it (utils/unchanged.py).
 
-    Malformed rows go to rejects.csv beside it, unless more than the pipeline variable
+    Malformed CSV rows go to rejects.csv beside it, unless more than the pipeline variable
     max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
     """
     month = month_of_run(variables)
