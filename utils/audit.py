@@ -112,37 +112,34 @@ def attempt(run: Mapping[str, Any] | None, block: str, month: date, manifest: Ma
         error = f'{type(e).__name__}: {e}'
         raise
     finally:
-        counts = {**manifest, **(outcome.get('result') or {})}
-        row = {
-            'pipeline_uuid': run.get('pipeline_uuid'),
-            'run_id': run.get('pipeline_run_id'),
-            'block': run.get('block_uuid') or block,
-            'month': month,
-            'target': target,
-            **{column: counts.get(key) for column, (_, key) in COLUMNS.items() if key},
-            'started_at': started,
-            'finished_at': datetime.now(timezone.utc),
-            'status': status,
-            'error': error,
-        }
-        try:
-            write_row(row)
-        except Exception as e:  # the load's own outcome stands; say why the row is missing
-            log.warning('the audit row of %s for %s %s was not written: %s: %s', row['block'],
-                        row['service'], f'{month:%Y-%m}', type(e).__name__, e)
+        _record(run, block, month, {**manifest, **(outcome.get('result') or {})}, target, started, status, error)
 
 
 def record_skip(run: Mapping[str, Any], block: str, month: date, manifest: Mapping[str, Any]) -> None:
     """The audit row of a load skipped because its source had not changed (status 'skipped')."""
-    now = datetime.now(timezone.utc)
-    row = {'pipeline_uuid': run.get('pipeline_uuid'), 'run_id': run.get('pipeline_run_id'),
-           'block': run.get('block_uuid') or block, 'month': month, 'target': None,
-           **{column: manifest.get(key) for column, (_, key) in COLUMNS.items() if key},
-           'started_at': now, 'finished_at': now, 'status': 'skipped', 'error': None}
+    _record(run, block, month, manifest, None, datetime.now(timezone.utc), 'skipped', None)
+
+
+def _record(run: Mapping[str, Any], block: str, month: date, counts: Mapping[str, Any], target: str | None,
+            started: datetime, status: str, error: str | None) -> None:
+    """Write one attempt's row; a row that cannot be written is said in the log, never raised:
+    the load's own outcome stands."""
+    row = {
+        'pipeline_uuid': run.get('pipeline_uuid'),
+        'run_id': run.get('pipeline_run_id'),
+        'block': run.get('block_uuid') or block,
+        'month': month,
+        'target': target,
+        **{column: counts.get(key) for column, (_, key) in COLUMNS.items() if key},
+        'started_at': started,
+        'finished_at': datetime.now(timezone.utc),
+        'status': status,
+        'error': error,
+    }
     try:
         write_row(row)
     except Exception as e:
-        log.warning('the audit row of the skip of %s for %s %s was not written: %s: %s', row['block'],
+        log.warning('the audit row of %s for %s %s was not written: %s: %s', row['block'],
                     row['service'], f'{month:%Y-%m}', type(e).__name__, e)
 
 
