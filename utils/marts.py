@@ -5,10 +5,11 @@ dbt/taxi_marts (one copy of each model for both warehouses), run by the dbt bloc
     export_zones_to_postgres  \\ the checked lookup -> taxi_zone_lookup, replaced whole, atomically:
     export_zones_to_bigquery  /  the dbt source of dim_zones
     check_source_month        the run's service/year/month checked, its trips table found
-    build_<pipeline>          (dbt build) dim_zones, fact_trips, int_monthly_zone_revenue, the marts,
-                              then their tests, for the run's source month
+    build_<pipeline>          (dbt build) dim_zones and the service's fact table (fact_trips for
+                              yellow and green, then int_monthly_zone_revenue and the marts;
+                              fact_fhv_trips for fhv), then their tests, for the run's source month
     report_mart_refresh       the data dictionary onto the marts; one line: the month's trips in
-                              fact_trips, and those left out for an unknown zone
+                              its fact table, and those left out for an unknown zone
     remove_work_files         (the shared block) the run's files
 
 postgres_marts and bigquery_marts share these blocks; what differs between the warehouses (where
@@ -36,11 +37,31 @@ from utils.taxi_source import TaxiMonth, download
 from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
 
 log = logging.getLogger(__name__)
-MART_SERVICES = ('yellow', 'green')  # the taxis: fact_trips is the course's yellow and green trips
+DBT_PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
 
-# What the dbt project builds (a file of models/core/ each); the describe step gives them the data
-# dictionary (utils/data_dictionary.describe).
-MART_TABLES = tuple(sorted(p.stem for p in (REPO_ROOT / 'dbt' / 'taxi_marts' / 'models' / 'core').glob('*.sql')))
+
+def _fact_tables() -> dict[str, str]:
+    """{service: its fact table}, the dbt project's var fact_tables (dbt_project.yml): the
+    services with marts, and where their trips go."""
+    import yaml
+
+    return dict(yaml.safe_load((DBT_PROJECT / 'dbt_project.yml').read_text())['vars']['fact_tables'])
+
+
+FACT_TABLES = _fact_tables()
+MART_SERVICES = tuple(FACT_TABLES)
+
+
+def mart_tables(fact: str) -> tuple[str, ...]:
+    """The tables of models/core/ a run of a service whose fact table is `fact` builds: those
+    enabled for it (a model of one fact table says config(enabled=builds('<fact>'))) and those
+    of every run (dim_zones). The describe step gives them the data dictionary."""
+    tables = []
+    for path in sorted((DBT_PROJECT / 'models' / 'core').glob('*.sql')):
+        only_for = re.search(r"enabled=builds\('(\w+)'\)", path.read_text())
+        if only_for is None or only_for.group(1) == fact:
+            tables.append(path.stem)
+    return tuple(tables)
 
 
 @dataclass(frozen=True)
@@ -200,8 +221,8 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
     bad variables or a month never loaded fail here, naming them, before dbt starts."""
     month = TaxiMonth.from_vars(variables)
     if month.service not in MART_SERVICES:
-        raise ValueError(f"the marts (fact_trips, dm_monthly_zone_revenue) are built from "
-                         f"{' and '.join(MART_SERVICES)} trips, as the course builds them: "
+        raise ValueError(f"the marts (fact_trips, fact_fhv_trips, dm_monthly_zone_revenue) are built from "
+                         f"{', '.join(MART_SERVICES)} trips, as the course builds them: "
                          f'service={month.service!r} has no mart yet')
     where = warehouse(variables['pipeline_uuid'])
     source = where.trips_table(month.service)
@@ -212,13 +233,15 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
 
 
 def report_refresh(manifest: Manifest, pipeline_uuid: str) -> Manifest:
-    """The data dictionary onto the marts dbt built; how many of the month's trips fact_trips
+    """The data dictionary onto the marts dbt built; how many of the month's trips its fact table
     holds, and how many were left out because their pickup or drop-off zone is unknown (the
-    dbt test fact_trips_month_rows_reconcile has checked that these add up)."""
+    dbt test fact_month_rows_reconcile has checked that these add up)."""
     month, where = TaxiMonth.from_vars(manifest), warehouse(pipeline_uuid)
-    where.describe(MART_TABLES)
+    fact = FACT_TABLES[month.service]
+    where.describe(mart_tables(fact))
     source_rows = where.count_month(manifest['source_table'], month)
-    fact_rows = where.count_month(where.table('fact_trips'), month, month.service.capitalize())
-    log.info('report_mart_refresh: %s %s: %s trips in fact_trips, %s left out for an unknown pickup or drop-off '
-             'zone', month.service, f'{month.first_day:%Y-%m}', f'{fact_rows:,}', f'{source_rows - fact_rows:,}')
+    service_type = month.service.capitalize() if fact == 'fact_trips' else None  # fact_trips holds two services
+    fact_rows = where.count_month(where.table(fact), month, service_type)
+    log.info('report_mart_refresh: %s %s: %s trips in %s, %s left out for an unknown pickup or drop-off zone',
+             month.service, f'{month.first_day:%Y-%m}', f'{fact_rows:,}', fact, f'{source_rows - fact_rows:,}')
     return {**manifest, 'source_rows': source_rows, 'fact_rows': fact_rows, 'left_out': source_rows - fact_rows}

@@ -72,7 +72,7 @@ def test_the_gcp_target_compiles_with_no_network(tmp_path):
     compiled = (project / 'target' / 'compiled' / 'taxi_marts' / 'models' / 'core' / 'fact_trips.sql').read_text()
     assert '`my-course-project`.`ny_taxi`.`green_tripdata`' in compiled, compiled
     assert "source_month = cast('2020-10-01' as date)" in compiled
-    test_sql = next((project / 'target' / 'compiled' / 'taxi_marts').rglob('fact_trips_month_rows_reconcile.sql')).read_text()
+    test_sql = next((project / 'target' / 'compiled' / 'taxi_marts').rglob('fact_month_rows_reconcile.sql')).read_text()
     assert "service_type = 'Green'" in test_sql
 
 

@@ -29,6 +29,18 @@ LOADS = [  # (service, source, year, month, its file in samples/)
 ]
 
 
+def stack_bigquery(stack, monkeypatch):
+    """A client of the BigQuery emulator the session's `make up` runs."""
+    from dotenv import dotenv_values
+
+    from utils.environment import bigquery_client
+
+    settings = {**dotenv_values(REPO_ROOT / 'dev.env'), **stack.env}  # as `make up` reads them
+    for name in ('IO_CONFIG_PROFILE', 'GOOGLE_PROJECT_ID', 'GOOGLE_LOCATION', 'BIGQUERY_EMULATOR_URL'):
+        monkeypatch.setenv(name, settings[name])
+    return bigquery_client()
+
+
 def kept_by_the_course(service: str, path: Path) -> int:
     """The rows the course keeps, by pandas: passenger_count > 0 (taxis), a dispatching base (FHV)."""
     frame = pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path, low_memory=False)
@@ -71,6 +83,38 @@ def test_the_fhv_services_go_through_gcs_to_bigquery(stack, service, source, yea
     assert to_bigquery.rows == to_gcs.rows > 0
     log = stack.mage.block_log('gcs_to_bigquery', to_bigquery.run_id, 'export_taxi_to_bigquery')
     assert f'ny_taxi.{service}_tripdata for {year}-{month:02d}' in log
+
+
+def test_the_fhv_marts_hold_the_month_s_located_trips_in_both_warehouses(stack, db, monkeypatch):
+    """postgres_marts and bigquery_marts with service=fhv build fact_fhv_trips (the course's module
+    4): the month's trips whose pickup and drop-off zones are known, counted here with pandas from
+    the served file and the zone lookup; the taxis' fact_trips is left as it was."""
+    from course_oracle import zone_lookup
+
+    frame = pd.read_csv(SAMPLES / 'fhv' / 'fhv_tripdata_2019-02.csv.gz').rename(columns=str.lower)
+    zones = zone_lookup(SAMPLES / 'misc' / 'taxi_zone_lookup.csv')
+    known = set(zones.loc[zones['Borough'] != 'Unknown', 'LocationID'])
+    located = int((frame['dispatching_base_num'].notna() & frame['pulocationid'].isin(known)
+                   & frame['dolocationid'].isin(known)).sum())
+    assert 0 < located < len(frame)  # real FHV rows: many without a known zone
+    with db.cursor() as cur:
+        cur.execute("SELECT service_type, source_month, count(*) FROM ny_taxi.fact_trips GROUP BY 1, 2 ORDER BY 1, 2")
+        taxis_before = cur.fetchall()
+    variables = {'service': 'fhv', 'year': 2019, 'month': 2}
+    for pipeline in ('api_to_postgres', 'postgres_marts', 'api_to_gcs', 'gcs_to_bigquery', 'bigquery_marts'):
+        run = stack.mage.run(pipeline, variables, timeout=600)
+        assert run.ok, (pipeline, run.describe(), run.error)
+        if pipeline.endswith('_marts'):
+            log = stack.mage.block_log(pipeline, run.run_id, 'report_mart_refresh')
+            assert f'fhv 2019-02: {located:,} trips in fact_fhv_trips, {100 - located:,} left out' in log, log[-2000:]
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*), count(pickup_zone) FROM ny_taxi.fact_fhv_trips WHERE source_month = '2019-02-01'")
+        assert cur.fetchone() == (located, located)
+        cur.execute("SELECT service_type, source_month, count(*) FROM ny_taxi.fact_trips GROUP BY 1, 2 ORDER BY 1, 2")
+        assert cur.fetchall() == taxis_before
+    (row,) = stack_bigquery(stack, monkeypatch).query(
+        "SELECT count(*) AS n FROM `local-project.ny_taxi.fact_fhv_trips` WHERE source_month = '2019-02-01'").result()
+    assert row.n == located
 
 
 def test_a_backfill_asked_again_skips_the_unchanged_months_and_loads_a_republished_one(stack, db):
@@ -154,14 +198,7 @@ def test_a_raw_load_keeps_every_row_under_the_names_the_course_reads(stack, db, 
     for pipeline in ('api_to_gcs', 'gcs_to_bigquery'):
         done = stack.mage.run(pipeline, variables, timeout=600)
         assert done.ok, (done.describe(), done.error)
-    from utils.environment import bigquery_client
-
-    from dotenv import dotenv_values
-
-    settings = {**dotenv_values(REPO_ROOT / 'dev.env'), **stack.env}  # as `make up` reads them
-    for name in ('IO_CONFIG_PROFILE', 'GOOGLE_PROJECT_ID', 'GOOGLE_LOCATION', 'BIGQUERY_EMULATOR_URL'):
-        monkeypatch.setenv(name, settings[name])
-    client = bigquery_client()
+    client = stack_bigquery(stack, monkeypatch)
     (row,) = client.query('SELECT count(*) AS n, count(PUlocationID) AS located, min(dropOff_datetime) AS first_drop '
                           'FROM `local-project.nytaxi.fhv_tripdata`').result()
     assert row.n == len(pd.read_csv(fhv)) == 100

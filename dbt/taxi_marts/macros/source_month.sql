@@ -4,8 +4,10 @@
 
 {% macro this_month() %}
   {%- set service = var('service') | string | lower | trim -%}
-  {%- if service not in ['yellow', 'green'] -%}
-    {{ exceptions.raise_compiler_error("var 'service' is " ~ (var('service') | tojson) ~ ": expected yellow or green") }}
+  {%- set fact_tables = var('fact_tables') -%}
+  {%- if service not in fact_tables -%}
+    {{ exceptions.raise_compiler_error("var 'service' is " ~ (var('service') | tojson) ~ ": expected one of "
+                                       ~ (fact_tables | list | join(', ')) ~ " (the services with marts)") }}
   {%- endif -%}
   {%- set year = var('year') | string | trim -%}
   {%- set month = var('month') | string | trim -%}
@@ -18,6 +20,7 @@
   {{ return({
       'service': service,
       'service_type': service | capitalize,
+      'fact': fact_tables[service],
       'first_day': '%04d-%02d-01' % (year | int, month | int),
   }) }}
 {% endmacro %}
@@ -27,14 +30,28 @@
   cast('{{ this_month().first_day }}' as date)
 {%- endmacro %}
 
-{#- The rows one run replaces in fact_trips and int_monthly_zone_revenue. -#}
+{#- The rows one run replaces in its fact table (fact_trips holds two services, told apart by
+    service_type; fact_fhv_trips one) and in int_monthly_zone_revenue. -#}
 {% macro this_month_rows() -%}
-  service_type = '{{ this_month().service_type }}' and source_month = {{ this_source_month() }}
+  {%- if this_month().fact == 'fact_trips' -%}
+    service_type = '{{ this_month().service_type }}' and {% endif -%}
+  source_month = {{ this_source_month() }}
 {%- endmacro %}
 
 {#- The staging model of the run's service: only it is read (and compiled into the run). -#}
 {% macro trips_of_the_service() -%}
   {{ ref('stg_' ~ this_month().service ~ '_tripdata') }}
+{%- endmacro %}
+
+{#- The fact table of the run's service, and whether a model belongs to it: a model says
+    config(enabled=builds('fact_trips')), so a run builds and tests its service's fact table and
+    what reads it, and leaves the other service's as they are. -#}
+{% macro fact_of_the_service() -%}
+  {{ ref(this_month().fact) }}
+{%- endmacro %}
+
+{% macro builds(fact) -%}
+  {{ return(this_month().fact == fact) }}
 {%- endmacro %}
 
 {#- Tests of a month-sliced model check the run's month only: a refresh costs the month, not

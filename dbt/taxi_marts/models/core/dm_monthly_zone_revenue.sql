@@ -1,6 +1,8 @@
 -- The course's monthly revenue mart, per revenue_zone (the pickup zone's name, grouped by name
 -- as the course does), revenue_month (the pickup's month) and service_type: a view adding up
 -- the source months' contributions, so readers never see a half-refreshed mart.
+{{ config(enabled=builds('fact_trips')) }}
+
 select
     revenue_zone,
     revenue_month,

@@ -1,8 +1,9 @@
 -- The cleaned trips of one source month with their pickup and drop-off zones (the course's
 -- fact_trips). A run replaces the rows of its month (vars service, year, month) and no other.
 -- As in the course, a trip whose pickup or drop-off zone is missing from dim_zones or in the
--- 'Unknown' borough (264 NV, 265 NA) is left out; the test fact_trips_month_rows_reconcile counts them.
+-- 'Unknown' borough (264 NV, 265 NA) is left out; the test fact_month_rows_reconcile counts them.
 {{ config(
+    enabled=builds('fact_trips'),
     materialized='replace_where',
     replace_where=this_month_rows(),
     indexes=[{'columns': ['service_type', 'source_month']}],

@@ -2,6 +2,7 @@
 -- up in other months (a January file has trips of 31 December), so the sums are kept per source
 -- month: a run replaces exactly its month's contribution, and the mart adds them up.
 {{ config(
+    enabled=builds('fact_trips'),
     materialized='replace_where',
     replace_where=this_month_rows(),
     indexes=[{'columns': ['service_type', 'source_month']}],

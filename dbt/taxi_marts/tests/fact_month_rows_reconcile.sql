@@ -1,4 +1,4 @@
--- Every trip of the run's month is in fact_trips or left out for an unknown zone (missing from
+-- Every trip of the run's month is in its fact table (fact_trips, fact_fhv_trips) or left out for an unknown zone (missing from
 -- dim_zones, or in the 'Unknown' borough), and none twice: a row here is a month that does not
 -- add up, with its three counts.
 with loaded as (
@@ -14,7 +14,7 @@ known_zones as (
 counts as (
     select
         (select count(*) from loaded) as loaded_rows,
-        (select count(*) from {{ ref('fact_trips') }} where {{ this_month_rows() }}) as fact_rows,
+        (select count(*) from {{ fact_of_the_service() }} where {{ this_month_rows() }}) as fact_rows,
         (
             select count(*) from loaded
             where pickup_location_id not in (select location_id from known_zones)
