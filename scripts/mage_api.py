@@ -11,6 +11,7 @@ defaults when unset) the first time the server asks for it, as the UI's login pa
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -228,6 +229,16 @@ class MageServer:
         """The last exception line of the block's log in that run ('' if there is none)."""
         found = _EXCEPTION_LINE.findall(self.block_log(pipeline_uuid, run_id, block_uuid))
         return f'{found[-1][0]}: {found[-1][1].strip()}' if found else ''
+
+    def first_error(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
+        """The message of the block's first ERROR record in that run's log (the first red row of
+        the run's log list; '' if there is none)."""
+        for line in self.block_log(pipeline_uuid, run_id, block_uuid).splitlines():
+            _, _, text = line.partition(' ')  # '<time> {"level": ..., "message": ...}'
+            record = json.loads(text) if text.startswith('{') else {}
+            if record.get('level') == 'ERROR':
+                return record.get('message', '')
+        return ''
 
     def runs(self, pipeline_uuid: str) -> list[dict]:
         return self._get('pipeline_runs', pipeline_uuid=pipeline_uuid)['pipeline_runs']

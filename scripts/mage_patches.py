@@ -49,6 +49,13 @@ dashboard's chart never gets its data ("Chart hasn't been configured or no data 
 retrieved"): every pipeline's Dashboard is empty. Fixed: the chart route
 (.../block_layout_items/<chart>) goes in front of it (make_app_with_dashboard_route).
 
+And a failed block says why first: Block.execute_block, on an exception, hands it to
+utils/failures.py (the reason as the block's first ERROR log record, on the alert, in load_audit)
+before Mage's retry logs "Exception thrown when attempting to run <function …>" and its
+traceback (execute_block_saying_why). dbt's own lines reach a run's log at WARNING at most
+(dbt_log_at_most_warning), so a dbt block's first ERROR record is that reason too: which test or
+model failed and what dbt said, read from its run_results.json.
+
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
 
@@ -64,6 +71,8 @@ import os
 import re
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 PATCHED_VERSION = '0.9.80'
 IDLE_SECONDS = 3
@@ -85,6 +94,8 @@ WAKE_SCHEDULER = None
 SERVER_PID = None  # the process apply() ran in: Mage's web server
 _mages_run_pipeline = None
 _mages_make_app = None
+_mages_execute_block = None
+_mages_dbt_log = None
 
 
 def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
@@ -195,6 +206,35 @@ def wake_on_create(model) -> None:
     model.create = classmethod(create)
 
 
+def execute_block_saying_why(self, *args, **kwargs):
+    """Mage's Block.execute_block; when it raises in a run (not the editor), the reason first."""
+    started = datetime.now(timezone.utc)
+    try:
+        return _mages_execute_block(self, *args, **kwargs)
+    except Exception as error:
+        logger = kwargs.get('logger')
+        if logger is not None and not kwargs.get('from_notebook'):
+            try:
+                from utils.failures import block_failed, dbt_reason, dbt_target_dir
+
+                dbt_text = None
+                if getattr(self.type, 'value', self.type) == 'dbt':
+                    project = Path(self.repo_path or '.') / (self.configuration or {}).get('dbt_project_name', '')
+                    dbt_text = dbt_reason(dbt_target_dir(project, self.content), started)
+                tags = kwargs.get('logging_tags') or {}
+                block_failed(self.uuid, error, kwargs.get('global_vars') or {},
+                             lambda line: logger.error(line, **tags), dbt_text)
+            except Exception as e:  # Mage's own report of the error stands
+                print(f'[mage_patches] could not say why {self.uuid} failed: {type(e).__name__}: {e}', file=sys.stderr)
+        raise
+
+
+def dbt_log_at_most_warning(self, log_level, message: str, tags=None) -> None:
+    """Mage's DBTCli.__log, with dbt's error lines logged as warnings (still shown, in yellow)."""
+    level = getattr(log_level, 'value', log_level)
+    return _mages_dbt_log(self, 'warning' if str(level).lower() == 'error' else log_level, message, tags)
+
+
 def apply() -> bool:
     """Patch mage-ai's process queue in this process; False (and a warning) for another version."""
     from importlib.metadata import version
@@ -220,6 +260,16 @@ def apply() -> bool:
     _mages_run_pipeline = pipeline_scheduler_original.run_pipeline
     pipeline_scheduler_original.run_pipeline = run_pipeline  # the job target, looked up when a run starts
     LoopTimeTrigger.start = scheduler_loop
+    from mage_ai.data_preparation.models.block import Block
+
+    global _mages_execute_block
+    _mages_execute_block = Block.execute_block
+    Block.execute_block = execute_block_saying_why
+    from mage_ai.data_preparation.models.block.dbt.dbt_cli import DBTCli
+
+    global _mages_dbt_log
+    _mages_dbt_log = DBTCli._DBTCli__log
+    DBTCli._DBTCli__log = dbt_log_at_most_warning
     from mage_ai.server import server
 
     global _mages_make_app
@@ -230,7 +280,7 @@ def apply() -> bool:
 
         REGISTRY.register(RunCounts())
     print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
-          f'dashboard chart route added (pid {os.getpid()})', flush=True)
+          f'failed blocks say why first, dashboard chart route added (pid {os.getpid()})', flush=True)
     return True
 
 

@@ -22,8 +22,9 @@ def error_text(error: BaseException) -> str:
     return ''.join(traceback.format_exception_only(error)).strip()
 
 
-def record_block_error(run: Mapping[str, Any], error: BaseException) -> None:
-    """Put the error on the block run Mage alerts from; nothing outside a server-triggered run."""
+def record_block_error(run: Mapping[str, Any], error: BaseException, line: str | None = None) -> None:
+    """Put the error (or `line`, the one utils/failures.py logs first) on the block run Mage
+    alerts from; nothing outside a server-triggered run."""
     run_id, block_uuid = run.get('pipeline_run_id'), run.get('block_uuid')
     if run_id is None or not block_uuid:
         return
@@ -35,7 +36,7 @@ def record_block_error(run: Mapping[str, Any], error: BaseException) -> None:
         ).first()
         if block_run is not None:
             metrics = dict(block_run.metrics or {})
-            metrics['error'] = {'error': type(error).__name__, 'message': error_text(error)}
+            metrics['error'] = {'error': type(error).__name__, 'message': line or error_text(error)}
             block_run.update(metrics=metrics)
     except Exception as e:  # the alert then says less; the run's own error stands
         log.warning('could not record the error of %s for the alert: %s: %s', block_uuid, type(e).__name__, e)

@@ -41,8 +41,8 @@ COLUMNS: dict[str, tuple[str, str | None]] = {
     'pipeline_uuid': ('TEXT', None),
     'run_id': ('BIGINT', None),
     'block': ('TEXT NOT NULL', None),
-    'service': ('TEXT NOT NULL', 'service'),
-    'month': ('DATE NOT NULL', None),
+    'service': ('TEXT', 'service'),  # empty, with month, only for a run refused before it had one
+    'month': ('DATE', None),
     'source_url': ('TEXT', 'url'),
     'source_version': ('TEXT', 'source_version'),  # the file's ETag, or Last-Modified and size
     'target': ('TEXT', None),
@@ -69,6 +69,8 @@ def _ensure_table(cur, schema_name: str) -> None:
     cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, {})').format(table, defs))
     # a table made by an older version of the project: the columns and statuses added since
     cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN IF NOT EXISTS source_version TEXT').format(table))
+    cur.execute(sql.SQL('ALTER TABLE {} ALTER COLUMN service DROP NOT NULL, ALTER COLUMN month DROP NOT NULL'
+                        ).format(table))
     cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
                 "AND conname = 'load_audit_status_check'", (f'{schema_name}.{TABLE}',))
     check = cur.fetchone()
@@ -109,7 +111,10 @@ def attempt(run: Mapping[str, Any] | None, block: str, month: date, manifest: Ma
         yield outcome
         status = 'succeeded'
     except BaseException as e:
-        error = f'{type(e).__name__}: {e}'
+        from utils.failures import AUDITED, reason
+
+        error = reason(e)
+        setattr(e, AUDITED, True)  # utils/failures.py writes no second row for the run
         raise
     finally:
         _record(run, block, month, {**manifest, **(outcome.get('result') or {})}, target, started, status, error)

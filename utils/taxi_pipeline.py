@@ -62,15 +62,15 @@ def load_attempt(run: Mapping[str, Any] | None, block: str, manifest: Manifest, 
     run's failed blocks), recorded for the run's alert (utils/alerts.py)."""
     month = TaxiMonth.from_vars(manifest)
     started = time.perf_counter()
-    try:
-        with audit.attempt(run, block, month.first_day, manifest, target) as outcome:
+    with audit.attempt(run, block, month.first_day, manifest, target) as outcome:
+        try:
             yield outcome
-    except Exception as e:
-        kept = (f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
-                if manifest.get('work_dir') else '')
-        e.add_note(f'{block} failed for {month.label}{kept}')
-        record_block_error(run or {}, e)
-        raise
+        except Exception as e:  # the note goes into the audit row and the alert too
+            kept = (f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
+                    if manifest.get('work_dir') else '')
+            e.add_note(f'{block} failed for {month.label}{kept}')
+            record_block_error(run or {}, e)
+            raise
     log.info('%s', _summary(block, month, outcome['result'], target, time.perf_counter() - started))
 
 

@@ -36,6 +36,10 @@ def test_a_failing_dbt_test_fails_the_run_naming_the_test_and_the_model(stack, d
     log = mage.block_log('postgres_marts', run_id, 'build_postgres_marts')
     assert 'Failure in test dim_zones_has_every_trip_zone (tests/dim_zones_has_every_trip_zone.sql)' in log, log[-3000:]
     assert 'Got 1 result, configured to fail if != 0' in log, log[-3000:]  # zone 48: one failing row
+    first = mage.first_error('postgres_marts', run_id, 'build_postgres_marts')  # the log list's first red row
+    assert first == 'dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured to fail if != 0', first
+    assert query(db, 'SELECT block, status, error FROM ny_taxi.load_audit WHERE run_id = %s', (run_id,)) == [
+        ('build_postgres_marts', 'failed', first)]
     assert query(db, 'SELECT count(*) FROM ny_taxi.dim_zones WHERE location_id = 48') == [(0,)]
 
     again = mage.result(mage.wait(mage.trigger('postgres_marts', YELLOW), 600))

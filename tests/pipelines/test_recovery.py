@@ -148,6 +148,36 @@ def test_every_load_attempt_leaves_an_audit_row(stack, db, months):
     assert alerts_for(stack, done.run_id, wait=3) == []  # a succeeded run posts none
 
 
+def test_a_failed_run_says_why_first_in_its_log_its_alert_and_the_audit(stack, db, months):
+    """A month the mirror does not have, and a month=13 refused before any load: the failed
+    block's first ERROR record in Mage's log (the first red row of the run's log list, before
+    Mage's own 'Exception thrown when attempting to run <function …>') is the reason in one line;
+    the same reason is in the alert and in the run's load_audit row (the refused run has one too,
+    with no month)."""
+    mage = stack.mage
+    missing = mage.run('api_to_postgres', variables(9))
+    refused = mage.run('api_to_postgres', {**variables(9), 'month': 13})
+    for run, why in ((missing, 'SourceError: GET http://127.0.0.1:'),
+                     (refused, 'ValueError: pipeline variable month=13 is outside 1..12')):
+        assert (run.status, run.failed_blocks) == ('failed', ['load_taxi_csv']), run
+        first = mage.first_error('api_to_postgres', run.run_id, 'load_taxi_csv')
+        assert first.startswith(why) and '\n' not in first, first
+        log = mage.block_log('api_to_postgres', run.run_id, 'load_taxi_csv')
+        assert log.index(json_text(first)) < log.index('Exception thrown when attempting to run'), log[-3000:]
+        ((month, error),) = query(db, 'SELECT month, error FROM ny_taxi.load_audit WHERE run_id = %s', (run.run_id,))
+        assert first == error
+        assert month == (date(2019, 9, 1) if run is missing else None)
+        (alert,) = alerts_for(stack, run.run_id, wait=15)
+        assert f'load_taxi_csv failed: {error}' in ' '.join(alert.split()), alert
+
+
+def json_text(text: str) -> str:
+    """`text` as it is written inside a JSON string of Mage's log file."""
+    import json
+
+    return json.dumps(text)[1:-1]
+
+
 def test_the_cloud_loads_write_their_audit_rows_too(stack, db, months):
     """api_to_gcs, then gcs_to_bigquery, for 2019-06 (through `make backfill`, so the month
     comes from the run's date): each cloud export leaves its row, with the target it wrote."""

@@ -162,6 +162,26 @@ def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
     assert query(db, "SELECT count(*) FROM ny_taxi.green_taxi_data WHERE source_month = '2020-10-01'") == [(kept,)]
 
 
+def test_a_failed_run_s_log_list_shows_why_first(page, stack):
+    """A run refused for month=13 (triggered through the API): its log list shows the reason
+    before Mage's own 'Exception thrown …' rows, and ticking the log level Error, as a person
+    narrows the list, leaves that one row."""
+    from playwright.sync_api import expect
+
+    mage = stack.mage
+    run_id = mage.trigger('api_to_postgres', {'service': 'yellow', 'year': 2021, 'month': 13})
+    assert mage.result(mage.wait(run_id, RUN_DEADLINE)).status == 'failed'
+    why = 'ValueError: pipeline variable month=13 is outside 1..12'
+    page.ui(f'/pipelines/api_to_postgres/logs?pipeline_run_id[]={run_id}')
+    wait_for_text(page, 'Failed to execute block load_taxi_csv', timeout=180)
+    body = page.inner_text('body')
+    assert body.index(why) < body.index('Exception thrown when attempting to run'), body
+    page.get_by_text('Error', exact=True).click()  # Log level: Error
+    expect(page.get_by_text('1 logs found')).to_be_visible()
+    expect(page.get_by_text(why)).to_be_visible()
+    assert 'Exception thrown when attempting' not in page.inner_text('body')
+
+
 def pick_month_start(page, field: int, year: int, month: int) -> None:
     """Open the date picker of the field-th date input and click the 1st of that month."""
     page.get_by_placeholder('YYYY-MM-DD HH:MM').nth(field).click()

@@ -1,0 +1,40 @@
+"""The one-line reason of a failed block (utils/failures.py): an exception with the notes added on
+its way up, and a dbt invocation's failed nodes read from the run_results.json dbt writes."""
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+
+from utils.failures import dbt_reason, dbt_target_dir, reason
+from utils.taxi_source import SourceError
+
+
+def test_the_reason_is_one_line_with_the_notes():
+    error = SourceError('GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found\n(no such file)')
+    error.add_note('load_taxi_csv failed for yellow 2021-05')
+    assert reason(error) == ('SourceError: GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found '
+                             '(no such file); load_taxi_csv failed for yellow 2021-05')
+
+
+def write_results(folder, results):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / 'run_results.json').write_text(json.dumps({'results': results}))
+
+
+def test_a_dbt_reason_names_the_failed_nodes_of_this_invocation_only(tmp_path):
+    target = dbt_target_dir(tmp_path, '--select taxi_marts --target-path target/postgres')
+    assert target == tmp_path / 'target' / 'postgres'
+    started = datetime.now(timezone.utc) - timedelta(seconds=5)
+    write_results(target, [
+        {'unique_id': 'model.taxi_marts.dim_zones', 'status': 'success', 'message': 'INSERT 0 265'},
+        {'unique_id': 'test.taxi_marts.dim_zones_has_every_trip_zone', 'status': 'fail',
+         'message': 'Got 1 result, configured to fail if != 0'},
+        {'unique_id': 'model.taxi_marts.fact_trips', 'status': 'error', 'message': 'Database Error\n  column x'},
+    ])
+    assert dbt_reason(target, started) == ('dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured '
+                                           'to fail if != 0; dbt model fact_trips error: Database Error column x')
+    old = (started - timedelta(hours=1)).timestamp()
+    os.utime(target / 'run_results.json', (old, old))  # an earlier invocation's results: not this one's
+    assert dbt_reason(target, started) is None
+    assert dbt_reason(tmp_path / 'nowhere', started) is None
+    assert dbt_target_dir(tmp_path, None) == tmp_path / 'target'

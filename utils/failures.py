@@ -1,0 +1,98 @@
+"""Why a block failed, said first, in one line, in the three places a person looks.
+
+When a block of a server-triggered run raises, scripts/mage_patches.py calls block_failed()
+before Mage logs anything of its own: the block's first ERROR record in Mage's log (the first
+red row of the run's log list, beside the block's name) is then the reason, e.g.
+
+    ValueError: pipeline variable month=13 is outside 1..12
+    SourceError: GET …/yellow_tripdata_2021-05.csv.gz answered HTTP 404 …; load_taxi_csv failed
+    for yellow 2021-05
+
+instead of Mage's "Exception thrown when attempting to run <function …>" and its traceback.
+The same line goes on the block run Mage alerts from (utils/alerts.py) and, when the block wrote
+no audit row of its own (variables refused before any load, a dbt build, a sensor), into
+load_audit as the run's failed row: every failed run has one, which the dashboard counts.
+
+A dbt block's exception says little (Mage raises Exception('None') when a dbt test fails), so its
+reason is read from dbt's own run_results.json: the nodes that failed and what dbt said.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+AUDITED = '_written_to_load_audit'  # set on an exception whose failed attempt has its audit row
+
+
+def reason(error: BaseException) -> str:
+    """The exception's line and the notes added on its way up (which name the month and the
+    run's work files), joined into one line."""
+    lines = [f'{type(error).__name__}: {error}', *getattr(error, '__notes__', ())]
+    return '; '.join(' '.join(line.split()) for line in lines if line.strip())
+
+
+def dbt_reason(target_dir: Path, since: datetime) -> str | None:
+    """What failed in the dbt invocation whose run_results.json (in target_dir) was written
+    after `since`: 'dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured to
+    fail if != 0'; None when dbt wrote none (it stopped before running a node: its exception
+    then says why)."""
+    results = target_dir / 'run_results.json'
+    try:
+        if datetime.fromtimestamp(results.stat().st_mtime, timezone.utc) < since:
+            return None
+        nodes = json.loads(results.read_text())['results']
+    except (OSError, ValueError, KeyError):
+        return None
+    failed = [f"dbt {node['unique_id'].split('.')[0]} {node['unique_id'].split('.')[-1]} {node['status']}: "
+              f"{' '.join(str(node.get('message') or '').split())}"
+              for node in nodes if node.get('status') in ('fail', 'error')]
+    return '; '.join(failed) or None
+
+
+def dbt_target_dir(project: Path, block_content: str | None) -> Path:
+    """Where a dbt block's dbt writes run_results.json: its --target-path, else target/."""
+    found = re.search(r'--target-path\s+(\S+)', block_content or '')
+    return project / (found.group(1) if found else 'target')
+
+
+def block_failed(block_uuid: str, error: BaseException, variables: Mapping[str, Any], say: Any,
+                 dbt_reason_text: str | None = None) -> str:
+    """Say why `block_uuid` failed (say: the block's Mage logger's error method), put it on the
+    alert ('<block> failed: <why>'), and give the run its failed audit row if the block wrote
+    none. Returns the reason."""
+    from utils.alerts import record_block_error
+
+    why = dbt_reason_text or reason(error)
+    say(why)  # the log list's Block column names the block
+    run = {**variables, 'block_uuid': block_uuid}
+    record_block_error(run, error, f'{block_uuid} failed: {why}')
+    if not getattr(error, AUDITED, False):
+        _audit_failed_run(run, block_uuid, why)
+    return why
+
+
+def _audit_failed_run(run: Mapping[str, Any], block_uuid: str, why: str) -> None:
+    """The failed row of a run whose block wrote none: its service and month as far as they are
+    valid (a refused variable is kept as given, or left empty)."""
+    from utils import audit
+
+    try:
+        from utils.taxi_source import TaxiMonth
+
+        month: date | None = TaxiMonth.from_vars(run).first_day
+    except Exception:
+        month = None
+    service = run.get('service')
+    now = datetime.now(timezone.utc)
+    try:
+        audit.write_row({'pipeline_uuid': run.get('pipeline_uuid'), 'run_id': run.get('pipeline_run_id'),
+                         'block': block_uuid, 'service': None if service is None else str(service)[:100],
+                         'month': month, 'started_at': now, 'finished_at': now, 'status': 'failed', 'error': why})
+    except Exception as e:  # the run's own error stands
+        log.warning('the audit row of the failed %s was not written: %s: %s', block_uuid, type(e).__name__, e)
