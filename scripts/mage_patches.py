@@ -56,6 +56,10 @@ traceback (execute_block_saying_why). dbt's own lines reach a run's log at WARNI
 (dbt_log_at_most_warning), so a dbt block's first ERROR record is that reason too: which test or
 model failed and what dbt said, read from its run_results.json.
 
+And the editor leaves git status clean: what Pipeline.save writes to pipelines/*/metadata.yaml
+goes through scripts/pipeline_files.py's as_committed (no block status, no machine path), the
+form the files are committed in (pipeline_save_as_committed).
+
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
 
@@ -73,6 +77,11 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+try:
+    from pipeline_files import as_committed  # beside this module (scripts/ on sys.path)
+except ImportError:  # imported as scripts.mage_patches (the tests)
+    from scripts.pipeline_files import as_committed
 
 PATCHED_VERSION = '0.9.80'
 IDLE_SECONDS = 3
@@ -96,6 +105,8 @@ _mages_run_pipeline = None
 _mages_make_app = None
 _mages_execute_block = None
 _mages_dbt_log = None
+_mages_safe_write = None
+_mages_safe_write_async = None
 
 
 def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
@@ -235,6 +246,35 @@ def dbt_log_at_most_warning(self, log_level, message: str, tags=None) -> None:
     return _mages_dbt_log(self, 'warning' if str(level).lower() == 'error' else log_level, message, tags)
 
 
+def pipeline_save_as_committed(path, content, *args, **kwargs):
+    """mage_ai's safe_write as the pipeline module calls it; a pipeline's metadata.yaml in the
+    committed form."""
+    if str(path).endswith('metadata.yaml'):
+        content = as_committed(content)
+    return _mages_safe_write(path, content, *args, **kwargs)
+
+
+async def pipeline_save_async_as_committed(path, content, *args, **kwargs):
+    """The same for Pipeline.save_async (the editor's saves)."""
+    if str(path).endswith('metadata.yaml'):
+        content = as_committed(content)
+    return await _mages_safe_write_async(path, content, *args, **kwargs)
+
+
+def write_pipeline_files_as_committed() -> None:
+    """Pipeline.save (and save_async) write metadata.yaml in the committed form: in the server,
+    and in the editor's kernel (the process that runs a block in the editor, and saves its
+    pipeline then), whose IPython startup file scripts/start_mage.py writes to call this."""
+    from mage_ai.data_preparation.models import pipeline
+
+    global _mages_safe_write, _mages_safe_write_async
+    if pipeline.safe_write is pipeline_save_as_committed:
+        return
+    _mages_safe_write, _mages_safe_write_async = pipeline.safe_write, pipeline.safe_write_async
+    pipeline.safe_write = pipeline_save_as_committed  # Pipeline.save looks it up when it writes
+    pipeline.safe_write_async = pipeline_save_async_as_committed
+
+
 def apply() -> bool:
     """Patch mage-ai's process queue in this process; False (and a warning) for another version."""
     from importlib.metadata import version
@@ -265,6 +305,7 @@ def apply() -> bool:
     global _mages_execute_block
     _mages_execute_block = Block.execute_block
     Block.execute_block = execute_block_saying_why
+    write_pipeline_files_as_committed()
     from mage_ai.data_preparation.models.block.dbt.dbt_cli import DBTCli
 
     global _mages_dbt_log

@@ -163,6 +163,22 @@ def become_project_owner(project: str) -> int | None:
     return owner.st_uid
 
 
+def editor_kernel_writes_pipelines_as_committed(project: str) -> Path:
+    """The editor runs blocks in a Jupyter kernel, a process of its own that saves the block's
+    pipeline afterwards: its IPython startup file (under IPYTHONDIR, which the kernel inherits)
+    makes it write pipelines/*/metadata.yaml in the committed form, as the server does
+    (scripts/pipeline_files.py). Returns the startup file."""
+    ipython = Path(os.environ.get('MAGE_DATA_DIR') or Path(project) / '.data') / 'ipython'
+    startup = ipython / 'profile_default' / 'startup' / '00-pipeline-files.py'
+    startup.parent.mkdir(parents=True, exist_ok=True)
+    startup.write_text('# Written by scripts/start_mage.py: the editor kernel saves pipelines as committed\n'
+                       f'import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n'
+                       'from mage_patches import write_pipeline_files_as_committed\n'
+                       'write_pipeline_files_as_committed()\n')
+    os.environ['IPYTHONDIR'] = str(ipython)
+    return startup
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('project')
@@ -192,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     # The pipelines' dashboards (Pipelines > <pipeline> > Dashboard) are the project's, in git:
     # dashboards/pipelines/<uuid>/dashboard/block_layout.yaml, not under the variables_dir
     os.environ.setdefault('MAGE_PRESENTERS_DIRECTORY', os.path.join(project, 'dashboards'))
+    editor_kernel_writes_pipelines_as_committed(project)
     from mage_ai.cli.main import app
     from mage_ai.settings.repo import set_repo_path
     from mage_patches import apply  # beside this script

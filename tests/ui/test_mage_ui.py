@@ -26,7 +26,6 @@ BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networkin
                 '--disable-sync']
 RUN_DEADLINE = 900  # s: one month's run, with both cores busy elsewhere
 UI_DEADLINE_MS = 120_000  # a page's element or a field's value, on a busy machine
-EDITOR_FILES = ['pipelines/api_to_postgres/metadata.yaml']  # what running a block in the editor rewrites
 
 
 def tracked_files(root) -> dict[str, str]:
@@ -241,19 +240,26 @@ def test_a_monthly_backfill_created_in_the_ui(page, stack):
 
 
 @pytest.fixture()
-def editor_files_restored(stack):
-    """Running a block in the editor makes Mage save its pipeline in the long form (block
-    statuses, this machine's variables_dir): put the served project's file back afterwards."""
-    saved = {name: (stack.checkout / name).read_bytes() for name in EDITOR_FILES}
-    yield
-    for name, data in saved.items():
-        (stack.checkout / name).write_bytes(data)
+def served_project_in_git(stack):
+    """The served project (the stack's copy of the checkout) as a student's clone: a git
+    repository with everything committed. Yields `git status --porcelain` there."""
+    git = ['git', '-c', 'user.name=test', '-c', 'user.email=test@localhost']
+    if not (stack.checkout / '.git').exists():
+        for args in (['init', '-q'], ['add', '-A'], ['commit', '-q', '-m', 'the served project']):
+            subprocess.run([*git, *args], cwd=stack.checkout, check=True, capture_output=True)
+    yield lambda: subprocess.run(['git', 'status', '--porcelain'], cwd=stack.checkout, capture_output=True,
+                                 text=True, check=True).stdout
 
 
-def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, editor_files_restored):
+def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, served_project_in_git):
     """The editor's Run block on load_taxi_csv: the month streams to disk; the block's output 0 is
     the manifest and its output 1 the month's first rows, as a table (as the course's DataFrame
-    loader would show them)."""
+    loader would show them). Then the pipeline is saved (File > Save pipeline): git status is as clean as
+    before (Mage wrote the pipeline file twice, in the form it is committed in; nothing put back
+    by the test)."""
+    git_status_before = served_project_in_git()
+    pipeline_file = stack.checkout / 'pipelines' / 'api_to_postgres' / 'metadata.yaml'
+    written = pipeline_file.stat().st_mtime_ns
     # Mage may tell that its kernel restarted, at any moment of a slow start: close it whenever
     # it stands in the way of a click
     page.add_locator_handler(page.get_by_text('The kernel has restarted'),
@@ -272,4 +278,12 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, edito
     cell.wait_for(timeout=60_000)
     cell.scroll_into_view_if_needed()  # for the screenshot
     assert page.get_by_text('tpep_pickup_datetime', exact=True).count() >= 1  # a column header
+    wait_for('running the block did not save its pipeline', lambda: pipeline_file.stat().st_mtime_ns > written,
+             timeout=120)
+    page.get_by_text('File', exact=True).first.click()  # the editor's menu: File > Save pipeline
+    with page.expect_response(lambda r: r.request.method == 'PUT' and '/api/pipelines/api_to_postgres' in r.url,
+                              timeout=UI_DEADLINE_MS) as saved:
+        page.get_by_text('Save pipeline', exact=True).first.click()
+    assert saved.value.ok, saved.value.status
+    assert served_project_in_git() == git_status_before == ''
 
