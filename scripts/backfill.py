@@ -102,6 +102,11 @@ def offline_months(service: str, source: str = 'course') -> list[str]:
     return sorted(m.group(2) for m in names if m and m.group(1) == service)
 
 
+USAGE = ('make backfill PIPELINE=<one of ' + ', '.join(month_pipelines()) + '> SERVICE=yellow[,green,fhv,fhvhv] '
+         'FROM=YYYY-MM TO=YYYY-MM [RELEASE=tlc] [FORCE=true] [CLEANING=raw]: one Mage backfill per service, a run '
+         'per month')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--pipeline', default='')
@@ -113,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--force', default='')
     parser.add_argument('--cleaning', default='')
     args = parser.parse_args(argv)
+    if not (args.pipeline or args.first or args.last):
+        print(f'[backfill] usage: {USAGE}', flush=True)
+        return 2
     try:
         first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm, args.release.strip(),
                             args.cleaning.strip().lower())

@@ -273,11 +273,14 @@ def down() -> int:
 def status() -> int:
     env = environment()
     pg = postgres(env)
-    say(f'PostgreSQL: {"running" if pg.datadir.exists() and pg.running() else "stopped"}, data in {pg.datadir}')
+    up = pg.datadir.exists() and pg.running()
+    say(f'PostgreSQL: {"running on " + env["POSTGRES_HOST"] + ":" + env["POSTGRES_PORT"] if up else "stopped"}, '
+        f'data in {pg.datadir}')
     if env.get('SOURCE', 'samples') == 'samples':
-        say(f'mirror: {"running" if http_ok(env["NYC_TLC_BASE_URL"] + "/") else "stopped"}')
-    for name in ('gcs', 'bigquery'):
-        say(f'{name} emulator: {"running" if _pid(name) else "stopped"}')
+        mirror = env['NYC_TLC_BASE_URL']
+        say(f'mirror: {"running on " + mirror if http_ok(mirror + "/") else "stopped"}')
+    for name, url in (('gcs', env.get('GCS_EMULATOR_URL')), ('bigquery', env.get('BIGQUERY_EMULATOR_URL'))):
+        say(f'{name} emulator: {"running on " + str(url) if _pid(name) else "stopped"}')
     say(f'Mage: {"running on " + mage_url() if MageServer(mage_url()).ready() else "stopped"}')
     return 0
 

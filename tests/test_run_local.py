@@ -94,6 +94,13 @@ def test_as_root_the_database_lives_in_a_folder_of_the_postgres_user(stack):
     assert stack.checkout.parent.stat().st_mode & 0o777 == 0o700  # the user's folder is untouched
     status = stack.make('status')
     assert f'data in {datadir}' in status.stdout, status.stdout
+    ports = stack.ports  # each service's address, as the stack started it
+    for line in (f"PostgreSQL: running on 127.0.0.1:{ports['POSTGRES_PORT']}, ",
+                 f"mirror: running on http://127.0.0.1:{ports['MIRROR_PORT']}",
+                 f"gcs emulator: running on http://127.0.0.1:{ports['GCS_PORT']}",
+                 f"bigquery emulator: running on http://127.0.0.1:{ports['BIGQUERY_PORT']}",
+                 f"Mage: running on http://127.0.0.1:{ports['MAGE_PORT']}"):
+        assert line in status.stdout, status.stdout
 
 
 def test_the_ui_shows_the_runs(stack, tmp_path):

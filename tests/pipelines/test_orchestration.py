@@ -128,6 +128,13 @@ def test_bad_backfill_input_is_named_and_creates_nothing(stack, args, message):
     assert len(stack.mage._get('backfills')['backfills']) == before
 
 
+def test_make_backfill_with_no_arguments_says_its_usage(stack):
+    done = stack.make('backfill')
+    assert done.returncode != 0
+    assert done.stdout.startswith('[backfill] usage: make backfill PIPELINE=<one of api_to_gcs, api_to_postgres, '
+                                  'gcs_to_bigquery> SERVICE=yellow[,green,fhv,fhvhv] FROM=YYYY-MM TO=YYYY-MM'), done.stdout
+
+
 def test_two_runs_of_one_month_at_once_leave_one_copy(stack, db, synthetic_months):
     """Run@once clicked twice: both API trigger calls before either run ends."""
     mage = stack.mage
