@@ -1,4 +1,4 @@
-"""Dashboard chart: per day, the pipeline's load attempts and how many failed (load_audit).
+"""Dashboard chart: per day, the pipeline's runs and how many of them failed (load_audit).
 The pipeline is the chart's `pipeline:` in its dashboard's block_layout.yaml."""
 from utils.load_charts import failures_per_day, pipeline_of
 
@@ -7,5 +7,5 @@ if 'data_source' not in globals():
 
 
 @data_source
-def attempts_and_failures_per_day(*args, **kwargs):
+def runs_and_failed_runs_per_day(*args, **kwargs):
     return failures_per_day(pipeline_of(kwargs.get('configuration')))

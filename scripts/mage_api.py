@@ -241,7 +241,7 @@ class MageServer:
         return ''
 
     def runs(self, pipeline_uuid: str) -> list[dict]:
-        return self._get('pipeline_runs', pipeline_uuid=pipeline_uuid)['pipeline_runs']
+        return self._get('pipeline_runs', pipeline_uuid=pipeline_uuid, _limit=10_000)['pipeline_runs']
 
     def dashboard_chart(self, pipeline_uuid: str, chart_uuid: str) -> dict:
         """A chart of the pipeline's Dashboard as the page gets it: {'x', 'y', 'columns'}, or an

@@ -74,11 +74,16 @@ def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
 
 
 def failures_per_day(pipeline: str) -> pd.DataFrame:
-    """Per day (UTC) of the pipeline's load attempts: how many, and how many failed."""
+    """Per day (UTC, of a run's first audit row) the pipeline's server runs, and how many of them
+    failed: a run whose latest audit row is a failure (a failed attempt that a retry mended is
+    not one). Every failed run has an audit row, a run refused for its variables too
+    (utils/failures.py); `mage run` attempts (no run id) are not Mage runs and are not counted."""
     return _audit_query(
-        """SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS attempts,
-                  count(*) FILTER (WHERE status = 'failed') AS failures
-           FROM {audit} WHERE pipeline_uuid = %s GROUP BY 1 ORDER BY 1""", [pipeline])
+        """SELECT to_char(first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS runs,
+                  count(*) FILTER (WHERE last_status = 'failed') AS failed_runs
+           FROM (SELECT run_id, min(started_at) AS first_at, (array_agg(status ORDER BY id DESC))[1] AS last_status
+                 FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL GROUP BY run_id) runs
+           GROUP BY 1 ORDER BY 1""", [pipeline])
 
 
 def zone_revenue(pipeline: str, variables: Mapping[str, Any], zones: int = ZONES_SHOWN) -> pd.DataFrame:

@@ -60,10 +60,16 @@ def test_seconds_per_block_are_per_mage_run_with_retries_added(trail):
     ]  # the `mage run` attempt (no run id) is not a run here
 
 
-def test_failures_per_day_count_every_attempt_of_the_pipeline(trail):
+def test_failures_per_day_count_the_runs_that_failed(trail):
+    """Run 9's failed export was mended by its retry: not a failed run. On the next day, a run
+    refused for its variables (no service or month: utils/failures.py) and one whose export failed."""
+    next_day = DAY + timedelta(days=1)
+    attempt('api_to_postgres', 12, 'load_taxi_csv', None, None, 0.1, 'failed', day=next_day)
+    attempt('api_to_postgres', 13, 'load_taxi_csv', 'green', date(2020, 10, 1), 1.0, day=next_day)
+    attempt('api_to_postgres', 13, 'export_taxi_to_postgres', 'green', date(2020, 10, 1), 1.0, 'failed', day=next_day)
     assert failures_per_day('api_to_postgres').to_dict('records') == [
-        {'day': '2026-11-30', 'attempts': 5, 'failures': 1},
-        {'day': '2026-12-01', 'attempts': 2, 'failures': 1},
+        {'day': '2026-11-30', 'runs': 3, 'failed_runs': 0},  # runs 7, 8 and 9; the `mage run` is not a run
+        {'day': '2026-12-01', 'runs': 2, 'failed_runs': 2},
     ]
 
 
@@ -117,4 +123,4 @@ def test_the_chart_files_give_mage_the_figures(trail, mage_project):
     seconds = run_chart('seconds_per_block', charts['api_to_postgres_seconds_per_block']['configuration'])
     assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]
     failures = run_chart('failures_per_day', charts['api_to_postgres_failures_per_day']['configuration'])
-    assert failures['x'] == ['2026-11-30', '2026-12-01'] and failures['y'] == [[5, 2], [1, 1]]
+    assert failures['x'] == ['2026-11-30'] and failures['y'] == [[3], [0]]  # runs, failed runs
