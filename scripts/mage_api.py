@@ -45,6 +45,7 @@ class RunResult:
     execution_date: str | None = None
     rows: int | None = None  # rows the run loaded, from its last block's manifest
     error: str | None = None  # the failed block's exception line
+    manifest: dict | None = None  # a completed run's last block's manifest
 
     @property
     def ok(self) -> bool:
@@ -206,7 +207,7 @@ class MageServer:
         )
         if result.ok:
             last = max(block_runs, key=lambda b: b['id'])
-            manifest = self.block_output(last['id'])
+            manifest = result.manifest = self.block_output(last['id'])
             result.rows = next((manifest[k] for k in ('rows_loaded', 'rows_out', 'rows') if k in manifest), None)
         elif result.failed_blocks:
             result.error = self.block_error(run['pipeline_uuid'], run['id'], result.failed_blocks[0])

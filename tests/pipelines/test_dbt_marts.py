@@ -47,6 +47,47 @@ def test_a_failing_dbt_test_fails_the_run_naming_the_test_and_the_model(stack, d
     assert query(db, 'SELECT count(*) FROM ny_taxi.dim_zones WHERE location_id = 48') == [(1,)]
 
 
+def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load_s(stack, db):
+    """A Run@once of api_to_postgres starts postgres_marts for its month (the block refresh_marts,
+    Mage's trigger_pipeline, trigger 'after a load'). With zone 48 missing from the served lookup
+    that refresh fails its dbt test: the load stays completed, the refresh's own run fails and
+    alerts. The lookup back, the next load's refresh completes and fact_trips holds the month."""
+    import re
+    import time
+
+    mage = stack.mage
+    served = stack.checkout / 'samples' / 'misc' / 'taxi_zone_lookup.csv'
+    good = served.read_text()
+    served.write_text(''.join(line for line in good.splitlines(keepends=True) if not line.startswith('48,')))
+    try:
+        load = mage.run('api_to_postgres', YELLOW, timeout=600)
+        assert load.ok, (load.describe(), load.error)
+        refresh_id = int(load.manifest['marts_run_id'])
+        refresh = mage.result(mage.wait(refresh_id, 600))
+    finally:
+        served.write_text(good)
+    assert (refresh.pipeline_uuid, refresh.status, refresh.failed_blocks) == ('postgres_marts', 'failed',
+                                                                             ['build_postgres_marts'])
+    (run,) = [r for r in mage.runs('postgres_marts') if r['id'] == refresh_id]
+    assert {k: int(run['variables'][k]) if k != 'service' else run['variables'][k] for k in YELLOW} == YELLOW
+    assert run['pipeline_schedule_name'] == 'after a load'
+    log = mage.block_log('api_to_postgres', load.run_id, 'refresh_marts')
+    assert f'refresh_marts: yellow 2021-01: postgres_marts run {refresh_id} refreshes its marts' in log, log[-2000:]
+    deadline = time.monotonic() + 30
+    while not (alerts := [t for t in map(stack.alerts.text, stack.alerts.posts) if re.search(rf'/runs/{refresh_id}\b', t)]):
+        assert time.monotonic() < deadline, 'the failed refresh posted no alert'
+        time.sleep(0.5)
+    assert 'postgres_marts' in alerts[0]
+    assert not [t for t in map(stack.alerts.text, stack.alerts.posts) if re.search(rf'/runs/{load.run_id}\b', t)]
+
+    again = mage.run('api_to_postgres', YELLOW, timeout=600)
+    assert again.ok, (again.describe(), again.error)
+    refreshed = mage.result(mage.wait(int(again.manifest['marts_run_id']), 600))
+    assert refreshed.ok, (refreshed.describe(), refreshed.error)
+    assert query(db, "SELECT count(*) > 0 FROM ny_taxi.fact_trips WHERE service_type = 'Yellow' "
+                     "AND source_month = '2021-01-01'") == [(True,)]
+
+
 @pytest.mark.skipif(not shutil.which('unshare'), reason='needs unshare (util-linux) for a process with no network')
 def test_the_gcp_target_compiles_with_no_network(tmp_path):
     """IO_CONFIG_PROFILE=gcp, a service account key file and no network at all (a network
