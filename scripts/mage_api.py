@@ -169,6 +169,16 @@ class MageServer:
         run = self.wait(self.trigger(pipeline_uuid, variables), timeout)
         return self.result(run, time.monotonic() - started)
 
+    def run_and_its_refresh(self, pipeline_uuid: str, variables: dict[str, Any] | None = None,
+                            timeout: float = 900) -> list[RunResult]:
+        """A run, then the marts run its last block started (refresh_marts: utils/marts_follow.py),
+        waited for by its id; a run that started none gives a list of one."""
+        result = self.run(pipeline_uuid, variables, timeout)
+        marts_run_id = (result.manifest or {}).get('marts_run_id')
+        if not marts_run_id:
+            return [result]
+        return [result, self.result(self.wait(int(marts_run_id), timeout))]
+
     def trigger(self, pipeline_uuid: str, variables: dict[str, Any] | None = None) -> int:
         """Fire the pipeline's API trigger (as `make run` and the UI's API do); return the run id."""
         trigger = self.api_trigger(pipeline_uuid)

@@ -224,14 +224,11 @@ def up(detach: bool) -> int:
         if pipeline_uuid == 'green_taxi_etl' and source == 'samples':
             say('green_taxi_etl (the homework) on October 2020 only: the offline mirror has no other month '
                 'of its quarter; SOURCE=public runs 2020-10..12')
-        result = mage.run(pipeline_uuid, variables)
-        say(('OK   ' if result.ok else 'FAIL ') + result.describe())
-        failed += not result.ok
-        marts_run_id = (result.manifest or {}).get('marts_run_id')
-        if marts_run_id:  # the refresh the load started (its last block, refresh_marts)
-            marts = mage.result(mage.wait(int(marts_run_id)))
-            say(('OK   ' if marts.ok else 'FAIL ') + marts.describe() + f' (started by {pipeline_uuid} run {result.run_id})')
-            failed += not marts.ok
+        load, *refresh = mage.run_and_its_refresh(pipeline_uuid, variables)  # the marts run the load started
+        for result in (load, *refresh):
+            started_by = f' (started by {pipeline_uuid} run {load.run_id})' if result is not load else ''
+            say(('OK   ' if result.ok else 'FAIL ') + result.describe() + started_by)
+            failed += not result.ok
     if failed:
         say(f'{failed} run(s) failed: open the run in the UI for the block logs')
 

@@ -118,7 +118,10 @@ def test_the_containers_reach_each_other_and_nothing_outside(compose):
 
 def test_the_pipelines_run_in_the_containers_as_make_run_runs_them(compose):
     mage = MageServer(f"http://127.0.0.1:{compose.ports()['MAGE_PORT']}")
-    results = [mage.run(pipeline, variables, timeout=PIPELINE_DEADLINE) for pipeline, variables in RUNS]
+    results = [r for pipeline, variables in RUNS  # each load, and the marts run it started
+               for r in mage.run_and_its_refresh(pipeline, variables, timeout=PIPELINE_DEADLINE)]
+    assert sorted(r.pipeline_uuid for r in results if r.pipeline_uuid.endswith('_marts')) == \
+        ['bigquery_marts', 'bigquery_marts', 'postgres_marts', 'postgres_marts']
     results.append(mage.run('green_taxi_etl', {'year': 2020, 'months': [10]}, timeout=PIPELINE_DEADLINE))
     failed = [f'{r.describe()}\n' + '\n'.join(mage.block_log(r.pipeline_uuid, r.run_id, b)[-2500:] for b in r.failed_blocks)
               for r in results if not r.ok]

@@ -19,7 +19,9 @@ def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
     # the pipeline's defaults: yellow 2021-01, through the `mage` executable started cold, as users run it
     run = mage_run(REPO, 'api_to_postgres', taxi_env, cold=True)
     assert run.returncode == 0, run.output[-3000:]
-    assert run.output.count('1/1 tests passed.') == 4
+    assert run.output.count('1/1 tests passed.') == 5  # every block's inline test
+    assert "refresh_marts: yellow 2021-01: not refreshed: not a run of the server: run postgres_marts yourself" \
+        in run.output
     assert 'loading yellow 2021-01, named by the variables year and month' in run.output
     assert taxi_env['POSTGRES_PASSWORD'] not in run.output  # no secret in the logs
     work = Path(taxi_env['TAXI_WORK_DIR'])

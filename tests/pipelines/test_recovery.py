@@ -73,7 +73,8 @@ def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
     assert failed.status == 'failed', failed
     assert failed.blocks == {'wait_for_release_file': 'completed', 'load_taxi_csv': 'completed',
                              'clean_taxi_trips': 'completed',
-                             'export_taxi_to_postgres': 'failed', 'remove_work_files': 'cancelled'}
+                             'export_taxi_to_postgres': 'failed', 'remove_work_files': 'cancelled',
+                             'refresh_marts': 'cancelled'}
     assert failed.error.startswith('ConfigError: cannot connect to PostgreSQL at root@127.0.0.1:'), failed.error
     assert failed.seconds < 60, failed.seconds  # a lasting fault fails in seconds (retries: 5 s + 10 s)
     log = mage.block_log('api_to_postgres', run_id, 'export_taxi_to_postgres')
