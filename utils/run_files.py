@@ -38,13 +38,15 @@ def run_dir(name: str, variables: Mapping[str, Any]) -> Path:
 
 @contextmanager
 def writing_in(folder: Path) -> Iterator[None]:
-    """Name the folder when its disk is full: the OSError of a write names no file.
+    """Name the folder when its disk is full: the OSError of a write names no file. A step that
+    fails before it wrote anything (a month the source does not have) leaves no empty folder.
 
     The steps write to .part files renamed only when complete, so nothing half written stays.
     """
     try:
         yield
     except OSError as e:
+        _remove_if_empty(folder)
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise WorkFolderFullError(
@@ -52,6 +54,22 @@ def writing_in(folder: Path) -> Iterator[None]:
             f'{os.strerror(e.errno)} while writing in {folder}: free some space or set '
             'TAXI_WORK_DIR to a folder on a larger disk; nothing was loaded',
         ) from e
+    except BaseException:
+        _remove_if_empty(folder)
+        raise
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """The run's folder, and its month's and pipeline's folders, when nothing is left in them."""
+    root = work_dir().resolve()
+    folder = folder.resolve()
+    for empty in (folder, folder.parent, folder.parent.parent):
+        if empty == root or not empty.is_relative_to(root):
+            return
+        try:
+            empty.rmdir()  # only an empty folder
+        except OSError:
+            return
 
 
 def remove_work_files(*manifests: Manifest) -> Manifest:

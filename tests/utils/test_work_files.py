@@ -53,3 +53,20 @@ def test_runs_of_one_pipeline_ending_together(tmp_path, monkeypatch):
         for t in threads:
             t.join()
     assert errors == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_step_failing_before_it_wrote_leaves_no_empty_folder(tmp_path, monkeypatch):
+    """A month the source does not have fails before a byte is written: no empty run-<id> folder
+    stays behind (nor its month's and pipeline's); a failure with files keeps them for the retry."""
+    from utils.run_files import writing_in
+
+    monkeypatch.setenv('TAXI_WORK_DIR', str(tmp_path))
+    empty = tmp_path / 'api_to_postgres' / 'yellow_tripdata_2021-05' / 'run-7'
+    with pytest.raises(LookupError), writing_in(empty):
+        empty.mkdir(parents=True)
+        raise LookupError('HTTP 404')
+    assert list(tmp_path.iterdir()) == []
+    kept = run_folder(tmp_path, 'api_to_postgres', 'green_tripdata_2020-10', 8)
+    with pytest.raises(OSError), writing_in(kept):
+        raise OSError('the database went away')
+    assert (kept / 'clean.parquet').exists()
