@@ -1,6 +1,7 @@
 """A run's work files: its own folder, a disk that fills up named, the folder removed at the end.
 
-    <TAXI_WORK_DIR>/<pipeline>/<what it loads>/run-<Mage run id>   (cli-<pid> for `mage run`)
+    <TAXI_WORK_DIR>/<pipeline>/<what it loads>/run-<Mage run id>
+    (cli-<pid> for `mage run` and the editor's kernel: removed when that process ends)
 
 Blocks stream the month through files here (raw.parquet, clean.parquet, rejects.csv), never
 through memory; a failed run keeps its folder for Mage's retry of its failed blocks.
@@ -8,6 +9,7 @@ through memory; a failed run keeps its folder for Mage's retry of its failed blo
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import os
@@ -32,8 +34,44 @@ def run_dir(name: str, variables: Mapping[str, Any]) -> Path:
     the run finds it again), or cli-<pid> for `mage run`; `name` is what the run loads (the
     month's file, e.g. green_tripdata_2020-10). Two runs of one month never share one."""
     run_id = variables.get('pipeline_run_id')
-    key = f'run-{run_id}' if run_id is not None else f'cli-{os.getpid()}'
-    return work_dir() / str(variables.get('pipeline_uuid') or 'adhoc') / name / key
+    pipeline_dir = work_dir() / str(variables.get('pipeline_uuid') or 'adhoc')
+    if run_id is not None:
+        return pipeline_dir / name / f'run-{run_id}'
+    folder = pipeline_dir / name / f'cli-{os.getpid()}'
+    _remove_folders_of_ended_processes(pipeline_dir)
+    if folder not in _REMOVED_AT_EXIT:  # the editor's kernel, `mage run`: nothing retries them later
+        _REMOVED_AT_EXIT.add(folder)
+        atexit.register(_remove_if_ended, folder)
+    return folder
+
+
+_REMOVED_AT_EXIT: set[Path] = set()
+
+
+def _remove_if_ended(folder: Path) -> None:
+    """At the exit of the process that wrote it (the editor's kernel restarted or stopped, a
+    `mage run` ended): a cli-<pid> folder and its month's folder once empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    _remove_if_empty(folder.parent)
+
+
+def _remove_folders_of_ended_processes(pipeline_dir: Path) -> None:
+    """The cli-<pid> folders of processes that ended without their exit handlers (killed, or a
+    forked child that left through os._exit): removed when the next one starts."""
+    for folder in pipeline_dir.glob('*/cli-*'):
+        pid = folder.name.removeprefix('cli-')
+        if pid.isdigit() and not _running(int(pid)):
+            _remove_if_ended(folder)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextmanager

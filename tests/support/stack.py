@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -35,8 +36,28 @@ class Stack:
         return MageServer.from_env(f"http://127.0.0.1:{self.ports['MAGE_PORT']}", self.env)
 
     def make(self, *target: str, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(['make', '--no-print-directory', *target], cwd=self.checkout,
-                              env={**self.env, **extra_env}, capture_output=True, text=True, timeout=timeout)
+        """`make <target>` in the stack's checkout. If it outlives `timeout`, its Python processes
+        are sent SIGABRT first (PYTHONFAULTHANDLER prints where each one was) and the error holds
+        that output and the end of Mage's log: a hang says where it hung."""
+        proc = subprocess.Popen(['make', '--no-print-directory', *target], cwd=self.checkout, text=True,
+                                env={**self.env, 'PYTHONFAULTHANDLER': '1', **extra_env},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if 'python' in child.name():
+                    child.send_signal(signal.SIGABRT)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            mage_log = (self.checkout / '.data' / 'logs' / 'mage.log')
+            tail = mage_log.read_text(errors='replace')[-6000:] if mage_log.exists() else ''
+            raise AssertionError(f'make {" ".join(target)} still running after {timeout:.0f} s\n'
+                                 f'--- stdout\n{out}\n--- stderr\n{err}\n--- end of mage.log\n{tail}') from None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def pids(self) -> set[int]:
         """Every process the stack runs: the process groups in .data/run/*.pid, PostgreSQL's

@@ -287,3 +287,13 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, serve
     assert saved.value.ok, saved.value.status
     assert served_project_in_git() == git_status_before == ''
 
+    # the loader's month waits in the kernel's cli-<pid> folder for the editor's next block; it
+    # goes when the kernel does (restarted here through Mage's API, as the editor's Restart does)
+    month_dir = stack.checkout / '.data' / 'work' / 'api_to_postgres' / 'yellow_tripdata_2021-01'
+    (editor_folder,) = month_dir.glob('cli-*')
+    assert (editor_folder / 'raw.parquet').is_file()
+    mage = stack.mage
+    (kernel,) = mage._get('kernels')['kernels']
+    mage._send('PUT', f'kernels/{kernel["id"]}', {'kernel': {'action_type': 'restart'}})
+    wait_for('the restarted kernel did not remove its work folder', lambda: not editor_folder.exists(), timeout=60)
+

@@ -1,7 +1,9 @@
 """remove_work_files: a run's folder goes, and its month and pipeline folders once empty; another
 run's files stay; runs of one pipeline ending at the same moment never trip over each other."""
 
+import re
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,42 @@ def test_a_step_failing_before_it_wrote_leaves_no_empty_folder(tmp_path, monkeyp
     with pytest.raises(OSError), writing_in(kept):
         raise OSError('the database went away')
     assert (kept / 'clean.parquet').exists()
+
+
+WRITE_A_CLI_FOLDER = '''
+import os, sys
+from utils.run_files import run_dir
+folder = run_dir('yellow_tripdata_2021-01', {'pipeline_uuid': 'api_to_postgres'})
+folder.mkdir(parents=True)
+(folder / 'raw.parquet').write_bytes(b'x')
+print(folder, flush=True)
+if sys.argv[1] == 'killed':
+    os.kill(os.getpid(), 9)
+'''
+
+
+def test_an_editor_or_cli_folder_goes_when_its_process_ends(tmp_path):
+    """The editor's kernel and `mage run` have no run id: their cli-<pid> folder (which the next
+    block of the editor reads) goes when the process exits; one whose process was killed goes
+    when the next cli folder is made. Real processes, real exits."""
+    import os
+    import subprocess
+    import sys
+
+    from utils.environment import REPO_ROOT
+
+    env = {**os.environ, 'TAXI_WORK_DIR': str(tmp_path), 'PYTHONPATH': str(REPO_ROOT)}
+
+    def write(how: str) -> tuple[subprocess.CompletedProcess, str]:
+        done = subprocess.run([sys.executable, '-c', WRITE_A_CLI_FOLDER, how], env=env, capture_output=True, text=True)
+        return done, done.stdout.strip()
+
+    done, folder = write('exits')
+    assert done.returncode == 0, done.stderr
+    assert re.search(r'/api_to_postgres/yellow_tripdata_2021-01/cli-\d+$', folder), folder
+    assert list(tmp_path.iterdir()) == []  # its month's and pipeline's folders went with it
+    killed, folder = write('killed')
+    assert killed.returncode == -9 and (Path(folder) / 'raw.parquet').exists()  # no exit handler ran
+    done, _ = write('exits')
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []  # the killed process's folder went when the next one was made
