@@ -33,6 +33,7 @@ from scripts import run_local  # noqa: E402
 from scripts.local_services import ServiceError  # noqa: E402
 from scripts.mage_api import MageRunError  # noqa: E402
 from utils.taxi_schema import SERVICES  # noqa: E402
+from utils.progress import plural  # noqa: E402
 from utils.taxi_source import CLEANING, SOURCES  # noqa: E402
 
 MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
@@ -175,10 +176,6 @@ def main(argv: list[str] | None = None) -> int:
                       'release (samples/); SOURCE=public loads the release files', flush=True)
         return 1
     return 0
-
-
-def plural(n: int, word: str) -> str:
-    return f'{n} {word}' + ('' if n == 1 else 's')
 
 
 if __name__ == '__main__':

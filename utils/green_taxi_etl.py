@@ -28,6 +28,7 @@ from utils import gcs_io
 from utils.cleaning import HOMEWORK_RULES, clean_file, clean_schema
 from utils.environment import default_source, google_target, postgres_connection, storage_client
 from utils.month_lock import locked
+from utils.progress import plural
 from utils.postgres_load import replace_table
 from utils.taxi_files import iter_parquet_batches
 from utils.run_files import run_dir, writing_in
@@ -86,7 +87,7 @@ def extract_months(variables: Mapping[str, Any]) -> Manifest:
         'rows_rejected': sum(m['rows_rejected'] for m in fetched),
         'rows_by_month': {f"{year}-{m['month']:02d}": m['rows'] for m in fetched},
     }
-    log.info('load_green_taxi_months: %s rows in %s month(s) of %d', f"{manifest['rows']:,}", len(months), year)
+    log.info('load_green_taxi_months: %s rows in %s of %d', f"{manifest['rows']:,}", plural(len(months), 'month'), year)
     return manifest
 
 

@@ -10,6 +10,11 @@ import time
 log = logging.getLogger(__name__)
 
 
+def plural(n: int, word: str) -> str:
+    """'1 month', '3 months': the counts a person reads in logs and tools' output."""
+    return f'{n:,} {word}' + ('' if n == 1 else 's')
+
+
 class Progress:
     """`add(n)` after each chunk; logs '<what>: 12.3 MB of 25.0 MB (49 %) after 5.0 s' when the
     interval has passed since the last line."""

@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
 from utils.environment import default_source
+from utils.progress import plural
 from utils.taxi_source import TaxiMonth
 
 DEFAULT_SOURCE_LAG_MONTHS = 2
@@ -123,8 +124,9 @@ def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None,
     index = day.year * 12 + day.month - 1 - lag
     month = TaxiMonth.from_vars({**variables, 'year': index // 12, 'month': index % 12 + 1}, source)
     if lag:
-        log.info("loading %s, %d month(s) before the month of the schedule's execution_date %s "
-                 '(source_lag_months: a month is published after it ends)', month.label, lag, day.isoformat())
+        log.info("loading %s, %s before the month of the schedule's execution_date %s "
+                 '(source_lag_months: a month is published after it ends)', month.label, plural(lag, 'month'),
+                 day.isoformat())
     else:
         log.info("loading %s, the month of the run's execution_date %s", month.label, day.isoformat())
     return month

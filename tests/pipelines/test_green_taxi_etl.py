@@ -46,7 +46,7 @@ def test_the_homework_on_the_real_october(homework_env, pg):
     assert run.output.count('1/1 tests passed.') == 5  # every block's inline test ran
 
     expected = homework_transform([GREEN_MONTH])
-    assert 'load_green_taxi_months: 95,120 rows in 1 month(s) of 2020' in run.output  # Q1: rows loaded
+    assert 'load_green_taxi_months: 95,120 rows in 1 month of 2020' in run.output  # Q1: rows loaded
     assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(len(expected),)]  # Q2: rows kept
     assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(lpep_pickup_date) FROM {TABLE}')[0] == (
         pytest.approx(round(expected['total_amount'].sum(), 2)), min(expected['lpep_pickup_date']))
