@@ -3,8 +3,12 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run up stop status backfill docs gcp-setup test test-quick bench bench-runs bench-backfill bench-bigquery bench-marts clean
+.PHONY: help setup run up stop status psql backfill docs gcp-setup test test-quick bench bench-runs bench-backfill bench-bigquery bench-marts clean
 BENCH_ARGS ?=
+
+help:  ## this list: every target, one line each (also what a bare `make` prints)
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/^([a-z-]+):.*## /\1\t/' | \
+		awk -F'\t' '{ printf "  make %-15s %s\n", $$1, $$2 }'
 
 setup:  ## venv + system packages (PostgreSQL)
 	@scripts/setup.sh
@@ -18,8 +22,11 @@ up: setup  ## like run, but returns and leaves the services running (stop with m
 stop:  ## stop every service `make run` started
 	@$(PY) scripts/run_local.py down
 
-status:
+status:  ## what runs, on which address, and where the database's files are
 	@$(PY) scripts/run_local.py status
+
+psql:  ## psql on the project's database with make run's settings (.env/dev.env); SQL='SELECT ...' runs one statement
+	@$(PY) scripts/psql.py
 
 backfill: setup  ## months FROM..TO through Mage backfills: make backfill PIPELINE=api_to_postgres SERVICE=yellow,green FROM=2019-01 TO=2020-12 [RELEASE=tlc] [FORCE=true] [CLEANING=raw]
 	@$(PY) scripts/backfill.py --pipeline '$(PIPELINE)' --service '$(SERVICE)' --from '$(FROM)' --to '$(TO)' --release '$(RELEASE)' --force '$(FORCE)' --cleaning '$(CLEANING)' --confirm '$(CONFIRM)'
@@ -32,7 +39,7 @@ gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in 
 
 # What needs no Mage server, no container engine and no browser (a throwaway PostgreSQL and the
 # emulators start in seconds): what to run while editing.
-QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/scripts/test_start_mage.py tests/scripts/test_pipeline_files.py \
+QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/test_docs.py tests/scripts/test_start_mage.py tests/scripts/test_pipeline_files.py \
 	tests/scripts/test_mage_patches.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
 
 # Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, open_tmp_dir
+from conftest import REPO, open_tmp_dir, query
 
 from scripts import mage_patches
 from scripts.local_services import BULK_LOAD_SETTINGS, free_port, port_open
@@ -101,6 +101,18 @@ def test_as_root_the_database_lives_in_a_folder_of_the_postgres_user(stack):
                  f"bigquery emulator: running on http://127.0.0.1:{ports['BIGQUERY_PORT']}",
                  f"Mage: running on http://127.0.0.1:{ports['MAGE_PORT']}"):
         assert line in status.stdout, status.stdout
+
+
+def test_make_psql_reaches_the_stack_s_database_with_its_settings(stack, db):
+    """`make psql SQL=...` on the stack's own port, user and password (none of them the
+    defaults' port): the schema is on the search path, and stdout is psql's answer alone."""
+    sql = "SELECT count(*) FROM green_taxi_data WHERE source_month = '2020-10-01'"
+    done = stack.make('psql', SQL=sql)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (expected,) = query(db, sql.replace('FROM green_taxi_data', 'FROM ny_taxi.green_taxi_data'))[0]
+    assert done.stdout.split() == ['count', '-------', str(expected), '(1', 'row)'] and expected > 0
+    refused = stack.make('psql', SQL='SELECT * FROM no_such_table')
+    assert refused.returncode != 0 and 'no_such_table' in refused.stderr
 
 
 def test_the_ui_shows_the_runs(stack, tmp_path):
