@@ -12,6 +12,7 @@ Runs of `mage run` (no Mage run id) are in the audit trail but not in the per-ru
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import pandas as pd
@@ -73,6 +74,12 @@ def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
     return wide.reset_index().rename_axis(columns=None)
 
 
+def seconds_column(block: str) -> str:
+    """A block's column in the per-run chart, short enough for the axis title Mage builds from the
+    columns (`sum(postgres), …`); the chart's legend gives the block's full name."""
+    return {'load_taxi_csv': 'load'}.get(block, block.removeprefix('export_taxi_to_'))
+
+
 def failures_per_day(pipeline: str) -> pd.DataFrame:
     """Per day (UTC, of a run's first audit row) the pipeline's server runs, and how many of them
     failed: a run whose latest audit row is a failure (a failed attempt that a retry mended is
@@ -84,6 +91,38 @@ def failures_per_day(pipeline: str) -> pd.DataFrame:
            FROM (SELECT run_id, min(started_at) AS first_at, (array_agg(status ORDER BY id DESC))[1] AS last_status
                  FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL GROUP BY run_id) runs
            GROUP BY 1 ORDER BY 1""", [pipeline])
+
+
+def rows_read_log_scale(months: pd.DataFrame) -> pd.DataFrame:
+    """The rows read per month on a log10 scale, so a 1,197-row month shows beside a 95,120-row
+    one (the chart's axis prints 10^value: its x_axis_label_format in block_layout.yaml)."""
+    if months.empty:
+        return pd.DataFrame(columns=['month', 'log10_rows_read'])
+    logs = months['rows_read'].astype(float).clip(lower=1).map(math.log10).round(3)
+    return pd.DataFrame({'month': months['month'], 'log10_rows_read': logs})
+
+
+def what_became_of_the_rows(months: pd.DataFrame) -> pd.DataFrame:
+    """Per month, what became of the rows read, in % of them: `kept` (written to the target),
+    `dropped` (by the cleaning rules), `malformed` (kept aside in rejects.csv). One bar each,
+    labelled `<service> <month> <what>`: the bar's label is its legend."""
+    if months.empty:
+        return pd.DataFrame(columns=['month', 'percent_of_rows_read'])
+    shares = []
+    for month, read, kept, rejected in months[['month', 'rows_read', 'rows_kept', 'rows_rejected']].itertuples(index=False):
+        read = int(read) or 1
+        for what, rows in (('kept', kept), ('dropped', read - kept - rejected), ('malformed', rejected)):
+            shares.append((f'{month} {what}', round(100 * int(rows) / read, 2)))
+    return pd.DataFrame(shares, columns=['month', 'percent_of_rows_read'])
+
+
+def runs_per_day_labelled(days: pd.DataFrame) -> pd.DataFrame:
+    """failures_per_day as one bar per day and count, labelled `<day> runs` / `<day> failed`."""
+    if days.empty:
+        return pd.DataFrame(columns=['day', 'runs'])
+    bars = [(f'{day} {what}', int(n)) for day, runs, failed in days[['day', 'runs', 'failed_runs']].itertuples(index=False)
+            for what, n in (('runs', runs), ('failed', failed))]
+    return pd.DataFrame(bars, columns=['day', 'runs'])
 
 
 def zone_revenue(pipeline: str, variables: Mapping[str, Any], zones: int = ZONES_SHOWN) -> pd.DataFrame:

@@ -151,8 +151,11 @@ def test_the_pipelines_run_in_the_containers_as_make_run_runs_them(compose):
     tables = {t.table_id for t in bq.list_tables('ny_taxi')}
     assert {'yellow_tripdata', 'green_tripdata', 'fact_trips', 'dm_monthly_zone_revenue'} <= tables, tables
     # the dashboards' charts, drawn by the server in the container from what the runs wrote
-    rows = mage.dashboard_chart('api_to_postgres', 'api_to_postgres_rows_per_month')
-    assert rows['x'] == ['green 2020-10', 'yellow 2021-01'] and rows['y'][1] == [green, yellow], rows  # kept
+    rows = mage.dashboard_chart('api_to_postgres', 'api_to_postgres_rows_read_per_month')
+    assert rows['x'] == ['green 2020-10', 'yellow 2021-01'] and len(rows['y'][0]) == 2, rows  # log10 of rows read
+    chart = mage.dashboard_chart('api_to_postgres', 'api_to_postgres_what_became_of_the_rows')
+    became = dict(zip(chart['x'], chart['y'][0]))
+    assert became['green 2020-10 kept'] == round(100 * green / 95_120, 2), became
     assert len(mage.dashboard_chart('bigquery_marts', 'bigquery_marts_zone_revenue')['x']) == 15
 
 

@@ -6,6 +6,7 @@ load_audit and the marts hold, computed here in Python from the rows themselves.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from datetime import date, timezone
@@ -51,8 +52,9 @@ def audit_snapshot(db) -> int:
     return query(db, 'SELECT coalesce(max(id), 0) FROM ny_taxi.load_audit')[0][0]
 
 
-def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, dict]:
-    """The three charts' figures, from the pipeline's audit rows (in Python, not the charts' SQL)."""
+def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, tuple[list, list]]:
+    """The four charts' figures ({uuid: (x, y)}), from the pipeline's audit rows (in Python, not
+    the charts' SQL)."""
     rows = query(db, 'SELECT run_id, block, service, month, rows_read, rows_loaded, rows_rejected, status, started_at, '
                      'finished_at FROM ny_taxi.load_audit WHERE pipeline_uuid = %s ORDER BY id', (pipeline,))
     months, seconds, days = {}, defaultdict(lambda: defaultdict(float)), defaultdict(lambda: [0, 0])
@@ -68,45 +70,83 @@ def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, dic
         days[day][0] += 1
         days[day][1] += last_status[run_id] == 'failed'
     runs = sorted(seconds)[-20:]
+    became = {}  # Mage groups the bars by their label, in its sorted order
+    for month, (read, kept, rejected) in months.items():
+        for what, rows in (('kept', kept), ('dropped', read - kept - rejected), ('malformed', rejected)):
+            became[f'{month} {what}'] = round(100 * rows / (read or 1), 2)
+    per_day = {f'{day} {what}': n for day, (runs_, failed) in days.items() for what, n in (('runs', runs_), ('failed', failed))}
     return {
-        f'{pipeline}_rows_per_month': (sorted(months), [list(col) for col in zip(*(months[m] for m in sorted(months)))]),
+        f'{pipeline}_rows_read_per_month': (sorted(months), [[round(math.log10(max(months[m][0], 1)), 3) for m in sorted(months)]]),
+        f'{pipeline}_what_became_of_the_rows': (sorted(became), [[became[b] for b in sorted(became)]]),
         f'{pipeline}_seconds_per_block': (runs, [[round(seconds[r][b], 2) for r in runs] for b in blocks]),
-        f'{pipeline}_failures_per_day': (sorted(days), [list(col) for col in zip(*(days[d] for d in sorted(days)))]),
+        f'{pipeline}_failures_per_day': (sorted(per_day), [[per_day[d] for d in sorted(per_day)]]),
     }
 
 
-def bars_drawn(page, chart_name: str) -> int:
-    """The bars of the chart titled `chart_name`: the rects of the SVG in the same panel."""
-    panel = page.locator('div').filter(has=page.get_by_text(chart_name, exact=True)).filter(
-        has=page.locator('svg')).last
-    return panel.locator('svg rect').count()
+def panel_of(page, chart: dict, charts: dict):
+    """The dashboard's panel of `chart`: the innermost element holding its title and an SVG, and
+    no other chart's title (a chart that drew nothing has no panel: the assertion names it)."""
+    panel = page.locator('div').filter(has=page.get_by_text(chart['name'], exact=True))
+    for other in charts.values():
+        if other['name'] != chart['name']:
+            panel = panel.filter(has_not=page.get_by_text(other['name'], exact=True))
+    panel = panel.filter(has=page.locator('svg'))
+    assert panel.count() > 0, f'{chart["name"]}: no chart drawn'
+    return panel.last
+
+
+OUTSIDE_ITS_BOX = """(panel) => {
+    const inside = (r, box) => r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    const panelBox = panel.getBoundingClientRect();
+    return [...panel.querySelectorAll('*')]
+        .filter(e => e.children.length === 0 && e.textContent.trim())
+        .filter(e => { const r = e.getBoundingClientRect(); const svg = e.closest('svg');
+                       return r.width > 0 && (!inside(r, panelBox) || (svg && !inside(r, svg.getBoundingClientRect()))); })
+        .map(e => e.textContent.trim());
+}"""
+
+
+def check_drawn_and_readable(page, chart: dict, charts: dict, values: int) -> None:
+    """The chart drew its figures; a line chart shows its legend; no label or title of it runs out
+    of its panel or is cut at its SVG's edge (as Mage's y-axis ticks were, `).3` for 0.3)."""
+    panel, configuration = panel_of(page, chart, charts), chart['configuration']
+    if configuration['chart_type'] == 'line chart':
+        assert panel.locator('path.visx-linepath').count() == len(configuration['metrics']), chart['name']
+        for label in configuration['legend_labels'].split(', '):
+            assert panel.get_by_text(label, exact=True).is_visible(), f'{chart["name"]}: no legend entry {label}'
+    else:
+        assert panel.locator('svg rect').count() >= values, f'{chart["name"]}: fewer bars drawn than it has values'
+    assert panel.evaluate(OUTSIDE_ITS_BOX) == [], f'{chart["name"]}: labels cut or outside the chart at 1280 px'
 
 
 @pytest.mark.parametrize('pipeline', AUDITED)
 def test_a_pipeline_dashboard_charts_what_load_audit_holds(page, stack, db, pipeline):
     charts = charts_of(stack, pipeline)
+    page.set_viewport_size({'width': 1280, 'height': 1000})  # a laptop's screen
     for _ in range(5):  # a load finishing while the page loads changes the truth: look again
         before = audit_snapshot(db)
         received = open_dashboard(page, pipeline, charts)
-        blocks = [m['column'] for m in charts[f'{pipeline}_seconds_per_block']['configuration']['metrics']]
+        blocks = charts[f'{pipeline}_seconds_per_block']['configuration']['blocks']
         expected = expected_audit_charts(db, pipeline, blocks)
         if audit_snapshot(db) == before:
             break
     # the months `make up` loaded are there (the session's other tests load more)
-    assert {'green 2020-10', 'yellow 2021-01'} <= set(expected[f'{pipeline}_rows_per_month'][0])
+    assert {'green 2020-10', 'yellow 2021-01'} <= set(expected[f'{pipeline}_rows_read_per_month'][0])
     for uuid, chart in charts.items():
         x, y = expected[uuid]
-        metrics = [m['column'] for m in chart['configuration']['metrics']]
-        if uuid.endswith('_rows_per_month'):  # the columns this pipeline's chart shows
-            y = [y[['rows_read', 'rows_kept', 'rows_rejected'].index(m)] for m in metrics]
         assert received[uuid]['x'] == x, uuid
         assert len(received[uuid]['y']) == len(y), uuid
         for got, want in zip(received[uuid]['y'], y):
-            assert got == pytest.approx(want, abs=0.011), uuid  # seconds: rounded to 0.01 by each side
-        assert bars_drawn(page, chart['name']) >= len(x) * len(y), f'{uuid}: fewer bars drawn than it has values'
+            assert got == pytest.approx(want, abs=0.011), uuid  # seconds, %: rounded to 0.01 by each side
+        check_drawn_and_readable(page, chart, charts, len(x) * len(y))
+    # a small month shows beside a large one: yellow's 1,197 rows are more than half green's 95,120 bar
+    (logs,) = received[f'{pipeline}_rows_read_per_month']['y']
+    sizes = dict(zip(received[f'{pipeline}_rows_read_per_month']['x'], logs))
+    assert sizes['yellow 2021-01'] / sizes['green 2020-10'] > 0.5
     # the failed runs charted are Mage's own failed runs of the pipeline (each has its audit row)
     failed_in_mage = sum(r['status'] == 'failed' for r in stack.mage.runs(pipeline))
-    assert sum(expected[f'{pipeline}_failures_per_day'][1][1]) == failed_in_mage
+    x, (counts,) = expected[f'{pipeline}_failures_per_day']
+    assert sum(n for label, n in zip(x, counts) if label.endswith(' failed')) == failed_in_mage
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f'dashboard-{pipeline}.png'), full_page=True)
 
@@ -123,11 +163,12 @@ def test_a_marts_dashboard_charts_the_zones_of_its_month(page, stack, db, pipeli
     top = sorted(zones, key=lambda z: (-z[1], z[0]))[:15]
     assert len(top) == 15
     charts = charts_of(stack, pipeline)
+    page.set_viewport_size({'width': 1280, 'height': 1000})
     received = open_dashboard(page, pipeline, charts)
     revenue, trips = received[f'{pipeline}_zone_revenue'], received[f'{pipeline}_zone_trips']
     assert dict(zip(revenue['x'], revenue['y'][0])) == pytest.approx({z: round(float(r), 2) for z, r, _ in top})
     assert dict(zip(trips['x'], trips['y'][0])) == {z: t for z, _, t in top}
     for chart in charts.values():
-        assert bars_drawn(page, chart['name']) >= 15, chart['name']
+        check_drawn_and_readable(page, chart, charts, 15)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f'dashboard-{pipeline}.png'), full_page=True)

@@ -12,7 +12,8 @@ import yaml
 from conftest import REPO
 
 from utils import audit
-from utils.load_charts import failures_per_day, pipeline_of, rows_per_month, seconds_per_block
+from utils.load_charts import (failures_per_day, pipeline_of, rows_per_month, rows_read_log_scale, runs_per_day_labelled,
+                               seconds_per_block, what_became_of_the_rows)
 
 DAY = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 DASHBOARDS = sorted((REPO / 'dashboards' / 'pipelines').glob('*/dashboard/block_layout.yaml'))
@@ -75,7 +76,25 @@ def test_failures_per_day_count_the_runs_that_failed(trail):
 
 def test_before_any_load_the_charts_are_empty_not_errors(pg):
     assert rows_per_month('api_to_postgres').empty and failures_per_day('api_to_gcs').empty
+    assert rows_read_log_scale(rows_per_month('api_to_postgres')).empty
+    assert what_became_of_the_rows(rows_per_month('api_to_postgres')).empty
+    assert runs_per_day_labelled(failures_per_day('api_to_gcs')).empty
     assert list(seconds_per_block('api_to_gcs', ['load_taxi_csv'])) == ['run_id', 'load_taxi_csv']
+
+
+def test_every_chart_has_a_legend_or_labels_its_bars_and_fits_its_axis_titles():
+    """What Mage 0.9.80 draws: a line chart's legend is its `legend_labels` (one per metric); a bar
+    chart has no legend, so it charts one metric and each bar's label says what it counts. The
+    axis titles Mage builds from the metric names (`sum(<column>)`) stay short enough to fit."""
+    for path in DASHBOARDS:
+        for uuid, chart in yaml.safe_load(path.read_text())['blocks'].items():
+            configuration = chart['configuration']
+            metrics = [m['column'] for m in configuration['metrics']]
+            if configuration['chart_type'] == 'line chart':
+                assert len(configuration['legend_labels'].split(', ')) == len(metrics), uuid
+            else:
+                assert configuration['chart_type'] == 'bar chart' and len(metrics) == 1, uuid
+            assert len(', '.join(f'sum({m})' for m in metrics)) <= 45, uuid
 
 
 def test_a_chart_without_its_pipeline_says_where_to_set_it():
@@ -117,10 +136,14 @@ def mage_project(monkeypatch):
 def test_the_chart_files_give_mage_the_figures(trail, mage_project):
     layout = yaml.safe_load((REPO / 'dashboards/pipelines/api_to_postgres/dashboard/block_layout.yaml').read_text())
     charts = layout['blocks']
-    rows = run_chart('rows_per_month', charts['api_to_postgres_rows_per_month']['configuration'])
-    assert rows['x'] == ['green 2020-10', 'yellow 2021-01']
-    assert rows['y'] == [[95120, 1197], [52351, 1117], [0, 3]]  # read, kept, rejected
+    read = run_chart('rows_read_per_month', charts['api_to_postgres_rows_read_per_month']['configuration'])
+    assert read['x'] == ['green 2020-10', 'yellow 2021-01']
+    assert read['y'] == [[4.978, 3.078]]  # log10 of 95,120 and 1,197: the axis prints 10^value
+    became = run_chart('what_became_of_the_rows', charts['api_to_postgres_what_became_of_the_rows']['configuration'])
+    assert dict(zip(became['x'], became['y'][0])) == {
+        'green 2020-10 kept': 55.04, 'green 2020-10 dropped': 44.96, 'green 2020-10 malformed': 0.0,
+        'yellow 2021-01 kept': 93.32, 'yellow 2021-01 dropped': 6.43, 'yellow 2021-01 malformed': 0.25}
     seconds = run_chart('seconds_per_block', charts['api_to_postgres_seconds_per_block']['configuration'])
-    assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]
+    assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]  # load, postgres
     failures = run_chart('failures_per_day', charts['api_to_postgres_failures_per_day']['configuration'])
-    assert failures['x'] == ['2026-11-30'] and failures['y'] == [[3], [0]]  # runs, failed runs
+    assert failures['x'] == ['2026-11-30 failed', '2026-11-30 runs'] and failures['y'] == [[0, 3]]
