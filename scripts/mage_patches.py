@@ -63,6 +63,10 @@ form the files are committed in (pipeline_save_as_committed).
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
 
+And runs that say what they load (scripts/mage_run_labels.py): the trigger name a run shows in
+the run lists and alerts is followed by the service and month it loads, and a Run@once trigger is
+switched off when its run ends, failed too.
+
 And one look into Mage's user table (users_with_password): before the UI is exposed,
 scripts/start_mage.py asks whether a user of the project's database still logs in with Mage's
 well-known default password, checked the way Mage checks a login.
@@ -79,8 +83,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 try:
-    from pipeline_files import as_committed  # beside this module (scripts/ on sys.path)
+    import mage_run_labels  # beside this module (scripts/ on sys.path)
+    from pipeline_files import as_committed
 except ImportError:  # imported as scripts.mage_patches (the tests)
+    from scripts import mage_run_labels
     from scripts.pipeline_files import as_committed
 
 PATCHED_VERSION = '0.9.80'
@@ -316,12 +322,13 @@ def apply() -> bool:
     global _mages_make_app
     _mages_make_app = server.make_app
     server.make_app = make_app_with_dashboard_route  # start_server looks it up when it starts
+    mage_run_labels.apply()
     if prometheus_enabled(os.environ):
         from prometheus_client import REGISTRY
 
         REGISTRY.register(RunCounts())
     print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
-          f'failed blocks say why first, dashboard chart route added (pid {os.getpid()})', flush=True)
+          f'failed blocks say why first, dashboard chart route added, runs labelled with what they load (pid {os.getpid()})', flush=True)
     return True
 
 

@@ -38,9 +38,11 @@ def ui_dom(url: str, tmp_path) -> str:
 def test_make_up_runs_the_pipelines_in_the_server(stack):
     for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
         assert stack.up_output.count(f'[run] OK   {pipeline} run') == 2, stack.up_output
-        runs = [r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_name'].endswith('_on_demand')]
+        runs = [r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_name'].startswith(f'{pipeline}_on_demand · ')]
         assert sorted(r['status'] for r in runs)[:2] == ['completed', 'completed']
         assert {r['variables']['service'] for r in runs} >= {'green', 'yellow'}
+        # the run list says what each loaded (scripts/mage_run_labels.py)
+        assert {r['pipeline_schedule_name'].split(' · ')[1] for r in runs} >= {'green 2020-10', 'yellow 2021-01'}
     assert f"Mage UI on http://127.0.0.1:{stack.ports['MAGE_PORT']}, this machine only" in stack.up_output
     # the marts, refreshed for each month api_to_postgres loaded
     assert stack.up_output.count('[run] OK   postgres_marts run') == 2, stack.up_output
@@ -48,7 +50,7 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
     # the homework, offline on the one month of its quarter the mirror has
     assert '[run] green_taxi_etl (the homework) on October 2020 only' in stack.up_output
     assert stack.up_output.count('[run] OK   green_taxi_etl run') == 1, stack.up_output
-    (homework,) = [r for r in stack.mage.runs('green_taxi_etl') if r['pipeline_schedule_name'] == 'green_taxi_etl_on_demand']
+    (homework,) = [r for r in stack.mage.runs('green_taxi_etl') if r['pipeline_schedule_name'] == 'green_taxi_etl_on_demand · green 2020-10']
     assert homework['status'] == 'completed' and homework['variables']['months'] == [10]
 
 

@@ -62,16 +62,47 @@ def run_started_by(variables: Mapping[str, Any]) -> str:
     run = PipelineRun.query.get(int(run_id))
     if run is None:
         raise LookupError(f'Mage has no pipeline run {run_id} in its database')
-    if run.backfill_id is not None:
-        return 'backfill'
     schedule = run.pipeline_schedule
-    if (
-        schedule is not None
-        and schedule.schedule_type == 'time'
-        and schedule.schedule_interval not in (None, '@once')
-    ):
+    return started_by_of(run.backfill_id, getattr(schedule, 'schedule_type', None),
+                         getattr(schedule, 'schedule_interval', None))
+
+
+def started_by_of(backfill_id: Any, schedule_type: Any, schedule_interval: Any) -> str:
+    """'backfill', 'schedule' (a trigger that recurs) or 'person', from a Mage run's backfill and
+    trigger (Mage's enums compare equal to their values)."""
+    if backfill_id is not None:
+        return 'backfill'
+    if schedule_type == 'time' and schedule_interval not in (None, '@once'):
         return 'schedule'
     return 'person'
+
+
+def months_before(day: date, lag: int) -> tuple[int, int]:
+    """(year, month) of the month `lag` months before `day`'s."""
+    index = day.year * 12 + day.month - 1 - lag
+    return index // 12, index % 12 + 1
+
+
+def label_of_run(variables: Mapping[str, Any], execution_date: Any, started_by: str) -> str:
+    """What a run loads, in a few words for Mage's run list and alerts: `yellow 2021-01` (the month
+    of a backfill's or a schedule's date, as month_of_run picks it; else the variables'), the
+    homework's `green 2020-10,11,12`; '' for a run that names no service. Never raises: a run with
+    bad variables is labelled with them as they are (it fails, saying why, when it runs)."""
+    service, year = variables.get('service'), variables.get('year')
+    if variables.get('months') is not None and service is None:  # the homework: green, a list of months
+        months = variables['months']
+        months = ','.join(f'{int(m):02d}' for m in months) if isinstance(months, (list, tuple)) else str(months)
+        return f'green {year}-{months}'
+    if not service:
+        return ''
+    try:
+        if started_by in ('backfill', 'schedule') and execution_date:
+            day = parse_execution_date(execution_date)
+            year, month = months_before(day, source_lag_months(variables) if started_by == 'schedule' else 0)
+            return f'{service} {year}-{month:02d}'
+        return f'{service} {int(year)}-{int(variables.get("month")):02d}'
+    except (TypeError, ValueError):
+        return f'{service} {year}-{variables.get("month")}'
 
 
 def run_is_date_driven(variables: Mapping[str, Any]) -> bool:
@@ -121,8 +152,8 @@ def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None,
         return month
     day = parse_execution_date(variables.get('execution_date'))
     lag = source_lag_months(variables) if started_by == 'schedule' else 0
-    index = day.year * 12 + day.month - 1 - lag
-    month = TaxiMonth.from_vars({**variables, 'year': index // 12, 'month': index % 12 + 1}, source)
+    year, month_number = months_before(day, lag)
+    month = TaxiMonth.from_vars({**variables, 'year': year, 'month': month_number}, source)
     if lag:
         log.info("loading %s, %s before the month of the schedule's execution_date %s "
                  '(source_lag_months: a month is published after it ends)', month.label, plural(lag, 'month'),

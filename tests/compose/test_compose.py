@@ -190,7 +190,7 @@ def test_the_ui_pages_load_in_the_browser(compose):
         page.goto(f'{base}/pipelines', wait_until='networkidle')
         expect(page.locator('table').first).to_contain_text('api_to_postgres', timeout=120_000)  # waits for it
         run = next(r for r in MageServer(base).runs('api_to_postgres')  # make up's run, not a waiting schedule's
-                   if r['pipeline_schedule_name'] == 'api_to_postgres_on_demand')
+                   if r['pipeline_schedule_name'].startswith('api_to_postgres_on_demand · '))
         page.goto(f"{base}/pipelines/api_to_postgres/runs/{run['id']}", wait_until='networkidle')
         expect(page.locator('tr', has_text='clean_taxi_trips').first).to_contain_text('clean_taxi_trips', timeout=120_000)
         (REPO / '.artifacts' / 'ui').mkdir(parents=True, exist_ok=True)

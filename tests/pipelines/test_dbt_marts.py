@@ -70,7 +70,7 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
                                                                              ['build_postgres_marts'])
     (run,) = [r for r in mage.runs('postgres_marts') if r['id'] == refresh_id]
     assert {k: int(run['variables'][k]) if k != 'service' else run['variables'][k] for k in YELLOW} == YELLOW
-    assert run['pipeline_schedule_name'] == 'after a load'
+    assert run['pipeline_schedule_name'] == 'after a load · yellow 2021-01'  # its trigger, and what it refreshes
     log = mage.block_log('api_to_postgres', load.run_id, 'refresh_marts')
     assert f'refresh_marts: yellow 2021-01: postgres_marts run {refresh_id} refreshes its marts' in log, log[-2000:]
     deadline = time.monotonic() + 30
@@ -78,6 +78,7 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
         assert time.monotonic() < deadline, 'the failed refresh posted no alert'
         time.sleep(0.5)
     assert 'postgres_marts' in alerts[0]
+    assert 'run of trigger `after a load · yellow 2021-01`' in alerts[0]  # the alert names the month too
     assert not [t for t in map(stack.alerts.text, stack.alerts.posts) if re.search(rf'/runs/{load.run_id}\b', t)]
 
     again = mage.run('api_to_postgres', YELLOW, timeout=600)

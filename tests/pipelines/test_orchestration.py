@@ -51,6 +51,37 @@ def test_run_at_once_with_the_defaults_loads_yellow_2021_01(stack, db):
     assert result.ok, (result, result.error)
     assert rows_by_month(db, 'ny_taxi.yellow_taxi_data') == {'2021-01': len(course_clean(YELLOW_SAMPLE, 'yellow'))}
     assert result.rows == len(course_clean(YELLOW_SAMPLE, 'yellow'))
+    # the run list names what the run loaded: the pipeline's default month, as no variable named one
+    assert runs[0]['pipeline_schedule_name'] == 'run at once, defaults · yellow 2021-01'
+    assert mage._get(f'pipeline_schedules/{schedule["id"]}')['pipeline_schedule']['status'] == 'inactive'
+
+
+def test_runs_say_what_they_load_and_a_failed_run_at_once_leaves_no_active_trigger(stack):
+    """The run lists name each run's service and month after its trigger (scripts/mage_run_labels.py):
+    the API trigger's runs by their variables, a backfill's by their dates. A Run@once whose run
+    failed is switched off like one that completed (Mage left it active)."""
+    mage = stack.mage
+    run_id = mage.trigger('api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10})
+    mage.wait(run_id, 300)
+    (listed,) = [r for r in mage.runs('api_to_postgres') if r['id'] == run_id]
+    assert listed['pipeline_schedule_name'] == 'api_to_postgres_on_demand · green 2020-10'
+
+    schedule = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
+        'name': 'run at once, a month the mirror lacks', 'schedule_type': 'time', 'schedule_interval': '@once',
+        'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
+        'status': 'active', 'variables': {'service': 'green', 'year': 2020, 'month': 11},
+    }})['pipeline_schedule']
+    deadline = time.monotonic() + 180
+    while not (runs := [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]) \
+            or runs[0]['status'] not in ('failed', 'completed', 'cancelled'):
+        assert time.monotonic() < deadline, runs
+        time.sleep(1)
+    assert runs[0]['status'] == 'failed'
+    assert runs[0]['pipeline_schedule_name'] == 'run at once, a month the mirror lacks · green 2020-11'
+    deadline = time.monotonic() + 30  # the scheduler switches it off as it records the failure
+    while mage._get(f'pipeline_schedules/{schedule["id"]}')['pipeline_schedule']['status'] != 'inactive':
+        assert time.monotonic() < deadline, 'the failed Run@once trigger is still active'
+        time.sleep(0.5)
 
 
 def test_a_backfill_loads_each_month_once_and_a_rerun_replaces_them(stack, db, synthetic_months):
@@ -67,6 +98,9 @@ def test_a_backfill_loads_each_month_once_and_a_rerun_replaces_them(stack, db, s
     assert (backfill['interval_type'], backfill['status']) == ('month', 'completed')
     runs = stack.mage.backfill_runs(backfill['id'])
     assert sorted(r['execution_date'][:10] for r in runs) == ['2019-01-01', '2019-02-01', '2019-03-01']
+    # each run named by the month it loaded, after its trigger (the backfill's page lists them so)
+    assert sorted(r['pipeline_schedule_name'].rsplit(' · ', 1)[1] for r in runs) == [
+        'yellow 2019-01', 'yellow 2019-02', 'yellow 2019-03']
 
     # FORCE=true: loaded again although the files have not changed (without it: skipped, test_services)
     again = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-01', TO='2019-03',

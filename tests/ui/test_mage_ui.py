@@ -136,7 +136,8 @@ def test_the_pipelines_list_shows_every_pipeline(page):
 
 def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
     """Triggers -> Run@once, the variables typed in (green 2020-10) -> Run now; the run reaches
-    Done in the run list; its clean_taxi_trips logs say how many trips were kept and dropped."""
+    Done in the run list, which names what it loaded; its clean_taxi_trips logs say how many
+    trips were kept and dropped."""
     before = {r['id'] for r in stack.mage.runs('api_to_postgres')}
     page.ui('/pipelines/api_to_postgres/triggers')
     page.get_by_role('button', name='Run@once').click()
@@ -152,6 +153,11 @@ def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
         {'service': 'green', 'year': '2020', 'month': '10'}  # what was typed reached the run
     page.ui('/pipelines/api_to_postgres/runs')
     wait_for_done(page, run['id'])
+    # the run list says what the run loaded, after its trigger's (random) name
+    row = page.locator(f'tr:has(a[href$="/runs/{run["id"]}"])').first
+    assert ' · green 2020-10' in row.inner_text(), row.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / 'run-list.png'))
 
     page.ui(f"/pipelines/api_to_postgres/runs/{run['id']}")
     page.locator('tr', has_text='clean_taxi_trips').first.locator('button').first.click()  # its Logs button

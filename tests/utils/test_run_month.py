@@ -86,3 +86,17 @@ def test_the_source_comes_from_the_variables_then_taxi_source(monkeypatch):
     monkeypatch.setenv('TAXI_SOURCE', 'kaggle')
     with pytest.raises(ValueError, match="pipeline variable source='kaggle' is not one of course, tlc"):
         month_of_run(DEFAULTS, date_driven=False)
+
+
+def test_a_run_is_labelled_with_what_it_loads():
+    """The words the run lists and alerts show after a run's trigger (scripts/mage_run_labels.py)."""
+    from utils.run_month import label_of_run
+
+    person = {'service': 'yellow', 'year': 2021, 'month': 1}
+    assert label_of_run(person, '2026-12-03T10:00:00', 'person') == 'yellow 2021-01'
+    assert label_of_run(person, '2020-12-01T00:00:00+00:00', 'backfill') == 'yellow 2020-12'  # its date's month
+    assert label_of_run({**person, 'source_lag_months': 2}, datetime(2026, 12, 1), 'schedule') == 'yellow 2026-10'
+    assert label_of_run({'year': 2020, 'months': [10, 11, 12]}, None, 'person') == 'green 2020-10,11,12'  # homework
+    assert label_of_run({'service': 'blue', 'year': 2021, 'month': 13}, None, 'person') == 'blue 2021-13'  # as asked
+    assert label_of_run({'service': 'green', 'year': '20x', 'month': 1}, None, 'person') == 'green 20x-1'
+    assert label_of_run({}, None, 'person') == ''  # a pipeline that loads no month
