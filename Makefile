@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup run up stop status psql backfill docs gcp-setup test test-quick bench bench-runs bench-backfill bench-bigquery bench-marts clean
+.PHONY: help setup run up stop status psql backfill docs gcp-setup test test-quick lint bench bench-runs bench-backfill bench-bigquery bench-marts clean
 BENCH_ARGS ?=
 
 help:  ## this list: every target, one line each (also what a bare `make` prints)
@@ -40,20 +40,26 @@ gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in 
 # What needs no Mage server, no container engine and no browser (a throwaway PostgreSQL and the
 # emulators start in seconds): what to run while editing.
 QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/test_docs.py tests/scripts/test_start_mage.py tests/scripts/test_pipeline_files.py \
-	tests/scripts/test_mage_patches.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
+	tests/scripts/test_mage_patches.py tests/scripts/test_check_layers.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
 
 # Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on
 # one worker (tests/support/worker_groups.py). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
-test:  ## the whole test suite, against real servers the tests start themselves; ends with its 25 slowest tests
+test:  ## make lint, then the whole test suite against real servers the tests start themselves (what CI runs)
 	@scripts/setup.sh --test
+	@$(PY) scripts/lint.py
 	@$(PYTEST)
 
-test-quick:  ## the tests that need no Mage server, containers or browser (a few minutes): run them while editing
+test-quick:  ## make lint, then the tests that need no Mage server, containers or browser: run them while editing
 	@scripts/setup.sh --test
+	@$(PY) scripts/lint.py
 	@$(PYTEST) $(QUICK_TESTS)
+
+lint:  ## ruff, mypy, the layers' contracts, the pipeline files, sqlfluff on the dbt models (LINT_ARGS=--fix: fix first)
+	@scripts/setup.sh
+	@$(PY) scripts/lint.py $(LINT_ARGS)
 
 bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--rows 100000 --months 12'), then bench-bigquery, bench-marts and bench-runs
 	@$(PY) scripts/bench.py $(BENCH_ARGS)

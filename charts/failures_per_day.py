@@ -1,6 +1,7 @@
 """Dashboard chart: per day, the pipeline's runs and how many of them failed (load_audit), one
 bar each, labelled `<day> runs` / `<day> failed`. The pipeline is the chart's `pipeline:` in its
 dashboard's block_layout.yaml."""
+
 from utils.load_charts import failures_per_day, pipeline_of, runs_per_day_labelled
 
 if 'data_source' not in globals():

@@ -1,6 +1,7 @@
 """Dashboard chart: per month, the % of the rows read that were kept, dropped by the cleaning
 rules, or kept aside as malformed (load_audit: the month's latest successful write). Each bar is
 labelled with what it counts. The pipeline is the chart's `pipeline:` (block_layout.yaml)."""
+
 from utils.load_charts import pipeline_of, rows_per_month, what_became_of_the_rows
 
 if 'data_source' not in globals():

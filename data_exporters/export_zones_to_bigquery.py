@@ -18,6 +18,11 @@ def export_zones_to_bigquery(manifest: dict, *args, **kwargs) -> dict:
 
 @test
 def test_the_table_holds_every_zone(manifest: dict, *args) -> None:
-    counts = next(iter(bigquery_client().query(
-        f"SELECT count(*) AS n, count(DISTINCT location_id) AS ids FROM `{manifest['table']}`").result()))
+    counts = next(
+        iter(
+            bigquery_client()
+            .query(f'SELECT count(*) AS n, count(DISTINCT location_id) AS ids FROM `{manifest["table"]}`')
+            .result()
+        )
+    )
     assert (counts.n, counts.ids) == (manifest['zones'], manifest['zones'])

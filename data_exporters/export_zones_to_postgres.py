@@ -18,5 +18,5 @@ def export_zones_to_postgres(manifest: dict, *args, **kwargs) -> dict:
 @test
 def test_the_table_holds_every_zone(manifest: dict, *args) -> None:
     with postgres_connection() as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT count(*), count(DISTINCT location_id) FROM {manifest['table']}")
+        cur.execute(f'SELECT count(*), count(DISTINCT location_id) FROM {manifest["table"]}')
         assert cur.fetchone() == (manifest['zones'], manifest['zones'])

@@ -20,4 +20,4 @@ def load_taxi_parquet_from_gcs(*args, **kwargs) -> dict:
 @test
 def test_month_object_has_rows(manifest: dict, *args) -> None:
     assert manifest['gcs_uri'].startswith('gs://') and manifest['gcs_uri'].endswith('.parquet')
-    assert manifest['rows'] > 0, f"{manifest['gcs_uri']} has no rows"
+    assert manifest['rows'] > 0, f'{manifest["gcs_uri"]} has no rows'

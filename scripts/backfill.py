@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from scripts import run_local  # noqa: E402
 from scripts.local_services import ServiceError  # noqa: E402
 from scripts.mage_api import MageRunError  # noqa: E402
-from utils.taxi_schema import SERVICES  # noqa: E402
 from utils.progress import plural  # noqa: E402
+from utils.taxi_schema import SERVICES  # noqa: E402
 from utils.taxi_source import CLEANING, SOURCES  # noqa: E402
 
 MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
@@ -70,13 +70,16 @@ def parse_services(text: str) -> list[str]:
     services = [s.strip().lower() for s in text.split(',') if s.strip()]
     unknown = [s for s in services if s not in SERVICES]
     if unknown or not services:
-        raise BadInput(f'SERVICE={text!r} is not a taxi service: use one of {", ".join(SERVICES)}, or several '
-                       'separated by commas (SERVICE=yellow,green)')
+        raise BadInput(
+            f'SERVICE={text!r} is not a taxi service: use one of {", ".join(SERVICES)}, or several '
+            'separated by commas (SERVICE=yellow,green)'
+        )
     return list(dict.fromkeys(services))
 
 
-def check(pipeline: str, service: str, first_text: str, last_text: str, confirm: str,
-          release: str = '', cleaning: str = '') -> tuple[date, date]:
+def check(
+    pipeline: str, service: str, first_text: str, last_text: str, confirm: str, release: str = '', cleaning: str = ''
+) -> tuple[date, date]:
     """Every input checked before anything starts or is created."""
     known = month_pipelines()
     if pipeline not in known:
@@ -91,8 +94,10 @@ def check(pipeline: str, service: str, first_text: str, last_text: str, confirm:
         raise BadInput(f'FROM={first_text} is after TO={last_text}')
     count = months_between(first, last)
     if count > MAX_MONTHS and confirm.strip().lower() != 'yes':
-        raise BadInput(f'FROM={first_text} TO={last_text} is {count} months, more than {MAX_MONTHS}: '
-                       'add CONFIRM=yes to run them all')
+        raise BadInput(
+            f'FROM={first_text} TO={last_text} is {count} months, more than {MAX_MONTHS}: '
+            'add CONFIRM=yes to run them all'
+        )
     return first, last
 
 
@@ -103,9 +108,11 @@ def offline_months(service: str, source: str = 'course') -> list[str]:
     return sorted(m.group(2) for m in names if m and m.group(1) == service)
 
 
-USAGE = ('make backfill PIPELINE=<one of ' + ', '.join(month_pipelines()) + '> SERVICE=yellow[,green,fhv,fhvhv] '
-         'FROM=YYYY-MM TO=YYYY-MM [RELEASE=tlc] [FORCE=true] [CLEANING=raw]: one Mage backfill per service, a run '
-         'per month')
+USAGE = (
+    'make backfill PIPELINE=<one of ' + ', '.join(month_pipelines()) + '> SERVICE=yellow[,green,fhv,fhvhv] '
+    'FROM=YYYY-MM TO=YYYY-MM [RELEASE=tlc] [FORCE=true] [CLEANING=raw]: one Mage backfill per service, a run '
+    'per month'
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,8 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f'[backfill] usage: {USAGE}', flush=True)
         return 2
     try:
-        first, last = check(args.pipeline, args.service, args.first, args.last, args.confirm, args.release.strip(),
-                            args.cleaning.strip().lower())
+        first, last = check(
+            args.pipeline,
+            args.service,
+            args.first,
+            args.last,
+            args.confirm,
+            args.release.strip(),
+            args.cleaning.strip().lower(),
+        )
     except BadInput as e:
         print(f'[backfill] {e}; nothing was created', flush=True)
         return 2
@@ -143,11 +157,17 @@ def main(argv: list[str] | None = None) -> int:
         for service in services:
             name = f'{service} {first:%Y-%m}..{last:%Y-%m}'
             backfill = mage.create_backfill(args.pipeline, name, first, last, {'service': service, **variables})
-            print(f'[backfill] {args.pipeline} backfill {backfill["id"]} ({name}, {plural(months, "month")}): '
-                  f'{mage.base_url}/pipelines/{args.pipeline}/backfills/{backfill["id"]}', flush=True)
+            print(
+                f'[backfill] {args.pipeline} backfill {backfill["id"]} ({name}, {plural(months, "month")}): '
+                f'{mage.base_url}/pipelines/{args.pipeline}/backfills/{backfill["id"]}',
+                flush=True,
+            )
             made.append((service, backfill))
-        results = [(service, r) for service, backfill in made
-                   for r in mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)]
+        results = [
+            (service, r)
+            for service, backfill in made
+            for r in mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)
+        ]
     except (ServiceError, MageRunError) as e:
         print(f'[backfill] error: {e}', flush=True)
         return 2
@@ -162,18 +182,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f'{month}  {r.status:<9}  in {where}: {r.error or "see " + r.url}', flush=True)
     failed = [(service, r) for service, r in results if not r.ok]
     rows = sum(r.rows or 0 for _, r in results if r.ok)
-    print(f'total: {plural(len(results), "month")}, {len(results) - len(failed)} completed, {len(failed)} failed; '
-          f'{rows:,} rows; {wall:.1f} s', flush=True)
+    print(
+        f'total: {plural(len(results), "month")}, {len(results) - len(failed)} completed, {len(failed)} failed; '
+        f'{rows:,} rows; {wall:.1f} s',
+        flush=True,
+    )
     if failed:
-        names = ', '.join(f'{"" if len(services) == 1 else service + " "}{(r.execution_date or "")[:7]} '
-                          f'({", ".join(r.failed_blocks) or r.status})' for service, r in failed)
+        names = ', '.join(
+            f'{"" if len(services) == 1 else service + " "}{(r.execution_date or "")[:7]} '
+            f'({", ".join(r.failed_blocks) or r.status})'
+            for service, r in failed
+        )
         print(f'[backfill] failed: {names}', flush=True)
         if env.get('SOURCE', 'samples') == 'samples' and args.pipeline != 'gcs_to_bigquery':
             release = args.release.strip() or env.get('TAXI_SOURCE') or 'course'
             for service in sorted({service for service, _ in failed}):
-                print(f'[backfill] offline, the sample mirror serves only '
-                      f'{", ".join(offline_months(service, release)) or "no month"} of {service} in the {release} '
-                      'release (samples/); SOURCE=public loads the release files', flush=True)
+                print(
+                    f'[backfill] offline, the sample mirror serves only '
+                    f'{", ".join(offline_months(service, release)) or "no month"} of {service} in the {release} '
+                    'release (samples/); SOURCE=public loads the release files',
+                    flush=True,
+                )
         return 1
     return 0
 

@@ -67,11 +67,20 @@ class Result:
         return self.rows / self.seconds if self.seconds > 0 and self.rows else float('nan')
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None, shell: bool = False) -> tuple[float, float, str]:
+def _found(pattern: str, text: str) -> str:
+    """The first group of `pattern` in `text`, or an error naming what a run's log lacked."""
+    match = re.search(pattern, text)
+    if match is None:
+        raise SystemExit(f'the run log has no {pattern!r}: {text[-500:]}')
+    return match.group(1)
+
+
+def measure(cmd: list[str] | str, env: dict[str, str] | None = None, shell: bool = False) -> tuple[float, float, str]:
     """(wall seconds, peak RSS of the process tree in MB, output) of one command."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            cwd=REPO, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+    )
     peak = 0
     done = threading.Event()
 
@@ -198,19 +207,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rows', type=int, default=FULL_MONTH_ROWS)
     parser.add_argument('--months', type=int, default=1, help='also run the pipeline over this many months')
-    parser.add_argument('--repeat', type=int, default=3,
-                        help='runs of psql \\copy, of the start-up and of the month; medians are reported')
-    parser.add_argument('--big-rows', type=int, default=YELLOW_2019_01_ROWS,
-                        help='rows of the second, larger month whose peak RSS is compared (0: skip)')
+    parser.add_argument(
+        '--repeat',
+        type=int,
+        default=3,
+        help='runs of psql \\copy, of the start-up and of the month; medians are reported',
+    )
+    parser.add_argument(
+        '--big-rows',
+        type=int,
+        default=YELLOW_2019_01_ROWS,
+        help='rows of the second, larger month whose peak RSS is compared (0: skip)',
+    )
     parser.add_argument('--out', type=Path, default=BENCH, help='work folder (default .data/bench)')
     parser.add_argument('step', nargs='*', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:  # a measured step, run in its own process
-        {'course-way': lambda a: course_way(a[0], json.loads(a[1])),
-         'clean-month': lambda a: clean_month_file(*a),
-         'course-imports': lambda a: course_imports(),
-         'partitions-ours': lambda a: partitions_ours(*a),
-         'partitions-duckdb': lambda a: partitions_duckdb(*a)}[args.step[0]](args.step[1:])
+        {
+            'course-way': lambda a: course_way(a[0], json.loads(a[1])),
+            'clean-month': lambda a: clean_month_file(*a),
+            'course-imports': lambda a: course_imports(),
+            'partitions-ours': lambda a: partitions_ours(*a),
+            'partitions-duckdb': lambda a: partitions_duckdb(*a),
+        }[args.step[0]](args.step[1:])
         return 0
 
     out = args.out
@@ -225,7 +244,8 @@ def main() -> int:
     (source / 'yellow' / f'yellow_tripdata_{TINY_MONTH[0]}-{TINY_MONTH[1]:02d}.csv.gz').symlink_to(SAMPLE)
     if args.big_rows:
         (source / 'yellow' / f'yellow_tripdata_{BIG_MONTH[0]}-{BIG_MONTH[1]:02d}.csv.gz').symlink_to(
-            synthetic_month(out, args.big_rows))
+            synthetic_month(out, args.big_rows)
+        )
 
     shutil.rmtree(out / 'pg', ignore_errors=True)
     (out / 'pg').mkdir()
@@ -238,10 +258,19 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     env = {
         **{k: v for k, v in dotenv_values(REPO / 'dev.env').items() if v is not None},  # as make run
-        **os.environ, 'PYTHONPATH': str(REPO), 'IO_CONFIG_PROFILE': 'local', 'NYC_TLC_BASE_URL': base_url,
-        'POSTGRES_DBNAME': 'ny_taxi', 'POSTGRES_SCHEMA': 'ny_taxi', 'POSTGRES_USER': 'bench',
-        'POSTGRES_PASSWORD': 'bench', 'POSTGRES_HOST': '127.0.0.1', 'POSTGRES_PORT': str(pg.port),
-        'TAXI_WORK_DIR': str(work), 'MAGE_DATA_DIR': str(out / 'mage'), 'PGPASSWORD': 'bench',
+        **os.environ,
+        'PYTHONPATH': str(REPO),
+        'IO_CONFIG_PROFILE': 'local',
+        'NYC_TLC_BASE_URL': base_url,
+        'POSTGRES_DBNAME': 'ny_taxi',
+        'POSTGRES_SCHEMA': 'ny_taxi',
+        'POSTGRES_USER': 'bench',
+        'POSTGRES_PASSWORD': 'bench',
+        'POSTGRES_HOST': '127.0.0.1',
+        'POSTGRES_PORT': str(pg.port),
+        'TAXI_WORK_DIR': str(work),
+        'MAGE_DATA_DIR': str(out / 'mage'),
+        'PGPASSWORD': 'bench',
     }
     py = sys.executable
     mage = str(Path(py).with_name('mage'))
@@ -255,17 +284,23 @@ def main() -> int:
                 cur.execute('DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench')
             # a fresh table created in the COPY's transaction, as our staging table is (so under
             # wal_level=minimal it skips the WAL as ours does)
-            reference_runs.append(measure(
-                f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q --single-transaction '
-                f'-c "CREATE TABLE bench.reference ({columns})" '
-                f'-c "\\copy bench.reference FROM STDIN WITH (FORMAT csv, HEADER true)"', env, shell=True))
+            reference_runs.append(
+                measure(
+                    f'zcat {data} | {psql} -h 127.0.0.1 -p {pg.port} -U bench -d ny_taxi -q --single-transaction '
+                    f'-c "CREATE TABLE bench.reference ({columns})" '
+                    f'-c "\\copy bench.reference FROM STDIN WITH (FORMAT csv, HEADER true)"',
+                    env,
+                    shell=True,
+                )
+            )
             loaded = pg_count(pg, 'SELECT count(*) FROM bench.reference')
             assert loaded == args.rows, (loaded, args.rows)
         results.append(Result('psql \\copy (reference)', *typical(reference_runs), args.rows))
 
         dsn = {'dbname': 'ny_taxi', 'user': 'bench', 'password': 'bench', 'host': '127.0.0.1', 'port': pg.port}
-        secs, rss, _ = measure([py, __file__, 'course-way', f'{base_url}/yellow/yellow_tripdata_2021-01.csv.gz',
-                                json.dumps(dsn)], env)
+        secs, rss, _ = measure(
+            [py, __file__, 'course-way', f'{base_url}/yellow/yellow_tripdata_2021-01.csv.gz', json.dumps(dsn)], env
+        )
         course_rows = pg_count(pg, 'SELECT count(*) FROM bench.course_way')
         results.append(Result('course way (pandas + Mage export)', secs, rss, args.rows))
         imports, imports_rss, _ = measure([py, __file__, 'course-imports'], env)
@@ -294,8 +329,9 @@ def main() -> int:
         ours = pg_count(pg, "SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = '2021-01-01'")
         assert ours == course_rows, f'pipeline loaded {ours} rows, the course way {course_rows}'
 
-        made = subprocess.run([py, __file__, 'clean-month', '2021', '1'], env=env, cwd=REPO,
-                              capture_output=True, text=True, check=True)
+        made = subprocess.run(
+            [py, __file__, 'clean-month', '2021', '1'], env=env, cwd=REPO, capture_output=True, text=True, check=True
+        )
         clean = made.stdout.strip().splitlines()[-1]
         secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-duckdb', clean, str(out / 'parts-duckdb')], env)
         results.append(Result('partitions: DuckDB COPY (reference)', secs, rss, ours))
@@ -314,29 +350,45 @@ def main() -> int:
     print('|---|---:|---:|---:|---:|')
     for r in results:
         reference = part_ref if r.name.startswith('partitions') else ref
-        print(f'| {r.name} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | {r.seconds / reference.seconds:.2f} | {r.peak_rss_mb:.0f} |')
-    print(f'\nruns (s), medians above: psql \\copy {seconds_of(reference_runs)}; '
-          f'start-up {seconds_of(tiny_runs)}; month {seconds_of(month_runs)}')
-    download = statistics.median(float(re.search(r'MB in ([\d.]+) s\)', out).group(1)) for _, _, out in month_runs)
-    print('blocks (median s): ' + ', '.join(
-        f'{name} {statistics.median(times[name] for times in per_block):.2f}' for name in per_block[0])
-        + f' (the download in extract_month: {download:.2f})')
-    print(f'pipeline / psql \\copy = {pipeline.seconds / ref.seconds:.2f} (target <= 1.3); its blocks alone, '
-          f'timed inside the run (no start-up subtracted): {by["pipeline blocks, timed inside the run"].seconds / ref.seconds:.2f}')
-    print(f'course way / pipeline = {course.seconds / pipeline.seconds:.2f} (target >= 2.5); '
-          f'without its imports: {(course.seconds - imports) / pipeline.seconds:.2f}')
-    print(f'peak RSS of mage run = {by["mage run api_to_postgres"].peak_rss_mb:.0f} MB (target <= 500) with '
-          f'ARROW_DEFAULT_MEMORY_POOL={env.get("ARROW_DEFAULT_MEMORY_POOL", "(unset)")}; '
-          f'{by["mage run, pyarrow default allocator"].peak_rss_mb:.0f} MB with pyarrow\'s default (mimalloc)')
+        print(
+            f'| {r.name} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | {r.seconds / reference.seconds:.2f} | {r.peak_rss_mb:.0f} |'
+        )
+    print(
+        f'\nruns (s), medians above: psql \\copy {seconds_of(reference_runs)}; '
+        f'start-up {seconds_of(tiny_runs)}; month {seconds_of(month_runs)}'
+    )
+    download = statistics.median(float(_found(r'MB in ([\d.]+) s\)', out)) for _, _, out in month_runs)
+    print(
+        'blocks (median s): '
+        + ', '.join(f'{name} {statistics.median(times[name] for times in per_block):.2f}' for name in per_block[0])
+        + f' (the download in extract_month: {download:.2f})'
+    )
+    print(
+        f'pipeline / psql \\copy = {pipeline.seconds / ref.seconds:.2f} (target <= 1.3); its blocks alone, '
+        f'timed inside the run (no start-up subtracted): {by["pipeline blocks, timed inside the run"].seconds / ref.seconds:.2f}'
+    )
+    print(
+        f'course way / pipeline = {course.seconds / pipeline.seconds:.2f} (target >= 2.5); '
+        f'without its imports: {(course.seconds - imports) / pipeline.seconds:.2f}'
+    )
+    print(
+        f'peak RSS of mage run = {by["mage run api_to_postgres"].peak_rss_mb:.0f} MB (target <= 500) with '
+        f'ARROW_DEFAULT_MEMORY_POOL={env.get("ARROW_DEFAULT_MEMORY_POOL", "(unset)")}; '
+        f"{by['mage run, pyarrow default allocator'].peak_rss_mb:.0f} MB with pyarrow's default (mimalloc)"
+    )
     if big_runs:
         small_peak, (big_secs, big_peak) = by['mage run api_to_postgres'].peak_rss_mb, typical(big_runs)
-        print(f'peak RSS of mage run by month size: {args.rows:,} rows {small_peak:.0f} MB | {args.big_rows:,} rows '
-              f'{big_peak:.0f} MB ({(big_peak / small_peak - 1) * 100:+.1f} %, target within 10 %); the larger in '
-              f'{big_secs:.1f} s (runs: {seconds_of(big_runs)}; peaks: {", ".join(f"{r[1]:.0f}" for r in big_runs)} MB)')
+        print(
+            f'peak RSS of mage run by month size: {args.rows:,} rows {small_peak:.0f} MB | {args.big_rows:,} rows '
+            f'{big_peak:.0f} MB ({(big_peak / small_peak - 1) * 100:+.1f} %, target within 10 %); the larger in '
+            f'{big_secs:.1f} s (runs: {seconds_of(big_runs)}; peaks: {", ".join(f"{r[1]:.0f}" for r in big_runs)} MB)'
+        )
     if args.months > 1:
-        print(f'{args.months} months: peak RSS {max(peaks):.0f} MB vs {peaks[0]:.0f} MB for the first '
-              f'({(max(peaks) / peaks[0] - 1) * 100:+.1f} %, target within 10 %); month by month: '
-              + ', '.join(f'{p:.0f}' for p in peaks))
+        print(
+            f'{args.months} months: peak RSS {max(peaks):.0f} MB vs {peaks[0]:.0f} MB for the first '
+            f'({(max(peaks) / peaks[0] - 1) * 100:+.1f} %, target within 10 %); month by month: '
+            + ', '.join(f'{p:.0f}' for p in peaks)
+        )
     (out / 'results.json').write_text(json.dumps([asdict(r) for r in results], indent=2))
     chart(results, out / 'bench.png')
     print(f'\nchart: {out / "bench.png"}')

@@ -16,6 +16,7 @@ UI user sees). It prints a table, writes results.json and a chart (month -> seco
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -65,8 +66,10 @@ def generate(months: int, rows: int, source: Path) -> list[Path]:
             started = time.perf_counter()
             generate_month(path, rows=rows, year=YEAR, month=month, seed=month)
             stamp.touch()
-            print(f'generated {rows:,} synthetic rows for {YEAR}-{month:02d} in {time.perf_counter() - started:.1f} s',
-                  flush=True)
+            print(
+                f'generated {rows:,} synthetic rows for {YEAR}-{month:02d} in {time.perf_counter() - started:.1f} s',
+                flush=True,
+            )
         files.append(path)
     return files
 
@@ -106,10 +109,8 @@ class TreeSampler:
     def _rss(pids) -> int:
         total = 0
         for pid in pids:
-            try:
+            with contextlib.suppress(psutil.Error):  # ended since the pass over /proc
                 total += psutil.Process(pid).memory_info().rss
-            except psutil.Error:
-                pass  # ended since the pass over /proc
         return total
 
     def server_rss(self, tree: dict[int, int] | None = None) -> float:
@@ -118,7 +119,7 @@ class TreeSampler:
     def server_rss_after_first_run(self) -> float:
         """The server's RSS once the first run had ended: what the year added after that is growth,
         what came before it is the server's warm-up (its first run, first backfill)."""
-        first = min(self.started_at, key=self.started_at.get)
+        first = min(self.started_at, key=lambda pid: self.started_at[pid])
         return next((rss for t, rss in self.server if t > self.last_seen[first]), self.server[-1][1])
 
     def _run(self) -> None:
@@ -138,7 +139,7 @@ class TreeSampler:
                 self.last_seen[pid] = time.time()
             time.sleep(0.2)
 
-    def __enter__(self) -> 'TreeSampler':
+    def __enter__(self) -> TreeSampler:
         self._thread.start()
         return self
 
@@ -150,7 +151,7 @@ class TreeSampler:
         """The peak RSS of the `runs` longest-lived run processes (Mage forks a short Worker for
         other jobs now and then), in the order they started."""
         lived = sorted(self.peaks, key=lambda pid: self.last_seen[pid] - self.started_at[pid], reverse=True)[:runs]
-        return [self.peaks[pid] / 1e6 for pid in sorted(lived, key=self.started_at.get)]
+        return [self.peaks[pid] / 1e6 for pid in sorted(lived, key=lambda pid: self.started_at[pid])]
 
 
 def psql_reference(files: list[Path], env: dict[str, str], port: int) -> float:
@@ -162,9 +163,13 @@ def psql_reference(files: list[Path], env: dict[str, str], port: int) -> float:
     total = 0.0
     for i, path in enumerate(files):
         started = time.perf_counter()
-        subprocess.run(f'zcat {path} | {base} --single-transaction -c "CREATE TABLE bench_ref_{i} ({columns})" '
-                       f'-c "\\copy bench_ref_{i} FROM STDIN WITH (FORMAT csv, HEADER true)"',
-                       shell=True, env=env, check=True)
+        subprocess.run(
+            f'zcat {path} | {base} --single-transaction -c "CREATE TABLE bench_ref_{i} ({columns})" '
+            f'-c "\\copy bench_ref_{i} FROM STDIN WITH (FORMAT csv, HEADER true)"',
+            shell=True,
+            env=env,
+            check=True,
+        )
         total += time.perf_counter() - started
         subprocess.run(f'{base} -c "DROP TABLE bench_ref_{i}"', shell=True, env=env, check=True)
     return total
@@ -183,22 +188,38 @@ def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1
     ports = {k: free_port() for k in ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS', 'BQ')}
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'LOCAL_DATA_DIR', 'PGDATA_DIR')}
     env.update({k: str(v) for k, v in ports.items() if k.endswith('PORT')})
-    env.update({'SOURCE': 'public', 'NYC_TLC_BASE_URL': source_url, 'PIPELINES': 'none', 'PGPASSWORD': 'root',
-                'GCS_EMULATOR_URL': f"http://127.0.0.1:{ports['GCS']}",
-                'BIGQUERY_EMULATOR_URL': f"http://127.0.0.1:{ports['BQ']}"})
+    env.update(
+        {
+            'SOURCE': 'public',
+            'NYC_TLC_BASE_URL': source_url,
+            'PIPELINES': 'none',
+            'PGPASSWORD': 'root',
+            'GCS_EMULATOR_URL': f'http://127.0.0.1:{ports["GCS"]}',
+            'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{ports["BQ"]}',
+        }
+    )
     make = ['make', '--no-print-directory', '-C', str(checkout)]
     result = Trial(parallel)
     try:
-        up = subprocess.run(make + ['up'], env=env, capture_output=True, text=True)
+        up = subprocess.run([*make, 'up'], env=env, capture_output=True, text=True)
         if up.returncode != 0:
             raise SystemExit(f'make up failed:\n{up.stdout[-3000:]}{up.stderr[-2000:]}')
         mage_pid = int((checkout / '.data' / 'run' / 'mage.pid').read_text())
-        mage = MageServer.from_env(f"http://127.0.0.1:{ports['MAGE_PORT']}", env)
+        mage = MageServer.from_env(f'http://127.0.0.1:{ports["MAGE_PORT"]}', env)
         sampler = TreeSampler(mage_pid)
         result.server_rss_mb_before = sampler.server_rss()
-        backfill = [str(checkout / '.venv' / 'bin' / 'python'), str(checkout / 'scripts' / 'backfill.py'),
-                    '--pipeline', 'api_to_postgres', '--service', 'yellow', '--from', f'{YEAR}-01',
-                    '--to', f'{YEAR}-{months:02d}']
+        backfill = [
+            str(checkout / '.venv' / 'bin' / 'python'),
+            str(checkout / 'scripts' / 'backfill.py'),
+            '--pipeline',
+            'api_to_postgres',
+            '--service',
+            'yellow',
+            '--from',
+            f'{YEAR}-01',
+            '--to',
+            f'{YEAR}-{months:02d}',
+        ]
         backfill_env = {**env, 'PYTHONPATH': str(checkout)}
         with sampler:
             started = time.perf_counter()
@@ -212,8 +233,10 @@ def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1
         result.rows = sum(int(r.replace(',', '')) for r, _ in lines)
         result.month_peak_rss_mb = sampler.run_peaks_mb(months)
         if len(result.month_peak_rss_mb) != months:
-            raise SystemExit(f'found {len(result.month_peak_rss_mb)} run processes for {months} months: '
-                             f'{[round(r) for r in result.month_peak_rss_mb]} MB')
+            raise SystemExit(
+                f'found {len(result.month_peak_rss_mb)} run processes for {months} months: '
+                f'{[round(r) for r in result.month_peak_rss_mb]} MB'
+            )
         result.server_rss_mb_after_first_run = sampler.server_rss_after_first_run()
         result.server_rss_mb_after = sampler.server_rss()
         for _ in range(years - 1):  # the same year again (replaced): does the server keep growing?
@@ -229,7 +252,7 @@ def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1
         psql_seconds = psql_reference(files_of(out), env, ports['POSTGRES_PORT'])
         return result, psql_seconds, output
     finally:
-        subprocess.run(make + ['clean'], env=env, capture_output=True, text=True)
+        subprocess.run([*make, 'clean'], env=env, capture_output=True, text=True)
         shutil.rmtree(checkout, ignore_errors=True)
 
 
@@ -247,9 +270,11 @@ def chart(trials: list[Trial], path: Path) -> None:
     for t in trials:
         months = range(1, len(t.month_seconds) + 1)
         left.plot(months, t.month_seconds, marker='o', label=f'{t.parallel} at once')
-        right.plot(range(1, len(t.month_peak_rss_mb) + 1), t.month_peak_rss_mb, marker='o', label=f'{t.parallel} at once')
+        right.plot(
+            range(1, len(t.month_peak_rss_mb) + 1), t.month_peak_rss_mb, marker='o', label=f'{t.parallel} at once'
+        )
     left.set(title='seconds per month (Mage run)', xlabel='month of 2019 (synthetic)', ylabel='s')
-    right.set(title='peak RSS of each month\'s run', xlabel='month of 2019 (synthetic)', ylabel='MB')
+    right.set(title="peak RSS of each month's run", xlabel='month of 2019 (synthetic)', ylabel='MB')
     for ax in (left, right):
         ax.legend()
         ax.set_ylim(bottom=0)
@@ -262,14 +287,18 @@ def main() -> int:
     parser.add_argument('--months', type=int, default=12)
     parser.add_argument('--rows', type=int, default=FULL_MONTH_ROWS)
     parser.add_argument('--parallel', type=int, nargs='+', default=[1, 2, 3])
-    parser.add_argument('--years', type=int, default=1,
-                        help='backfill the year this many times in each trial (the server RSS after each)')
+    parser.add_argument(
+        '--years',
+        type=int,
+        default=1,
+        help='backfill the year this many times in each trial (the server RSS after each)',
+    )
     parser.add_argument('--out', type=Path, default=OUT)
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    files = generate(args.months, args.rows, out / 'source')
-    for stale in files_of(out)[args.months:]:
+    generate(args.months, args.rows, out / 'source')
+    for stale in files_of(out)[args.months :]:
         stale.unlink()
     port = free_port()
     mirror = start_http_mirror(out / 'source', port, out / 'source.log')
@@ -280,30 +309,44 @@ def main() -> int:
             (out / f'backfill-{parallel}.txt').write_text(output)
             trials.append(result)
             references.append(reference)
-            print(f'{parallel} at once: backfill {result.backfill_seconds:.1f} s, '
-                  f'{args.months} x psql \\copy {reference:.1f} s', flush=True)
+            print(
+                f'{parallel} at once: backfill {result.backfill_seconds:.1f} s, '
+                f'{args.months} x psql \\copy {reference:.1f} s',
+                flush=True,
+            )
     finally:
         stop_process_group(mirror.pid)
 
-    print(f'\n{args.months} synthetic months of {args.rows:,} rows (yellow {YEAR}), this machine: {os.cpu_count()} cores\n')
-    print('| runs at once | backfill s | 12 × psql \\copy s | × psql | month s (min–max) | run peak RSS MB '
-          '(first → max) | server RSS MB before → first month → year | work folder after | one month via API s |')
+    print(
+        f'\n{args.months} synthetic months of {args.rows:,} rows (yellow {YEAR}), this machine: {os.cpu_count()} cores\n'
+    )
+    print(
+        '| runs at once | backfill s | 12 × psql \\copy s | × psql | month s (min–max) | run peak RSS MB '
+        '(first → max) | server RSS MB before → first month → year | work folder after | one month via API s |'
+    )
     print('|---:|---:|---:|---:|---|---|---|---:|---:|')
-    for t, ref in zip(trials, references):
+    for t, ref in zip(trials, references, strict=False):
         rss = t.month_peak_rss_mb
-        print(f'| {t.parallel} | {t.backfill_seconds:.1f} | {ref:.1f} | {t.backfill_seconds / ref:.2f} | '
-              f'{min(t.month_seconds):.1f}–{max(t.month_seconds):.1f} | {rss[0]:.0f} → {max(rss):.0f} '
-              f'(+{100 * (max(rss) / rss[0] - 1):.1f} %) | {t.server_rss_mb_before:.0f} → '
-              f'{t.server_rss_mb_after_first_run:.0f} → {t.server_rss_mb_after:.0f} | '
-              f'{t.work_folder_bytes:,} B | {t.api_month_seconds:.1f} |')
+        print(
+            f'| {t.parallel} | {t.backfill_seconds:.1f} | {ref:.1f} | {t.backfill_seconds / ref:.2f} | '
+            f'{min(t.month_seconds):.1f}–{max(t.month_seconds):.1f} | {rss[0]:.0f} → {max(rss):.0f} '
+            f'(+{100 * (max(rss) / rss[0] - 1):.1f} %) | {t.server_rss_mb_before:.0f} → '
+            f'{t.server_rss_mb_after_first_run:.0f} → {t.server_rss_mb_after:.0f} | '
+            f'{t.work_folder_bytes:,} B | {t.api_month_seconds:.1f} |'
+        )
     for t in trials:
-        print(f'{t.parallel} at once, server RSS MB: {t.server_rss_mb_before:.0f} before, '
-              f'{t.server_rss_mb_after_first_run:.0f} once the first month ended, then after each year: '
-              f'{[round(r) for r in [t.server_rss_mb_after, *t.server_rss_mb_after_more_years]]}')
-        print(f'{t.parallel} at once, per month: seconds {[round(s, 1) for s in t.month_seconds]}, '
-              f'peak RSS MB {[round(r) for r in t.month_peak_rss_mb]}, rows {t.rows:,}')
-    (out / 'results.json').write_text(json.dumps(
-        [{**asdict(t), 'psql_copy_seconds': r} for t, r in zip(trials, references)], indent=2))
+        print(
+            f'{t.parallel} at once, server RSS MB: {t.server_rss_mb_before:.0f} before, '
+            f'{t.server_rss_mb_after_first_run:.0f} once the first month ended, then after each year: '
+            f'{[round(r) for r in [t.server_rss_mb_after, *t.server_rss_mb_after_more_years]]}'
+        )
+        print(
+            f'{t.parallel} at once, per month: seconds {[round(s, 1) for s in t.month_seconds]}, '
+            f'peak RSS MB {[round(r) for r in t.month_peak_rss_mb]}, rows {t.rows:,}'
+        )
+    (out / 'results.json').write_text(
+        json.dumps([{**asdict(t), 'psql_copy_seconds': r} for t, r in zip(trials, references, strict=False)], indent=2)
+    )
     chart(trials, out / 'bench-backfill.png')
     print(f'\nwrote {out / "results.json"} and {out / "bench-backfill.png"}')
     return 0

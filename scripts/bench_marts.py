@@ -34,8 +34,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import (Postgres, free_port, start_bigquery_emulator, start_fake_gcs,  # noqa: E402
-                                    stop_process_group)
+from scripts.local_services import (  # noqa: E402 - after sys.path names the checkout
+    Postgres,
+    free_port,
+    start_bigquery_emulator,
+    start_fake_gcs,
+    stop_process_group,
+)
 from scripts.synthetic_taxi import generate_month  # noqa: E402
 
 PROJECT, BUCKET, DBT_PROJECT = 'local-project', 'bench-marts', REPO_ROOT / 'dbt' / 'taxi_marts'
@@ -60,13 +65,24 @@ def main() -> int:
     bq = start_bigquery_emulator(root / 'bq', root / 'gcs', bq_port, PROJECT, root / 'bq.log')
     pg.start()
     pg.create_database()
-    os.environ.update({
-        'IO_CONFIG_PROFILE': 'local', 'POSTGRES_HOST': '127.0.0.1', 'POSTGRES_PORT': str(pg.port),
-        'POSTGRES_USER': pg.user, 'POSTGRES_PASSWORD': pg.password, 'POSTGRES_DBNAME': pg.dbname,
-        'POSTGRES_SCHEMA': 'unused', 'GOOGLE_PROJECT_ID': PROJECT, 'GCS_BUCKET': BUCKET, 'BIGQUERY_DATASET': 'unused',
-        'GOOGLE_LOCATION': 'US', 'GCS_EMULATOR_URL': f'http://127.0.0.1:{gcs_port}',
-        'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{bq_port}', 'DBT_SEND_ANONYMOUS_USAGE_STATS': 'false',
-    })
+    os.environ.update(
+        {
+            'IO_CONFIG_PROFILE': 'local',
+            'POSTGRES_HOST': '127.0.0.1',
+            'POSTGRES_PORT': str(pg.port),
+            'POSTGRES_USER': pg.user,
+            'POSTGRES_PASSWORD': pg.password,
+            'POSTGRES_DBNAME': pg.dbname,
+            'POSTGRES_SCHEMA': 'unused',
+            'GOOGLE_PROJECT_ID': PROJECT,
+            'GCS_BUCKET': BUCKET,
+            'BIGQUERY_DATASET': 'unused',
+            'GOOGLE_LOCATION': 'US',
+            'GCS_EMULATOR_URL': f'http://127.0.0.1:{gcs_port}',
+            'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{bq_port}',
+            'DBT_SEND_ANONYMOUS_USAGE_STATS': 'false',
+        }
+    )
     try:
         return run(root, pg, args.rows, args.repeat)
     finally:
@@ -101,18 +117,41 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
         for schema, months in SCHEMAS.items():
             if m in months:
                 with closing(pg.connect()) as conn:
-                    replace_month(conn, schema_name=schema, taxi_schema=yellow, month=date(2019, m, 1),
-                                  batches=pq.read_table(root / f'clean-{m:02d}.parquet').to_batches())
-                bigquery_load.load_month(client, project=PROJECT, dataset=schema, location='US', taxi_schema=yellow,
-                                         month=date(2019, m, 1), uri=uri)
+                    replace_month(
+                        conn,
+                        schema_name=schema,
+                        taxi_schema=yellow,
+                        month=date(2019, m, 1),
+                        batches=pq.read_table(root / f'clean-{m:02d}.parquet').to_batches(),
+                    )
+                bigquery_load.load_month(
+                    client,
+                    project=PROJECT,
+                    dataset=schema,
+                    location='US',
+                    taxi_schema=yellow,
+                    month=date(2019, m, 1),
+                    uri=uri,
+                )
     for schema in SCHEMAS:
         with closing(pg.connect()) as conn:
-            replace_table(conn, schema_name=schema, table=TABLE, arrow_schema=SCHEMA,
-                          batches=pq.read_table(root / 'zones.parquet').to_batches())
+            replace_table(
+                conn,
+                schema_name=schema,
+                table=TABLE,
+                arrow_schema=SCHEMA,
+                batches=pq.read_table(root / 'zones.parquet').to_batches(),
+            )
         with open(root / 'zones.parquet', 'rb') as f:
-            client.load_table_from_file(f, f'{PROJECT}.{schema}.{TABLE}', location='US', job_config=bigquery.LoadJobConfig(
-                source_format=bigquery.SourceFormat.PARQUET,
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)).result()
+            client.load_table_from_file(
+                f,
+                f'{PROJECT}.{schema}.{TABLE}',
+                location='US',
+                job_config=bigquery.LoadJobConfig(
+                    source_format=bigquery.SourceFormat.PARQUET,
+                    write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                ),
+            ).result()
 
 
 def run(root: Path, pg: Postgres, rows: int, repeat: int) -> int:
@@ -124,10 +163,26 @@ def run(root: Path, pg: Postgres, rows: int, repeat: int) -> int:
     def build(target: str, schema: str, month: int) -> float:
         os.environ['POSTGRES_SCHEMA' if target == 'postgres' else 'BIGQUERY_DATASET'] = schema
         started = time.perf_counter()
-        done = dbt.invoke(['build', '--select', 'taxi_marts', '--project-dir', str(DBT_PROJECT),
-                           '--profiles-dir', str(DBT_PROJECT), '--target', target, '--quiet',
-                           '--target-path', str(root / 'dbt' / target / schema), '--log-path', str(root / 'dbt-logs'),
-                           '--vars', json.dumps({'service': 'yellow', 'year': 2019, 'month': month})])
+        done = dbt.invoke(
+            [
+                'build',
+                '--select',
+                'taxi_marts',
+                '--project-dir',
+                str(DBT_PROJECT),
+                '--profiles-dir',
+                str(DBT_PROJECT),
+                '--target',
+                target,
+                '--quiet',
+                '--target-path',
+                str(root / 'dbt' / target / schema),
+                '--log-path',
+                str(root / 'dbt-logs'),
+                '--vars',
+                json.dumps({'service': 'yellow', 'year': 2019, 'month': month}),
+            ]
+        )
         if not done.success:
             raise RuntimeError(f'dbt build of {target} {schema} 2019-{month:02d} failed: see {root / "dbt-logs"}')
         return time.perf_counter() - started
@@ -136,9 +191,24 @@ def run(root: Path, pg: Postgres, rows: int, repeat: int) -> int:
 
     def parse(target: str) -> float:  # other vars each time, as each Mage run passes: a full parse
         started = time.perf_counter()
-        dbt.invoke(['parse', '--project-dir', str(DBT_PROJECT), '--profiles-dir', str(DBT_PROJECT), '--quiet',
-                    '--target', target, '--target-path', str(root / 'dbt' / 'parse'), '--log-path', str(root / 'dbt-logs'),
-                    '--vars', json.dumps({'service': 'yellow', 'year': 2019, 'month': next(runs) % 12 + 1})])
+        dbt.invoke(
+            [
+                'parse',
+                '--project-dir',
+                str(DBT_PROJECT),
+                '--profiles-dir',
+                str(DBT_PROJECT),
+                '--quiet',
+                '--target',
+                target,
+                '--target-path',
+                str(root / 'dbt' / 'parse'),
+                '--log-path',
+                str(root / 'dbt-logs'),
+                '--vars',
+                json.dumps({'service': 'yellow', 'year': 2019, 'month': next(runs) % 12 + 1}),
+            ]
+        )
         return time.perf_counter() - started
 
     results, held = {}, {}
@@ -149,25 +219,33 @@ def run(root: Path, pg: Postgres, rows: int, repeat: int) -> int:
             held[target, schema] = fact_rows(pg, target, schema)
             results[target, schema] = [build(target, schema, 1) for _ in range(repeat)]
             after = fact_rows(pg, target, schema)
-            assert after == held[target, schema] > 0, f'{target} {schema}: {held[target, schema]} rows before, {after} after'
+            assert after == held[target, schema] > 0, (
+                f'{target} {schema}: {held[target, schema]} rows before, {after} after'
+            )
         results[target, 'parse'] = [parse(target) for _ in range(repeat)]
     imports = {adapter: import_seconds(adapter) for adapter in ('postgres', 'bigquery')}
 
-    print(f'SYNTHETIC yellow months of {rows:,} rows (the release shape); month 2019-01 refreshed {repeat} times '
-          '(dbt build --select taxi_marts: the models, then their tests)')
+    print(
+        f'SYNTHETIC yellow months of {rows:,} rows (the release shape); month 2019-01 refreshed {repeat} times '
+        '(dbt build --select taxi_marts: the models, then their tests)'
+    )
     print('| warehouse | marts hold | rows in fact_trips | refresh one month: median s | runs s |')
     print('|---|---:|---:|---:|---|')
     for target in ('postgres', 'bigquery'):
         for schema, months in SCHEMAS.items():
             times = results[target, schema]
-            print(f'| {target} | {len(months)} month(s) | {held[target, schema]:,} | {statistics.median(times):.2f} | '
-                  f'{", ".join(f"{t:.2f}" for t in times)} |')
+            print(
+                f'| {target} | {len(months)} month(s) | {held[target, schema]:,} | {statistics.median(times):.2f} | '
+                f'{", ".join(f"{t:.2f}" for t in times)} |'
+            )
     for target in ('postgres', 'bigquery'):
         ratio = statistics.median(results[target, 'many_months']) / statistics.median(results[target, 'one_month'])
         print(f'{target}: {len(SCHEMAS["many_months"])} months / 1 month: {ratio:.2f} x (target <= 1.5)')
     for target in ('postgres', 'bigquery'):
-        print(f'dbt start-up, {target}: import of the adapter in a fresh process {imports[target]:.1f} s (once per '
-              f'Mage run); dbt parse {statistics.median(results[target, "parse"]):.2f} s (every build)')
+        print(
+            f'dbt start-up, {target}: import of the adapter in a fresh process {imports[target]:.1f} s (once per '
+            f'Mage run); dbt parse {statistics.median(results[target, "parse"]):.2f} s (every build)'
+        )
     return 0
 
 

@@ -7,7 +7,7 @@ shortcuts, in the same bench run on the same machine.
                 (SCHEDULER_TRIGGER_INTERVAL, 10 s) to start
     ours        the defaults: those packages imported once in the server before it forks
                 (scripts/start_mage.py), the scheduler woken when the server created a run
-                (scripts/mage_patches.py)
+                (scripts/mage_patches/)
 
 `make up` in a fresh copy of the checkout on free ports (the bundled samples: yellow 2021-01 is
 1,197 rows), then each pipeline of PIPELINES below is triggered --repeat times through its API
@@ -41,8 +41,10 @@ from scripts.mage_api import MageServer  # noqa: E402
 
 YELLOW = {'service': 'yellow', 'year': 2021, 'month': 1}
 PIPELINES = ('api_to_postgres', 'postgres_marts', 'bigquery_marts')
-MODES = {'reference': {'PRELOAD_IMPORTS': '0', 'WAKE_ON_NEW_RUNS': '0'},
-         'ours': {'PRELOAD_IMPORTS': '1', 'WAKE_ON_NEW_RUNS': '1'}}
+MODES = {
+    'reference': {'PRELOAD_IMPORTS': '0', 'WAKE_ON_NEW_RUNS': '0'},
+    'ours': {'PRELOAD_IMPORTS': '1', 'WAKE_ON_NEW_RUNS': '1'},
+}
 PORTS = ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')
 
 
@@ -51,8 +53,9 @@ def _time(value: str) -> datetime:
 
 
 def make(checkout: Path, env: dict[str, str], target: str) -> str:
-    done = subprocess.run(['make', '--no-print-directory', target], cwd=checkout, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        ['make', '--no-print-directory', target], cwd=checkout, env=env, capture_output=True, text=True, timeout=1800
+    )
     if done.returncode != 0:
         raise SystemExit(f'make {target} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}')
     return done.stdout
@@ -67,9 +70,13 @@ def measure(mage: MageServer, pipeline: str, repeat: int) -> list[dict[str, floa
         seen = time.monotonic() - pressed
         if run['status'] != 'completed':
             raise SystemExit(f'{pipeline} run {run["id"]} {run["status"]}: {mage.result(run).error}')
-        out.append({'wait': (_time(run['started_at']) - _time(run['created_at'])).total_seconds(),
-                    'run': (_time(run['completed_at']) - _time(run['started_at'])).total_seconds(),
-                    'total': seen})
+        out.append(
+            {
+                'wait': (_time(run['started_at']) - _time(run['created_at'])).total_seconds(),
+                'run': (_time(run['completed_at']) - _time(run['started_at'])).total_seconds(),
+                'total': seen,
+            }
+        )
     return out
 
 
@@ -81,12 +88,24 @@ def main() -> int:
     checkout = private / 'nyc-taxi-mage'
     checkout.mkdir()
     copy_checkout(checkout)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('NYC_TLC_BASE_URL', 'PGDATA_DIR', 'LOCAL_DATA_DIR', 'MAGE_DATA_DIR', 'TAXI_WORK_DIR',
-                        'PYTHONPATH', 'MAGE_HOST', 'IO_CONFIG_PROFILE')}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            'NYC_TLC_BASE_URL',
+            'PGDATA_DIR',
+            'LOCAL_DATA_DIR',
+            'MAGE_DATA_DIR',
+            'TAXI_WORK_DIR',
+            'PYTHONPATH',
+            'MAGE_HOST',
+            'IO_CONFIG_PROFILE',
+        )
+    }
     env.update({name: str(free_port()) for name in PORTS})
-    env['GCS_EMULATOR_URL'] = f"http://127.0.0.1:{env['GCS_PORT']}"
-    env['BIGQUERY_EMULATOR_URL'] = f"http://127.0.0.1:{env['BIGQUERY_PORT']}"
+    env['GCS_EMULATOR_URL'] = f'http://127.0.0.1:{env["GCS_PORT"]}'
+    env['BIGQUERY_EMULATOR_URL'] = f'http://127.0.0.1:{env["BIGQUERY_PORT"]}'
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     try:
         for mode, settings in MODES.items():
@@ -94,7 +113,7 @@ def main() -> int:
             started = time.monotonic()
             make(checkout, mode_env, 'up')  # make up's own runs load every month the marts read
             print(f'[bench-runs] {mode}: make up in {time.monotonic() - started:.0f} s', flush=True)
-            mage = MageServer.from_env(f"http://127.0.0.1:{env['MAGE_PORT']}", mode_env)
+            mage = MageServer.from_env(f'http://127.0.0.1:{env["MAGE_PORT"]}', mode_env)
             results[mode] = {p: measure(mage, p, args.repeat) for p in PIPELINES}
             make(checkout, mode_env, 'stop')
     finally:
@@ -104,15 +123,21 @@ def main() -> int:
     def median(mode: str, pipeline: str, key: str) -> float:
         return statistics.median(r[key] for r in results[mode][pipeline])
 
-    print(f'\nA run through the server on the bundled samples (yellow 2021-01, 1,197 rows), medians of {args.repeat}; '
-          'wait = created -> started, run = started -> completed (Mage\'s clock), total = trigger -> completed')
-    print(f'{"pipeline":<16}{"reference wait / run / total":>32}{"ours wait / run / total":>30}'
-          f'{"run ratio":>11}{"total ratio":>13}')
+    print(
+        f'\nA run through the server on the bundled samples (yellow 2021-01, 1,197 rows), medians of {args.repeat}; '
+        "wait = created -> started, run = started -> completed (Mage's clock), total = trigger -> completed"
+    )
+    print(
+        f'{"pipeline":<16}{"reference wait / run / total":>32}{"ours wait / run / total":>30}'
+        f'{"run ratio":>11}{"total ratio":>13}'
+    )
     for p in PIPELINES:
         ref = [median('reference', p, k) for k in ('wait', 'run', 'total')]
         our = [median('ours', p, k) for k in ('wait', 'run', 'total')]
-        print(f'{p:<16}{" / ".join(f"{v:5.1f}" for v in ref):>32}{" / ".join(f"{v:5.1f}" for v in our):>30}'
-              f'{our[1] / ref[1]:>10.2f}x{our[2] / ref[2]:>12.2f}x')
+        print(
+            f'{p:<16}{" / ".join(f"{v:5.1f}" for v in ref):>32}{" / ".join(f"{v:5.1f}" for v in our):>30}'
+            f'{our[1] / ref[1]:>10.2f}x{our[2] / ref[2]:>12.2f}x'
+        )
     out = REPO_ROOT / '.data' / 'bench'
     out.mkdir(parents=True, exist_ok=True)
     (out / 'runs.json').write_text(json.dumps(results, indent=1))

@@ -65,10 +65,13 @@ def as_parquet(service: str, csv_text: bytes, dest: Path) -> int:
     schema = schema_for(service)
     header = next(csv.reader([csv_text.split(b'\n', 1)[0].decode()]))
     matched = match_columns(header, schema, str(dest))
-    table = pacsv.read_csv(io.BytesIO(csv_text), convert_options=pacsv.ConvertOptions(
-        column_types={n: pa.string() for n in header}, strings_can_be_null=True))
-    typed = pa.Table.from_batches([conform(b, schema, matched, str(dest)) for b in table.to_batches()],
-                                  schema=schema.arrow_schema())
+    table = pacsv.read_csv(
+        io.BytesIO(csv_text),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in header}, strings_can_be_null=True),
+    )
+    typed = pa.Table.from_batches(
+        [conform(b, schema, matched, str(dest)) for b in table.to_batches()], schema=schema.arrow_schema()
+    )
     kept = typed.select([matched[n] for n in header]).rename_columns(header)
     dest.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(kept, dest, compression='zstd')
@@ -90,8 +93,11 @@ def main() -> None:
         for month in months:
             write_gzip(args.out / service / f'{service}_tripdata_{month}.csv.gz', header + ''.join(by_month[month]))
         month = CONVERTED[service]
-        rows = as_parquet(service, (header + ''.join(by_month[month])).encode(),
-                          args.out / 'trip-data' / f'{service}_tripdata_{month}.parquet')
+        rows = as_parquet(
+            service,
+            (header + ''.join(by_month[month])).encode(),
+            args.out / 'trip-data' / f'{service}_tripdata_{month}.parquet',
+        )
         print(f'{service}: {len(months)} CSV months, {month} as parquet ({rows} rows)')
     yellow = gzip.decompress((args.out / 'yellow' / 'yellow_tripdata_2021-01.csv.gz').read_bytes())
     rows = as_parquet('yellow', yellow, args.out / 'trip-data' / 'yellow_tripdata_2021-01.parquet')

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_local import environment, start_emulators  # noqa: E402  (beside this script)
+from run_local import environment, start_emulators
 
 
 def say(message: str) -> None:
@@ -23,8 +23,14 @@ def say(message: str) -> None:
 
 def main() -> int:
     env = environment()
-    from utils.environment import (ConfigError, bigquery_client, cloud_credentials, google_target,
-                                   load_profile, storage_client)
+    from utils.environment import (
+        ConfigError,
+        bigquery_client,
+        cloud_credentials,
+        google_target,
+        load_profile,
+        storage_client,
+    )
     from utils.gcp_setup import SetupRefused, Target, check_names, check_permissions, ensure_bucket, ensure_dataset
 
     try:

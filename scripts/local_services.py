@@ -6,6 +6,7 @@ the tests run against the same real servers that users get.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -90,7 +91,7 @@ def _owner_can_reach(path: Path) -> bool:
     probe = path if path.exists() else path.parent
     while not probe.exists():
         probe = probe.parent
-    return subprocess.run(_as_db_owner() + ['test', '-x', str(probe)], capture_output=True).returncode == 0
+    return subprocess.run([*_as_db_owner(), 'test', '-x', str(probe)], capture_output=True).returncode == 0
 
 
 def private_cluster_folder(checkout: Path) -> Path:
@@ -143,9 +144,7 @@ class Postgres:
         if (self.datadir / 'PG_VERSION').exists():
             return
         if not _owner_can_reach(self.datadir):
-            raise ServiceError(
-                f'the postgres user cannot reach {self.datadir}; set PGDATA_DIR to a folder it can'
-            )
+            raise ServiceError(f'the postgres user cannot reach {self.datadir}; set PGDATA_DIR to a folder it can')
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.datadir.chmod(0o700)
         with tempfile.NamedTemporaryFile('w', delete=False, prefix='pwfile') as f:
@@ -155,8 +154,15 @@ class Postgres:
                 shutil.chown(self.datadir, 'postgres', 'postgres')
                 shutil.chown(f.name, 'postgres', 'postgres')
             done = self._run(
-                str(postgres_bindir() / 'initdb'), '-D', str(self.datadir), '-U', self.user,
-                f'--pwfile={f.name}', '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8',
+                str(postgres_bindir() / 'initdb'),
+                '-D',
+                str(self.datadir),
+                '-U',
+                self.user,
+                f'--pwfile={f.name}',
+                '--auth=scram-sha-256',
+                '--encoding=UTF8',
+                '--locale=C.UTF-8',
             )
         finally:
             os.unlink(f.name)
@@ -166,7 +172,7 @@ class Postgres:
     def running(self) -> bool:
         return self._run(str(postgres_bindir() / 'pg_ctl'), 'status', '-D', str(self.datadir)).returncode == 0
 
-    def start(self) -> 'Postgres':
+    def start(self) -> Postgres:
         self.init()
         if not self.running():
             if port_open(self.port):
@@ -177,8 +183,17 @@ class Postgres:
             settings = ' '.join(f'-c {s}' for s in BULK_LOAD_SETTINGS)
             options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' {settings}"
             done = self._run(
-                str(postgres_bindir() / 'pg_ctl'), 'start', '-D', str(self.datadir), '-w', '-t', '60',
-                '-l', str(self.logfile), '-o', options,
+                str(postgres_bindir() / 'pg_ctl'),
+                'start',
+                '-D',
+                str(self.datadir),
+                '-w',
+                '-t',
+                '60',
+                '-l',
+                str(self.logfile),
+                '-o',
+                options,
             )
             if done.returncode != 0:
                 log = self.logfile.read_text()[-2000:] if self.logfile.exists() else ''
@@ -190,8 +205,12 @@ class Postgres:
         import psycopg2
 
         return psycopg2.connect(
-            host='127.0.0.1', port=self.port, user=self.user, password=self.password,
-            dbname=dbname or self.dbname, connect_timeout=10,
+            host='127.0.0.1',
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=dbname or self.dbname,
+            connect_timeout=10,
         )
 
     def create_database(self) -> None:
@@ -212,11 +231,17 @@ class Postgres:
 
 # --- a copy of the checkout (tests, benchmarks) -------------------------------------------
 
+
 def copy_checkout(dest: Path) -> None:
     """The files git knows (tracked, or new and not ignored) as they are in the working tree,
     mtimes kept; the venvs are linked, so `make`'s setup step finds them installed."""
-    listed = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
-                            cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split('\0')
+    listed = subprocess.run(
+        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split('\0')
     for name in filter(None, listed):
         src = REPO_ROOT / name
         if src.is_file():
@@ -228,12 +253,18 @@ def copy_checkout(dest: Path) -> None:
 
 # --- background processes (HTTP mirror, Mage) --------------------------------------------
 
+
 def start_process(cmd: list[str], logfile: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, 'ab') as out:
         return subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=REPO_ROOT, start_new_session=True,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
         )
 
 
@@ -244,19 +275,15 @@ def stop_process_group(pid: int, timeout: float = 15) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child (else it stays a zombie)
-        except ChildProcessError:
-            pass
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our own child (else it stays a zombie)
+            os.waitpid(pid, os.WNOHANG)
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def start_http_mirror(root: Path, port: int, logfile: Path) -> subprocess.Popen:
@@ -295,9 +322,23 @@ def start_fake_gcs(root: Path, port: int, logfile: Path) -> subprocess.Popen:
     """fake-gcs-server over HTTP with a filesystem backend: object gs://b/x is file root/b/x."""
     root.mkdir(parents=True, exist_ok=True)
     proc = start_process(
-        [str(fake_gcs_binary()), '-scheme', 'http', '-host', '127.0.0.1', '-port', str(port),
-         '-backend', 'filesystem', '-filesystem-root', str(root),
-         '-external-url', f'http://127.0.0.1:{port}', '-log-level', 'warn'],
+        [
+            str(fake_gcs_binary()),
+            '-scheme',
+            'http',
+            '-host',
+            '127.0.0.1',
+            '-port',
+            str(port),
+            '-backend',
+            'filesystem',
+            '-filesystem-root',
+            str(root),
+            '-external-url',
+            f'http://127.0.0.1:{port}',
+            '-log-level',
+            'warn',
+        ],
         logfile,
     )
     wait_until(lambda: http_ok(f'http://127.0.0.1:{port}/storage/v1/b'), 30, f'fake-gcs-server on port {port}')
@@ -316,10 +357,26 @@ def start_bigquery_emulator(data_dir: Path, gcs_root: Path, port: int, project: 
     link.symlink_to(gcs_root.resolve(), target_is_directory=True)
     env = {**os.environ, 'HOME': str(BIGQUERY_VENV / 'home')}
     proc = start_process(
-        [str(binary), 'serve', '--host', '127.0.0.1', '--port', str(port), '--grpc-port', str(free_port()),
-         '--project', project, '--data-dir', str(data_dir)],
-        logfile, env,
+        [
+            str(binary),
+            'serve',
+            '--host',
+            '127.0.0.1',
+            '--port',
+            str(port),
+            '--grpc-port',
+            str(free_port()),
+            '--project',
+            project,
+            '--data-dir',
+            str(data_dir),
+        ],
+        logfile,
+        env,
     )
-    wait_until(lambda: http_ok(f'http://127.0.0.1:{port}/bigquery/v2/projects/{project}/datasets'), 90,
-               f'BigQuery emulator on port {port} (log: {logfile})')
+    wait_until(
+        lambda: http_ok(f'http://127.0.0.1:{port}/bigquery/v2/projects/{project}/datasets'),
+        90,
+        f'BigQuery emulator on port {port} (log: {logfile})',
+    )
     return proc

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 
@@ -72,30 +73,36 @@ _EXCEPTION_LINE = re.compile(r'^(?:[\w.]+\.)?(\w*(?:Error|Exception|Timeout)\w*)
 
 
 class MageServer:
-    def __init__(self, base_url: str = 'http://127.0.0.1:6789', email: str = 'admin@admin.com',
-                 password: str = 'admin'):
+    def __init__(
+        self, base_url: str = 'http://127.0.0.1:6789', email: str = 'admin@admin.com', password: str = 'admin'
+    ):
         self.base_url = base_url.rstrip('/')
         self.http = requests.Session()
         self.email, self.password = email, password
         self.logged_in = False
 
     @classmethod
-    def from_env(cls, base_url: str, env: Mapping[str, str]) -> 'MageServer':
+    def from_env(cls, base_url: str, env: Mapping[str, str]) -> MageServer:
         """A client that logs in, when asked to, as the owner the settings name (Mage's defaults)."""
-        return cls(base_url, env.get('DEFAULT_OWNER_EMAIL') or 'admin@admin.com',
-                   env.get('DEFAULT_OWNER_PASSWORD') or 'admin')
+        return cls(
+            base_url, env.get('DEFAULT_OWNER_EMAIL') or 'admin@admin.com', env.get('DEFAULT_OWNER_PASSWORD') or 'admin'
+        )
 
     def login(self) -> None:
         """POST /api/sessions as the UI's login page does; the token goes in every later request."""
-        r = self.http.post(f'{self.base_url}/api/sessions', timeout=60, json={
-            'api_key': UI_API_KEY, 'session': {'email': self.email, 'password': self.password}})
+        r = self.http.post(
+            f'{self.base_url}/api/sessions',
+            timeout=60,
+            json={'api_key': UI_API_KEY, 'session': {'email': self.email, 'password': self.password}},
+        )
         body = r.json()
         if body.get('error'):
             refused = MageLoginError if body['error'].get('type') == 'record_not_found' else MageRunError
             raise refused(
                 f'the Mage server at {self.base_url} requires a login and refused {self.email}: '
                 f'"{body["error"].get("message") or body["error"]}" Set DEFAULT_OWNER_EMAIL and '
-                'DEFAULT_OWNER_PASSWORD (in .env or the environment) to that login.')
+                'DEFAULT_OWNER_PASSWORD (in .env or the environment) to that login.'
+            )
         self.http.cookies.set('oauth_token', body['session']['token'])  # where the UI keeps it
         self.logged_in = True
 
@@ -110,12 +117,17 @@ class MageServer:
             raise MageRunError(f'{method} /api/{path}: {error.get("message") or error}')
         return response.json()
 
-    def _request(self, method: str, path: str, params: dict | None = None,
-                 json: dict | None = None) -> tuple[requests.Response, dict | None]:
+    def _request(
+        self, method: str, path: str, params: dict | None = None, json: dict | None = None
+    ) -> tuple[requests.Response, dict | None]:
         """(the response, Mage's error object or None); Mage reads a POST's or PUT's api_key from its body."""
-        response = self.http.request(method, f'{self.base_url}/api/{path}', timeout=30,
-                                     params={'api_key': UI_API_KEY, **(params or {})},
-                                     json=None if json is None else {'api_key': UI_API_KEY, **json})
+        response = self.http.request(
+            method,
+            f'{self.base_url}/api/{path}',
+            timeout=30,
+            params={'api_key': UI_API_KEY, **(params or {})},
+            json=None if json is None else {'api_key': UI_API_KEY, **json},
+        )
         is_json = response.headers.get('content-type', '').startswith('application/json')
         body = response.json() if is_json else {}
         return response, body.get('error') if isinstance(body, dict) else None
@@ -145,7 +157,9 @@ class MageServer:
                 raise
             except (MageRunError, requests.RequestException) as e:
                 if time.monotonic() > deadline:
-                    raise MageRunError(f'Mage at {self.base_url} cannot read its database after {timeout:.0f} s: {e}')
+                    raise MageRunError(
+                        f'Mage at {self.base_url} cannot read its database after {timeout:.0f} s: {e}'
+                    ) from e
                 time.sleep(1)
 
     def api_trigger(self, pipeline_uuid: str, timeout: float = 90) -> dict:
@@ -169,8 +183,9 @@ class MageServer:
         run = self.wait(self.trigger(pipeline_uuid, variables), timeout)
         return self.result(run, time.monotonic() - started)
 
-    def run_and_its_refresh(self, pipeline_uuid: str, variables: dict[str, Any] | None = None,
-                            timeout: float = 900) -> list[RunResult]:
+    def run_and_its_refresh(
+        self, pipeline_uuid: str, variables: dict[str, Any] | None = None, timeout: float = 900
+    ) -> list[RunResult]:
         """A run, then the marts run its last block started (refresh_marts: utils/marts_follow.py),
         waited for by its id; a run that started none gives a list of one."""
         result = self.run(pipeline_uuid, variables, timeout)
@@ -183,7 +198,7 @@ class MageServer:
         """Fire the pipeline's API trigger (as `make run` and the UI's API do); return the run id."""
         trigger = self.api_trigger(pipeline_uuid)
         r = self.http.post(
-            f"{self.base_url}/api/pipeline_schedules/{trigger['id']}/pipeline_runs/{trigger['token']}",
+            f'{self.base_url}/api/pipeline_schedules/{trigger["id"]}/pipeline_runs/{trigger["token"]}',
             json={'pipeline_run': {'variables': variables or {}}},
             timeout=30,
         )
@@ -211,9 +226,13 @@ class MageServer:
         block_runs = self._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
         blocks = {b['block_uuid']: b['status'] for b in block_runs}
         result = RunResult(
-            run['pipeline_uuid'], run['id'], run['status'], blocks,
+            run['pipeline_uuid'],
+            run['id'],
+            run['status'],
+            blocks,
             f'{self.base_url}/pipelines/{run["pipeline_uuid"]}/runs/{run["id"]}',
-            _seconds(run) if seconds is None else seconds, run.get('execution_date'),
+            _seconds(run) if seconds is None else seconds,
+            run.get('execution_date'),
         )
         if result.ok:
             last = max(block_runs, key=lambda b: b['id'])
@@ -228,12 +247,14 @@ class MageServer:
         outputs = self._get(f'block_runs/{block_run_id}/outputs')['outputs']
         table = (outputs[0].get('sample_data') or {}) if outputs else {}
         rows = table.get('rows') or [[]]
-        return dict(zip(table.get('columns', []), rows[0]))
+        return dict(zip(table.get('columns', []), rows[0], strict=False))
 
     def block_log(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
         """The block's log in that run, as the run page's Logs tab shows it."""
-        logs = self._get(f'pipelines/{pipeline_uuid}/logs', **{'pipeline_run_id[]': run_id, 'block_uuid[]': block_uuid,
-                                                                 '_limit': 1000})['logs']
+        logs = self._get(
+            f'pipelines/{pipeline_uuid}/logs',
+            **{'pipeline_run_id[]': run_id, 'block_uuid[]': block_uuid, '_limit': 1000},
+        )['logs']
         return '\n'.join(entry.get('content', '') for log in logs for entry in log.get('block_run_logs', []))
 
     def block_error(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
@@ -259,19 +280,31 @@ class MageServer:
         AssertionError with the chart's error."""
         item = self._get(f'page_block_layouts/pipelines%2F{pipeline_uuid}%2Fdashboard/block_layout_items/{chart_uuid}')
         item = item.get('block_layout_item') or {}
-        assert item and not item.get('error'), f'{pipeline_uuid} dashboard, {chart_uuid}: {item.get("error") or "no chart"}'
+        assert item and not item.get('error'), (
+            f'{pipeline_uuid} dashboard, {chart_uuid}: {item.get("error") or "no chart"}'
+        )
         return item.get('data') or {}
 
     # --- backfills: one run per month start, as the UI's Backfills page makes them --------------
 
-    def create_backfill(self, pipeline_uuid: str, name: str, first: date, last: date,
-                        variables: dict[str, Any]) -> dict:
+    def create_backfill(
+        self, pipeline_uuid: str, name: str, first: date, last: date, variables: dict[str, Any]
+    ) -> dict:
         """Create and start a monthly backfill over first..last (month starts, UTC)."""
-        backfill = self._send('POST', f'pipelines/{pipeline_uuid}/backfills', {'backfill': {
-            'name': name, 'interval_type': 'month', 'interval_units': 1,
-            'start_datetime': f'{first:%Y-%m-01}T00:00:00+00:00', 'end_datetime': f'{last:%Y-%m-01}T00:00:00+00:00',
-            'variables': variables,
-        }})['backfill']
+        backfill = self._send(
+            'POST',
+            f'pipelines/{pipeline_uuid}/backfills',
+            {
+                'backfill': {
+                    'name': name,
+                    'interval_type': 'month',
+                    'interval_units': 1,
+                    'start_datetime': f'{first:%Y-%m-01}T00:00:00+00:00',
+                    'end_datetime': f'{last:%Y-%m-01}T00:00:00+00:00',
+                    'variables': variables,
+                }
+            },
+        )['backfill']
         self._send('PUT', f'backfills/{backfill["id"]}', {'backfill': {'status': 'initial'}})  # the UI's "Start"
         return backfill
 
@@ -287,5 +320,7 @@ class MageServer:
                 return [self.result(r) for r in sorted(runs, key=lambda r: r['execution_date'])]
             if time.monotonic() > deadline:
                 waiting = sorted(r['execution_date'][:7] for r in runs if r['status'] not in DONE)
-                raise MageRunError(f'backfill {backfill_id}: months {", ".join(waiting)} still running after {timeout:.0f} s')
+                raise MageRunError(
+                    f'backfill {backfill_id}: months {", ".join(waiting)} still running after {timeout:.0f} s'
+                )
             time.sleep(1)

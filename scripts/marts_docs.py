@@ -19,15 +19,25 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_local import REPO_ROOT, environment  # noqa: E402  (beside this script)
+from run_local import REPO_ROOT, environment
 
 PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
 DBT = Path(sys.executable).with_name('dbt')
 
 
 def dbt(*args: str, env: dict[str, str]) -> int:
-    cmd = [str(DBT), *args, '--project-dir', str(PROJECT), '--profiles-dir', str(PROJECT),
-           '--target', 'postgres', '--target-path', 'target/docs']
+    cmd = [
+        str(DBT),
+        *args,
+        '--project-dir',
+        str(PROJECT),
+        '--profiles-dir',
+        str(PROJECT),
+        '--target',
+        'postgres',
+        '--target-path',
+        'target/docs',
+    ]
     return subprocess.call(cmd, env=env, cwd=PROJECT)
 
 
@@ -46,8 +56,18 @@ def describe_columns_from_the_catalog(target: Path) -> int:
             if node is None:
                 continue
             for name, column in entry['columns'].items():
-                known = node['columns'].setdefault(name, {'name': name, 'description': '', 'meta': {}, 'data_type': None,
-                                                           'constraints': [], 'quote': None, 'tags': []})
+                known = node['columns'].setdefault(
+                    name,
+                    {
+                        'name': name,
+                        'description': '',
+                        'meta': {},
+                        'data_type': None,
+                        'constraints': [],
+                        'quote': None,
+                        'tags': [],
+                    },
+                )
                 if column.get('comment') and not known.get('description'):
                     known['description'] = column['comment']
                     filled += 1
@@ -63,12 +83,15 @@ def main() -> int:
     done = dbt('docs', 'generate', env=env)
     if done != 0:
         return done
-    print(f'[docs] {describe_columns_from_the_catalog(PROJECT / "target" / "docs")} columns described from the '
-          'data dictionary', flush=True)
+    print(
+        f'[docs] {describe_columns_from_the_catalog(PROJECT / "target" / "docs")} columns described from the '
+        'data dictionary',
+        flush=True,
+    )
     if args.generate_only:
         return 0
     port = env.get('DBT_DOCS_PORT') or '8580'
-    print(f'[docs] the marts\' lineage and columns on http://127.0.0.1:{port} (Ctrl-C stops)', flush=True)
+    print(f"[docs] the marts' lineage and columns on http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)
     try:
         return dbt('docs', 'serve', '--host', '127.0.0.1', '--port', port, '--no-browser', env=env)
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ change in `git status` after every click, and a machine path a student's `git ad
 
 So the committed files are in Mage's long form already (explanations live in docs/pipelines.md
 and the blocks' docstrings, where Mage's rewriting cannot drop them), with every block not
-executed and no variables_dir; and scripts/mage_patches.py has the server write them in that
+executed and no variables_dir; and scripts/mage_patches/ has the server write them in that
 form (`as_committed`, applied to what Pipeline.save writes). Opening, running and saving a
 pipeline then leaves the file byte for byte as committed. The block statuses the editor shows
 live on in the editor's page while it is open; a reload shows the blocks as not executed.
@@ -40,7 +40,7 @@ def as_committed(text: str) -> str:
     if not found:
         return text
     end = TOP_LEVEL_KEY.search(rest)
-    blocks, tail = (rest[:end.start()], rest[end.start():]) if end else (rest, '')
+    blocks, tail = (rest[: end.start()], rest[end.start() :]) if end else (rest, '')
     items = re.split(r'(?m)^(?=- )', blocks)
     return head + found + ''.join(_not_executed(item) for item in items) + tail
 
@@ -50,14 +50,21 @@ def _not_executed(block: str) -> str:
         return block
     root = re.search(r'^  upstream_blocks: \[\]$', block, re.M) is not None
     block = re.sub(r'^(- |  )status: \S+$', r'\1status: not_executed', block, flags=re.M)
-    return re.sub(r'^(- |  )all_upstream_blocks_executed: \S+$',
-                  rf'\1all_upstream_blocks_executed: {"true" if root else "false"}', block, flags=re.M)
+    return re.sub(
+        r'^(- |  )all_upstream_blocks_executed: \S+$',
+        rf'\1all_upstream_blocks_executed: {"true" if root else "false"}',
+        block,
+        flags=re.M,
+    )
 
 
 def not_as_committed() -> list[str]:
     """The pipeline files that are not in the committed form."""
-    return [str(p.relative_to(PIPELINES.parent)) for p in sorted(PIPELINES.glob('*/metadata.yaml'))
-            if as_committed(p.read_text()) != p.read_text()]
+    return [
+        str(p.relative_to(PIPELINES.parent))
+        for p in sorted(PIPELINES.glob('*/metadata.yaml'))
+        if as_committed(p.read_text()) != p.read_text()
+    ]
 
 
 if __name__ == '__main__':

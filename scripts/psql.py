@@ -16,20 +16,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import run_local  # noqa: E402
-from scripts.local_services import postgres_bindir  # noqa: E402
+from scripts import run_local
+from scripts.local_services import postgres_bindir
 
 
 def psql_command(env: dict[str, str], sql: str = '') -> tuple[list[str], dict[str, str]]:
     """The psql command line and its environment (the password goes in PGPASSWORD, never argv)."""
     psql = shutil.which('psql') or str(postgres_bindir() / 'psql')
-    cmd = [psql, '-h', env.get('POSTGRES_HOST', '127.0.0.1'), '-p', env.get('POSTGRES_PORT', '5432'),
-           '-U', env.get('POSTGRES_USER', 'root'), '-d', env.get('POSTGRES_DBNAME', 'ny_taxi')]
+    cmd = [
+        psql,
+        '-h',
+        env.get('POSTGRES_HOST', '127.0.0.1'),
+        '-p',
+        env.get('POSTGRES_PORT', '5432'),
+        '-U',
+        env.get('POSTGRES_USER', 'root'),
+        '-d',
+        env.get('POSTGRES_DBNAME', 'ny_taxi'),
+    ]
     if sql:
         cmd += ['-v', 'ON_ERROR_STOP=1', '-c', sql]
     schema = env.get('POSTGRES_SCHEMA', 'ny_taxi')
-    return cmd, {**env, 'PGPASSWORD': env.get('POSTGRES_PASSWORD', ''),
-                 'PGOPTIONS': f'-c search_path={schema},public'}
+    return cmd, {**env, 'PGPASSWORD': env.get('POSTGRES_PASSWORD', ''), 'PGOPTIONS': f'-c search_path={schema},public'}
 
 
 def main(argv: list[str] | None = None) -> int:

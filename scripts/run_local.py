@@ -58,14 +58,13 @@ def mage_port() -> int:
 def mirror_port(env=os.environ) -> int:
     return int(env.get('MIRROR_PORT') or 8765)
 
+
 # What `make run` runs: each pipeline with its variables, in order. The loads of api_to_postgres
 # and gcs_to_bigquery start their marts' refresh themselves (utils/marts_follow.py): make run
 # waits for it and says how it went.
 MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]
 RUNS: list[tuple[str, dict]] = [
-    (pipeline, month)
-    for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery')
-    for month in MONTHS
+    (pipeline, month) for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery') for month in MONTHS
 ]
 # The homework (green_taxi_etl): its quarter on the public files; offline, October, the one
 # month of it the mirror has (real rows; no month is ever made up).
@@ -73,7 +72,9 @@ HOMEWORK_MONTHS = {'public': [10, 11, 12], 'samples': [10]}
 
 
 def runs(source: str) -> list[tuple[str, dict]]:
-    return RUNS + [('green_taxi_etl', {'year': 2020, 'months': HOMEWORK_MONTHS.get(source, [10, 11, 12])})]
+    return [*RUNS, ('green_taxi_etl', {'year': 2020, 'months': HOMEWORK_MONTHS.get(source, [10, 11, 12])})]
+
+
 SERVICES = ('mage', 'bigquery', 'gcs', 'mirror')
 
 
@@ -91,9 +92,11 @@ def environment() -> dict[str, str]:
     if env.get('SOURCE', 'samples') == 'samples':
         env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{mirror_port(env)}'
         env['TLC_TRIP_DATA_URL'] = f'http://127.0.0.1:{mirror_port(env)}/trip-data'
-    say(f'settings from {env_file.name}; release: {env.get("TAXI_SOURCE") or "course"}, files from '
+    say(
+        f'settings from {env_file.name}; release: {env.get("TAXI_SOURCE") or "course"}, files from '
         f'{env.get("NYC_TLC_BASE_URL") or "the public release"}; '
-        f'profile: {env.get("IO_CONFIG_PROFILE", "local")}')
+        f'profile: {env.get("IO_CONFIG_PROFILE", "local")}'
+    )
     os.environ.update(env)  # this process talks to the same services as Mage does
     return env
 
@@ -114,7 +117,9 @@ def start_emulators(env: dict[str, str]) -> None:
     if _pid('bigquery') is None:
         t = time.monotonic()
         port = _port(env['BIGQUERY_EMULATOR_URL'])
-        proc = start_bigquery_emulator(DATA / 'bigquery', gcs_root, port, env['GOOGLE_PROJECT_ID'], LOGS / 'bigquery.log')
+        proc = start_bigquery_emulator(
+            DATA / 'bigquery', gcs_root, port, env['GOOGLE_PROJECT_ID'], LOGS / 'bigquery.log'
+        )
         _remember('bigquery', proc.pid)
         say(f'BigQuery emulator on {env["BIGQUERY_EMULATOR_URL"]} ({time.monotonic() - t:.1f} s)')
     create_bucket(env)
@@ -174,8 +179,10 @@ def start_all(env: dict[str, str]) -> MageServer:
     if problem:
         raise ServiceError(f'{problem}; nothing was started')
     if saved:  # on the terminal, once; never in a log
-        say(f'generated a password for the Mage login {owner_email(env)}: {env["DEFAULT_OWNER_PASSWORD"]} '
-            f'(saved as DEFAULT_OWNER_PASSWORD in {saved}, mode 0600)')
+        say(
+            f'generated a password for the Mage login {owner_email(env)}: {env["DEFAULT_OWNER_PASSWORD"]} '
+            f'(saved as DEFAULT_OWNER_PASSWORD in {saved}, mode 0600)'
+        )
     for d in (RUN, LOGS):
         d.mkdir(parents=True, exist_ok=True)
 
@@ -197,12 +204,23 @@ def start_all(env: dict[str, str]) -> MageServer:
         if port_open(mage_port()):
             raise ServiceError(f'port {mage_port()} is taken by another program; set MAGE_PORT')
         t = time.monotonic()
-        cmd = [sys.executable, str(REPO_ROOT / 'scripts' / 'start_mage.py'), str(REPO_ROOT),
-               '--host', mage_host(), '--port', str(mage_port())]
+        cmd = [
+            sys.executable,
+            str(REPO_ROOT / 'scripts' / 'start_mage.py'),
+            str(REPO_ROOT),
+            '--host',
+            mage_host(),
+            '--port',
+            str(mage_port()),
+        ]
         proc = start_process(cmd, LOGS / 'mage.log', env)
         _remember('mage', proc.pid)
-        wait_until(lambda: mage.ready() or proc.poll() is not None, 180,
-                   f'Mage on port {mage_port()} (log: {LOGS / "mage.log"})', 0.5)
+        wait_until(
+            lambda: mage.ready() or proc.poll() is not None,
+            180,
+            f'Mage on port {mage_port()} (log: {LOGS / "mage.log"})',
+            0.5,
+        )
         if proc.poll() is not None:
             last = (LOGS / 'mage.log').read_text(errors='replace').strip().splitlines()[-1:] or ['']
             raise ServiceError(f'Mage stopped as it started (exit {proc.returncode}): {last[0]}')
@@ -222,8 +240,10 @@ def up(detach: bool) -> int:
         if env.get('PIPELINES') and pipeline_uuid not in env['PIPELINES'].split(','):
             continue
         if pipeline_uuid == 'green_taxi_etl' and source == 'samples':
-            say('green_taxi_etl (the homework) on October 2020 only: the offline mirror has no other month '
-                'of its quarter; SOURCE=public runs 2020-10..12')
+            say(
+                'green_taxi_etl (the homework) on October 2020 only: the offline mirror has no other month '
+                'of its quarter; SOURCE=public runs 2020-10..12'
+            )
         load, *refresh = mage.run_and_its_refresh(pipeline_uuid, variables)  # the marts run the load started
         for result in (load, *refresh):
             started_by = f' (started by {pipeline_uuid} run {load.run_id})' if result is not load else ''
@@ -278,8 +298,10 @@ def status() -> int:
     env = environment()
     pg = postgres(env)
     up = pg.datadir.exists() and pg.running()
-    say(f'PostgreSQL: {"running on " + env["POSTGRES_HOST"] + ":" + env["POSTGRES_PORT"] if up else "stopped"}, '
-        f'data in {pg.datadir}')
+    say(
+        f'PostgreSQL: {"running on " + env["POSTGRES_HOST"] + ":" + env["POSTGRES_PORT"] if up else "stopped"}, '
+        f'data in {pg.datadir}'
+    )
     if env.get('SOURCE', 'samples') == 'samples':
         mirror = env['NYC_TLC_BASE_URL']
         say(f'mirror: {"running on " + mirror if http_ok(mirror + "/") else "stopped"}')

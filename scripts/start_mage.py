@@ -13,7 +13,7 @@ REQUIRE_USER_AUTHENTICATION is on AND no user can log in with Mage's well-known 
 MIN_PASSWORD_LENGTH characters; in an existing one, no user may still have `admin` (checked as
 Mage checks a login). With neither set nor a user yet, it generates the owner's password, saves
 it in the project's .env (mode 0600) and says where. Then it runs `mage start` in this same
-process, after fixing two races of Mage's process queue (scripts/mage_patches.py).
+process, after fixing two races of Mage's process queue (scripts/mage_patches/).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import ipaddress
 import os
 import secrets
 import sys
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Mapping, MutableMapping
 
 DEFAULT_HOST = '127.0.0.1'
 MAGE_DEFAULT_PASSWORD = 'admin'  # what Mage gives its first user when DEFAULT_OWNER_PASSWORD is unset
@@ -57,7 +57,7 @@ def exposure_problem(setting: str, address: str, env: Mapping[str, str]) -> str 
             f'{setting}={address or "(empty)"} would open the Mage UI, its editor and its terminal to '
             f'every machine that can reach this one, and REQUIRE_USER_AUTHENTICATION='
             f'{env.get("REQUIRE_USER_AUTHENTICATION", "")} turns the login off. Set '
-            'REQUIRE_USER_AUTHENTICATION=1 and DEFAULT_OWNER_PASSWORD (the login\'s password, at least '
+            "REQUIRE_USER_AUTHENTICATION=1 and DEFAULT_OWNER_PASSWORD (the login's password, at least "
             f'{MIN_PASSWORD_LENGTH} characters), or keep {setting}={DEFAULT_HOST}'
         )
     if env.get('POSTGRES_PASSWORD') == 'root' and setting == 'PUBLISH_ADDRESS':
@@ -69,15 +69,17 @@ def exposure_problem(setting: str, address: str, env: Mapping[str, str]) -> str 
 
 
 def users_with_password(project: str, password: str) -> list[str] | None:
-    """scripts/mage_patches.py's look into Mage's user table (it imports Mage)."""
+    """scripts/mage_patches' look into Mage's user table (it imports Mage)."""
     import importlib
 
-    return importlib.import_module(f'{__package__}.mage_patches' if __package__ else 'mage_patches'
-                                   ).users_with_password(project, password)
+    return importlib.import_module(
+        f'{__package__}.mage_patches' if __package__ else 'mage_patches'
+    ).users_with_password(project, password)
 
 
-def check_exposure(setting: str, address: str, project: str,
-                   env: MutableMapping[str, str]) -> tuple[str | None, Path | None]:
+def check_exposure(
+    setting: str, address: str, project: str, env: MutableMapping[str, str]
+) -> tuple[str | None, Path | None]:
     """(why exposing the UI on `address` is refused, or None; the .env into which a generated owner
     password was saved, or None). On loopback nothing is asked of the login."""
     problem = exposure_problem(setting, address, env)
@@ -89,14 +91,15 @@ def check_exposure(setting: str, address: str, project: str,
     return owner_password_problem(setting, address, defaulted, env), saved
 
 
-def owner_password_problem(setting: str, address: str, defaulted: list[str] | None,
-                           env: Mapping[str, str]) -> str | None:
+def owner_password_problem(
+    setting: str, address: str, defaulted: list[str] | None, env: Mapping[str, str]
+) -> str | None:
     """Why the login would not protect the exposed UI, or None. `defaulted`: the users of Mage's
     database who log in with its default password (None: no user yet)."""
     if defaulted:
         return (
             f'{setting}={address} would expose the Mage UI, and the user(s) {", ".join(defaulted)} of its '
-            f'database still log in with Mage\'s default password `{MAGE_DEFAULT_PASSWORD}`: change it first '
+            f"database still log in with Mage's default password `{MAGE_DEFAULT_PASSWORD}`: change it first "
             f'with the UI on this machine only ({setting} unset; Settings > Users), then set '
             'DEFAULT_OWNER_PASSWORD in .env to the new one (the tools log in with it)'
         )
@@ -108,8 +111,10 @@ def owner_password_problem(setting: str, address: str, defaulted: list[str] | No
 def weak_password_problem(setting: str, address: str, password: str) -> str | None:
     """(An unset password never gets here: check_exposure generates one.)"""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return (f'{setting}={address} would expose the Mage UI and DEFAULT_OWNER_PASSWORD has '
-                f'{len(password)} characters: use at least {MIN_PASSWORD_LENGTH}')
+        return (
+            f'{setting}={address} would expose the Mage UI and DEFAULT_OWNER_PASSWORD has '
+            f'{len(password)} characters: use at least {MIN_PASSWORD_LENGTH}'
+        )
     return None
 
 
@@ -171,10 +176,12 @@ def editor_kernel_writes_pipelines_as_committed(project: str) -> Path:
     ipython = Path(os.environ.get('MAGE_DATA_DIR') or Path(project) / '.data') / 'ipython'
     startup = ipython / 'profile_default' / 'startup' / '00-pipeline-files.py'
     startup.parent.mkdir(parents=True, exist_ok=True)
-    startup.write_text('# Written by scripts/start_mage.py: the editor kernel saves pipelines as committed\n'
-                       f'import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n'
-                       'from mage_patches import write_pipeline_files_as_committed\n'
-                       'write_pipeline_files_as_committed()\n')
+    startup.write_text(
+        '# Written by scripts/start_mage.py: the editor kernel saves pipelines as committed\n'
+        f'import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n'
+        'from mage_patches import write_pipeline_files_as_committed\n'
+        'write_pipeline_files_as_committed()\n'
+    )
     os.environ['IPYTHONDIR'] = str(ipython)
     return startup
 
@@ -184,18 +191,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('project')
     parser.add_argument('--host', default=DEFAULT_HOST, help='the address Mage listens on')
     parser.add_argument('--port', default='6789')
-    parser.add_argument('--exposed-on', help='the address the UI is reachable on, when it differs '
-                                             '(a container published on the host); default: --host')
+    parser.add_argument(
+        '--exposed-on',
+        help='the address the UI is reachable on, when it differs (a container published on the host); default: --host',
+    )
     parser.add_argument('--setting', default='MAGE_HOST', help='the setting that chose the address')
-    parser.add_argument('--as-project-owner', action='store_true',
-                        help='run as the owner of PROJECT when started as root (in the container)')
+    parser.add_argument(
+        '--as-project-owner',
+        action='store_true',
+        help='run as the owner of PROJECT when started as root (in the container)',
+    )
     args = parser.parse_args(argv)
     if args.as_project_owner and (uid := become_project_owner(args.project)) is not None:
         print(f'[start_mage] running as uid {uid}, the owner of {args.project}', flush=True)
     problem, saved = check_exposure(args.setting, args.exposed_on or args.host, args.project, os.environ)
     if saved:  # never the password itself: this output is a log
-        print(f'[start_mage] generated the owner\'s password and saved it in {saved.name} as '
-              f'DEFAULT_OWNER_PASSWORD (mode 0600): log in as {owner_email(os.environ)} with it', flush=True)
+        print(
+            f"[start_mage] generated the owner's password and saved it in {saved.name} as "
+            f'DEFAULT_OWNER_PASSWORD (mode 0600): log in as {owner_email(os.environ)} with it',
+            flush=True,
+        )
         # Mage read DEFAULT_OWNER_PASSWORD when the check imported it: start afresh, with it set
         os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), *(argv or sys.argv[1:])])
     if problem:
@@ -210,10 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('MAGE_PRESENTERS_DIRECTORY', os.path.join(project, 'dashboards'))
     editor_kernel_writes_pipelines_as_committed(project)
     from mage_ai.cli.main import app
-    from mage_ai.settings.repo import set_repo_path
-    from mage_patches import apply  # beside this script
+    from mage_patches import apply, use_project  # beside this script
 
-    set_repo_path(project)  # what `mage start` does first: the Mage modules apply() imports see the project
+    use_project(project)
     apply()
     sys.argv = ['mage', 'start', project, '--host', bind_address(args.host), '--port', args.port]
     app()

@@ -28,7 +28,7 @@ def _chunk(rng: np.random.Generator, start: int, n: int, total: int, year: int, 
     month_seconds = 28 * 24 * 3600
     pickup = month_start + np.sort(rng.integers(0, month_seconds, n)).astype('timedelta64[s]')
     dropoff = pickup + rng.exponential(720, n).astype('int64').astype('timedelta64[s]')
-    tail = (np.arange(start, start + n) >= int(total * (1 - NULL_TAIL)))
+    tail = np.arange(start, start + n) >= int(total * (1 - NULL_TAIL))
     passengers = rng.choice([0, 1, 1, 1, 1, 1, 2, 2, 3, 5], n, p=[0.02] + [0.98 / 9] * 9)
     distance = np.round(rng.exponential(3.0, n), 2)
     distance[rng.random(n) < 0.01] = 0.0
@@ -43,26 +43,28 @@ def _chunk(rng: np.random.Generator, start: int, n: int, total: int, year: int, 
     def maybe_null(values, dtype):
         return pa.array(values, dtype, mask=tail)
 
-    return pa.table({
-        'VendorID': maybe_null(rng.choice([1, 2], n), pa.int64()),
-        'tpep_pickup_datetime': pa.array(pickup, pa.timestamp('s')),
-        'tpep_dropoff_datetime': pa.array(dropoff, pa.timestamp('s')),
-        'passenger_count': maybe_null(passengers, pa.int64()),
-        'trip_distance': pa.array(distance),
-        'RatecodeID': maybe_null(rng.choice([1, 1, 1, 1, 2, 5, 99], n), pa.int64()),
-        'store_and_fwd_flag': maybe_null(np.where(rng.random(n) < 0.01, 'Y', 'N'), pa.string()),
-        'PULocationID': pa.array(rng.integers(1, 266, n)),
-        'DOLocationID': pa.array(rng.integers(1, 266, n)),
-        'payment_type': maybe_null(rng.choice([1, 1, 2, 3, 4], n), pa.int64()),
-        'fare_amount': pa.array(fare),
-        'extra': pa.array(extra),
-        'mta_tax': pa.array(np.full(n, 0.5)),
-        'tip_amount': pa.array(tip),
-        'tolls_amount': pa.array(tolls),
-        'improvement_surcharge': pa.array(np.full(n, 0.3)),
-        'total_amount': pa.array(total_amount),
-        'congestion_surcharge': pa.array(congestion),
-    })
+    return pa.table(
+        {
+            'VendorID': maybe_null(rng.choice([1, 2], n), pa.int64()),
+            'tpep_pickup_datetime': pa.array(pickup, pa.timestamp('s')),
+            'tpep_dropoff_datetime': pa.array(dropoff, pa.timestamp('s')),
+            'passenger_count': maybe_null(passengers, pa.int64()),
+            'trip_distance': pa.array(distance),
+            'RatecodeID': maybe_null(rng.choice([1, 1, 1, 1, 2, 5, 99], n), pa.int64()),
+            'store_and_fwd_flag': maybe_null(np.where(rng.random(n) < 0.01, 'Y', 'N'), pa.string()),
+            'PULocationID': pa.array(rng.integers(1, 266, n)),
+            'DOLocationID': pa.array(rng.integers(1, 266, n)),
+            'payment_type': maybe_null(rng.choice([1, 1, 2, 3, 4], n), pa.int64()),
+            'fare_amount': pa.array(fare),
+            'extra': pa.array(extra),
+            'mta_tax': pa.array(np.full(n, 0.5)),
+            'tip_amount': pa.array(tip),
+            'tolls_amount': pa.array(tolls),
+            'improvement_surcharge': pa.array(np.full(n, 0.3)),
+            'total_amount': pa.array(total_amount),
+            'congestion_surcharge': pa.array(congestion),
+        }
+    )
 
 
 def _as_green(table: pa.Table, rng: np.random.Generator) -> pa.Table:
@@ -71,13 +73,24 @@ def _as_green(table: pa.Table, rng: np.random.Generator) -> pa.Table:
     n = table.num_rows
     table = table.rename_columns([c.replace('tpep_', 'lpep_') for c in table.column_names])
     table = table.append_column('ehail_fee', pa.nulls(n, pa.float64()))
-    table = table.append_column('trip_type', pa.array(rng.choice([1, 1, 1, 2], n), pa.int64(),
-                                                     mask=pc.is_null(table['VendorID']).to_numpy(zero_copy_only=False)))
+    table = table.append_column(
+        'trip_type',
+        pa.array(
+            rng.choice([1, 1, 1, 2], n), pa.int64(), mask=pc.is_null(table['VendorID']).to_numpy(zero_copy_only=False)
+        ),
+    )
     return table.select(course_layout('green').columns)
 
 
-def generate_month(path: Path, rows: int = FULL_MONTH_ROWS, year: int = 2021, month: int = 1,
-                   seed: int = 2021, chunk_rows: int = 250_000, service: str = 'yellow') -> Path:
+def generate_month(
+    path: Path,
+    rows: int = FULL_MONTH_ROWS,
+    year: int = 2021,
+    month: int = 1,
+    seed: int = 2021,
+    chunk_rows: int = 250_000,
+    service: str = 'yellow',
+) -> Path:
     """Write a gzip CSV of `rows` synthetic trips of `service` to `path` (atomically)."""
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)

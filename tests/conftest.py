@@ -11,13 +11,13 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from support.source_server import SourceServer
 
 from scripts.local_services import Postgres, free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group
-from support.source_server import SourceServer
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / 'samples'
@@ -42,8 +42,9 @@ def small_disk(size: str, owner: str | None = None) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip('mounting a tmpfs needs root; this machine runs the tests as another user')
     mount = open_tmp_dir('nyc-taxi-disk-')
-    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         shutil.rmtree(mount, ignore_errors=True)
         pytest.skip(f'cannot mount a tmpfs here: {done.stderr.strip()}')
@@ -208,15 +209,22 @@ def table_fingerprint(conn, table: str) -> tuple[int, str] | None:
     """(row count, md5 of all rows in a stable order) or None when the table does not exist."""
     if not query(conn, 'SELECT to_regclass(%s)', (table,))[0][0]:
         return None
-    return query(conn, f'SELECT count(*), md5(string_agg(t::text, \'|\' ORDER BY t::text)) FROM {table} t')[0]
+    return query(conn, f"SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t")[0]
 
 
 SESSION_ENV = dict(os.environ)  # before any test's monkeypatch
 _warm_cli = None
 
 
-def mage_run(repo: Path, pipeline: str, env: dict[str, str], variables: dict | None = None,
-             test: bool = True, timeout: float = 300, cold: bool = False) -> subprocess.CompletedProcess:
+def mage_run(
+    repo: Path,
+    pipeline: str,
+    env: dict[str, str],
+    variables: dict | None = None,
+    test: bool = True,
+    timeout: float = 300,
+    cold: bool = False,
+) -> subprocess.CompletedProcess:
     """`mage run <repo> <pipeline> [--test] [--runtime-vars ...]` as users run it: Mage's own CLI,
     from a server that has its third-party imports done (support/warm_cli.py: ~1 s instead of
     ~10 s before the first block), or, with `cold` (or TAXI_TESTS_COLD_CLI=1), the `mage`
@@ -266,5 +274,12 @@ def db(stack):
 
 def undescribed(conn, table: str) -> list[str]:
     """The columns of a table or view that have no COMMENT (the data dictionary's text)."""
-    return [r[0] for r in query(conn, 'SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 '
-                                      'AND NOT attisdropped AND col_description(attrelid, attnum) IS NULL', (table,))]
+    return [
+        r[0]
+        for r in query(
+            conn,
+            'SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 '
+            'AND NOT attisdropped AND col_description(attrelid, attnum) IS NULL',
+            (table,),
+        )
+    ]

@@ -28,15 +28,22 @@ def course_clean(path, service: str) -> pd.DataFrame:
     prefix = 'tpep' if service == 'yellow' else 'lpep'
     dtypes = {**COURSE_TAXI_DTYPES, **(GREEN_EXTRA if service == 'green' else {})}
     data = pd.read_csv(
-        path, sep=',', compression='infer', dtype=dtypes,
+        path,
+        sep=',',
+        compression='infer',
+        dtype=dtypes,
         parse_dates=[f'{prefix}_pickup_datetime', f'{prefix}_dropoff_datetime'],
     )
     return data[data['passenger_count'] > 0]
 
 
 # The homework's renames (2024 cohort, Mage), spelled out here, not derived from utils/.
-HOMEWORK_RENAMES = {'VendorID': 'vendor_id', 'RatecodeID': 'rate_code_id', 'PULocationID': 'pu_location_id',
-                    'DOLocationID': 'do_location_id'}
+HOMEWORK_RENAMES = {
+    'VendorID': 'vendor_id',
+    'RatecodeID': 'rate_code_id',
+    'PULocationID': 'pu_location_id',
+    'DOLocationID': 'do_location_id',
+}
 
 
 def homework_transform(paths) -> pd.DataFrame:
@@ -44,11 +51,19 @@ def homework_transform(paths) -> pd.DataFrame:
     data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)], lpep_pickup_date added,
     the four CamelCase columns renamed."""
     dtypes = {**COURSE_TAXI_DTYPES, **GREEN_EXTRA}
-    data = pd.concat([
-        pd.read_csv(p, sep=',', compression='infer', dtype=dtypes,
-                    parse_dates=['lpep_pickup_datetime', 'lpep_dropoff_datetime'])
-        for p in paths
-    ], ignore_index=True)
+    data = pd.concat(
+        [
+            pd.read_csv(
+                p,
+                sep=',',
+                compression='infer',
+                dtype=dtypes,
+                parse_dates=['lpep_pickup_datetime', 'lpep_dropoff_datetime'],
+            )
+            for p in paths
+        ],
+        ignore_index=True,
+    )
     data = data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)].copy()
     data['lpep_pickup_date'] = data['lpep_pickup_datetime'].dt.date
     return data.rename(columns=HOMEWORK_RENAMES)
@@ -70,16 +85,28 @@ def monthly_zone_revenue(months: dict, zones_path) -> pd.DataFrame:
         prefix = 'lpep' if service == 'green' else 'tpep'
         trips = course_clean(path, service)
         trips = trips[trips['PULocationID'].isin(known.index) & trips['DOLocationID'].isin(known.index)]
-        frames.append(pd.DataFrame({
-            'revenue_zone': trips['PULocationID'].map(known['Zone']).values,
-            'revenue_month': trips[f'{prefix}_pickup_datetime'].dt.to_period('M').dt.to_timestamp().dt.date.values,
-            'service_type': service.capitalize(),
-            'total_amount': trips['total_amount'].values,
-            'trip_distance': trips['trip_distance'].values,
-        }))
-    return (pd.concat(frames).groupby(['revenue_zone', 'revenue_month', 'service_type'])
-            .agg(trips=('total_amount', 'size'), total_amount=('total_amount', 'sum'),
-                 avg_distance=('trip_distance', 'mean')).reset_index())
+        frames.append(
+            pd.DataFrame(
+                {
+                    'revenue_zone': trips['PULocationID'].map(known['Zone']).values,
+                    'revenue_month': trips[f'{prefix}_pickup_datetime']
+                    .dt.to_period('M')
+                    .dt.to_timestamp()
+                    .dt.date.values,
+                    'service_type': service.capitalize(),
+                    'total_amount': trips['total_amount'].values,
+                    'trip_distance': trips['trip_distance'].values,
+                }
+            )
+        )
+    return (
+        pd.concat(frames)
+        .groupby(['revenue_zone', 'revenue_month', 'service_type'])
+        .agg(
+            trips=('total_amount', 'size'), total_amount=('total_amount', 'sum'), avg_distance=('trip_distance', 'mean')
+        )
+        .reset_index()
+    )
 
 
 def mart_figures(months, zones_path=None) -> dict:
@@ -89,5 +116,7 @@ def mart_figures(months, zones_path=None) -> dict:
 
     zones = zones_path or Path(__file__).resolve().parents[1] / 'samples' / 'misc' / 'taxi_zone_lookup.csv'
     frame = monthly_zone_revenue(months, zones)
-    return {(r.revenue_zone, r.revenue_month, r.service_type): (r.trips, r.total_amount, r.avg_distance)
-            for r in frame.itertuples()}
+    return {
+        (r.revenue_zone, r.revenue_month, r.service_type): (r.trips, r.total_amount, r.avg_distance)
+        for r in frame.itertuples()
+    }

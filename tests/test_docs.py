@@ -69,8 +69,9 @@ def test_every_make_target_is_in_make_help_and_documented():
     targets = make_targets()
     undescribed = [t for t, doc in targets.items() if not doc]
     assert undescribed == [], f'targets with no `## what it does` for make help: {undescribed}'
-    shown = subprocess.run(['make', '--no-print-directory', 'help'], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout
+    shown = subprocess.run(
+        ['make', '--no-print-directory', 'help'], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert re.findall(r'^  make (\S+)', shown, re.M) == list(targets)  # one line each, in the Makefile's order
     docs = '\n'.join(map(text, PAGES))
     undocumented = [t for t in targets if not re.search(rf'`make {re.escape(t)}\b|`{re.escape(t)}`', docs)]
@@ -79,9 +80,14 @@ def test_every_make_target_is_in_make_help_and_documented():
 
 def test_every_make_command_the_docs_give_exists():
     targets = make_targets()
-    wrong = sorted({f'{page.name}: make {t}' for page in PAGES
-                    for t in re.findall(r'\bmake ([a-z][a-z-]+)\b', text(page))
-                    if t not in targets and t not in ('run', 'test')})
+    wrong = sorted(
+        {
+            f'{page.name}: make {t}'
+            for page in PAGES
+            for t in re.findall(r'\bmake ([a-z][a-z-]+)\b', text(page))
+            if t not in targets and t not in ('run', 'test')
+        }
+    )
     # (prose such as "make sure" is not a target; there is none in these pages)
     assert wrong == [], f'make targets the docs name that the Makefile has not: {wrong}'
 
@@ -90,8 +96,11 @@ def test_every_setting_the_docs_name_is_read_by_the_repo():
     """A `SETTING_NAME` quoted in the docs is read or set somewhere outside them (code, dev.env,
     the compose file, the Makefile), so a renamed or removed setting cannot linger in the docs."""
     tracked = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    code = '\n'.join((REPO / f).read_text(errors='replace') for f in tracked
-                     if not f.endswith(('.md', '.png', '.txt', '.gz', '.parquet', '.csv')) and (REPO / f).is_file())
+    code = '\n'.join(
+        (REPO / f).read_text(errors='replace')
+        for f in tracked
+        if not f.endswith(('.md', '.png', '.txt', '.gz', '.parquet', '.csv')) and (REPO / f).is_file()
+    )
     named = {n for page in PAGES for n in re.findall(r'`([A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+)', text(page))}
     unknown = sorted(n for n in named if not re.search(rf'\b{n}\b', code))
     assert unknown == [], f'settings the docs name that nothing in the repo reads: {unknown}'
@@ -107,9 +116,11 @@ def test_the_settings_page_gives_dev_env_s_defaults():
         names, defaults = re.findall(r'`([A-Z_0-9]+)`', cells[0]), re.findall(r'`([^`]*)`', cells[-1])
         if len(cells) != 3 or len(names) != len(defaults):
             continue
-        for name, default in zip(names, defaults):
+        for name, default in zip(names, defaults, strict=False):
             if env.get(name) and '${' not in env[name]:  # (empty in dev.env: the row says what that means)
-                assert env[name] == default, f'docs/settings.md: {name} defaults to {default!r}; dev.env has {env[name]!r}'
+                assert env[name] == default, (
+                    f'docs/settings.md: {name} defaults to {default!r}; dev.env has {env[name]!r}'
+                )
                 checked += 1
     assert checked >= 15
 
@@ -118,20 +129,25 @@ def test_the_ports_the_docs_quote_are_the_defaults():
     """`MAGE_PORT` (6789) and friends: the figure in brackets is dev.env's and the compose file's."""
     env = dev_env()
     compose = (REPO / 'docker-compose.yml').read_text()
-    quoted = [(page.name, name, port) for page in PAGES
-              for name, port in re.findall(r'`([A-Z_]+_PORT)`\s+\((\d+)\)', text(page))]
+    quoted = [
+        (page.name, name, port)
+        for page in PAGES
+        for name, port in re.findall(r'`([A-Z_]+_PORT)`\s+\((\d+)\)', text(page))
+    ]
     assert len(quoted) >= 5
     for page, name, port in quoted:
         assert env[name] == port, f'{page}: {name} ({port}), dev.env says {env[name]}'
         assert f'${{{name}:-{port}}}' in compose, f'{page}: {name} ({port}) is not the compose file default'
     readme = text(REPO / 'README.md')
-    assert f"http://localhost:{env['MAGE_PORT']}" in readme
+    assert f'http://localhost:{env["MAGE_PORT"]}' in readme
 
 
 def test_the_slas_the_docs_quote_are_the_triggers():
     """A sentence quoting an SLA (in seconds, or `N h`) quotes the triggers' `sla:`; one about the
     monthly schedules, theirs (the README once said 3600 where they had 176400)."""
-    triggers = [t for f in (REPO / 'pipelines').glob('*/triggers.yaml') for t in yaml.safe_load(f.read_text())['triggers']]
+    triggers = [
+        t for f in (REPO / 'pipelines').glob('*/triggers.yaml') for t in yaml.safe_load(f.read_text())['triggers']
+    ]
     slas = {t['sla'] for t in triggers if t.get('sla')}
     monthly = {t['sla'] for t in triggers if t.get('sla') and t['name'].endswith('_monthly')}
     quoted = []
@@ -143,19 +159,32 @@ def test_the_slas_the_docs_quote_are_the_triggers():
             figures += [int(h) * 3600 for h in re.findall(r'(?i)\bsla\b[^.]*?\b(\d+) h\b', sentence)[:1]]
             assert set(figures) <= slas, f'{page.name}: SLAs {figures}, triggers.yaml has {sorted(slas)}: {sentence!r}'
             if 'monthly' in sentence:
-                assert figures[:1] and figures[0] in monthly, f'{page.name}: the monthly schedules\' SLA is {monthly}: {sentence!r}'
+                assert figures[:1] and figures[0] in monthly, (
+                    f"{page.name}: the monthly schedules' SLA is {monthly}: {sentence!r}"
+                )
             quoted += figures
     assert quoted, 'no page quotes an SLA'
 
 
 def test_the_pipelines_the_docs_name_exist_and_each_is_in_the_readme():
     pipelines = {p.parent.name for p in (REPO / 'pipelines').glob('*/metadata.yaml')}
-    triggers = {t['name'] for f in (REPO / 'pipelines').glob('*/triggers.yaml')
-                for t in yaml.safe_load(f.read_text())['triggers']}
-    blocks = {b['uuid'] for f in (REPO / 'pipelines').glob('*/metadata.yaml') for b in yaml.safe_load(f.read_text())['blocks']}
+    triggers = {
+        t['name']
+        for f in (REPO / 'pipelines').glob('*/triggers.yaml')
+        for t in yaml.safe_load(f.read_text())['triggers']
+    }
+    blocks = {
+        b['uuid'] for f in (REPO / 'pipelines').glob('*/metadata.yaml') for b in yaml.safe_load(f.read_text())['blocks']
+    }
     readme = text(REPO / 'README.md')
     assert [p for p in sorted(pipelines) if f'`{p}`' not in readme] == []
     pattern = re.compile(r'`((?:api|gcs)_to_[a-z_]+|[a-z]+_marts|green_taxi_etl[a-z_]*)`')
-    unknown = sorted({f'{page.name}: {n}' for page in PAGES for n in pattern.findall(text(page))
-                      if n not in pipelines | triggers | blocks})
+    unknown = sorted(
+        {
+            f'{page.name}: {n}'
+            for page in PAGES
+            for n in pattern.findall(text(page))
+            if n not in pipelines | triggers | blocks
+        }
+    )
     assert unknown == [], f'pipeline, trigger or block names the docs give that the repo has not: {unknown}'

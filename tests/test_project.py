@@ -11,8 +11,14 @@ import pytest
 import yaml
 from conftest import REPO
 
-BLOCK_FOLDERS = {'data_loader': 'data_loaders', 'transformer': 'transformers', 'data_exporter': 'data_exporters',
-                 'custom': 'custom', 'dbt': 'dbts', 'sensor': 'sensors'}
+BLOCK_FOLDERS = {
+    'data_loader': 'data_loaders',
+    'transformer': 'transformers',
+    'data_exporter': 'data_exporters',
+    'custom': 'custom',
+    'dbt': 'dbts',
+    'sensor': 'sensors',
+}
 
 
 def pipelines() -> list[Path]:
@@ -53,8 +59,10 @@ def published(service: dict) -> list[tuple[str, int, int]]:
 def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
     magic, postgres = compose_config['services']['magic'], compose_config['services']['postgres']
     assert magic['environment']['POSTGRES_HOST'] == 'postgres'
-    assert magic['command'] == ('python /home/src/nyc_taxi_mage/scripts/start_mage.py /home/src/nyc_taxi_mage '
-                                '--host 0.0.0.0 --exposed-on 127.0.0.1 --setting PUBLISH_ADDRESS --as-project-owner')
+    assert magic['command'] == (
+        'python /home/src/nyc_taxi_mage/scripts/start_mage.py /home/src/nyc_taxi_mage '
+        '--host 0.0.0.0 --exposed-on 127.0.0.1 --setting PUBLISH_ADDRESS --as-project-owner'
+    )
     assert (REPO / 'scripts' / 'start_mage.py').is_file()
     assert any(v.endswith(':/home/src/nyc_taxi_mage:rw') for v in magic['volumes'])
     assert ('127.0.0.1', 6789, 6789) in published(magic)
@@ -114,25 +122,40 @@ def test_the_image_keeps_the_base_images_pythonpath():
 
 
 def test_compose_ports_are_the_settings_make_run_reads(tmp_path):
-    moved = {'MAGE_PORT': 16789, 'POSTGRES_PORT': 15432, 'MIRROR_PORT': 18765, 'GCS_PORT': 14443, 'BIGQUERY_PORT': 19050}
+    moved = {
+        'MAGE_PORT': 16789,
+        'POSTGRES_PORT': 15432,
+        'MIRROR_PORT': 18765,
+        'GCS_PORT': 14443,
+        'BIGQUERY_PORT': 19050,
+    }
     services = docker_compose_config(tmp_path, ''.join(f'\n{k}={v}' for k, v in moved.items()) + '\n')['services']
     ports = {name: {(host, target) for _, host, target in published(s)} for name, s in services.items()}
-    assert ports == {'magic': {(16789, 6789)}, 'postgres': {(15432, 5432)}, 'samples': {(18765, 8765)},
-                     'gcs': {(14443, 4443)}, 'bigquery': {(19050, 9050)}}
+    assert ports == {
+        'magic': {(16789, 6789)},
+        'postgres': {(15432, 5432)},
+        'samples': {(18765, 8765)},
+        'gcs': {(14443, 4443)},
+        'bigquery': {(19050, 9050)},
+    }
     from dotenv import dotenv_values
 
     settings = dotenv_values(REPO / 'dev.env')  # as make run reads it (the URLs follow the ports)
     assert all(settings[k] for k in moved)
-    assert settings['GCS_EMULATOR_URL'] == f"http://127.0.0.1:{settings['GCS_PORT']}"
-    assert settings['BIGQUERY_EMULATOR_URL'] == f"http://127.0.0.1:{settings['BIGQUERY_PORT']}"
+    assert settings['GCS_EMULATOR_URL'] == f'http://127.0.0.1:{settings["GCS_PORT"]}'
+    assert settings['BIGQUERY_EMULATOR_URL'] == f'http://127.0.0.1:{settings["BIGQUERY_PORT"]}'
 
 
 def test_compose_keeps_state_in_named_volumes_and_writes_nothing_else_into_the_checkout(compose_config):
     services = compose_config['services']
     binds = {name: [v for v in s.get('volumes', []) if v.startswith(('.', '/'))] for name, s in services.items()}
-    assert binds == {'magic': [v for v in binds['magic'] if v.endswith(':/home/src/nyc_taxi_mage:rw')],
-                     'postgres': [], 'samples': [v for v in binds['samples'] if v.endswith(':/samples:ro')],
-                     'gcs': [], 'bigquery': []}
+    assert binds == {
+        'magic': [v for v in binds['magic'] if v.endswith(':/home/src/nyc_taxi_mage:rw')],
+        'postgres': [],
+        'samples': [v for v in binds['samples'] if v.endswith(':/samples:ro')],
+        'gcs': [],
+        'bigquery': [],
+    }
     assert len(binds['magic']) == len(binds['samples']) == 1
     assert 'mage-data:/home/src/mage_data:rw' in services['magic']['volumes']
     assert services['magic']['environment']['MAGE_DATA_DIR'] == '/home/src/mage_data'
@@ -156,17 +179,32 @@ def test_our_requirements_keep_the_versions_the_real_mage_image_has():
 
     from packaging.requirements import Requirement
 
-    ours = {Requirement(l).name: Requirement(l) for l in (REPO / 'requirements.txt').read_text().splitlines()
-            if l.strip() and not l.startswith('#')}
+    ours = {
+        Requirement(line).name: Requirement(line)
+        for line in (REPO / 'requirements.txt').read_text().splitlines()
+        if line.strip() and not line.startswith('#')
+    }
     pinned = [Requirement(r) for r in requires('mage-ai') if 'extra == "all"' in r]
     overlap = {r.name: r for r in pinned if r.name in ours and r.marker.evaluate({'extra': 'all'})}
-    assert set(overlap) == {'psycopg2-binary', 'google-cloud-storage', 'google-cloud-bigquery', 'sshtunnel',
-                            'dbt-core', 'dbt-postgres', 'dbt-bigquery', 'dbt-adapters', 'prometheus_client',
-                            'opentelemetry-exporter-prometheus', 'opentelemetry-instrumentation-tornado'}
+    assert set(overlap) == {
+        'psycopg2-binary',
+        'google-cloud-storage',
+        'google-cloud-bigquery',
+        'sshtunnel',
+        'dbt-core',
+        'dbt-postgres',
+        'dbt-bigquery',
+        'dbt-adapters',
+        'prometheus_client',
+        'opentelemetry-exporter-prometheus',
+        'opentelemetry-instrumentation-tornado',
+    }
     for name, theirs in overlap.items():
         floor = re.match(r'>=([\w.]+)$', str(theirs.specifier))
         if floor:  # a floor, not a pin: ours is the same floor
-            assert ours[name].specifier == theirs.specifier, f'{name}: ours {ours[name].specifier}, theirs {theirs.specifier}'
+            assert ours[name].specifier == theirs.specifier, (
+                f'{name}: ours {ours[name].specifier}, theirs {theirs.specifier}'
+            )
             continue
         version = re.match(r'(?:==|~=)([\d.]+)$', str(theirs.specifier)).group(1)
         assert ours[name].specifier.contains(version), f'{name}: ours {ours[name].specifier}, the image has {version}'
@@ -175,10 +213,18 @@ def test_our_requirements_keep_the_versions_the_real_mage_image_has():
 
 
 def test_requirements_avoid_the_postgres_extra_and_declare_sshtunnel():
-    text = '\n'.join(l for l in (REPO / 'requirements.txt').read_text().splitlines() if not l.startswith('#'))
+    text = '\n'.join(line for line in (REPO / 'requirements.txt').read_text().splitlines() if not line.startswith('#'))
     assert 'mage-ai[' not in text
     assert re.search(r'^sshtunnel', text, re.M)
-    for name in ('psycopg2-binary', 'pandas', 'pyarrow', 'requests', 'pyyaml', 'google-cloud-storage', 'google-cloud-bigquery'):
+    for name in (
+        'psycopg2-binary',
+        'pandas',
+        'pyarrow',
+        'requests',
+        'pyyaml',
+        'google-cloud-storage',
+        'google-cloud-bigquery',
+    ):
         assert re.search(rf'^{name}\b', text, re.M), name
 
 
@@ -216,8 +262,12 @@ def test_the_arrow_allocator_of_dev_env_is_the_one_in_use():
     done = subprocess.run([sys.executable, '-c', code], env={**os.environ, **arrow}, capture_output=True, text=True)
     assert done.stdout.strip() == 'jemalloc', done.stderr
     assert done.stderr == ''  # jemalloc complains on stderr about a conf pair it does not know
-    bad = subprocess.run([sys.executable, '-c', code], env={**os.environ, **arrow, 'JE_ARROW_MALLOC_CONF': 'dirty_decay:1'},
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, '-c', code],
+        env={**os.environ, **arrow, 'JE_ARROW_MALLOC_CONF': 'dirty_decay:1'},
+        capture_output=True,
+        text=True,
+    )
     assert '<jemalloc>' in bad.stderr  # ... so the check above can fail
 
 
@@ -246,8 +296,13 @@ def absolute_paths(value) -> list[str]:
 def test_no_committed_pipeline_or_project_file_holds_a_machine_path():
     """Mage's editor saves a pipeline in its long form with `variables_dir: <this machine's
     checkout>/...`: such a file must not be committed (a user's machine has no such path)."""
-    tracked = subprocess.run(['git', 'ls-files', 'metadata.yaml', 'io_config.yaml', 'pipelines'], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ['git', 'ls-files', 'metadata.yaml', 'io_config.yaml', 'pipelines'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     yamls = [name for name in tracked if name.endswith(('.yaml', '.yml'))]
     assert 'pipelines/api_to_postgres/metadata.yaml' in yamls
     found = {name: absolute_paths(yaml.safe_load((REPO / name).read_text())) for name in yamls}
@@ -257,8 +312,13 @@ def test_no_committed_pipeline_or_project_file_holds_a_machine_path():
 
 def test_every_block_file_is_used_by_a_pipeline():
     used = {b['uuid'] for p in pipelines() for b in yaml.safe_load((p / 'metadata.yaml').read_text())['blocks']}
-    files = {f.stem for folder in BLOCK_FOLDERS.values() for pattern in ('*.py', '*.sql', '*.yaml')
-             for f in (REPO / folder).glob(pattern) if f.stem != '__init__'}
+    files = {
+        f.stem
+        for folder in BLOCK_FOLDERS.values()
+        for pattern in ('*.py', '*.sql', '*.yaml')
+        for f in (REPO / folder).glob(pattern)
+        if f.stem != '__init__'
+    }
     assert files == used
 
 
@@ -273,8 +333,11 @@ def test_mage_loads_every_pipeline():
 
 def test_samples_keep_their_provenance():
     provenance = (REPO / 'samples' / 'PROVENANCE.md').read_text()
-    files = [*(REPO / 'samples').rglob('*.csv*'), *(REPO / 'samples').rglob('*.parquet'),
-             *(REPO / 'tests' / 'fixtures').glob('*.csv*')]
+    files = [
+        *(REPO / 'samples').rglob('*.csv*'),
+        *(REPO / 'samples').rglob('*.parquet'),
+        *(REPO / 'tests' / 'fixtures').glob('*.csv*'),
+    ]
     for f in sorted(files):
         name = str(f.relative_to(REPO))
         pattern = re.sub(r'2019-\d\d', '2019-MM', name)  # samples/fhv/fhv_tripdata_2019-MM.csv.gz
@@ -288,8 +351,12 @@ def test_the_bundled_fhv_and_parquet_samples_are_rebuilt_byte_for_byte(tmp_path)
         pytest.skip(f'{shared}/tlc is not here (CI has it beside the clone)')
     (tmp_path / 'yellow').mkdir()
     shutil.copy(REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz', tmp_path / 'yellow')
-    subprocess.run([sys.executable, 'scripts/bundle_samples.py', '--shared', str(shared), '--out', str(tmp_path)],
-                   cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, 'scripts/bundle_samples.py', '--shared', str(shared), '--out', str(tmp_path)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     for folder in ('fhv', 'fhvhv', 'trip-data'):
         built = sorted(p.name for p in (tmp_path / folder).iterdir())
         assert built == sorted(p.name for p in (REPO / 'samples' / folder).iterdir()), folder

@@ -26,11 +26,25 @@ def ui_dom(url: str, tmp_path) -> str:
     if not chromium:
         pytest.fail('chromium is not installed: `make test` installs it (scripts/setup.sh --test)')
     done = subprocess.run(
-        [chromium, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         f'--user-data-dir={tmp_path / "chromium"}', '--window-size=1400,900',
-         '--virtual-time-budget=20000', '--dump-dom', url],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            f'--user-data-dir={tmp_path / "chromium"}',
+            '--window-size=1400,900',
+            '--virtual-time-budget=20000',
+            '--dump-dom',
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return done.stdout
 
@@ -38,24 +52,30 @@ def ui_dom(url: str, tmp_path) -> str:
 def test_make_up_runs_the_pipelines_in_the_server(stack):
     for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
         assert stack.up_output.count(f'[run] OK   {pipeline} run') == 2, stack.up_output
-        runs = [r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_name'].startswith(f'{pipeline}_on_demand · ')]
+        runs = [
+            r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_name'].startswith(f'{pipeline}_on_demand · ')
+        ]
         assert sorted(r['status'] for r in runs)[:2] == ['completed', 'completed']
         assert {r['variables']['service'] for r in runs} >= {'green', 'yellow'}
-        # the run list says what each loaded (scripts/mage_run_labels.py)
+        # the run list says what each loaded (scripts/mage_patches/run_labels.py)
         assert {r['pipeline_schedule_name'].split(' · ')[1] for r in runs} >= {'green 2020-10', 'yellow 2021-01'}
-    assert f"Mage UI on http://127.0.0.1:{stack.ports['MAGE_PORT']}, this machine only" in stack.up_output
+    assert f'Mage UI on http://127.0.0.1:{stack.ports["MAGE_PORT"]}, this machine only' in stack.up_output
     # the marts, refreshed for each month api_to_postgres loaded
     assert stack.up_output.count('[run] OK   postgres_marts run') == 2, stack.up_output
     assert stack.up_output.count('[run] OK   bigquery_marts run') == 2, stack.up_output
     # the homework, offline on the one month of its quarter the mirror has
     assert '[run] green_taxi_etl (the homework) on October 2020 only' in stack.up_output
     assert stack.up_output.count('[run] OK   green_taxi_etl run') == 1, stack.up_output
-    (homework,) = [r for r in stack.mage.runs('green_taxi_etl') if r['pipeline_schedule_name'] == 'green_taxi_etl_on_demand · green 2020-10']
+    (homework,) = [
+        r
+        for r in stack.mage.runs('green_taxi_etl')
+        if r['pipeline_schedule_name'] == 'green_taxi_etl_on_demand · green 2020-10'
+    ]
     assert homework['status'] == 'completed' and homework['variables']['months'] == [10]
 
 
 def test_the_server_runs_with_the_process_queue_fixed(stack):
-    """scripts/mage_patches.py reached the scheduler: its enqueue left its mark in Mage's log, and
+    """scripts/mage_patches/ reached the scheduler: its enqueue left its mark in Mage's log, and
     so did the scheduler, woken by the workers of `make up`'s finished runs."""
     log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text()
     assert '[mage_patches] mage-ai 0.9.80 process queue patched' in log
@@ -97,11 +117,13 @@ def test_as_root_the_database_lives_in_a_folder_of_the_postgres_user(stack):
     status = stack.make('status')
     assert f'data in {datadir}' in status.stdout, status.stdout
     ports = stack.ports  # each service's address, as the stack started it
-    for line in (f"PostgreSQL: running on 127.0.0.1:{ports['POSTGRES_PORT']}, ",
-                 f"mirror: running on http://127.0.0.1:{ports['MIRROR_PORT']}",
-                 f"gcs emulator: running on http://127.0.0.1:{ports['GCS_PORT']}",
-                 f"bigquery emulator: running on http://127.0.0.1:{ports['BIGQUERY_PORT']}",
-                 f"Mage: running on http://127.0.0.1:{ports['MAGE_PORT']}"):
+    for line in (
+        f'PostgreSQL: running on 127.0.0.1:{ports["POSTGRES_PORT"]}, ',
+        f'mirror: running on http://127.0.0.1:{ports["MIRROR_PORT"]}',
+        f'gcs emulator: running on http://127.0.0.1:{ports["GCS_PORT"]}',
+        f'bigquery emulator: running on http://127.0.0.1:{ports["BIGQUERY_PORT"]}',
+        f'Mage: running on http://127.0.0.1:{ports["MAGE_PORT"]}',
+    ):
         assert line in status.stdout, status.stdout
 
 
@@ -120,7 +142,7 @@ def test_make_psql_reaches_the_stack_s_database_with_its_settings(stack, db):
 def test_the_ui_shows_the_runs(stack, tmp_path):
     """api_to_gcs: `make up` runs it twice (test_services twice more), the orchestration tests
     backfill two months, and no api_to_gcs run fails (they fail api_to_postgres months on purpose)."""
-    page = ui_dom(f"http://127.0.0.1:{stack.ports['MAGE_PORT']}/pipelines/api_to_gcs/runs", tmp_path)
+    page = ui_dom(f'http://127.0.0.1:{stack.ports["MAGE_PORT"]}/pipelines/api_to_gcs/runs', tmp_path)
     badge = '</div></div></button>'  # a run's status badge
     assert page.count('api_to_gcs_on_demand') >= 2, page[-2000:]
     assert page.count(f'>Done{badge}') >= 2 and page.count(f'>Failed{badge}') == 0, page[-2000:]
@@ -138,10 +160,21 @@ def test_a_second_up_reuses_the_running_services(stack):
 def test_exposing_the_ui_with_the_login_off_is_refused_and_nothing_starts(host):
     tmp = open_tmp_dir('nyc-taxi-exposed-')
     port = free_port()
-    env = {**os.environ, 'MAGE_HOST': host, 'REQUIRE_USER_AUTHENTICATION': '0', 'LOCAL_DATA_DIR': str(tmp),
-           'PGDATA_DIR': str(tmp / 'postgres'), 'POSTGRES_PORT': str(port)}
-    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'run_local.py'), 'up', '--detach'],
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        'MAGE_HOST': host,
+        'REQUIRE_USER_AUTHENTICATION': '0',
+        'LOCAL_DATA_DIR': str(tmp),
+        'PGDATA_DIR': str(tmp / 'postgres'),
+        'POSTGRES_PORT': str(port),
+    }
+    done = subprocess.run(
+        [sys.executable, str(REPO / 'scripts' / 'run_local.py'), 'up', '--detach'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert f'MAGE_HOST={host} would open the Mage UI' in done.stdout
     assert 'REQUIRE_USER_AUTHENTICATION=0 turns the login off' in done.stdout

@@ -25,8 +25,12 @@ def transform_green_taxi(manifest: dict, *args, **kwargs) -> dict:
 
 def column_values(paths, column: str) -> set:
     """The distinct values of a column over parquet files, read batch by batch."""
-    return {v for p in paths for batch in iter_parquet_batches(p, columns=[column])
-            for v in pc.unique(batch.column(column)).to_pylist()}
+    return {
+        v
+        for p in paths
+        for batch in iter_parquet_batches(p, columns=[column])
+        for v in pc.unique(batch.column(column)).to_pylist()
+    }
 
 
 @test

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,8 @@ def record_block_error(run: Mapping[str, Any], error: BaseException, line: str |
     if run_id is None or not block_uuid:
         return
     try:
-        from mage_ai.orchestration.db.models.schedules import BlockRun
+        from utils.mage_runs import record_block_error as record_in_mage
 
-        block_run = BlockRun.query.filter(
-            BlockRun.pipeline_run_id == int(run_id), BlockRun.block_uuid == block_uuid
-        ).first()
-        if block_run is not None:
-            metrics = dict(block_run.metrics or {})
-            metrics['error'] = {'error': type(error).__name__, 'message': line or error_text(error)}
-            block_run.update(metrics=metrics)
-    except Exception as e:  # the alert then says less; the run's own error stands
+        record_in_mage(int(run_id), block_uuid, type(error).__name__, line or error_text(error))
+    except Exception as e:  # noqa: BLE001 - the alert then says less; the run's own error stands
         log.warning('could not record the error of %s for the alert: %s: %s', block_uuid, type(e).__name__, e)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from psycopg2 import sql
 
@@ -54,7 +55,7 @@ COLUMNS: dict[str, tuple[str, str | None]] = {
     'rows_loaded': ('BIGINT', 'rows_loaded'),
     'started_at': ('TIMESTAMPTZ NOT NULL', None),
     'finished_at': ('TIMESTAMPTZ NOT NULL', None),
-    'status': (f"TEXT NOT NULL CHECK (status IN ({', '.join(repr(s) for s in STATUSES)}))", None),
+    'status': (f'TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)}))', None),
     'error': ('TEXT', None),
 }
 
@@ -69,22 +70,29 @@ def _ensure_table(cur, schema_name: str) -> None:
     cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, {})').format(table, defs))
     # a table made by an older version of the project: the columns and statuses added since
     cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN IF NOT EXISTS source_version TEXT').format(table))
-    cur.execute(sql.SQL('ALTER TABLE {} ALTER COLUMN service DROP NOT NULL, ALTER COLUMN month DROP NOT NULL'
-                        ).format(table))
-    cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
-                "AND conname = 'load_audit_status_check'", (f'{schema_name}.{TABLE}',))
+    cur.execute(
+        sql.SQL('ALTER TABLE {} ALTER COLUMN service DROP NOT NULL, ALTER COLUMN month DROP NOT NULL').format(table)
+    )
+    cur.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
+        "AND conname = 'load_audit_status_check'",
+        (f'{schema_name}.{TABLE}',),
+    )
     check = cur.fetchone()
     if check and 'skipped' not in check[0]:
         statuses = sql.SQL(COLUMNS['status'][0].split('CHECK ')[1])
-        cur.execute(sql.SQL('ALTER TABLE {} DROP CONSTRAINT load_audit_status_check, ADD CONSTRAINT '
-                            'load_audit_status_check CHECK ({})').format(table, statuses))
+        cur.execute(
+            sql.SQL(
+                'ALTER TABLE {} DROP CONSTRAINT load_audit_status_check, ADD CONSTRAINT '
+                'load_audit_status_check CHECK ({})'
+            ).format(table, statuses)
+        )
 
 
 def write_row(row: Mapping[str, Any]) -> None:
     """Insert one audit row, in a transaction of its own (the table is created when missing)."""
     schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
-    values = [json.dumps(row.get(c)) if c == 'rows_dropped' and row.get(c) is not None else row.get(c)
-              for c in COLUMNS]
+    values = [json.dumps(row.get(c)) if c == 'rows_dropped' and row.get(c) is not None else row.get(c) for c in COLUMNS]
     with postgres_connection() as conn, conn, conn.cursor() as cur:
         _ensure_table(cur, schema_name)
         cur.execute(
@@ -98,8 +106,9 @@ def write_row(row: Mapping[str, Any]) -> None:
 
 
 @contextmanager
-def attempt(run: Mapping[str, Any] | None, block: str, month: date, manifest: Mapping[str, Any],
-            target: str | None = None) -> Iterator[dict[str, Any]]:
+def attempt(
+    run: Mapping[str, Any] | None, block: str, month: date, manifest: Mapping[str, Any], target: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Record one attempt of `block` loading `month`. `run` holds what Mage passes a block
     (pipeline_uuid, pipeline_run_id, block_uuid); `manifest` the counts known before the attempt.
     The body puts the step's resulting manifest into the yielded dict's 'result'."""
@@ -125,8 +134,16 @@ def record_skip(run: Mapping[str, Any], block: str, month: date, manifest: Mappi
     _record(run, block, month, manifest, None, datetime.now(timezone.utc), 'skipped', None)
 
 
-def _record(run: Mapping[str, Any], block: str, month: date, counts: Mapping[str, Any], target: str | None,
-            started: datetime, status: str, error: str | None) -> None:
+def _record(
+    run: Mapping[str, Any],
+    block: str,
+    month: date,
+    counts: Mapping[str, Any],
+    target: str | None,
+    started: datetime,
+    status: str,
+    error: str | None,
+) -> None:
     """Write one attempt's row; a row that cannot be written is said in the log, never raised:
     the load's own outcome stands."""
     row = {
@@ -143,14 +160,21 @@ def _record(run: Mapping[str, Any], block: str, month: date, counts: Mapping[str
     }
     try:
         write_row(row)
-    except Exception as e:
-        log.warning('the audit row of %s for %s %s was not written: %s: %s', row['block'],
-                    row['service'], f'{month:%Y-%m}', type(e).__name__, e)
+    except Exception as e:  # noqa: BLE001 - the load's own outcome stands, audited or not
+        log.warning(
+            'the audit row of %s for %s %s was not written: %s: %s',
+            row['block'],
+            row['service'],
+            f'{month:%Y-%m}',
+            type(e).__name__,
+            e,
+        )
 
 
 @dataclass(frozen=True)
 class LastLoad:
     """A loader's succeeded attempt of a month, in a run of the same pipeline."""
+
     run_id: int
     source_url: str
     source_version: str | None

@@ -14,8 +14,8 @@ import logging
 import re
 from datetime import date
 
-from utils.environment import CloudError
 from utils.data_dictionary import describe
+from utils.environment import CloudError
 from utils.taxi_schema import TaxiSchema, snake_case
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,17 @@ def external_table_sql(project: str, dataset: str, service: str, bucket: str, pr
     )
 
 
-def load_month(client, *, project: str, dataset: str, location: str, taxi_schema: TaxiSchema,
-               month: date, uri: str, table_stem: str | None = None) -> int:
+def load_month(
+    client,
+    *,
+    project: str,
+    dataset: str,
+    location: str,
+    taxi_schema: TaxiSchema,
+    month: date,
+    uri: str,
+    table_stem: str | None = None,
+) -> int:
     """Load `uri` (parquet) as the month of `<dataset>.<table_stem>_tripdata` (default the
     service's name); return its rows."""
     from google.cloud import bigquery
@@ -97,7 +106,8 @@ def load_month(client, *, project: str, dataset: str, location: str, taxi_schema
     table, staging = table_ids(project, dataset, table_stem or taxi_schema.service, month)
     ensure_dataset(client, project, dataset)
     job = client.load_table_from_uri(
-        uri, staging,
+        uri,
+        staging,
         job_config=bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
@@ -130,8 +140,11 @@ def add_missing_fields(client, table: str, taxi_schema: TaxiSchema) -> list[str]
     if new:
         current.schema = [*current.schema, *new]
         client.update_table(current, ['schema'])
-        log.info('added the column(s) %s to %s (the months loaded before read NULL there)',
-                 ', '.join(f.name for f in new), table)
+        log.info(
+            'added the column(s) %s to %s (the months loaded before read NULL there)',
+            ', '.join(f.name for f in new),
+            table,
+        )
     return [f.name for f in new]
 
 
@@ -139,9 +152,12 @@ def describe_columns(client, table: str) -> None:
     """Column descriptions from the data dictionary (utils/data_dictionary.describe), shown by the
     BigQuery console; the table (or view) is updated only when one is missing or changed."""
     current = client.get_table(table)
-    schema = [field if (describe(field.name) or field.description) == field.description
-              else field.__class__.from_api_repr({**field.to_api_repr(), 'description': describe(field.name)})
-              for field in current.schema]
+    schema = [
+        field
+        if (describe(field.name) or field.description) == field.description
+        else field.__class__.from_api_repr({**field.to_api_repr(), 'description': describe(field.name)})
+        for field in current.schema
+    ]
     if schema != list(current.schema):
         current.schema = schema
         client.update_table(current, ['schema'])

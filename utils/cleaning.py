@@ -20,8 +20,8 @@ pandas' `> 0` is False for a missing value, so a missing count or distance is dr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -42,15 +42,16 @@ RULES: dict[str, Rule] = {
     'trip_distance_not_positive': lambda b: pc.less_equal(b['trip_distance'], 0),
     'dispatching_base_num_missing': lambda b: pc.is_null(b['dispatching_base_num']),
 }
-HOMEWORK_RULES: tuple[str, ...] = COURSE_RULES + ('trip_distance_missing', 'trip_distance_not_positive')
+HOMEWORK_RULES: tuple[str, ...] = (*COURSE_RULES, 'trip_distance_missing', 'trip_distance_not_positive')
 
 
 def check_rules(rules: Sequence[str]) -> tuple[str, ...]:
     """The rules by name, each known (no rule at all: a raw load, every row kept)."""
     unknown = [r for r in rules if r not in RULES]
     if unknown:
-        raise ValueError(f"unknown cleaning rule(s) {', '.join(unknown) or '(none given)'}: "
-                         f"the rules are {', '.join(RULES)}")
+        raise ValueError(
+            f'unknown cleaning rule(s) {", ".join(unknown) or "(none given)"}: the rules are {", ".join(RULES)}'
+        )
     return tuple(rules)
 
 
@@ -60,8 +61,9 @@ def clean_schema(schema: TaxiSchema, with_pickup_date: bool = False) -> pa.Schem
     return clean.append(pa.field(schema.pickup_date_column, pa.date32())) if with_pickup_date else clean
 
 
-def clean_batch(batch: pa.RecordBatch, schema: TaxiSchema, rules: Sequence[str] | None = None,
-                with_pickup_date: bool = False) -> tuple[pa.RecordBatch, dict[str, int]]:
+def clean_batch(
+    batch: pa.RecordBatch, schema: TaxiSchema, rules: Sequence[str] | None = None, with_pickup_date: bool = False
+) -> tuple[pa.RecordBatch, dict[str, int]]:
     """Drop the rows that match one of `rules`, rename the columns to snake_case and, when
     asked, add the pickup's date (e.g. lpep_pickup_date)."""
     dropped: dict[str, int] = {}
@@ -78,8 +80,13 @@ def clean_batch(batch: pa.RecordBatch, schema: TaxiSchema, rules: Sequence[str] 
     return pa.RecordBatch.from_arrays(columns, schema=clean_schema(schema, with_pickup_date)), dropped
 
 
-def clean_file(src: Path | Iterable[Path], dest: Path, schema: TaxiSchema, rules: Sequence[str] | None = None,
-               with_pickup_date: bool = False) -> dict[str, int | dict[str, int]]:
+def clean_file(
+    src: Path | Iterable[Path],
+    dest: Path,
+    schema: TaxiSchema,
+    rules: Sequence[str] | None = None,
+    with_pickup_date: bool = False,
+) -> dict[str, int | dict[str, int]]:
     """Stream raw parquet file(s) through clean_batch into one file, dest; return the counts.
     `rules`: the service's own (None), or those named (an empty tuple keeps every row)."""
     rules = check_rules(schema.rules if rules is None else rules)
@@ -110,4 +117,3 @@ def clean_file(src: Path | Iterable[Path], dest: Path, schema: TaxiSchema, rules
 def renamed_columns(schema: TaxiSchema) -> dict[str, str]:
     """The source columns whose name the one naming rule changes (VendorID -> vendor_id, ...)."""
     return {c: snake_case(c) for c in schema.columns if snake_case(c) != c}
-

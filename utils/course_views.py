@@ -35,16 +35,22 @@ def view_name(schema: TaxiSchema) -> str:
 def postgres_view(conn, schema_name: str, schema: TaxiSchema) -> str:
     """CREATE OR REPLACE VIEW prod.<service>_tripdata over <schema_name>.<service>_raw_taxi_data."""
     source = sql.Identifier(check_identifier(schema_name, 'POSTGRES_SCHEMA'), table_name(f'{schema.service}_raw'))
-    columns = sql.SQL(', ').join(sql.SQL('{} AS {}').format(sql.Identifier(snake_case(c)), sql.Identifier(c.lower()))
-                                 for c in schema.columns)
+    columns = sql.SQL(', ').join(
+        sql.SQL('{} AS {}').format(sql.Identifier(snake_case(c)), sql.Identifier(c.lower())) for c in schema.columns
+    )
     view = sql.Identifier(POSTGRES_SCHEMA, view_name(schema))
     with conn, conn.cursor() as cur:  # its own transaction, committed
         cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {}').format(sql.Identifier(POSTGRES_SCHEMA)))
-        cur.execute(sql.SQL('CREATE OR REPLACE VIEW {} AS SELECT {}, source_month FROM {}').format(
-            view, columns, source))
+        cur.execute(
+            sql.SQL('CREATE OR REPLACE VIEW {} AS SELECT {}, source_month FROM {}').format(view, columns, source)
+        )
     name = f'{POSTGRES_SCHEMA}.{view_name(schema)}'
-    log.info('the course reads %s: a view of %s.%s with the TLC\'s column names', name, schema_name,
-             table_name(f'{schema.service}_raw'))
+    log.info(
+        "the course reads %s: a view of %s.%s with the TLC's column names",
+        name,
+        schema_name,
+        table_name(f'{schema.service}_raw'),
+    )
     return name
 
 
@@ -56,9 +62,15 @@ def bigquery_view(client, target, schema: TaxiSchema) -> str:
     ensure_dataset(client, target.project, BIGQUERY_DATASET)
     view = f'{target.project}.{BIGQUERY_DATASET}.{view_name(schema)}'
     columns = ', '.join(f'{snake_case(c)} AS {c}' for c in schema.columns)
-    client.query(f'CREATE OR REPLACE VIEW `{view}` AS SELECT {columns}, source_month '
-                 f'FROM `{target.project}.{target.dataset}.{schema.service}_raw_tripdata`',
-                 location=target.location).result()
-    log.info("the course reads %s: a view of %s.%s_raw_tripdata with the TLC's column names", view,
-             target.dataset, schema.service)
+    client.query(
+        f'CREATE OR REPLACE VIEW `{view}` AS SELECT {columns}, source_month '
+        f'FROM `{target.project}.{target.dataset}.{schema.service}_raw_tripdata`',
+        location=target.location,
+    ).result()
+    log.info(
+        "the course reads %s: a view of %s.%s_raw_tripdata with the TLC's column names",
+        view,
+        target.dataset,
+        schema.service,
+    )
     return view

@@ -19,13 +19,13 @@ _TRIP_DESCRIPTIONS: dict[str, str] = {
     'passenger_count': 'The number of passengers in the vehicle (a value the driver enters).',
     'trip_distance': 'The elapsed trip distance in miles reported by the taximeter.',
     'rate_code_id': 'The final rate code in effect at the end of the trip: 1 = Standard rate, 2 = JFK, '
-                    '3 = Newark, 4 = Nassau or Westchester, 5 = Negotiated fare, 6 = Group ride.',
+    '3 = Newark, 4 = Nassau or Westchester, 5 = Negotiated fare, 6 = Group ride.',
     'store_and_fwd_flag': 'Y when the trip record was held in vehicle memory before being sent to the vendor '
-                          '("store and forward", no connection to the server), N when it was not.',
+    '("store and forward", no connection to the server), N when it was not.',
     'pu_location_id': 'The TLC Taxi Zone in which the taximeter was engaged (LocationID of the zone lookup).',
     'do_location_id': 'The TLC Taxi Zone in which the taximeter was disengaged (LocationID of the zone lookup).',
     'payment_type': 'How the passenger paid: 1 = Credit card, 2 = Cash, 3 = No charge, 4 = Dispute, '
-                    '5 = Unknown, 6 = Voided trip.',
+    '5 = Unknown, 6 = Voided trip.',
     'fare_amount': 'The time-and-distance fare calculated by the meter.',
     'extra': 'Miscellaneous extras and surcharges (the rush hour and overnight charges).',
     'mta_tax': 'The $0.50 MTA tax, triggered automatically by the metered rate in use.',
@@ -36,16 +36,16 @@ _TRIP_DESCRIPTIONS: dict[str, str] = {
     'total_amount': 'The total amount charged to passengers; cash tips are not included.',
     'congestion_surcharge': "The amount collected in the trip for New York State's congestion surcharge.",
     'trip_type': 'Street-hail or dispatch, assigned from the metered rate in use, changeable by the driver: '
-                 '1 = Street-hail, 2 = Dispatch (green taxis; 1 for yellow in the marts).',
+    '1 = Street-hail, 2 = Dispatch (green taxis; 1 for yellow in the marts).',
     'airport_fee': 'The $1.25 charged for a pick-up at LaGuardia or JFK airport (from 2021).',
     'cbd_congestion_fee': "The per-trip charge for the MTA's Congestion Relief Zone (from 2025-01-05).",
     # the for-hire vehicles (fhv, fhvhv)
     'dispatching_base_num': 'The TLC Base License Number of the base that dispatched the trip.',
     'affiliated_base_number': 'The TLC Base License Number of the base the vehicle is affiliated with.',
     'sr_flag': '1 when the trip was part of a shared ride chain offered by a High Volume FHV company '
-               '(Uber Pool, Lyft Line); empty otherwise.',
+    '(Uber Pool, Lyft Line); empty otherwise.',
     'hvfhs_license_num': 'The TLC license number of the High Volume FHV company: HV0002 Juno, HV0003 Uber, '
-                         'HV0004 Via, HV0005 Lyft.',
+    'HV0004 Via, HV0005 Lyft.',
     'originating_base_num': 'The base number of the base that received the original trip request.',
     'request_datetime': 'The date and time when the passenger requested to be picked up.',
     'on_scene_datetime': 'The date and time when the driver arrived at the pick-up location (accessible vehicles).',
@@ -59,7 +59,7 @@ _TRIP_DESCRIPTIONS: dict[str, str] = {
     'driver_pay': 'The total driver pay (not including tolls or tips, net of commission, surcharges or taxes).',
     'shared_request_flag': 'Y when the passenger agreed to a shared/pooled ride, whether or not matched; N otherwise.',
     'shared_match_flag': 'Y when the passenger shared the vehicle with another passenger booked separately; '
-                         'N otherwise.',
+    'N otherwise.',
     'access_a_ride_flag': "Y when the trip was administered on behalf of the MTA's Access-A-Ride; N otherwise.",
     'wav_request_flag': 'Y when the passenger requested a wheelchair-accessible vehicle; N otherwise.',
     'wav_match_flag': 'Y when the trip took place in a wheelchair-accessible vehicle; N otherwise.',
@@ -82,7 +82,7 @@ _OTHER_DESCRIPTIONS: dict[str, str] = {
     'dropoff_zone': "The drop-off zone's name.",
     # dm_monthly_zone_revenue and its per-source-month sums
     'revenue_zone': "The pickup zone's name (the course groups the mart by name).",
-    'revenue_month': "The month of the pickup.",
+    'revenue_month': 'The month of the pickup.',
     'total_monthly_trips': 'The number of trips.',
     'avg_monthly_passenger_count': 'The average passenger_count of the trips.',
     'avg_monthly_trip_distance': 'The average trip_distance of the trips, in miles.',
@@ -91,9 +91,17 @@ _OTHER_DESCRIPTIONS: dict[str, str] = {
     'trip_distance_sum': 'The sum of trip_distance (for the average).',
     'trip_distance_trips': 'The trips with a trip_distance (for the average).',
 }
-_MONEY_SUMS = {'fare': 'fare_amount', 'extra': 'extra', 'mta_tax': 'mta_tax', 'tip_amount': 'tip_amount',
-               'tolls_amount': 'tolls_amount', 'ehail_fee': 'ehail_fee', 'improvement_surcharge': 'improvement_surcharge',
-               'total_amount': 'total_amount', 'congestion_surcharge': 'congestion_surcharge'}
+_MONEY_SUMS = {
+    'fare': 'fare_amount',
+    'extra': 'extra',
+    'mta_tax': 'mta_tax',
+    'tip_amount': 'tip_amount',
+    'tolls_amount': 'tolls_amount',
+    'ehail_fee': 'ehail_fee',
+    'improvement_surcharge': 'improvement_surcharge',
+    'total_amount': 'total_amount',
+    'congestion_surcharge': 'congestion_surcharge',
+}
 
 
 def describe(column: str) -> str | None:

@@ -14,11 +14,12 @@ That difference is decided here and nowhere else.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jinja2
 import yaml
@@ -44,7 +45,7 @@ def active_profile() -> str:
     return os.environ.get(PROFILE_ENV_VAR, '').strip() or DEFAULT_PROFILE
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw_profiles(path: str) -> dict[str, Any]:
     with open(path) as f:
         return yaml.safe_load(f) or {}
@@ -83,9 +84,7 @@ def load_profile(name: str | None = None, path: Path = IO_CONFIG_PATH) -> Profil
     profiles = _raw_profiles(str(path))
     if name not in profiles or not isinstance(profiles[name], dict):
         known = ', '.join(k for k, v in profiles.items() if isinstance(v, dict))
-        raise ConfigError(
-            f'{PROFILE_ENV_VAR}={name!r} names no profile in {path.name} (profiles: {known})'
-        )
+        raise ConfigError(f'{PROFILE_ENV_VAR}={name!r} names no profile in {path.name} (profiles: {known})')
     return Profile(name, profiles[name], path)
 
 
@@ -118,7 +117,7 @@ def connect_postgres(profile: Profile | None = None):
     try:
         return psycopg2.connect(**kwargs)
     except psycopg2.OperationalError as e:
-        where = f"{kwargs['user']}@{kwargs['host']}:{kwargs['port']}/{kwargs['dbname']}"
+        where = f'{kwargs["user"]}@{kwargs["host"]}:{kwargs["port"]}/{kwargs["dbname"]}'
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f'cannot connect to PostgreSQL at {where}: {reason}') from None
 
@@ -153,6 +152,7 @@ def work_dir() -> Path:
 
 
 # --- Google Cloud (GCS, BigQuery) ---------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class GoogleTarget:
@@ -227,7 +227,7 @@ def cloud_credentials(profile: Profile | None = None):
 
 
 def storage_client(profile: Profile | None = None):
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]  # google-cloud-storage ships no stubs
 
     p = profile or load_profile()
     credentials, options = _google_credentials(p, 'GCS_EMULATOR_URL')

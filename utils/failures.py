@@ -1,6 +1,6 @@
 """Why a block failed, said first, in one line, in the three places a person looks.
 
-When a block of a server-triggered run raises, scripts/mage_patches.py calls block_failed()
+When a block of a server-triggered run raises, scripts/mage_patches/ calls block_failed()
 before Mage logs anything of its own: the block's first ERROR record in Mage's log (the first
 red row of the run's log list, beside the block's name) is then the reason, e.g.
 
@@ -22,12 +22,22 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 AUDITED = '_written_to_load_audit'  # set on an exception whose failed attempt has its audit row
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """BaseException.add_note, which Python 3.10 (the mageai/mageai image's) lacks: there the note
+    goes where 3.11 keeps it, __notes__, which reason() reads on both."""
+    if hasattr(error, 'add_note'):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, '__notes__', ()), note]  # type: ignore[attr-defined]
 
 
 def reason(error: BaseException) -> str:
@@ -49,9 +59,12 @@ def dbt_reason(target_dir: Path, since: datetime) -> str | None:
         nodes = json.loads(results.read_text())['results']
     except (OSError, ValueError, KeyError):
         return None
-    failed = [f"dbt {node['unique_id'].split('.')[0]} {node['unique_id'].split('.')[-1]} {node['status']}: "
-              f"{' '.join(str(node.get('message') or '').split())}"
-              for node in nodes if node.get('status') in ('fail', 'error')]
+    failed = [
+        f'dbt {node["unique_id"].split(".")[0]} {node["unique_id"].split(".")[-1]} {node["status"]}: '
+        f'{" ".join(str(node.get("message") or "").split())}'
+        for node in nodes
+        if node.get('status') in ('fail', 'error')
+    ]
     return '; '.join(failed) or None
 
 
@@ -61,8 +74,9 @@ def dbt_target_dir(project: Path, block_content: str | None) -> Path:
     return project / (found.group(1) if found else 'target')
 
 
-def block_failed(block_uuid: str, error: BaseException, variables: Mapping[str, Any], say: Any,
-                 dbt_reason_text: str | None = None) -> str:
+def block_failed(
+    block_uuid: str, error: BaseException, variables: Mapping[str, Any], say: Any, dbt_reason_text: str | None = None
+) -> str:
     """Say why `block_uuid` failed (say: the block's Mage logger's error method), put it on the
     alert ('<block> failed: <why>'), and give the run its failed audit row if the block wrote
     none. Returns the reason."""
@@ -86,13 +100,23 @@ def _audit_failed_run(run: Mapping[str, Any], block_uuid: str, why: str) -> None
         from utils.taxi_source import TaxiMonth
 
         month: date | None = TaxiMonth.from_vars(run).first_day
-    except Exception:
+    except Exception:  # noqa: BLE001 - a run refused for its variables has no month to name
         month = None
     service = run.get('service')
     now = datetime.now(timezone.utc)
     try:
-        audit.write_row({'pipeline_uuid': run.get('pipeline_uuid'), 'run_id': run.get('pipeline_run_id'),
-                         'block': block_uuid, 'service': None if service is None else str(service)[:100],
-                         'month': month, 'started_at': now, 'finished_at': now, 'status': 'failed', 'error': why})
-    except Exception as e:  # the run's own error stands
+        audit.write_row(
+            {
+                'pipeline_uuid': run.get('pipeline_uuid'),
+                'run_id': run.get('pipeline_run_id'),
+                'block': block_uuid,
+                'service': None if service is None else str(service)[:100],
+                'month': month,
+                'started_at': now,
+                'finished_at': now,
+                'status': 'failed',
+                'error': why,
+            }
+        )
+    except Exception as e:  # noqa: BLE001 - the run's own error stands
         log.warning('the audit row of the failed %s was not written: %s: %s', block_uuid, type(e).__name__, e)

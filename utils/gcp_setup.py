@@ -18,8 +18,8 @@ region inside it; a regional dataset reads buckets of that region only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 RESOURCE_MANAGER_URL = 'https://cloudresourcemanager.googleapis.com'
 
@@ -55,8 +55,12 @@ class Target:
 
 def check_names(target: Target) -> None:
     """Refuse names GCS or BigQuery would refuse, before any request."""
-    for setting, value in (('GOOGLE_PROJECT_ID', target.project), ('GCS_BUCKET', target.bucket),
-                           ('BIGQUERY_DATASET', target.dataset), ('GOOGLE_LOCATION', target.location)):
+    for setting, value in (
+        ('GOOGLE_PROJECT_ID', target.project),
+        ('GCS_BUCKET', target.bucket),
+        ('BIGQUERY_DATASET', target.dataset),
+        ('GOOGLE_LOCATION', target.location),
+    ):
         if not value.strip():
             raise SetupRefused(f'{setting} is empty: set it in .env')
     if '-' in target.dataset:
@@ -65,12 +69,16 @@ def check_names(target: Target) -> None:
             f'and underscores only; use {target.dataset.replace("-", "_")!r}'
         )
     if not re.fullmatch(r'[A-Za-z0-9_]{1,1024}', target.dataset):
-        raise SetupRefused(f'BIGQUERY_DATASET={target.dataset!r}: BigQuery dataset names take letters, digits '
-                           'and underscores only (at most 1024)')
+        raise SetupRefused(
+            f'BIGQUERY_DATASET={target.dataset!r}: BigQuery dataset names take letters, digits '
+            'and underscores only (at most 1024)'
+        )
     if not re.fullmatch(r'[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]', target.bucket) or target.bucket.startswith('goog'):
-        raise SetupRefused(f'GCS_BUCKET={target.bucket!r}: bucket names are 3-63 lowercase letters, digits, '
-                           'dashes, underscores or dots, start and end with a letter or digit, and do not '
-                           'start with "goog"')
+        raise SetupRefused(
+            f'GCS_BUCKET={target.bucket!r}: bucket names are 3-63 lowercase letters, digits, '
+            'dashes, underscores or dots, start and end with a letter or digit, and do not '
+            'start with "goog"'
+        )
 
 
 def can_read(dataset_location: str, bucket_location: str) -> bool:
@@ -94,16 +102,18 @@ def missing_roles(granted: set[str]) -> dict[str, list[str]]:
 def granted_permissions(session, project: str, base_url: str = RESOURCE_MANAGER_URL) -> set[str]:
     """Ask the project which of NEEDED the caller has (POST …/v1/projects/<p>:testIamPermissions;
     `session` is an authorized requests session). A permission the caller lacks is left out."""
-    answer = session.post(f'{base_url}/v1/projects/{project}:testIamPermissions',
-                          json={'permissions': sorted(NEEDED)}, timeout=30)
+    answer = session.post(
+        f'{base_url}/v1/projects/{project}:testIamPermissions', json={'permissions': sorted(NEEDED)}, timeout=30
+    )
     if answer.status_code == 403:
         raise SetupRefused(
-            f'project {project!r} refused to list the caller\'s permissions (HTTP 403): the project id is '
+            f"project {project!r} refused to list the caller's permissions (HTTP 403): the project id is "
             'wrong, or the Cloud Resource Manager API is off (turn it on in the Console: APIs & Services)'
         )
     if answer.status_code != 200:
-        raise SetupRefused(f'testIamPermissions on project {project!r} answered HTTP {answer.status_code}: '
-                           f'{answer.text[:300]}')
+        raise SetupRefused(
+            f'testIamPermissions on project {project!r} answered HTTP {answer.status_code}: {answer.text[:300]}'
+        )
     return set(answer.json().get('permissions', []))
 
 
@@ -111,8 +121,10 @@ def check_permissions(session, project: str, account: str, base_url: str = RESOU
     missing = missing_roles(granted_permissions(session, project, base_url))
     if missing:
         lines = '; '.join(f'{role}, for {", ".join(perms)}' for role, perms in missing.items())
-        raise SetupRefused(f'{account} lacks roles on project {project!r}: {lines}. Grant them in the Console: '
-                           'IAM & Admin > IAM > the account > Edit > Add another role')
+        raise SetupRefused(
+            f'{account} lacks roles on project {project!r}: {lines}. Grant them in the Console: '
+            'IAM & Admin > IAM > the account > Edit > Add another role'
+        )
 
 
 def ensure_bucket(client, target: Target, say: Callable[[str], None]) -> None:
@@ -134,14 +146,16 @@ def ensure_bucket(client, target: Target, say: Callable[[str], None]) -> None:
     if not can_read(target.location, bucket.location):
         raise SetupRefused(
             f'bucket gs://{name} is in {bucket.location} and GOOGLE_LOCATION is {target.location}: BigQuery '
-            'cannot read and write in different locations. Set GOOGLE_LOCATION to the bucket\'s location '
+            "cannot read and write in different locations. Set GOOGLE_LOCATION to the bucket's location "
             '(before the dataset exists), or use another bucket name'
         )
 
 
 def _taken(name: str) -> str:
-    return (f'bucket name {name!r} is taken by another project (bucket names are global across all of '
-            'Google Cloud): set GCS_BUCKET to another name, e.g. with your project id in it')
+    return (
+        f'bucket name {name!r} is taken by another project (bucket names are global across all of '
+        'Google Cloud): set GCS_BUCKET to another name, e.g. with your project id in it'
+    )
 
 
 def ensure_dataset(client, target: Target, say: Callable[[str], None]) -> None:

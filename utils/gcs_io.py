@@ -15,8 +15,8 @@ import gc
 import logging
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -83,7 +83,9 @@ def upload_file(bucket, path: Path, name: str, retry=_DEFAULT) -> str:
     try:
         bucket.blob(name).upload_from_filename(str(path), content_type='application/octet-stream', **options)
     except (gexc.GoogleAPIError, rexc.RequestException) as e:
-        raise CloudError(f'uploading {path.name} to gs://{bucket.name}/{name} failed: {type(e).__name__}: {e}') from None
+        raise CloudError(
+            f'uploading {path.name} to gs://{bucket.name}/{name} failed: {type(e).__name__}: {e}'
+        ) from None
     return f'gs://{bucket.name}/{name}'
 
 
@@ -103,8 +105,9 @@ def write_partitions(clean_path: Path, out_dir: Path, schema: TaxiSchema, month:
     return write_hive_partitions(clean_path, out_dir, columns, PARTITION_COLUMN, month.file_stem)
 
 
-def write_hive_partitions(src: Path, out_dir: Path, columns: dict[str, pc.Expression], partition_column: str,
-                          basename: str) -> dict[str, int]:
+def write_hive_partitions(
+    src: Path, out_dir: Path, columns: dict[str, pc.Expression], partition_column: str, basename: str
+) -> dict[str, int]:
     """Stream a parquet file into hive partitions `<partition_column>=YYYY-MM-DD/<basename>-<i>.parquet`
     under out_dir, with the given column expressions; returns {relative file path: rows}."""
     written: dict[str, int] = {}
@@ -134,8 +137,9 @@ def write_hive_partitions(src: Path, out_dir: Path, columns: dict[str, pc.Expres
     return written
 
 
-def upload_partitions(bucket, files_in: Path, files: dict[str, int], prefix: str, is_ours: Callable[[str], bool],
-                      retry=_DEFAULT) -> tuple[dict[str, int], int]:
+def upload_partitions(
+    bucket, files_in: Path, files: dict[str, int], prefix: str, is_ours: Callable[[str], bool], retry=_DEFAULT
+) -> tuple[dict[str, int], int]:
     """Upload the partition files written under files_in to `prefix`, then delete the objects
     under `prefix` that `is_ours` and the new set no longer has. Returns ({object: rows}, deleted).
 
@@ -152,24 +156,31 @@ def upload_partitions(bucket, files_in: Path, files: dict[str, int], prefix: str
     return uploaded, len(stale)
 
 
-def upload_month_partitions(bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth,
-                            retry=_DEFAULT) -> dict[str, int]:
+def upload_month_partitions(
+    bucket, clean_path: Path, schema: TaxiSchema, month: TaxiMonth, retry=_DEFAULT
+) -> dict[str, int]:
     """Replace the month's files in the partitioned dataset; return {object name: rows}."""
     prefix = partitioned_prefix(month.table_stem)
     with tempfile.TemporaryDirectory(prefix='partitions-') as tmp:
         files = write_partitions(clean_path, Path(tmp), schema, month)
-        uploaded, stale = upload_partitions(bucket, Path(tmp), files, prefix,
-                                            lambda name: is_month_partition_file(name, month), retry)
+        uploaded, stale = upload_partitions(
+            bucket, Path(tmp), files, prefix, lambda name: is_month_partition_file(name, month), retry
+        )
     log.info(
         'wrote %s rows of %s to gs://%s/%s in %d pickup_date partitions (%d stale files removed)',
-        f'{sum(uploaded.values()):,}', month.file_stem, bucket.name, prefix,
-        len(rows_by_pickup_date(uploaded)), stale,
+        f'{sum(uploaded.values()):,}',
+        month.file_stem,
+        bucket.name,
+        prefix,
+        len(rows_by_pickup_date(uploaded)),
+        stale,
     )
     return uploaded
 
 
 def month_partition_objects(bucket, month: TaxiMonth) -> list[str]:
     return sorted(
-        b.name for b in bucket.list_blobs(prefix=partitioned_prefix(month.table_stem))
+        b.name
+        for b in bucket.list_blobs(prefix=partitioned_prefix(month.table_stem))
         if is_month_partition_file(b.name, month)
     )

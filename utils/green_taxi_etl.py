@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -28,10 +29,10 @@ from utils import gcs_io
 from utils.cleaning import HOMEWORK_RULES, clean_file, clean_schema
 from utils.environment import default_source, google_target, postgres_connection, storage_client
 from utils.month_lock import locked
-from utils.progress import plural
 from utils.postgres_load import replace_table
-from utils.taxi_files import iter_parquet_batches
+from utils.progress import plural
 from utils.run_files import run_dir, writing_in
+from utils.taxi_files import iter_parquet_batches
 from utils.taxi_pipeline import Manifest, fetch_month, timed
 from utils.taxi_schema import course_layout
 from utils.taxi_source import TaxiMonth
@@ -59,14 +60,19 @@ def homework_months(variables: Mapping[str, Any]) -> tuple[int, list[int]]:
             months = None
     if isinstance(months, int) and not isinstance(months, bool):
         months = [months]
-    valid = (isinstance(months, list) and months
-             and all(isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in months))
+    valid = (
+        isinstance(months, list)
+        and months
+        and all(isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in months)
+    )
     if not valid:
-        raise ValueError(f'pipeline variable months={given!r} must be a non-empty list of whole numbers '
-                         '1..12, e.g. [10, 11, 12]')
-    if len(set(months)) != len(months):
+        raise ValueError(
+            f'pipeline variable months={given!r} must be a non-empty list of whole numbers 1..12, e.g. [10, 11, 12]'
+        )
+    checked: list[int] = list(months)  # type: ignore[arg-type]  # `valid` above: a list of ints
+    if len(set(checked)) != len(checked):
         raise ValueError(f'pipeline variable months={given!r} names a month twice')
-    return year, sorted(months)
+    return year, sorted(checked)
 
 
 @timed
@@ -76,18 +82,24 @@ def extract_months(variables: Mapping[str, Any]) -> Manifest:
     year, months = homework_months(variables)
     folder = run_dir(f'{SERVICE}_tripdata_{year}-{"_".join(f"{m:02d}" for m in months)}', variables)
     block = str(variables.get('block_uuid') or 'load_green_taxi_months')
-    source = TaxiMonth.from_vars({'service': SERVICE, 'year': year, 'month': 1, 'source': variables.get('source')},
-                                 default_source()).source  # the course's CSV.gz, or the TLC's parquet
-    fetched = [fetch_month(month, folder / month.file_stem, variables, block, SCHEMA)
-               for month in (TaxiMonth(SERVICE, year, m, source) for m in months)]
+    source = TaxiMonth.from_vars(
+        {'service': SERVICE, 'year': year, 'month': 1, 'source': variables.get('source')}, default_source()
+    ).source  # the course's CSV.gz, or the TLC's parquet
+    fetched = [
+        fetch_month(month, folder / month.file_stem, variables, block, SCHEMA)
+        for month in (TaxiMonth(SERVICE, year, m, source) for m in months)
+    ]
     manifest = {
-        'service': SERVICE, 'year': year, 'months': months, 'work_dir': str(folder),
+        'service': SERVICE,
+        'year': year,
+        'months': months,
+        'work_dir': str(folder),
         'raw_paths': [m['raw_path'] for m in fetched],
         'rows': sum(m['rows'] for m in fetched),
         'rows_rejected': sum(m['rows_rejected'] for m in fetched),
-        'rows_by_month': {f"{year}-{m['month']:02d}": m['rows'] for m in fetched},
+        'rows_by_month': {f'{year}-{m["month"]:02d}': m['rows'] for m in fetched},
     }
-    log.info('load_green_taxi_months: %s rows in %s of %d', f"{manifest['rows']:,}", plural(len(months), 'month'), year)
+    log.info('load_green_taxi_months: %s rows in %s of %d', f'{manifest["rows"]:,}', plural(len(months), 'month'), year)
     return manifest
 
 
@@ -96,8 +108,13 @@ def transform(manifest: Manifest) -> Manifest:
     """HOMEWORK_RULES over every month's raw.parquet into one clean.parquet with lpep_pickup_date."""
     folder = Path(manifest['work_dir'])
     with writing_in(folder):
-        counts = clean_file([Path(p) for p in manifest['raw_paths']], folder / 'clean.parquet', SCHEMA,
-                            HOMEWORK_RULES, with_pickup_date=True)
+        counts = clean_file(
+            [Path(p) for p in manifest['raw_paths']],
+            folder / 'clean.parquet',
+            SCHEMA,
+            HOMEWORK_RULES,
+            with_pickup_date=True,
+        )
     return {**manifest, 'clean_path': str(folder / 'clean.parquet'), **counts}
 
 
@@ -106,9 +123,13 @@ def export_to_postgres(manifest: Manifest) -> Manifest:
     """Replace mage.green_taxi with clean.parquet, atomically; one run at a time."""
     table = f'{POSTGRES_SCHEMA}.{TABLE}'
     with locked(f'postgres:{table}'), postgres_connection() as conn:
-        rows = replace_table(conn, schema_name=POSTGRES_SCHEMA, table=TABLE,
-                             arrow_schema=clean_schema(SCHEMA, with_pickup_date=True),
-                             batches=iter_parquet_batches(Path(manifest['clean_path'])))
+        rows = replace_table(
+            conn,
+            schema_name=POSTGRES_SCHEMA,
+            table=TABLE,
+            arrow_schema=clean_schema(SCHEMA, with_pickup_date=True),
+            batches=iter_parquet_batches(Path(manifest['clean_path'])),
+        )
     log.info('export_green_taxi_to_postgres: %s rows -> %s', f'{rows:,}', table)
     return {**manifest, 'table': table, 'rows_loaded': rows}
 
@@ -125,7 +146,19 @@ def export_to_gcs(manifest: Manifest) -> Manifest:
         files = gcs_io.write_hive_partitions(clean, Path(tmp), columns, partition, TABLE)
         uploaded, stale = gcs_io.upload_partitions(bucket, Path(tmp), files, GCS_PREFIX, lambda name: True)
     by_date = gcs_io.rows_by_pickup_date(uploaded, partition)
-    log.info('export_green_taxi_to_gcs: %s rows -> gs://%s/%s in %d %s partitions (%d earlier files removed)',
-             f'{sum(uploaded.values()):,}', bucket.name, GCS_PREFIX, len(by_date), partition, stale)
-    return {**manifest, 'gcs_prefix': f'gs://{bucket.name}/{GCS_PREFIX}', 'partitions': len(by_date),
-            'partition_objects': sorted(uploaded), 'rows_loaded': sum(uploaded.values())}
+    log.info(
+        'export_green_taxi_to_gcs: %s rows -> gs://%s/%s in %d %s partitions (%d earlier files removed)',
+        f'{sum(uploaded.values()):,}',
+        bucket.name,
+        GCS_PREFIX,
+        len(by_date),
+        partition,
+        stale,
+    )
+    return {
+        **manifest,
+        'gcs_prefix': f'gs://{bucket.name}/{GCS_PREFIX}',
+        'partitions': len(by_date),
+        'partition_objects': sorted(uploaded),
+        'rows_loaded': sum(uploaded.values()),
+    }

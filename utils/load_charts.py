@@ -13,7 +13,8 @@ Runs of `mage run` (no Mage run id) are in the audit trail but not in the per-ru
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 from psycopg2 import sql
@@ -41,7 +42,7 @@ def pipeline_of(configuration: Mapping[str, Any] | None) -> str:
     """The pipeline a dashboard chart is about: its configuration's `pipeline`."""
     pipeline = (configuration or {}).get('pipeline')
     if not pipeline:
-        raise ValueError('this chart has no `pipeline:` in its configuration (the dashboard\'s block_layout.yaml)')
+        raise ValueError("this chart has no `pipeline:` in its configuration (the dashboard's block_layout.yaml)")
     return pipeline
 
 
@@ -55,7 +56,9 @@ def rows_per_month(pipeline: str) -> pd.DataFrame:
                         coalesce(rows_rejected, 0) AS rows_rejected
                  FROM {audit} WHERE pipeline_uuid = %s AND status = 'succeeded' AND rows_loaded IS NOT NULL
                  ORDER BY service, month, id DESC) latest
-           ORDER BY latest.month, service""", [pipeline])
+           ORDER BY latest.month, service""",
+        [pipeline],
+    )
 
 
 def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
@@ -66,7 +69,9 @@ def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
            FROM {audit} WHERE pipeline_uuid = %s AND run_id IN (
                SELECT DISTINCT run_id FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL
                ORDER BY run_id DESC LIMIT %s)
-           GROUP BY run_id, block""", [pipeline, pipeline, RUNS_SHOWN])
+           GROUP BY run_id, block""",
+        [pipeline, pipeline, RUNS_SHOWN],
+    )
     if frame.empty:
         return pd.DataFrame(columns=['run_id', *blocks])
     wide = frame.pivot_table(index='run_id', columns='block', values='seconds', aggfunc='sum')
@@ -90,7 +95,9 @@ def failures_per_day(pipeline: str) -> pd.DataFrame:
                   count(*) FILTER (WHERE last_status = 'failed') AS failed_runs
            FROM (SELECT run_id, min(started_at) AS first_at, (array_agg(status ORDER BY id DESC))[1] AS last_status
                  FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL GROUP BY run_id) runs
-           GROUP BY 1 ORDER BY 1""", [pipeline])
+           GROUP BY 1 ORDER BY 1""",
+        [pipeline],
+    )
 
 
 def rows_read_log_scale(months: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +116,9 @@ def what_became_of_the_rows(months: pd.DataFrame) -> pd.DataFrame:
     if months.empty:
         return pd.DataFrame(columns=['month', 'percent_of_rows_read'])
     shares = []
-    for month, read, kept, rejected in months[['month', 'rows_read', 'rows_kept', 'rows_rejected']].itertuples(index=False):
+    for month, read, kept, rejected in months[['month', 'rows_read', 'rows_kept', 'rows_rejected']].itertuples(
+        index=False
+    ):
         read = int(read) or 1
         for what, rows in (('kept', kept), ('dropped', read - kept - rejected), ('malformed', rejected)):
             shares.append((f'{month} {what}', round(100 * int(rows) / read, 2)))
@@ -120,8 +129,11 @@ def runs_per_day_labelled(days: pd.DataFrame) -> pd.DataFrame:
     """failures_per_day as one bar per day and count, labelled `<day> runs` / `<day> failed`."""
     if days.empty:
         return pd.DataFrame(columns=['day', 'runs'])
-    bars = [(f'{day} {what}', int(n)) for day, runs, failed in days[['day', 'runs', 'failed_runs']].itertuples(index=False)
-            for what, n in (('runs', runs), ('failed', failed))]
+    bars = [
+        (f'{day} {what}', int(n))
+        for day, runs, failed in days[['day', 'runs', 'failed_runs']].itertuples(index=False)
+        for what, n in (('runs', runs), ('failed', failed))
+    ]
     return pd.DataFrame(bars, columns=['day', 'runs'])
 
 

@@ -21,14 +21,21 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from utils import bigquery_load
-from utils.environment import (REPO_ROOT, bigquery_client, google_target, postgres_connection, postgres_schema,
-                               source_base_url)
+from utils.environment import (
+    REPO_ROOT,
+    bigquery_client,
+    google_target,
+    postgres_connection,
+    postgres_schema,
+    source_base_url,
+)
 from utils.month_lock import locked
 from utils.postgres_load import check_identifier, comment_columns, replace_table, table_name
 from utils.run_files import run_dir, writing_in
@@ -82,9 +89,10 @@ class Postgres:
             return cur.fetchone()[0] is not None
 
     def count_month(self, table: str, month: TaxiMonth, service_type: str | None = None) -> int:
-        where, params = 'source_month = %s', [month.first_day]
+        where = 'source_month = %s'
+        params: list[Any] = [month.first_day]
         if service_type:
-            where, params = where + ' AND service_type = %s', params + [service_type]
+            where, params = where + ' AND service_type = %s', [*params, service_type]
         with postgres_connection() as conn, conn.cursor() as cur:
             cur.execute(f'SELECT count(*) FROM {table} WHERE {where}', params)
             return cur.fetchone()[0]
@@ -105,8 +113,13 @@ class Postgres:
         """<POSTGRES_SCHEMA>.taxi_zone_lookup replaced whole and atomically."""
         schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
         with locked(f'postgres:{schema_name}.{TABLE}'), postgres_connection() as conn:
-            replace_table(conn, schema_name=schema_name, table=TABLE, arrow_schema=SCHEMA,
-                          batches=pq.read_table(zones_path).to_batches())
+            replace_table(
+                conn,
+                schema_name=schema_name,
+                table=TABLE,
+                arrow_schema=SCHEMA,
+                batches=pq.read_table(zones_path).to_batches(),
+            )
         return f'{schema_name}.{TABLE}'
 
 
@@ -130,12 +143,16 @@ class BigQuery:
     def count_month(self, table: str, month: TaxiMonth, service_type: str | None = None) -> int:
         from google.cloud import bigquery
 
-        params = [bigquery.ScalarQueryParameter('month', 'DATE', month.first_day),
-                  bigquery.ScalarQueryParameter('service_type', 'STRING', service_type)]
+        params = [
+            bigquery.ScalarQueryParameter('month', 'DATE', month.first_day),
+            bigquery.ScalarQueryParameter('service_type', 'STRING', service_type),
+        ]
         where = 'source_month = @month' + (' AND service_type = @service_type' if service_type else '')
-        job = bigquery_client().query(f'SELECT count(*) AS n FROM `{table}` WHERE {where}',
-                                      job_config=bigquery.QueryJobConfig(query_parameters=params),
-                                      location=google_target().location)
+        job = bigquery_client().query(
+            f'SELECT count(*) AS n FROM `{table}` WHERE {where}',
+            job_config=bigquery.QueryJobConfig(query_parameters=params),
+            location=google_target().location,
+        )
         return next(iter(job.result())).n
 
     def describe(self, tables: tuple[str, ...]) -> None:
@@ -145,12 +162,14 @@ class BigQuery:
     def zone_revenue(self, month: TaxiMonth, limit: int) -> list[tuple]:
         from google.cloud import bigquery
 
-        params = [bigquery.ScalarQueryParameter(name, kind, value) for (name, value), kind in
-                  zip(zone_params(month).items(), ('DATE', 'STRING'))]
+        params = [
+            bigquery.ScalarQueryParameter(name, kind, value)
+            for (name, value), kind in zip(zone_params(month).items(), ('DATE', 'STRING'), strict=False)
+        ]
         query = re.sub(r'%\((\w+)\)s', r'@\1', zone_revenue_sql(f'`{self.table("dm_monthly_zone_revenue")}`', limit))
-        job = bigquery_client().query(query,
-                                      job_config=bigquery.QueryJobConfig(query_parameters=params),
-                                      location=google_target().location)
+        job = bigquery_client().query(
+            query, job_config=bigquery.QueryJobConfig(query_parameters=params), location=google_target().location
+        )
         return [tuple(row.values()) for row in job.result()]
 
     def replace_zone_lookup(self, zones_path: str) -> str:
@@ -161,20 +180,29 @@ class BigQuery:
         target, client, table = google_target(), bigquery_client(), self.table(TABLE)
         bigquery_load.ensure_dataset(client, target.project, target.dataset)
         with locked(f'bigquery:{table}'), open(zones_path, 'rb') as f:
-            client.load_table_from_file(f, table, location=target.location, job_config=bigquery.LoadJobConfig(
-                source_format=bigquery.SourceFormat.PARQUET,
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                schema=[bigquery.SchemaField(f.name, 'INT64' if f.name == 'location_id' else 'STRING') for f in SCHEMA],
-            )).result()
+            client.load_table_from_file(
+                f,
+                table,
+                location=target.location,
+                job_config=bigquery.LoadJobConfig(
+                    source_format=bigquery.SourceFormat.PARQUET,
+                    write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                    schema=[
+                        bigquery.SchemaField(f.name, 'INT64' if f.name == 'location_id' else 'STRING') for f in SCHEMA
+                    ],
+                ),
+            ).result()
         return table
 
 
 def zone_revenue_sql(table: str, limit: int) -> str:
     """A month's zones by revenue, from the mart dm_monthly_zone_revenue (both dialects; the
     parameters in psycopg2's style, BigQuery's @name made from them)."""
-    return (f'SELECT revenue_zone AS zone, revenue_monthly_total_amount AS revenue, total_monthly_trips AS trips '
-            f'FROM {table} WHERE revenue_month = %(month)s AND service_type = %(service_type)s '
-            f'ORDER BY revenue DESC, zone LIMIT {int(limit)}')
+    return (
+        f'SELECT revenue_zone AS zone, revenue_monthly_total_amount AS revenue, total_monthly_trips AS trips '
+        f'FROM {table} WHERE revenue_month = %(month)s AND service_type = %(service_type)s '
+        f'ORDER BY revenue DESC, zone LIMIT {int(limit)}'
+    )
 
 
 def zone_params(month: TaxiMonth) -> dict[str, Any]:
@@ -191,8 +219,9 @@ def warehouse(pipeline_uuid: str) -> Postgres | BigQuery:
     try:
         return WAREHOUSES[pipeline_uuid]
     except KeyError:
-        raise ValueError(f'no warehouse for the pipeline {pipeline_uuid!r}: the mart blocks run in '
-                         f'{" or ".join(WAREHOUSES)}') from None
+        raise ValueError(
+            f'no warehouse for the pipeline {pipeline_uuid!r}: the mart blocks run in {" or ".join(WAREHOUSES)}'
+        ) from None
 
 
 @timed
@@ -221,14 +250,17 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
     bad variables or a month never loaded fail here, naming them, before dbt starts."""
     month = TaxiMonth.from_vars(variables)
     if month.service not in MART_SERVICES:
-        raise ValueError(f"the marts (fact_trips, fact_fhv_trips, dm_monthly_zone_revenue) are built from "
-                         f"{', '.join(MART_SERVICES)} trips, as the course builds them: "
-                         f'service={month.service!r} has no mart yet')
+        raise ValueError(
+            f'the marts (fact_trips, fact_fhv_trips, dm_monthly_zone_revenue) are built from '
+            f'{", ".join(MART_SERVICES)} trips, as the course builds them: '
+            f'service={month.service!r} has no mart yet'
+        )
     where = warehouse(variables['pipeline_uuid'])
     source = where.trips_table(month.service)
     if not where.exists(source):
-        raise LookupError(f'{source} does not exist: load {month.service} {month.first_day:%Y-%m} with '
-                          f'{where.loaded_by} first')
+        raise LookupError(
+            f'{source} does not exist: load {month.service} {month.first_day:%Y-%m} with {where.loaded_by} first'
+        )
     return {**zones, **month.to_dict(), 'source_table': source}
 
 
@@ -242,6 +274,12 @@ def report_refresh(manifest: Manifest, pipeline_uuid: str) -> Manifest:
     source_rows = where.count_month(manifest['source_table'], month)
     service_type = month.service.capitalize() if fact == 'fact_trips' else None  # fact_trips holds two services
     fact_rows = where.count_month(where.table(fact), month, service_type)
-    log.info('report_mart_refresh: %s %s: %s trips in %s, %s left out for an unknown pickup or drop-off zone',
-             month.service, f'{month.first_day:%Y-%m}', f'{fact_rows:,}', fact, f'{source_rows - fact_rows:,}')
+    log.info(
+        'report_mart_refresh: %s %s: %s trips in %s, %s left out for an unknown pickup or drop-off zone',
+        month.service,
+        f'{month.first_day:%Y-%m}',
+        f'{fact_rows:,}',
+        fact,
+        f'{source_rows - fact_rows:,}',
+    )
     return {**manifest, 'source_rows': source_rows, 'fact_rows': fact_rows, 'left_out': source_rows - fact_rows}

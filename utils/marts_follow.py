@@ -17,7 +17,8 @@ the pipeline variable refresh_marts=false.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from utils.marts import MART_SERVICES
 from utils.taxi_pipeline import Manifest
@@ -34,7 +35,7 @@ def why_not_refreshed(manifest: Mapping[str, Any], variables: Mapping[str, Any])
     if str(variables.get('refresh_marts', 'true')).strip().lower() in ('false', '0', 'no'):
         return 'the pipeline variable refresh_marts is false'
     if variables.get('pipeline_uuid') not in MARTS_AFTER:
-        return f"{variables.get('pipeline_uuid')!r} has no marts to refresh"
+        return f'{variables.get("pipeline_uuid")!r} has no marts to refresh'
     if month.raw:
         return 'a raw load: the marts read the cleaned tables'
     if month.service not in MART_SERVICES:
@@ -42,7 +43,7 @@ def why_not_refreshed(manifest: Mapping[str, Any], variables: Mapping[str, Any])
     if manifest.get('unchanged'):
         return 'the month was unchanged, so are its marts'
     if variables.get('pipeline_run_id') in (None, ''):
-        return f"not a run of the server: run {MARTS_AFTER[variables['pipeline_uuid']]} yourself"
+        return f'not a run of the server: run {MARTS_AFTER[variables["pipeline_uuid"]]} yourself'
     return None
 
 
@@ -54,11 +55,15 @@ def refresh_after_load(manifest: Mapping[str, Any], variables: Mapping[str, Any]
     if why_not:
         log.info('refresh_marts: %s: not refreshed: %s', month.label, why_not)
         return {**manifest, 'marts_run_id': None}
-    from mage_ai.orchestration.triggers.api import trigger_pipeline
+    from utils.mage_runs import start_run
 
     marts = MARTS_AFTER[variables['pipeline_uuid']]
-    run = trigger_pipeline(marts, variables={'service': month.service, 'year': month.year, 'month': month.month},
-                           schedule_name=TRIGGER_NAME, verbose=False)
-    log.info('refresh_marts: %s: %s run %s refreshes its marts (trigger %r; it alerts itself if it fails)',
-             month.label, marts, run.id, TRIGGER_NAME)
-    return {**manifest, 'marts_run_id': run.id}
+    run_id = start_run(marts, {'service': month.service, 'year': month.year, 'month': month.month}, TRIGGER_NAME)
+    log.info(
+        'refresh_marts: %s: %s run %s refreshes its marts (trigger %r; it alerts itself if it fails)',
+        month.label,
+        marts,
+        run_id,
+        TRIGGER_NAME,
+    )
+    return {**manifest, 'marts_run_id': run_id}

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import requests
 
@@ -52,7 +53,7 @@ class Patience:
     wait_seconds: float = DEFAULT_WAIT_HOURS * 3600
 
     @classmethod
-    def from_vars(cls, variables: Mapping[str, Any]) -> 'Patience':
+    def from_vars(cls, variables: Mapping[str, Any]) -> Patience:
         poll = _positive(variables, 'source_poll_seconds', DEFAULT_POLL_SECONDS)
         hours = _positive(variables, 'source_wait_hours', DEFAULT_WAIT_HOURS)
         return cls(poll_seconds=poll, wait_seconds=hours * 3600)
@@ -87,9 +88,13 @@ def release_file_exists(url: str, timeout: float = 30) -> bool:
     )
 
 
-def wait_for(what: str, exists: Callable[[], bool], patience: Patience,
-             sleep: Callable[[float], None] = time.sleep,
-             clock: Callable[[], float] = time.monotonic) -> float:
+def wait_for(
+    what: str,
+    exists: Callable[[], bool],
+    patience: Patience,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> float:
     """Call `exists` until it is True; return the seconds waited. After patience.wait_seconds,
     raise SourceNotPublishedError naming `what` and how long the sensor waited."""
     started = clock()
@@ -107,8 +112,12 @@ def wait_for(what: str, exists: Callable[[], bool], patience: Patience,
                 f'{_duration(patience.poll_seconds)}), the limit is {_duration(patience.wait_seconds)} '
                 '(pipeline variable source_wait_hours)'
             )
-        log.info('%s is not there yet; next check in %s (gives up after %s)', what,
-                 _duration(patience.poll_seconds), _duration(patience.wait_seconds))
+        log.info(
+            '%s is not there yet; next check in %s (gives up after %s)',
+            what,
+            _duration(patience.poll_seconds),
+            _duration(patience.wait_seconds),
+        )
         sleep(patience.poll_seconds)
 
 
@@ -125,7 +134,7 @@ def _waits(variables: Mapping[str, Any]) -> bool:
 
     started_by = run_started_by(variables)
     if started_by != 'schedule':
-        log.info('a run started by a %s does not wait for its month\'s input: going on', started_by)
+        log.info("a run started by a %s does not wait for its month's input: going on", started_by)
         return False
     return True
 
@@ -158,9 +167,14 @@ def wait_for_release_file(variables: Mapping[str, Any], patience: Patience) -> N
     if month.after_release():
         raise SourceNotPublishedError(
             f'{month.label} will never be published at {url}: {month.published_range()}; '
-            'the schedule has nothing to wait for')
-    log.info('waiting for %s (%s), published at %s', month.label, 'the TLC release' if month.is_parquet
-             else 'the course release', url)
+            'the schedule has nothing to wait for'
+        )
+    log.info(
+        'waiting for %s (%s), published at %s',
+        month.label,
+        'the TLC release' if month.is_parquet else 'the course release',
+        url,
+    )
     wait_for(url, lambda: release_file_exists(url), patience)
 
 

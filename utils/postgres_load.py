@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Iterable, Iterator
 
 import psycopg2
 import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
-from utils.progress import Progress
 from utils.data_dictionary import describe
+from utils.progress import Progress
 from utils.taxi_schema import TaxiSchema, postgres_type
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ PARTITION_KEY = 'source_month'
 
 class LoadError(RuntimeError):
     """The load was cut off (server gone, session killed); nothing was committed."""
+
 
 _IDENTIFIER = re.compile(r'[a-z_][a-z0-9_]{0,62}')
 
@@ -141,8 +142,9 @@ def replace_month(
         'columns': sql.SQL(', ').join(map(sql.Identifier, columns)),
         'defs': _column_defs(taxi_schema),
     }
-    stream = ChunkStream(binary_copy(batches, taxi_schema.arrow_schema(clean=True)),
-                         Progress(f'COPY into {schema_name}.{staging}'))
+    stream = ChunkStream(
+        binary_copy(batches, taxi_schema.arrow_schema(clean=True)), Progress(f'COPY into {schema_name}.{staging}')
+    )
     with _cut_off_names_the_load(f'loading {schema_name}.{table} for {month:%Y-%m}'):
         with conn:  # each `with conn` is one transaction: COMMIT, or ROLLBACK on error
             _ensure_table(conn, q, schema_name, table, columns, taxi_schema)
@@ -152,7 +154,11 @@ def replace_month(
             _swap_in(conn, q)
     log.info(
         'replaced %s.%s for %s: %s rows (%.1f MB through binary COPY)',
-        schema_name, table, f'{month:%Y-%m}', f'{rows:,}', stream.bytes_read / 1e6,
+        schema_name,
+        table,
+        f'{month:%Y-%m}',
+        f'{rows:,}',
+        stream.bytes_read / 1e6,
     )
     return rows
 
@@ -169,8 +175,9 @@ def _cut_off_names_the_load(what: str) -> Iterator[None]:
         raise LoadError(f'{what} failed: {reason}; the table was left as it was (nothing was committed)') from e
 
 
-def replace_table(conn, *, schema_name: str, table: str, arrow_schema: pa.Schema,
-                  batches: Iterable[pa.RecordBatch]) -> int:
+def replace_table(
+    conn, *, schema_name: str, table: str, arrow_schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+) -> int:
     """Replace the whole table <schema_name>.<table> with `batches` (the homework's "replace"):
     binary COPY into a staging table, then one short transaction drops the old table and renames
     the staging table in its place. Until that COMMIT readers see the old rows; if anything
@@ -183,22 +190,37 @@ def replace_table(conn, *, schema_name: str, table: str, arrow_schema: pa.Schema
         'table': sql.Identifier(schema_name, table),
         'staging': sql.Identifier(schema_name, staging),
         'table_name': sql.Identifier(table),
-        'defs': sql.SQL(', ').join(sql.SQL('{} {}').format(sql.Identifier(f.name), sql.SQL(postgres_type(f.type)))
-                                   for f in arrow_schema),
+        'defs': sql.SQL(', ').join(
+            sql.SQL('{} {}').format(sql.Identifier(f.name), sql.SQL(postgres_type(f.type))) for f in arrow_schema
+        ),
     }
     stream = ChunkStream(binary_copy(batches, arrow_schema), Progress(f'COPY into {schema_name}.{staging}'))
     with _cut_off_names_the_load(f'replacing {schema_name}.{table}'):
         with conn, conn.cursor() as cur:
-            cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}; DROP TABLE IF EXISTS {staging}; '
-                                'CREATE TABLE {staging} ({defs})').format(**q))
-            cur.copy_expert(sql.SQL('COPY {staging} FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
-                            stream, size=1 << 20)
+            cur.execute(
+                sql.SQL(
+                    'CREATE SCHEMA IF NOT EXISTS {schema}; DROP TABLE IF EXISTS {staging}; '
+                    'CREATE TABLE {staging} ({defs})'
+                ).format(**q)
+            )
+            cur.copy_expert(
+                sql.SQL('COPY {staging} FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
+                stream,
+                size=1 << 20,
+            )
             rows = cur.rowcount
             comment_columns(cur, schema_name, staging)  # the comments go with the rename
         with conn, conn.cursor() as cur:
-            cur.execute(sql.SQL('DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table_name}').format(**q))
-    log.info('replaced %s.%s: %s rows (%.1f MB through binary COPY)', schema_name, table, f'{rows:,}',
-             stream.bytes_read / 1e6)
+            cur.execute(
+                sql.SQL('DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table_name}').format(**q)
+            )
+    log.info(
+        'replaced %s.%s: %s rows (%.1f MB through binary COPY)',
+        schema_name,
+        table,
+        f'{rows:,}',
+        stream.bytes_read / 1e6,
+    )
     return rows
 
 
@@ -208,8 +230,11 @@ def comment_columns(cur, schema_name: str, table: str) -> int:
     described = [(c, describe(c)) for c in _existing_columns(cur, schema_name, table)]
     for column, text in described:
         if text:
-            cur.execute(sql.SQL('COMMENT ON COLUMN {}.{} IS {}').format(
-                sql.Identifier(schema_name, table), sql.Identifier(column), sql.Literal(text)))
+            cur.execute(
+                sql.SQL('COMMENT ON COLUMN {}.{} IS {}').format(
+                    sql.Identifier(schema_name, table), sql.Identifier(column), sql.Literal(text)
+                )
+            )
     return sum(1 for _, text in described if text)
 
 
@@ -221,11 +246,9 @@ def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str
     with conn.cursor() as cur:
         cur.execute('SELECT pg_advisory_xact_lock(hashtext(%s))', (f'create {schema_name}.{table}',))
         cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {schema}').format(**q))
-        cur.execute(
-            sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q)
-        )
+        cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {parent} ({defs}) PARTITION BY LIST ({key})').format(**q))
         found = _existing_columns(cur, schema_name, table)
-        unknown = [c for c in found if c not in columns + [PARTITION_KEY]]
+        unknown = [c for c in found if c not in [*columns, PARTITION_KEY]]
         if unknown or PARTITION_KEY not in found:
             raise ValueError(
                 f'table {schema_name}.{table} exists with other columns than the '
@@ -234,10 +257,16 @@ def _ensure_table(conn, q: dict, schema_name: str, table: str, columns: list[str
             )
         for name, kind in taxi_schema.postgres_columns():
             if name not in found:
-                cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN {} {}').format(q['parent'], sql.Identifier(name),
-                                                                             sql.SQL(kind)))
-                log.info('added the column %s %s to %s.%s (the months loaded before read NULL there)',
-                         name, kind, schema_name, table)
+                cur.execute(
+                    sql.SQL('ALTER TABLE {} ADD COLUMN {} {}').format(q['parent'], sql.Identifier(name), sql.SQL(kind))
+                )
+                log.info(
+                    'added the column %s %s to %s.%s (the months loaded before read NULL there)',
+                    name,
+                    kind,
+                    schema_name,
+                    table,
+                )
         comment_columns(cur, schema_name, table)
 
 

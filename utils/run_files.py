@@ -14,9 +14,10 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from utils.environment import work_dir
 
@@ -129,5 +130,5 @@ def remove_work_files(*manifests: Manifest) -> Manifest:
             parent.rmdir()  # only an empty folder goes
         except OSError:  # another run's files are in it, or another run removed it just now
             break
-    log.info('removed the run\'s work files: %s (%.1f MB)', folder, size / 1e6)
+    log.info("removed the run's work files: %s (%.1f MB)", folder, size / 1e6)
     return {**merged, 'work_files_removed': str(folder)}

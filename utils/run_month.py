@@ -21,8 +21,9 @@ passing execution_date by hand) take the month from the date. Dates are read in 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from utils.environment import default_source
 from utils.progress import plural
@@ -57,14 +58,10 @@ def run_started_by(variables: Mapping[str, Any]) -> str:
     run_id = variables.get('pipeline_run_id')
     if run_id is None:
         return 'person'
-    from mage_ai.orchestration.db.models.schedules import PipelineRun
+    from utils.mage_runs import run_record
 
-    run = PipelineRun.query.get(int(run_id))
-    if run is None:
-        raise LookupError(f'Mage has no pipeline run {run_id} in its database')
-    schedule = run.pipeline_schedule
-    return started_by_of(run.backfill_id, getattr(schedule, 'schedule_type', None),
-                         getattr(schedule, 'schedule_interval', None))
+    run = run_record(int(run_id))
+    return started_by_of(run.backfill_id, run.schedule_type, run.schedule_interval)
 
 
 def started_by_of(backfill_id: Any, schedule_type: Any, schedule_interval: Any) -> str:
@@ -100,7 +97,7 @@ def label_of_run(variables: Mapping[str, Any], execution_date: Any, started_by: 
             day = parse_execution_date(execution_date)
             year, month = months_before(day, source_lag_months(variables) if started_by == 'schedule' else 0)
             return f'{service} {year}-{month:02d}'
-        return f'{service} {int(year)}-{int(variables.get("month")):02d}'
+        return f'{service} {int(str(year))}-{int(str(variables.get("month"))):02d}'
     except (TypeError, ValueError):
         return f'{service} {year}-{variables.get("month")}'
 
@@ -137,8 +134,9 @@ def source_lag_months(variables: Mapping[str, Any]) -> int:
     return lag
 
 
-def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None,
-                 started_by: str | None = None) -> TaxiMonth:
+def month_of_run(
+    variables: Mapping[str, Any], date_driven: bool | None = None, started_by: str | None = None
+) -> TaxiMonth:
     """The service and month this run loads, by the rule in the module's docstring.
     `date_driven`/`started_by` (tests, callers that know): skip asking Mage's database."""
     if date_driven is None and started_by is None:
@@ -155,9 +153,13 @@ def month_of_run(variables: Mapping[str, Any], date_driven: bool | None = None,
     year, month_number = months_before(day, lag)
     month = TaxiMonth.from_vars({**variables, 'year': year, 'month': month_number}, source)
     if lag:
-        log.info("loading %s, %s before the month of the schedule's execution_date %s "
-                 '(source_lag_months: a month is published after it ends)', month.label, plural(lag, 'month'),
-                 day.isoformat())
+        log.info(
+            "loading %s, %s before the month of the schedule's execution_date %s "
+            '(source_lag_months: a month is published after it ends)',
+            month.label,
+            plural(lag, 'month'),
+            day.isoformat(),
+        )
     else:
         log.info("loading %s, the month of the run's execution_date %s", month.label, day.isoformat())
     return month
@@ -188,7 +190,9 @@ def skips_unchanged(variables: Mapping[str, Any]) -> bool:
 
 def run_completed(run_id: int) -> bool:
     """Whether Mage's run `run_id` completed (every block of it succeeded)."""
-    from mage_ai.orchestration.db.models.schedules import PipelineRun
+    from utils.mage_runs import run_record
 
-    run = PipelineRun.query.get(int(run_id))
-    return run is not None and str(getattr(run.status, 'value', run.status)) == 'completed'
+    try:
+        return run_record(int(run_id)).status == 'completed'
+    except LookupError:
+        return False

@@ -12,8 +12,8 @@ module is the same for every month: the loads, the GCS dataset and the tables ne
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,8 +51,10 @@ def match_columns(names: list[str], schema: TaxiSchema, label: str) -> dict[str,
             parts.append(f'unexpected column(s) {", ".join(unknown)}')
         if twice:
             parts.append(f'column(s) given twice (names differ only by case) {", ".join(twice)}')
-        raise BadFileError(f'{label}: its columns do not match the {schema.service} taxi schema '
-                           f'(utils/taxi_schema.py): {"; ".join(parts)}')
+        raise BadFileError(
+            f'{label}: its columns do not match the {schema.service} taxi schema '
+            f'(utils/taxi_schema.py): {"; ".join(parts)}'
+        )
     return matched
 
 
@@ -76,8 +78,9 @@ def conform(batch: pa.RecordBatch, schema: TaxiSchema, matched: dict[str, str], 
         try:
             arrays.append(pc.cast(column, field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
-            raise BadFileError(f'{label}: column {name} ({column.type}) cannot be read as '
-                               f'{schema.kinds[field.name]}: {e}') from None
+            raise BadFileError(
+                f'{label}: column {name} ({column.type}) cannot be read as {schema.kinds[field.name]}: {e}'
+            ) from None
     return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 

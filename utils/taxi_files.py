@@ -13,11 +13,11 @@ import logging
 import os
 import zlib
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -117,7 +117,7 @@ def _parses(kind: str, value: str) -> bool:
 def _problem(line_number: int, fields: list[str], header: list[str], kinds: list[str]) -> str | None:
     if len(fields) != len(header):
         return f'line {line_number} has {len(fields)} fields, the header has {len(header)}'
-    for name, kind, value in zip(header, kinds, fields):
+    for name, kind, value in zip(header, kinds, fields, strict=False):
         if not _parses(kind, value):
             return f'line {line_number}, column {name}: {value!r} is not a valid {kind}'
     return None
@@ -267,8 +267,9 @@ def first_rows(path: Path, rows: int = 10):
     return (head if head is not None else pq.read_schema(path).empty_table()).to_pandas().head(rows)
 
 
-def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS,
-                         columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def iter_parquet_batches(
+    path: Path, batch_rows: int = BATCH_ROWS, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
     """The file's rows (or `columns`), batch by batch, one row group in memory at a time.
 
     pre_buffer=False: with pyarrow's default (True) the reader keeps what it fetched of every
@@ -278,4 +279,3 @@ def iter_parquet_batches(path: Path, batch_rows: int = BATCH_ROWS,
     """
     with pq.ParquetFile(path, pre_buffer=False) as f:
         yield from f.iter_batches(batch_size=batch_rows, columns=columns)
-

@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from utils import audit, bigquery_load, course_views, gcs_io
 from utils.alerts import record_block_error
@@ -25,6 +26,7 @@ from utils.environment import (
     source_base_url,
     storage_client,
 )
+from utils.failures import add_note
 from utils.month_lock import month_locked
 from utils.postgres_load import count_month, replace_month, table_name
 from utils.run_files import run_dir, writing_in
@@ -54,8 +56,9 @@ def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
 
 
 @contextmanager
-def load_attempt(run: Mapping[str, Any] | None, block: str, manifest: Manifest, target: str | None = None
-                 ) -> Iterator[dict[str, Any]]:
+def load_attempt(
+    run: Mapping[str, Any] | None, block: str, manifest: Manifest, target: str | None = None
+) -> Iterator[dict[str, Any]]:
     """One attempt of a block that reads the source or loads a target: an audit row
     (utils/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
     an error that names the month and the run's work files (they stay for Mage's retry of the
@@ -66,9 +69,12 @@ def load_attempt(run: Mapping[str, Any] | None, block: str, manifest: Manifest, 
         try:
             yield outcome
         except Exception as e:  # the note goes into the audit row and the alert too
-            kept = (f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
-                    if manifest.get('work_dir') else '')
-            e.add_note(f'{block} failed for {month.label}{kept}')
+            kept = (
+                f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
+                if manifest.get('work_dir')
+                else ''
+            )
+            add_note(e, f'{block} failed for {month.label}{kept}')
             record_block_error(run or {}, e)
             raise
     log.info('%s', _summary(block, month, outcome['result'], target, time.perf_counter() - started))
@@ -78,10 +84,12 @@ def _summary(block: str, month: TaxiMonth, result: Manifest, target: str | None,
     """What a block did, in one line: 'export_taxi_to_postgres: green 2020-10, 52,351 rows ->
     ny_taxi.green_taxi_data in 1.6 s'; the loader says MB, rows read and kept aside instead."""
     if 'rows_loaded' in result:
-        did = f"{result['rows_loaded']:,} rows -> {target}"
+        did = f'{result["rows_loaded"]:,} rows -> {target}'
     else:
-        did = (f"{result['bytes'] / 1e6:.1f} MB, {result['rows']:,} rows read, "
-               f"{result['rows_rejected']:,} malformed kept aside -> {result['raw_path']}")
+        did = (
+            f'{result["bytes"] / 1e6:.1f} MB, {result["rows"]:,} rows read, '
+            f'{result["rows_rejected"]:,} malformed kept aside -> {result["raw_path"]}'
+        )
     return f'{block}: {month.label}, {did} in {seconds:.1f} s'
 
 
@@ -116,8 +124,9 @@ def manifest_of(output: Manifest | list) -> Manifest:
     return output[0] if isinstance(output, list) else output
 
 
-def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str,
-                schema: TaxiSchema | None = None) -> Manifest:
+def fetch_month(
+    month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str, schema: TaxiSchema | None = None
+) -> Manifest:
     """One month from its release into folder/raw.parquet (rejects.csv beside it), as one audited
     load attempt of `block`: the course's gzip CSV parsed with the schema, or the TLC's parquet
     read by column name and cast to the service's types (utils/schema_drift.py)."""
@@ -128,9 +137,9 @@ def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], bl
     with load_attempt(variables, block, {**month.to_dict(), 'url': url}) as outcome, writing_in(folder):
         identity: dict[str, Any] = {}
         src = folder / url.rsplit('/', 1)[-1]
-        size = download(url, src, parquet=month.is_parquet, not_found_hint=month.published_range(),
-                        identity=identity)
+        size = download(url, src, parquet=month.is_parquet, not_found_hint=month.published_range(), identity=identity)
         try:
+            parsed: dict[str, Any]
             if month.is_parquet:
                 parsed = {'rows': tlc_parquet_to_raw(src, raw, schema, url), 'rows_rejected': 0, 'rejects_path': None}
             else:
@@ -138,7 +147,12 @@ def fetch_month(month: TaxiMonth, folder: Path, variables: Mapping[str, Any], bl
         finally:
             src.unlink(missing_ok=True)
         outcome['result'] = {
-            **month.to_dict(), 'url': url, 'bytes': size, 'raw_path': str(raw), 'source_version': identity.get('version'), **parsed,
+            **month.to_dict(),
+            'url': url,
+            'bytes': size,
+            'raw_path': str(raw),
+            'source_version': identity.get('version'),
+            **parsed,
         }
     return outcome['result']
 
@@ -166,8 +180,9 @@ def clean_month(manifest: Manifest) -> Manifest:
         return {**manifest, 'cleaning': cleaning}
     raw = Path(manifest['raw_path'])
     with writing_in(raw.parent):
-        counts = clean_file(raw, raw.with_name('clean.parquet'), schema_for(manifest['service']),
-                            rules=() if month.raw else None)
+        counts = clean_file(
+            raw, raw.with_name('clean.parquet'), schema_for(manifest['service']), rules=() if month.raw else None
+        )
     return {**manifest, 'clean_path': str(raw.with_name('clean.parquet')), 'cleaning': cleaning, **counts}
 
 
@@ -179,10 +194,15 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
     table = f'{schema_name}.{table_name(month.table_stem)}'
     if manifest.get('unchanged'):
         with postgres_connection() as conn:
-            return {**check_target(manifest, table, count_month(conn, schema_name, month.table_stem, month.first_day)),
-                    'table': table}
-    with load_attempt(run, 'export_taxi_to_postgres', manifest, table) as outcome, \
-            month_locked(f'postgres:{table}', month.first_day), postgres_connection() as conn:
+            return {
+                **check_target(manifest, table, count_month(conn, schema_name, month.table_stem, month.first_day)),
+                'table': table,
+            }
+    with (
+        load_attempt(run, 'export_taxi_to_postgres', manifest, table) as outcome,
+        month_locked(f'postgres:{table}', month.first_day),
+        postgres_connection() as conn,
+    ):
         rows = replace_month(
             conn,
             schema_name=schema_name,
@@ -206,13 +226,16 @@ def export_month_to_gcs(manifest: Manifest, run: Mapping[str, Any] | None = None
     if manifest.get('unchanged'):
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         rows = gcs_io.parquet_rows_in_gcs(bucket, name) if bucket.blob(name).exists() else 0
-        return {**check_target(manifest, f'gs://{target.bucket}/{name}', rows), 'gcs_uri': f'gs://{target.bucket}/{name}'}
+        return {
+            **check_target(manifest, f'gs://{target.bucket}/{name}', rows),
+            'gcs_uri': f'gs://{target.bucket}/{name}',
+        }
     with load_attempt(run, 'export_taxi_to_gcs', manifest, f'gs://{target.bucket}/{name}') as outcome:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         with month_locked(f'gs://{bucket.name}/{name}', month.first_day):
             uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), name)
         outcome['result'] = {**manifest, 'gcs_uri': uri, 'rows_loaded': manifest['rows_out']}
-    log.info('uploaded %s rows to %s', f"{manifest['rows_out']:,}", uri)
+    log.info('uploaded %s rows to %s', f'{manifest["rows_out"]:,}', uri)
     return outcome['result']
 
 
@@ -226,8 +249,11 @@ def export_month_to_gcs_partitioned(manifest: Manifest, run: Mapping[str, Any] |
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         objects = gcs_io.month_partition_objects(bucket, month)
         by_date = gcs_io.rows_by_pickup_date({name: gcs_io.parquet_rows_in_gcs(bucket, name) for name in objects})
-        return {**check_target(manifest, f'gs://{target.bucket}/{prefix}', sum(by_date.values())),
-                'partition_objects': objects, 'rows_by_pickup_date': by_date}
+        return {
+            **check_target(manifest, f'gs://{target.bucket}/{prefix}', sum(by_date.values())),
+            'partition_objects': objects,
+            'rows_by_pickup_date': by_date,
+        }
     with load_attempt(run, 'export_taxi_to_gcs_partitioned', manifest, f'gs://{target.bucket}/{prefix}') as outcome:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         with month_locked(f'gs://{bucket.name}/{prefix}', month.first_day):
@@ -251,9 +277,7 @@ def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
     bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
     name = gcs_io.monthly_object(month)
     if not bucket.blob(name).exists():
-        raise CloudError(
-            f'gs://{bucket.name}/{name} does not exist: run api_to_gcs for {month.file_stem} first'
-        )
+        raise CloudError(f'gs://{bucket.name}/{name} does not exist: run api_to_gcs for {month.file_stem} first')
     rows = gcs_io.parquet_rows_in_gcs(bucket, name)
     log.info('found gs://%s/%s with %s rows', bucket.name, name, f'{rows:,}')
     return {**month.to_dict(), 'gcs_uri': f'gs://{bucket.name}/{name}', 'rows': rows}
@@ -265,8 +289,10 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
     month = TaxiMonth.from_vars(manifest)
     target = google_target()
     table, _ = bigquery_load.table_ids(target.project, target.dataset, month.table_stem, month.first_day)
-    with load_attempt(run, 'export_taxi_to_bigquery', {**manifest, 'url': manifest['gcs_uri']}, table) as outcome, \
-            month_locked(f'bigquery:{table}', month.first_day):
+    with (
+        load_attempt(run, 'export_taxi_to_bigquery', {**manifest, 'url': manifest['gcs_uri']}, table) as outcome,
+        month_locked(f'bigquery:{table}', month.first_day),
+    ):
         rows = bigquery_load.load_month(
             bigquery_client(),
             project=target.project,

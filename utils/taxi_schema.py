@@ -66,6 +66,7 @@ def snake_case(name: str) -> str:
 @dataclass(frozen=True)
 class Releases:
     """Which months each release publishes, as 'YYYY-MM' (None: the newest it has published)."""
+
     course: tuple[str, str]  # DataTalksClub/nyc-tlc-data: a frozen copy of 2019-2021
     tlc_from: str  # the TLC's parquet files, from this month to about two months ago
 
@@ -93,10 +94,16 @@ class TaxiSchema:
         """Column names after cleaning (snake_case), in table order."""
         return [snake_case(c) for c in self.kinds]
 
-    def without(self, *columns: str) -> 'TaxiSchema':
+    def without(self, *columns: str) -> TaxiSchema:
         """The entry without some columns (the homework reads the course's 20 green columns)."""
-        return TaxiSchema(self.service, {c: k for c, k in self.kinds.items() if c not in columns},
-                          self.optional - set(columns), self.rules, self.cluster_by, self.releases)
+        return TaxiSchema(
+            self.service,
+            {c: k for c, k in self.kinds.items() if c not in columns},
+            self.optional - set(columns),
+            self.rules,
+            self.cluster_by,
+            self.releases,
+        )
 
     def source_column(self, name: str) -> str | None:
         """The entry's spelling of a file's column name, matched case-insensitively, or None."""
@@ -146,31 +153,81 @@ def _folded(schema: TaxiSchema) -> dict[str, str]:
 
 
 _METERED: dict[str, Kind] = {  # the metered taxis' money and codes, shared by yellow and green
-    'passenger_count': 'int', 'trip_distance': 'float', 'RatecodeID': 'int', 'store_and_fwd_flag': 'str',
-    'PULocationID': 'int', 'DOLocationID': 'int', 'payment_type': 'int', 'fare_amount': 'float',
-    'extra': 'float', 'mta_tax': 'float', 'tip_amount': 'float', 'tolls_amount': 'float',
-    'improvement_surcharge': 'float', 'total_amount': 'float', 'congestion_surcharge': 'float',
-    'ehail_fee': 'float', 'trip_type': 'int', 'airport_fee': 'float', 'cbd_congestion_fee': 'float',
+    'passenger_count': 'int',
+    'trip_distance': 'float',
+    'RatecodeID': 'int',
+    'store_and_fwd_flag': 'str',
+    'PULocationID': 'int',
+    'DOLocationID': 'int',
+    'payment_type': 'int',
+    'fare_amount': 'float',
+    'extra': 'float',
+    'mta_tax': 'float',
+    'tip_amount': 'float',
+    'tolls_amount': 'float',
+    'improvement_surcharge': 'float',
+    'total_amount': 'float',
+    'congestion_surcharge': 'float',
+    'ehail_fee': 'float',
+    'trip_type': 'int',
+    'airport_fee': 'float',
+    'cbd_congestion_fee': 'float',
 }
 
 
 def _metered(prefix: str, order: list[str]) -> dict[str, Kind]:
-    kinds: dict[str, Kind] = {'VendorID': 'int', f'{prefix}_pickup_datetime': 'datetime',
-                              f'{prefix}_dropoff_datetime': 'datetime', **_METERED}
+    kinds: dict[str, Kind] = {
+        'VendorID': 'int',
+        f'{prefix}_pickup_datetime': 'datetime',
+        f'{prefix}_dropoff_datetime': 'datetime',
+        **_METERED,
+    }
     return {name: kinds[name] for name in order}
 
 
 _YELLOW_ORDER = [
-    'VendorID', 'tpep_pickup_datetime', 'tpep_dropoff_datetime', 'passenger_count',
-    'trip_distance', 'RatecodeID', 'store_and_fwd_flag', 'PULocationID', 'DOLocationID',
-    'payment_type', 'fare_amount', 'extra', 'mta_tax', 'tip_amount', 'tolls_amount',
-    'improvement_surcharge', 'total_amount', 'congestion_surcharge', 'airport_fee', 'cbd_congestion_fee',
+    'VendorID',
+    'tpep_pickup_datetime',
+    'tpep_dropoff_datetime',
+    'passenger_count',
+    'trip_distance',
+    'RatecodeID',
+    'store_and_fwd_flag',
+    'PULocationID',
+    'DOLocationID',
+    'payment_type',
+    'fare_amount',
+    'extra',
+    'mta_tax',
+    'tip_amount',
+    'tolls_amount',
+    'improvement_surcharge',
+    'total_amount',
+    'congestion_surcharge',
+    'airport_fee',
+    'cbd_congestion_fee',
 ]
 _GREEN_ORDER = [
-    'VendorID', 'lpep_pickup_datetime', 'lpep_dropoff_datetime', 'store_and_fwd_flag',
-    'RatecodeID', 'PULocationID', 'DOLocationID', 'passenger_count', 'trip_distance',
-    'fare_amount', 'extra', 'mta_tax', 'tip_amount', 'tolls_amount', 'ehail_fee',
-    'improvement_surcharge', 'total_amount', 'payment_type', 'trip_type', 'congestion_surcharge',
+    'VendorID',
+    'lpep_pickup_datetime',
+    'lpep_dropoff_datetime',
+    'store_and_fwd_flag',
+    'RatecodeID',
+    'PULocationID',
+    'DOLocationID',
+    'passenger_count',
+    'trip_distance',
+    'fare_amount',
+    'extra',
+    'mta_tax',
+    'tip_amount',
+    'tolls_amount',
+    'ehail_fee',
+    'improvement_surcharge',
+    'total_amount',
+    'payment_type',
+    'trip_type',
+    'congestion_surcharge',
     'cbd_congestion_fee',
 ]
 # The course's module-2 rule (a trip with no passenger is dropped); FHV records have no
@@ -180,42 +237,97 @@ _FHV_RULES = ('dispatching_base_num_missing',)
 
 SCHEMAS: dict[str, TaxiSchema] = {
     'yellow': TaxiSchema(
-        'yellow', _metered('tpep', _YELLOW_ORDER), rules=COURSE_RULES,
+        'yellow',
+        _metered('tpep', _YELLOW_ORDER),
+        rules=COURSE_RULES,
         # congestion_surcharge from 2019, airport_fee from 2021 (parquet), cbd_congestion_fee from 2025
         optional=frozenset({'congestion_surcharge', 'airport_fee', 'cbd_congestion_fee'}),
     ),
     'green': TaxiSchema(
-        'green', _metered('lpep', _GREEN_ORDER), rules=COURSE_RULES,
+        'green',
+        _metered('lpep', _GREEN_ORDER),
+        rules=COURSE_RULES,
         releases=Releases(('2019-01', '2021-07'), '2013-08'),
         optional=frozenset({'congestion_surcharge', 'ehail_fee', 'cbd_congestion_fee'}),
     ),
     'fhv': TaxiSchema(
         'fhv',
-        {'dispatching_base_num': 'str', 'pickup_datetime': 'datetime', 'dropOff_datetime': 'datetime',
-         'PUlocationID': 'int', 'DOlocationID': 'int', 'SR_Flag': 'int', 'Affiliated_base_number': 'str'},
+        {
+            'dispatching_base_num': 'str',
+            'pickup_datetime': 'datetime',
+            'dropOff_datetime': 'datetime',
+            'PUlocationID': 'int',
+            'DOlocationID': 'int',
+            'SR_Flag': 'int',
+            'Affiliated_base_number': 'str',
+        },
         optional=frozenset({'SR_Flag', 'Affiliated_base_number'}),  # the TLC's own CSV has no affiliated base
-        rules=_FHV_RULES, cluster_by='dispatching_base_num',
+        rules=_FHV_RULES,
+        cluster_by='dispatching_base_num',
         releases=Releases(('2019-01', '2021-07'), '2015-01'),
     ),
     'fhvhv': TaxiSchema(
         'fhvhv',
-        {'hvfhs_license_num': 'str', 'dispatching_base_num': 'str', 'originating_base_num': 'str',
-         'request_datetime': 'datetime', 'on_scene_datetime': 'datetime', 'pickup_datetime': 'datetime',
-         'dropoff_datetime': 'datetime', 'PULocationID': 'int', 'DOLocationID': 'int', 'trip_miles': 'float',
-         'trip_time': 'int', 'base_passenger_fare': 'float', 'tolls': 'float', 'bcf': 'float',
-         'sales_tax': 'float', 'congestion_surcharge': 'float', 'airport_fee': 'float', 'tips': 'float',
-         'driver_pay': 'float', 'shared_request_flag': 'str', 'shared_match_flag': 'str',
-         'access_a_ride_flag': 'str', 'wav_request_flag': 'str', 'wav_match_flag': 'str',
-         'cbd_congestion_fee': 'float', 'SR_Flag': 'int', 'Affiliated_base_number': 'str'},
+        {
+            'hvfhs_license_num': 'str',
+            'dispatching_base_num': 'str',
+            'originating_base_num': 'str',
+            'request_datetime': 'datetime',
+            'on_scene_datetime': 'datetime',
+            'pickup_datetime': 'datetime',
+            'dropoff_datetime': 'datetime',
+            'PULocationID': 'int',
+            'DOLocationID': 'int',
+            'trip_miles': 'float',
+            'trip_time': 'int',
+            'base_passenger_fare': 'float',
+            'tolls': 'float',
+            'bcf': 'float',
+            'sales_tax': 'float',
+            'congestion_surcharge': 'float',
+            'airport_fee': 'float',
+            'tips': 'float',
+            'driver_pay': 'float',
+            'shared_request_flag': 'str',
+            'shared_match_flag': 'str',
+            'access_a_ride_flag': 'str',
+            'wav_request_flag': 'str',
+            'wav_match_flag': 'str',
+            'cbd_congestion_fee': 'float',
+            'SR_Flag': 'int',
+            'Affiliated_base_number': 'str',
+        },
         # The TLC's parquet has the trip's money and flags; its 2019-2020 CSV had 7 columns (SR_Flag
         # the last, gone from the parquet); the course's fhvhv files have the FHV layout (no
         # hvfhs_license_num, an Affiliated_base_number): the five columns all three share are required.
-        optional=frozenset({
-            'hvfhs_license_num', 'Affiliated_base_number', 'originating_base_num', 'request_datetime',
-            'on_scene_datetime', 'trip_miles', 'trip_time', 'base_passenger_fare', 'tolls', 'bcf', 'sales_tax', 'congestion_surcharge', 'airport_fee', 'tips',
-            'driver_pay', 'shared_request_flag', 'shared_match_flag', 'access_a_ride_flag', 'wav_request_flag',
-            'wav_match_flag', 'cbd_congestion_fee', 'SR_Flag'}),
-        rules=_FHV_RULES, cluster_by='hvfhs_license_num',
+        optional=frozenset(
+            {
+                'hvfhs_license_num',
+                'Affiliated_base_number',
+                'originating_base_num',
+                'request_datetime',
+                'on_scene_datetime',
+                'trip_miles',
+                'trip_time',
+                'base_passenger_fare',
+                'tolls',
+                'bcf',
+                'sales_tax',
+                'congestion_surcharge',
+                'airport_fee',
+                'tips',
+                'driver_pay',
+                'shared_request_flag',
+                'shared_match_flag',
+                'access_a_ride_flag',
+                'wav_request_flag',
+                'wav_match_flag',
+                'cbd_congestion_fee',
+                'SR_Flag',
+            }
+        ),
+        rules=_FHV_RULES,
+        cluster_by='hvfhs_license_num',
         releases=Releases(('2019-02', '2021-07'), '2019-02'),
     ),
 }
@@ -242,6 +354,4 @@ def schema_for(service: str) -> TaxiSchema:
     try:
         return SCHEMAS[service]
     except KeyError:
-        raise ValueError(
-            f"unknown taxi service {service!r}: expected one of {', '.join(SERVICES)}"
-        ) from None
+        raise ValueError(f'unknown taxi service {service!r}: expected one of {", ".join(SERVICES)}') from None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 import urllib3
@@ -40,6 +41,7 @@ class TaxiMonth:
     source: `course`, the DataTalksClub CSV.gz copy the course uses (2019-2021), or `tlc`, the
     TLC's own parquet files (every month it has published, the newest about two months old).
     """
+
     service: str
     year: int
     month: int
@@ -53,7 +55,7 @@ class TaxiMonth:
         return f'{self.service}_raw' if self.raw else self.service
 
     @classmethod
-    def from_vars(cls, variables: Mapping[str, Any], default_source: str = 'course') -> 'TaxiMonth':
+    def from_vars(cls, variables: Mapping[str, Any], default_source: str = 'course') -> TaxiMonth:
         """Validate the pipeline variables `service`, `year`, `month` (strings or ints) and
         `source` (when not given: default_source, from TAXI_SOURCE at the caller)."""
         service = str(variables.get('service', '')).strip().lower()
@@ -62,21 +64,25 @@ class TaxiMonth:
         month = _as_int('month', variables.get('month'), 1, 12)
         source = str(variables.get('source') or default_source).strip().lower()
         if source not in SOURCES:
-            raise ValueError(f"pipeline variable source={source!r} is not one of {', '.join(SOURCES)} "
-                             '(or set TAXI_SOURCE)')
+            raise ValueError(
+                f'pipeline variable source={source!r} is not one of {", ".join(SOURCES)} (or set TAXI_SOURCE)'
+            )
         cleaning = variables.get('raw')
         if cleaning is None:
             cleaning = str(variables.get('cleaning') or 'service').strip().lower()
             if cleaning not in CLEANING:
-                raise ValueError(f"pipeline variable cleaning={cleaning!r} is not one of {', '.join(CLEANING)}")
+                raise ValueError(f'pipeline variable cleaning={cleaning!r} is not one of {", ".join(CLEANING)}')
             cleaning = cleaning == 'raw'
         return cls(service, year, month, source, bool(cleaning))
 
     @property
     def label(self) -> str:
         """'green 2020-10' (and ' (tlc)' for the TLC's release): how logs and alerts name it."""
-        return (f'{self.service} {self.year:04d}-{self.month:02d}' + ('' if self.source == 'course' else ' (tlc)')
-                + (' (raw)' if self.raw else ''))
+        return (
+            f'{self.service} {self.year:04d}-{self.month:02d}'
+            + ('' if self.source == 'course' else ' (tlc)')
+            + (' (raw)' if self.raw else '')
+        )
 
     @property
     def is_parquet(self) -> bool:
@@ -88,13 +94,18 @@ class TaxiMonth:
         if self.source == 'tlc':
             return f"the TLC's parquet release has {self.service} from {releases.tlc_from} to about two months ago"
         first, last = releases.course
-        return (f'the course release (DataTalksClub/nyc-tlc-data) has {self.service} {first}..{last}; '
-                'source=tlc (or TAXI_SOURCE=tlc) reads the TLC\'s own files')
+        return (
+            f'the course release (DataTalksClub/nyc-tlc-data) has {self.service} {first}..{last}; '
+            "source=tlc (or TAXI_SOURCE=tlc) reads the TLC's own files"
+        )
 
     def after_release(self) -> bool:
         """True when the month is past the last month of a release that publishes no more (the
         course's copy stops in 2021): waiting for it would wait forever."""
-        return self.source == 'course' and f'{self.year:04d}-{self.month:02d}' > schema_for(self.service).releases.course[1]
+        return (
+            self.source == 'course'
+            and f'{self.year:04d}-{self.month:02d}' > schema_for(self.service).releases.course[1]
+        )
 
     @property
     def first_day(self) -> date:
@@ -200,7 +211,7 @@ def version_of(headers: Mapping[str, str]) -> str:
     etag = headers.get('ETag')
     if etag:
         return f'etag {etag}'
-    return f"last-modified {headers.get('Last-Modified') or '?'}; bytes {headers.get('Content-Length') or '?'}"
+    return f'last-modified {headers.get("Last-Modified") or "?"}; bytes {headers.get("Content-Length") or "?"}'
 
 
 def published_version(url: str, timeout: float = 30) -> str | None:

@@ -18,7 +18,8 @@ too). A republished file (a new ETag, or a new date or size) is loaded.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from utils import audit
 from utils.run_month import run_completed, skips_unchanged
@@ -42,11 +43,23 @@ def unchanged_month(month: TaxiMonth, url: str, variables: Mapping[str, Any], bl
             continue  # a load into the other tables (raw or not), or a run that failed later on
         if (last.source_url, last.source_version) != (url, version) or last.rows_kept is None:
             return None  # the last completed load read another file, or another version of it
-        manifest = {**month.to_dict(), 'url': url, 'source_version': version, 'unchanged': True,
-                    'unchanged_since_run': last.run_id, 'rows_out': last.rows_kept}
+        manifest = {
+            **month.to_dict(),
+            'url': url,
+            'source_version': version,
+            'unchanged': True,
+            'unchanged_since_run': last.run_id,
+            'rows_out': last.rows_kept,
+        }
         audit.record_skip(variables, block, month.first_day, manifest)
-        log.info('%s: %s unchanged since run %s loaded it (%s, %s rows kept): nothing to load; force=true '
-                 'loads it again', block, month.label, last.run_id, version, f'{last.rows_kept:,}')
+        log.info(
+            '%s: %s unchanged since run %s loaded it (%s, %s rows kept): nothing to load; force=true loads it again',
+            block,
+            month.label,
+            last.run_id,
+            version,
+            f'{last.rows_kept:,}',
+        )
         return manifest
     return None
 
@@ -61,7 +74,8 @@ def check_target(manifest: Manifest, target: str, rows_there: int) -> Manifest:
     if rows_there != expected:
         raise TargetChangedError(
             f'{target} holds {rows_there:,} rows of {TaxiMonth.from_vars(manifest).label} where run '
-            f"{manifest['unchanged_since_run']} loaded {expected:,}, and the source has not changed since: "
-            'load the month again with the pipeline variable force=true')
+            f'{manifest["unchanged_since_run"]} loaded {expected:,}, and the source has not changed since: '
+            'load the month again with the pipeline variable force=true'
+        )
     log.info('%s: still holds the %s rows of run %s', target, f'{rows_there:,}', manifest['unchanged_since_run'])
     return {**manifest, 'rows_loaded': rows_there}

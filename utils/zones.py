@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 PATH = 'misc/taxi_zone_lookup.csv'
 HEADER = ['LocationID', 'Borough', 'Zone', 'service_zone']
-SCHEMA = pa.schema([('location_id', pa.int64()), ('borough', pa.string()), ('zone', pa.string()),
-                    ('service_zone', pa.string())])
+SCHEMA = pa.schema(
+    [('location_id', pa.int64()), ('borough', pa.string()), ('zone', pa.string()), ('service_zone', pa.string())]
+)
 TABLE = 'taxi_zone_lookup'  # the dbt source of dim_zones (dbt/taxi_marts)
 
 
@@ -39,8 +40,10 @@ def read_zone_lookup(path: Path, label: str) -> pa.Table:
     header = next(rows, None)
     if header != HEADER:
         missing = [c for c in HEADER if c not in (header or [])]
-        raise SourceError(f'{label} line 1: the header is {header}, expected {HEADER}'
-                          + (f' (missing {", ".join(missing)})' if missing else ''))
+        raise SourceError(
+            f'{label} line 1: the header is {header}, expected {HEADER}'
+            + (f' (missing {", ".join(missing)})' if missing else '')
+        )
     seen: dict[int, int] = {}
     columns: list[list] = [[], [], [], []]
     for line, row in enumerate(rows, start=2):
@@ -53,11 +56,12 @@ def read_zone_lookup(path: Path, label: str) -> pa.Table:
         except ValueError:
             raise SourceError(f'{label} line {line}: LocationID {row[0]!r} is not a whole number') from None
         if location_id in seen:
-            raise SourceError(f'{label} line {line}: LocationID {location_id} was given already on line '
-                              f'{seen[location_id]}')
+            raise SourceError(
+                f'{label} line {line}: LocationID {location_id} was given already on line {seen[location_id]}'
+            )
         seen[location_id] = line
-        for values, value in zip(columns, [location_id, *row[1:]]):
+        for values, value in zip(columns, [location_id, *row[1:]], strict=False):
             values.append(value)
     if not seen:
         raise SourceError(f'{label}: no zones')
-    return pa.table(dict(zip(SCHEMA.names, columns)), schema=SCHEMA)
+    return pa.table(dict(zip(SCHEMA.names, columns, strict=False)), schema=SCHEMA)

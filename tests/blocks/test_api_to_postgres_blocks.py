@@ -31,7 +31,7 @@ def test_blocks_chain_loads_the_sample(pg, taxi_env, tmp_path):
     loaded, cleaned, exported = run_chain(VARIABLES)
     expected = len(course_clean(YELLOW_SAMPLE, 'yellow'))
     assert loaded['rows'] == 1197
-    assert loaded['url'] == f"{taxi_env['NYC_TLC_BASE_URL']}/yellow/yellow_tripdata_2021-01.csv.gz"
+    assert loaded['url'] == f'{taxi_env["NYC_TLC_BASE_URL"]}/yellow/yellow_tripdata_2021-01.csv.gz'
     assert loaded['raw_path'].startswith(taxi_env['TAXI_WORK_DIR'])
     assert cleaned['rows_out'] == exported['rows_loaded'] == expected
     assert exported['table'] == 'ny_taxi.yellow_taxi_data'
@@ -50,8 +50,14 @@ def test_cleaner_inline_test_catches_a_left_over_zero(pg, taxi_env, tmp_path):
     raw = pq.read_table(loaded['raw_path'])
     unclean = raw.rename_columns(schema_for('yellow').clean_columns)
     pq.write_table(unclean, tmp_path / 'unclean.parquet')
-    manifest = {**loaded, 'clean_path': str(tmp_path / 'unclean.parquet'), 'rows_in': raw.num_rows,
-                'rows_out': raw.num_rows, 'dropped': {}, 'cleaning': 'service'}
+    manifest = {
+        **loaded,
+        'clean_path': str(tmp_path / 'unclean.parquet'),
+        'rows_in': raw.num_rows,
+        'rows_out': raw.num_rows,
+        'dropped': {},
+        'cleaning': 'service',
+    }
     with pytest.raises(AssertionError, match='passenger_count <= 0'):
         clean_taxi_trips.test_no_trip_the_course_drops_is_left(manifest)
 

@@ -20,8 +20,13 @@ transform_green_taxi = importlib.import_module('transformers.transform_green_tax
 def october(tmp_path_factory):
     folder = tmp_path_factory.mktemp('october')
     csv_to_parquet(GREEN_MONTH, folder / 'raw.parquet', SCHEMA, 'green 2020-10')
-    manifest = {'service': 'green', 'year': 2020, 'months': [10], 'work_dir': str(folder),
-                'raw_paths': [str(folder / 'raw.parquet')]}
+    manifest = {
+        'service': 'green',
+        'year': 2020,
+        'months': [10],
+        'work_dir': str(folder),
+        'raw_paths': [str(folder / 'raw.parquet')],
+    }
     return transform_green_taxi.transform_green_taxi(manifest)
 
 
@@ -32,8 +37,12 @@ def test_the_transformer_keeps_what_the_homework_keeps(october):
     assert clean.column_names == list(expected.columns)
     assert october['rows_out'] == len(expected)
     assert october['rows_in'] == 95_120 == october['rows_out'] + sum(october['dropped'].values())
-    assert set(october['dropped']) == {'passenger_count_missing', 'passenger_count_not_positive',
-                                       'trip_distance_missing', 'trip_distance_not_positive'}
+    assert set(october['dropped']) == {
+        'passenger_count_missing',
+        'passenger_count_not_positive',
+        'trip_distance_missing',
+        'trip_distance_not_positive',
+    }
     assert len(renamed_columns(SCHEMA)) == 4
 
 
@@ -49,10 +58,16 @@ def test_the_inline_test_fails_on_a_row_the_homework_drops(october, tmp_path, co
         transform_green_taxi.test_the_homework_assertions({**october, 'clean_path': str(tmp_path / 'clean.parquet')})
 
 
-@pytest.mark.parametrize('given, expected', [
-    ([10, 11, 12], (2020, [10, 11, 12])), ([12, 10], (2020, [10, 12])), ('[11]', (2020, [11])),
-    ('10, 11', (2020, [10, 11])), (10, (2020, [10])),
-])
+@pytest.mark.parametrize(
+    'given, expected',
+    [
+        ([10, 11, 12], (2020, [10, 11, 12])),
+        ([12, 10], (2020, [10, 12])),
+        ('[11]', (2020, [11])),
+        ('10, 11', (2020, [10, 11])),
+        (10, (2020, [10])),
+    ],
+)
 def test_months_as_people_pass_them(given, expected):
     assert homework_months({'year': 2020, 'months': given}) == expected
 

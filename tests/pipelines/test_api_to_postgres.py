@@ -20,19 +20,29 @@ def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
     run = mage_run(REPO, 'api_to_postgres', taxi_env, cold=True)
     assert run.returncode == 0, run.output[-3000:]
     assert run.output.count('1/1 tests passed.') == 5  # every block's inline test
-    assert "refresh_marts: yellow 2021-01: not refreshed: not a run of the server: run postgres_marts yourself" \
+    assert (
+        'refresh_marts: yellow 2021-01: not refreshed: not a run of the server: run postgres_marts yourself'
         in run.output
+    )
     assert 'loading yellow 2021-01, named by the variables year and month' in run.output
     assert taxi_env['POSTGRES_PASSWORD'] not in run.output  # no secret in the logs
     work = Path(taxi_env['TAXI_WORK_DIR'])
     assert "removed the run's work files" in run.output and not any(work.rglob('*')), list(work.rglob('*'))
     expected = course_clean(YELLOW_SAMPLE, 'yellow')
     assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(len(expected),)]
-    assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(tpep_pickup_datetime) FROM {TABLE}')[0] == (
-        pytest.approx(round(expected['total_amount'].sum(), 2)), expected['tpep_pickup_datetime'].min(),
+    assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(tpep_pickup_datetime) FROM {TABLE}')[
+        0
+    ] == (
+        pytest.approx(round(expected['total_amount'].sum(), 2)),
+        expected['tpep_pickup_datetime'].min(),
     )
-    columns = dict(query(pg, "SELECT column_name, data_type FROM information_schema.columns "
-                             "WHERE table_schema = 'ny_taxi' AND table_name = 'yellow_taxi_data'"))
+    columns = dict(
+        query(
+            pg,
+            'SELECT column_name, data_type FROM information_schema.columns '
+            "WHERE table_schema = 'ny_taxi' AND table_name = 'yellow_taxi_data'",
+        )
+    )
     assert columns['vendor_id'] == columns['rate_code_id'] == columns['pu_location_id'] == 'bigint'
     assert columns['do_location_id'] == columns['passenger_count'] == 'bigint'
     assert columns['tpep_pickup_datetime'] == 'timestamp without time zone'
@@ -103,8 +113,11 @@ BAD_INPUTS = {
     'stalled response': ({}, ('fault', Fault(stall_seconds=6)), 'Timeout'),
     'truncated gzip': ({}, ('body', _truncated_sample()), 'the gzip stream is damaged or truncated'),
     'missing column': ({}, ('csv', _sample_without_column('fare_amount')), 'missing column(s) fare_amount'),
-    'renamed column': ({}, ('csv', gzip.decompress(YELLOW_SAMPLE.read_bytes()).replace(b'PULocationID', b'PU_Location', 1)),
-                       'missing column(s) PULocationID; unexpected column(s) PU_Location'),
+    'renamed column': (
+        {},
+        ('csv', gzip.decompress(YELLOW_SAMPLE.read_bytes()).replace(b'PULocationID', b'PU_Location', 1)),
+        'missing column(s) PULocationID; unexpected column(s) PU_Location',
+    ),
     'unreachable Postgres': ({}, ('env', {'POSTGRES_PORT': None}), 'cannot connect to PostgreSQL at'),
     'missing env var': ({}, ('env', {'POSTGRES_PASSWORD': ''}), 'needs the environment variable POSTGRES_PASSWORD'),
 }
@@ -168,7 +181,10 @@ def test_malformed_rows_are_kept_aside_or_fail_the_run(pg, taxi_env, loaded_mont
 
     strict = mage_run(REPO, 'api_to_postgres', taxi_env, {'max_reject_ratio': 0})
     assert strict.returncode != 0
-    assert "2 of 1,197 rows are malformed, more than max_reject_ratio=0.0 allows; the first: line 6, column fare_amount: 'n/a'" in strict.output
+    assert (
+        "2 of 1,197 rows are malformed, more than max_reject_ratio=0.0 allows; the first: line 6, column fare_amount: 'n/a'"
+        in strict.output
+    )
     assert table_fingerprint(pg, TABLE) == loaded_month
 
     lenient = mage_run(REPO, 'api_to_postgres', taxi_env)  # default: up to 1 % kept aside

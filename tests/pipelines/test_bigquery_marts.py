@@ -12,9 +12,11 @@ from utils.environment import bigquery_client
 
 pytestmark = pytest.mark.mage
 MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]
-COLUMNS = ('revenue_zone, revenue_month, service_type, total_monthly_trips, revenue_monthly_total_amount, '
-           'revenue_monthly_fare, revenue_monthly_tip_amount, revenue_monthly_ehail_fee, avg_monthly_passenger_count, '
-           'avg_monthly_trip_distance')
+COLUMNS = (
+    'revenue_zone, revenue_month, service_type, total_monthly_trips, revenue_monthly_total_amount, '
+    'revenue_monthly_fare, revenue_monthly_tip_amount, revenue_monthly_ehail_fee, avg_monthly_passenger_count, '
+    'avg_monthly_trip_distance'
+)
 
 
 def as_dict(rows) -> dict:
@@ -22,7 +24,7 @@ def as_dict(rows) -> dict:
 
 
 def bigquery_mart(env) -> dict:
-    table = f"local-project.{env['BIGQUERY_DATASET']}.dm_monthly_zone_revenue"
+    table = f'local-project.{env["BIGQUERY_DATASET"]}.dm_monthly_zone_revenue'
     return as_dict([tuple(r.values()) for r in bigquery_client().query(f'SELECT {COLUMNS} FROM `{table}`').result()])
 
 
@@ -36,7 +38,7 @@ def test_the_bigquery_mart_equals_the_postgres_mart(cloud_env, pg):
     in_postgres = as_dict(query(pg, f'SELECT {COLUMNS} FROM ny_taxi.dm_monthly_zone_revenue'))
     assert in_bigquery == in_postgres and len(in_bigquery) > 100
     for table in ('dim_zones', 'fact_trips', 'dm_monthly_zone_revenue', 'yellow_tripdata'):
-        fields = bigquery_client().get_table(f"local-project.{cloud_env['BIGQUERY_DATASET']}.{table}").schema
+        fields = bigquery_client().get_table(f'local-project.{cloud_env["BIGQUERY_DATASET"]}.{table}').schema
         assert all(f.description for f in fields), (table, [f.name for f in fields if not f.description])
     oracle = mart_figures([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
     assert {k: (v[0], v[1]) for k, v in in_bigquery.items()} == {k: (v[0], v[1]) for k, v in oracle.items()}
@@ -48,9 +50,11 @@ def test_the_bigquery_mart_equals_the_postgres_mart(cloud_env, pg):
 
 def bigquery_rows(env, table: str, where: str = 'TRUE') -> tuple:
     """(rows, sum of total_amount or trips) of a table: enough to see any change of its rows."""
-    name = f"local-project.{env['BIGQUERY_DATASET']}.{table}"
+    name = f'local-project.{env["BIGQUERY_DATASET"]}.{table}'
     money = 'total_amount' if table == 'fact_trips' else 'total_monthly_trips'
-    row = next(iter(bigquery_client().query(f'SELECT count(*) AS n, sum({money}) AS s FROM `{name}` WHERE {where}').result()))
+    row = next(
+        iter(bigquery_client().query(f'SELECT count(*) AS n, sum({money}) AS s FROM `{name}` WHERE {where}').result())
+    )
     return row.n, pytest.approx(row.s)
 
 
@@ -72,7 +76,9 @@ def test_reloading_a_month_changes_exactly_its_contribution_in_bigquery(cloud_en
     after = bigquery_mart(cloud_env)
     assert {k: v for k, v in after.items() if k[2] == 'Green'} == {k: v for k, v in before.items() if k[2] == 'Green'}
     oracle = mart_figures([('yellow', smaller)])
-    assert {k: (v[0], v[1]) for k, v in after.items() if k[2] == 'Yellow'} == {k: (v[0], v[1]) for k, v in oracle.items()}
+    assert {k: (v[0], v[1]) for k, v in after.items() if k[2] == 'Yellow'} == {
+        k: (v[0], v[1]) for k, v in oracle.items()
+    }
     assert after != before
 
 
@@ -81,7 +87,7 @@ def test_a_bigquery_refresh_failing_midway_leaves_the_previous_rows(cloud_env):
     transaction rolls back, and fact_trips and the contributions keep their rows."""
     load_into_bigquery(cloud_env, MONTHS[0])
     before = [bigquery_rows(cloud_env, t) for t in ('fact_trips', 'int_monthly_zone_revenue')]
-    source = f"local-project.{cloud_env['BIGQUERY_DATASET']}.yellow_tripdata"
+    source = f'local-project.{cloud_env["BIGQUERY_DATASET"]}.yellow_tripdata'
     bigquery_client().query(f'ALTER TABLE `{source}` RENAME COLUMN trip_distance TO distance').result()
     try:
         run = mage_run(REPO, 'bigquery_marts', cloud_env, MONTHS[0])

@@ -68,8 +68,11 @@ def test_month_to_gcs_then_bigquery_rerun_and_a_second_month(cloud_env):
         ('api_to_gcs', {'GCS_BUCKET': 'no-such-bucket'}, "GCS bucket 'no-such-bucket' does not exist"),
         ('api_to_gcs', {'GCS_EMULATOR_URL': 'dead'}, 'cannot reach Google Cloud Storage'),
         ('gcs_to_bigquery', {}, 'does not exist: run api_to_gcs for green_tripdata_2020-10 first'),
-        ('api_to_gcs', {'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': '/nonexistent/key.json'},
-         "GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '/nonexistent/key.json', which is not a file"),
+        (
+            'api_to_gcs',
+            {'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': '/nonexistent/key.json'},
+            "GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '/nonexistent/key.json', which is not a file",
+        ),
     ],
     ids=['missing bucket', 'emulator down', 'month not in GCS yet', 'missing key file'],
 )
@@ -85,7 +88,8 @@ def test_cloud_faults_fail_clearly_and_write_nothing(cloud_env, pipeline, change
     assert message in run.output, run.output[-3000:]
     assert objects(cloud_env['GCS_BUCKET']) == before
     assert not list(bigquery_client().list_datasets()) or cloud_env['BIGQUERY_DATASET'] not in {
-        d.dataset_id for d in bigquery_client().list_datasets()}
+        d.dataset_id for d in bigquery_client().list_datasets()
+    }
 
 
 def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env, served):
@@ -115,7 +119,11 @@ def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env,
     served('green', 2020, 10, data, gzipped=True)
     dead = f'http://127.0.0.1:{free_port()}'
     fails('api_to_gcs', {**cloud_env, 'GCS_EMULATOR_URL': dead}, 'cannot reach Google Cloud Storage')
-    fails('gcs_to_bigquery', {**cloud_env, 'BIGQUERY_EMULATOR_URL': dead}, f'cannot reach BigQuery for dataset local-project.{dataset}')
+    fails(
+        'gcs_to_bigquery',
+        {**cloud_env, 'BIGQUERY_EMULATOR_URL': dead},
+        f'cannot reach BigQuery for dataset local-project.{dataset}',
+    )
 
     run_ok('api_to_gcs', cloud_env, GREEN_OCT)
     run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)

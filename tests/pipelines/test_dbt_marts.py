@@ -39,7 +39,8 @@ def test_a_failing_dbt_test_fails_the_run_naming_the_test_and_the_model(stack, d
     first = mage.first_error('postgres_marts', run_id, 'build_postgres_marts')  # the log list's first red row
     assert first == 'dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured to fail if != 0', first
     assert query(db, 'SELECT block, status, error FROM ny_taxi.load_audit WHERE run_id = %s', (run_id,)) == [
-        ('build_postgres_marts', 'failed', first)]
+        ('build_postgres_marts', 'failed', first)
+    ]
     assert query(db, 'SELECT count(*) FROM ny_taxi.dim_zones WHERE location_id = 48') == [(0,)]
 
     again = mage.result(mage.wait(mage.trigger('postgres_marts', YELLOW), 600))
@@ -66,15 +67,20 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
         refresh = mage.result(mage.wait(refresh_id, 600))
     finally:
         served.write_text(good)
-    assert (refresh.pipeline_uuid, refresh.status, refresh.failed_blocks) == ('postgres_marts', 'failed',
-                                                                             ['build_postgres_marts'])
+    assert (refresh.pipeline_uuid, refresh.status, refresh.failed_blocks) == (
+        'postgres_marts',
+        'failed',
+        ['build_postgres_marts'],
+    )
     (run,) = [r for r in mage.runs('postgres_marts') if r['id'] == refresh_id]
     assert {k: int(run['variables'][k]) if k != 'service' else run['variables'][k] for k in YELLOW} == YELLOW
     assert run['pipeline_schedule_name'] == 'after a load · yellow 2021-01'  # its trigger, and what it refreshes
     log = mage.block_log('api_to_postgres', load.run_id, 'refresh_marts')
     assert f'refresh_marts: yellow 2021-01: postgres_marts run {refresh_id} refreshes its marts' in log, log[-2000:]
     deadline = time.monotonic() + 30
-    while not (alerts := [t for t in map(stack.alerts.text, stack.alerts.posts) if re.search(rf'/runs/{refresh_id}\b', t)]):
+    while not (
+        alerts := [t for t in map(stack.alerts.text, stack.alerts.posts) if re.search(rf'/runs/{refresh_id}\b', t)]
+    ):
         assert time.monotonic() < deadline, 'the failed refresh posted no alert'
         time.sleep(0.5)
     assert 'postgres_marts' in alerts[0]
@@ -85,8 +91,9 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
     assert again.ok, (again.describe(), again.error)
     refreshed = mage.result(mage.wait(int(again.manifest['marts_run_id']), 600))
     assert refreshed.ok, (refreshed.describe(), refreshed.error)
-    assert query(db, "SELECT count(*) > 0 FROM ny_taxi.fact_trips WHERE service_type = 'Yellow' "
-                     "AND source_month = '2021-01-01'") == [(True,)]
+    assert query(
+        db, "SELECT count(*) > 0 FROM ny_taxi.fact_trips WHERE service_type = 'Yellow' AND source_month = '2021-01-01'"
+    ) == [(True,)]
 
 
 @pytest.mark.skipif(not shutil.which('unshare'), reason='needs unshare (util-linux) for a process with no network')
@@ -97,21 +104,46 @@ def test_the_gcp_target_compiles_with_no_network(tmp_path):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     keyfile = tmp_path / 'key.json'
-    keyfile.write_text(json.dumps({'type': 'service_account', 'project_id': 'my-course-project',
-                                   'private_key_id': 'test', 'private_key': pem,
-                                   'client_email': 'taxi@my-course-project.iam.gserviceaccount.com',
-                                   'client_id': '1', 'token_uri': 'https://oauth2.googleapis.com/token'}))
+    keyfile.write_text(
+        json.dumps(
+            {
+                'type': 'service_account',
+                'project_id': 'my-course-project',
+                'private_key_id': 'test',
+                'private_key': pem,
+                'client_email': 'taxi@my-course-project.iam.gserviceaccount.com',
+                'client_id': '1',
+                'token_uri': 'https://oauth2.googleapis.com/token',
+            }
+        )
+    )
     project = tmp_path / 'taxi_marts'
     shutil.copytree(REPO / 'dbt' / 'taxi_marts', project, ignore=shutil.ignore_patterns('target', 'logs'))
-    env = {**os.environ, 'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_PROJECT_ID': 'my-course-project',
-           'BIGQUERY_DATASET': 'ny_taxi', 'GOOGLE_LOCATION': 'EU', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': str(keyfile),
-           'BIGQUERY_EMULATOR_URL': 'http://127.0.0.1:9', 'NO_GCE_CHECK': 'true'}
+    env = {
+        **os.environ,
+        'IO_CONFIG_PROFILE': 'gcp',
+        'GOOGLE_PROJECT_ID': 'my-course-project',
+        'BIGQUERY_DATASET': 'ny_taxi',
+        'GOOGLE_LOCATION': 'EU',
+        'GOOGLE_SERVICE_ACC_KEY_FILEPATH': str(keyfile),
+        'BIGQUERY_EMULATOR_URL': 'http://127.0.0.1:9',
+        'NO_GCE_CHECK': 'true',
+    }
     offline = ['unshare', '--net', str(DBT)]
-    args = ['--project-dir', str(project), '--profiles-dir', str(project), '--target', 'bigquery',
-            '--vars', json.dumps({'service': 'green', 'year': 2020, 'month': 10})]
+    args = [
+        '--project-dir',
+        str(project),
+        '--profiles-dir',
+        str(project),
+        '--target',
+        'bigquery',
+        '--vars',
+        json.dumps({'service': 'green', 'year': 2020, 'month': 10}),
+    ]
     for command in (['parse'], ['compile', '--no-populate-cache']):
         done = subprocess.run(offline + command + args, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -139,6 +171,8 @@ def test_make_docs_writes_the_lineage_and_the_dictionary(stack):
     assert set(columns) == set(fact) and all(c['description'] for c in columns.values())
     parents = manifest['parent_map']
     assert set(parents['model.taxi_marts.dm_monthly_zone_revenue']) == {'model.taxi_marts.int_monthly_zone_revenue'}
-    assert set(parents['model.taxi_marts.fact_trips']) == {'model.taxi_marts.stg_yellow_tripdata',
-                                                          'model.taxi_marts.dim_zones'}
+    assert set(parents['model.taxi_marts.fact_trips']) == {
+        'model.taxi_marts.stg_yellow_tripdata',
+        'model.taxi_marts.dim_zones',
+    }
     assert (target / 'index.html').is_file()

@@ -49,11 +49,20 @@ def test_the_homework_on_the_real_october(homework_env, pg):
     assert 'load_green_taxi_months: 95,120 rows in 1 month of 2020' in run.output  # Q1: rows loaded
     assert query(pg, f'SELECT count(*) FROM {TABLE}') == [(len(expected),)]  # Q2: rows kept
     assert query(pg, f'SELECT round(sum(total_amount)::numeric, 2)::float, min(lpep_pickup_date) FROM {TABLE}')[0] == (
-        pytest.approx(round(expected['total_amount'].sum(), 2)), min(expected['lpep_pickup_date']))
+        pytest.approx(round(expected['total_amount'].sum(), 2)),
+        min(expected['lpep_pickup_date']),
+    )
     assert [r[0] for r in query(pg, f'SELECT DISTINCT vendor_id FROM {TABLE} ORDER BY 1')] == sorted(
-        expected['vendor_id'].unique())  # Q4: the existing vendor_id values
-    columns = [r[0] for r in query(pg, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'mage' "
-                                       "AND table_name = 'green_taxi' ORDER BY ordinal_position")]
+        expected['vendor_id'].unique()
+    )  # Q4: the existing vendor_id values
+    columns = [
+        r[0]
+        for r in query(
+            pg,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'mage' "
+            "AND table_name = 'green_taxi' ORDER BY ordinal_position",
+        )
+    ]
     assert columns == list(expected.columns)  # Q5: the four renamed, lpep_pickup_date added (Q3)
     assert undescribed(pg, TABLE) == []  # \d+ explains every column
 
@@ -69,8 +78,9 @@ def test_the_homework_on_the_real_october(homework_env, pg):
 def test_two_months_replace_what_the_last_run_wrote(homework_env, pg, served, tmp_path):
     """October (real) and a SYNTHETIC November in one run: the loader reads both; then October
     alone replaces the table and the objects with October's exactly."""
-    november = generate_month(tmp_path / 'green_tripdata_2020-11.csv.gz', rows=3_000, year=2020, month=11,
-                              seed=11, service='green')
+    november = generate_month(
+        tmp_path / 'green_tripdata_2020-11.csv.gz', rows=3_000, year=2020, month=11, seed=11, service='green'
+    )
     served('green', 2020, 11, november.read_bytes(), gzipped=True)
     both = mage_run(REPO, 'green_taxi_etl', homework_env, {'year': 2020, 'months': [10, 11]})
     assert both.returncode == 0, both.output[-3000:]

@@ -20,8 +20,10 @@ SYNTHETIC = {(2019, m): 1_500 + 250 * m for m in (1, 2, 3)}  # rows of each synt
 @pytest.fixture(scope='module')
 def synthetic_months(stack):
     """Synthetic yellow 2019-01..03 on the stack's mirror; {month: rows the course keeps}."""
-    return {f'{year}-{month:02d}': stack.serve_synthetic('yellow', year, month, rows)
-            for (year, month), rows in SYNTHETIC.items()}
+    return {
+        f'{year}-{month:02d}': stack.serve_synthetic('yellow', year, month, rows)
+        for (year, month), rows in SYNTHETIC.items()
+    }
 
 
 def rows_by_month(conn, table: str) -> dict[str, int]:
@@ -35,11 +37,19 @@ def test_run_at_once_with_the_defaults_loads_yellow_2021_01(stack, db):
     mage = stack.mage
     with db.cursor() as cur:
         cur.execute('DROP TABLE IF EXISTS ny_taxi.yellow_taxi_data')
-    schedule = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
-        'name': 'run at once, defaults', 'schedule_type': 'time', 'schedule_interval': '@once',
-        'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-        'status': 'active',
-    }})['pipeline_schedule']
+    schedule = mage._send(
+        'POST',
+        'pipelines/api_to_postgres/pipeline_schedules',
+        {
+            'pipeline_schedule': {
+                'name': 'run at once, defaults',
+                'schedule_type': 'time',
+                'schedule_interval': '@once',
+                'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
+                'status': 'active',
+            }
+        },
+    )['pipeline_schedule']
     deadline = time.monotonic() + 180
     while True:
         runs = [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]
@@ -57,7 +67,7 @@ def test_run_at_once_with_the_defaults_loads_yellow_2021_01(stack, db):
 
 
 def test_runs_say_what_they_load_and_a_failed_run_at_once_leaves_no_active_trigger(stack):
-    """The run lists name each run's service and month after its trigger (scripts/mage_run_labels.py):
+    """The run lists name each run's service and month after its trigger (scripts/mage_patches/run_labels.py):
     the API trigger's runs by their variables, a backfill's by their dates. A Run@once whose run
     failed is switched off like one that completed (Mage left it active)."""
     mage = stack.mage
@@ -66,14 +76,24 @@ def test_runs_say_what_they_load_and_a_failed_run_at_once_leaves_no_active_trigg
     (listed,) = [r for r in mage.runs('api_to_postgres') if r['id'] == run_id]
     assert listed['pipeline_schedule_name'] == 'api_to_postgres_on_demand · green 2020-10'
 
-    schedule = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
-        'name': 'run at once, a month the mirror lacks', 'schedule_type': 'time', 'schedule_interval': '@once',
-        'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-        'status': 'active', 'variables': {'service': 'green', 'year': 2020, 'month': 11},
-    }})['pipeline_schedule']
+    schedule = mage._send(
+        'POST',
+        'pipelines/api_to_postgres/pipeline_schedules',
+        {
+            'pipeline_schedule': {
+                'name': 'run at once, a month the mirror lacks',
+                'schedule_type': 'time',
+                'schedule_interval': '@once',
+                'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
+                'status': 'active',
+                'variables': {'service': 'green', 'year': 2020, 'month': 11},
+            }
+        },
+    )['pipeline_schedule']
     deadline = time.monotonic() + 180
-    while not (runs := [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]) \
-            or runs[0]['status'] not in ('failed', 'completed', 'cancelled'):
+    while not (
+        runs := [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]
+    ) or runs[0]['status'] not in ('failed', 'completed', 'cancelled'):
         assert time.monotonic() < deadline, runs
         time.sleep(1)
     assert runs[0]['status'] == 'failed'
@@ -100,11 +120,15 @@ def test_a_backfill_loads_each_month_once_and_a_rerun_replaces_them(stack, db, s
     assert sorted(r['execution_date'][:10] for r in runs) == ['2019-01-01', '2019-02-01', '2019-03-01']
     # each run named by the month it loaded, after its trigger (the backfill's page lists them so)
     assert sorted(r['pipeline_schedule_name'].rsplit(' · ', 1)[1] for r in runs) == [
-        'yellow 2019-01', 'yellow 2019-02', 'yellow 2019-03']
+        'yellow 2019-01',
+        'yellow 2019-02',
+        'yellow 2019-03',
+    ]
 
     # FORCE=true: loaded again although the files have not changed (without it: skipped, test_services)
-    again = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-01', TO='2019-03',
-                       FORCE='true')
+    again = stack.make(
+        'backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-01', TO='2019-03', FORCE='true'
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     forced = int(re.search(r'api_to_postgres backfill (\d+) ', again.stdout).group(1))
     for backfill_run in stack.mage.backfill_runs(forced):
@@ -129,34 +153,43 @@ def test_the_cloud_pipelines_backfill_by_date_too(stack, synthetic_months):
 def test_a_missing_month_fails_alone_and_is_named(stack, db, synthetic_months):
     done = stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='yellow', FROM='2019-02', TO='2019-04')
     assert done.returncode != 0, done.stdout + done.stderr  # make says 2 for the script's 1
-    assert ('2019-04  failed     in load_taxi_csv: SourceError: GET http://127.0.0.1:'
-            in done.stdout), done.stdout
+    assert '2019-04  failed     in load_taxi_csv: SourceError: GET http://127.0.0.1:' in done.stdout, done.stdout
     assert 'yellow_tripdata_2019-04.csv.gz answered HTTP 404' in done.stdout
     assert 'total: 3 months, 2 completed, 1 failed' in done.stdout
     assert '[backfill] failed: 2019-04 (load_taxi_csv)' in done.stdout
-    assert re.search(r'the sample mirror serves only [-\d, ]*2019-02, 2019-03, 2021-01 of yellow in the course '
-                     r'release', done.stdout), done.stdout
+    assert re.search(
+        r'the sample mirror serves only [-\d, ]*2019-02, 2019-03, 2021-01 of yellow in the course '
+        r'release',
+        done.stdout,
+    ), done.stdout
     loaded = rows_by_month(db, 'ny_taxi.yellow_taxi_data')
     assert {m: loaded[m] for m in ('2019-02', '2019-03')} == {m: synthetic_months[m] for m in ('2019-02', '2019-03')}
     assert '2019-04' not in loaded
 
 
-@pytest.mark.parametrize('args, message', [
-    ({'FROM': '2020-12', 'TO': '2020-10'}, 'FROM=2020-12 is after TO=2020-10'),
-    ({'FROM': '2020-13'}, "FROM='2020-13' is not a month: write YYYY-MM"),
-    ({'TO': '20-10'}, "TO='20-10' is not a month"),
-    ({'PIPELINE': 'api_to_nowhere'}, "PIPELINE='api_to_nowhere' is not a pipeline that loads months: use one of "
-                                     'api_to_gcs, api_to_postgres, gcs_to_bigquery'),
-    ({'SERVICE': 'blue'}, "SERVICE='blue' is not a taxi service: use one of yellow, green, fhv, fhvhv"),
-    ({'SERVICE': 'yellow,blue'}, "SERVICE='yellow,blue' is not a taxi service"),
-    ({'RELEASE': 'kaggle'}, "RELEASE='kaggle' is not a release: use one of course, tlc"),
-    ({'CLEANING': 'dirty'}, "CLEANING='dirty' is not a cleaning: use one of service, raw"),
-    ({'FROM': '2010-01', 'TO': '2020-12'}, 'FROM=2010-01 TO=2020-12 is 132 months, more than 120: add CONFIRM=yes'),
-])
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        ({'FROM': '2020-12', 'TO': '2020-10'}, 'FROM=2020-12 is after TO=2020-10'),
+        ({'FROM': '2020-13'}, "FROM='2020-13' is not a month: write YYYY-MM"),
+        ({'TO': '20-10'}, "TO='20-10' is not a month"),
+        (
+            {'PIPELINE': 'api_to_nowhere'},
+            "PIPELINE='api_to_nowhere' is not a pipeline that loads months: use one of "
+            'api_to_gcs, api_to_postgres, gcs_to_bigquery',
+        ),
+        ({'SERVICE': 'blue'}, "SERVICE='blue' is not a taxi service: use one of yellow, green, fhv, fhvhv"),
+        ({'SERVICE': 'yellow,blue'}, "SERVICE='yellow,blue' is not a taxi service"),
+        ({'RELEASE': 'kaggle'}, "RELEASE='kaggle' is not a release: use one of course, tlc"),
+        ({'CLEANING': 'dirty'}, "CLEANING='dirty' is not a cleaning: use one of service, raw"),
+        ({'FROM': '2010-01', 'TO': '2020-12'}, 'FROM=2010-01 TO=2020-12 is 132 months, more than 120: add CONFIRM=yes'),
+    ],
+)
 def test_bad_backfill_input_is_named_and_creates_nothing(stack, args, message):
     before = len(stack.mage._get('backfills')['backfills'])
-    done = stack.make('backfill', **{'PIPELINE': 'api_to_postgres', 'SERVICE': 'green', 'FROM': '2020-10',
-                                     'TO': '2020-11', **args})
+    done = stack.make(
+        'backfill', **{'PIPELINE': 'api_to_postgres', 'SERVICE': 'green', 'FROM': '2020-10', 'TO': '2020-11', **args}
+    )
     assert done.returncode != 0
     assert f'[backfill] {message}' in done.stdout and 'nothing was created' in done.stdout, done.stdout
     assert len(stack.mage._get('backfills')['backfills']) == before
@@ -165,15 +198,17 @@ def test_bad_backfill_input_is_named_and_creates_nothing(stack, args, message):
 def test_make_backfill_with_no_arguments_says_its_usage(stack):
     done = stack.make('backfill')
     assert done.returncode != 0
-    assert done.stdout.startswith('[backfill] usage: make backfill PIPELINE=<one of api_to_gcs, api_to_postgres, '
-                                  'gcs_to_bigquery> SERVICE=yellow[,green,fhv,fhvhv] FROM=YYYY-MM TO=YYYY-MM'), done.stdout
+    assert done.stdout.startswith(
+        '[backfill] usage: make backfill PIPELINE=<one of api_to_gcs, api_to_postgres, '
+        'gcs_to_bigquery> SERVICE=yellow[,green,fhv,fhvhv] FROM=YYYY-MM TO=YYYY-MM'
+    ), done.stdout
 
 
 def test_two_runs_of_one_month_at_once_leave_one_copy(stack, db, synthetic_months):
     """Run@once clicked twice: both API trigger calls before either run ends."""
     mage = stack.mage
     trigger = mage.api_trigger('api_to_postgres')
-    url = f"{mage.base_url}/api/pipeline_schedules/{trigger['id']}/pipeline_runs/{trigger['token']}"
+    url = f'{mage.base_url}/api/pipeline_schedules/{trigger["id"]}/pipeline_runs/{trigger["token"]}'
     variables = {'pipeline_run': {'variables': {'service': 'yellow', 'year': 2019, 'month': 2}}}
     ids = [mage.http.post(url, json=variables, timeout=30).json()['pipeline_run']['id'] for _ in range(2)]
     deadline = time.monotonic() + 300
@@ -188,11 +223,16 @@ def test_two_runs_of_one_month_at_once_leave_one_copy(stack, db, synthetic_month
 def test_schedules_in_triggers_yaml_are_in_the_server(stack):
     for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
         in_git = yaml.safe_load((stack.checkout / 'pipelines' / pipeline / 'triggers.yaml').read_text())['triggers']
-        in_server = {s['name']: s for s in stack.mage._get(f'pipelines/{pipeline}/pipeline_schedules')['pipeline_schedules']}
+        in_server = {
+            s['name']: s for s in stack.mage._get(f'pipelines/{pipeline}/pipeline_schedules')['pipeline_schedules']
+        }
         for trigger in in_git:
             synced = in_server[trigger['name']]
             assert (synced['schedule_type'], synced['schedule_interval'], synced['status']) == (
-                trigger['schedule_type'], trigger['schedule_interval'], trigger['status'])
+                trigger['schedule_type'],
+                trigger['schedule_interval'],
+                trigger['status'],
+            )
             assert (synced['variables'] or {}) == (trigger['variables'] or {})
         monthly = {n: s for n, s in in_server.items() if n.endswith('_monthly')}
         assert {s['variables']['service'] for s in monthly.values()} == {'green', 'yellow'}
@@ -201,7 +241,9 @@ def test_schedules_in_triggers_yaml_are_in_the_server(stack):
 
 def test_the_homework_schedule_is_in_the_server(stack):
     """green_taxi_etl: the homework's daily 05:00 UTC schedule (committed inactive) and its API trigger."""
-    schedules = {s['name']: s for s in stack.mage._get('pipelines/green_taxi_etl/pipeline_schedules')['pipeline_schedules']}
+    schedules = {
+        s['name']: s for s in stack.mage._get('pipelines/green_taxi_etl/pipeline_schedules')['pipeline_schedules']
+    }
     daily = schedules['green_taxi_etl_daily']
     assert (daily['schedule_type'], daily['schedule_interval'], daily['status']) == ('time', '0 5 * * *', 'inactive')
     assert schedules['green_taxi_etl_on_demand']['schedule_type'] == 'api'

@@ -15,8 +15,11 @@ GREEN = {'service': 'green', 'year': 2020, 'month': 10}
 
 def mart(pg) -> dict:
     """{(zone, month, service): (trips, total_amount, avg_distance)} of the mart."""
-    rows = query(pg, 'SELECT revenue_zone, revenue_month, service_type, total_monthly_trips, '
-                     'revenue_monthly_total_amount, avg_monthly_trip_distance FROM ny_taxi.dm_monthly_zone_revenue')
+    rows = query(
+        pg,
+        'SELECT revenue_zone, revenue_month, service_type, total_monthly_trips, '
+        'revenue_monthly_total_amount, avg_monthly_trip_distance FROM ny_taxi.dm_monthly_zone_revenue',
+    )
     return {r[:3]: (r[3], pytest.approx(r[4]), pytest.approx(r[5])) for r in rows}
 
 
@@ -32,11 +35,17 @@ def test_the_mart_equals_the_course_computation(pg, taxi_env):
     run = load_and_refresh(taxi_env, GREEN)
     assert run.output.count('1/1 tests passed.') == 4  # the Python blocks' inline tests
     assert mart(pg) == mart_figures([('yellow', YELLOW_SAMPLE), ('green', GREEN_MONTH)])
-    assert query(pg, "SELECT zone FROM ny_taxi.dim_zones WHERE location_id IN (264, 265) ORDER BY 1") == [('NA',), ('NV',)]
-    by_borough = query(pg, 'SELECT revenue_month, service_type, sum(total_monthly_trips), sum(revenue_monthly_total_amount) '
-                           'FROM ny_taxi.dm_monthly_borough_trips GROUP BY 1, 2')  # the mart added as one model
+    assert query(pg, 'SELECT zone FROM ny_taxi.dim_zones WHERE location_id IN (264, 265) ORDER BY 1') == [
+        ('NA',),
+        ('NV',),
+    ]
+    by_borough = query(
+        pg,
+        'SELECT revenue_month, service_type, sum(total_monthly_trips), sum(revenue_monthly_total_amount) '
+        'FROM ny_taxi.dm_monthly_borough_trips GROUP BY 1, 2',
+    )  # the mart added as one model
     by_zone = {}
-    for (zone, month, service), (trips, total, _) in mart(pg).items():
+    for (_zone, month, service), (trips, total, _) in mart(pg).items():
         by_zone.setdefault((month, service), [0, 0.0])
         by_zone[(month, service)][0] += trips
         by_zone[(month, service)][1] += total.expected
@@ -45,7 +54,10 @@ def test_the_mart_equals_the_course_computation(pg, taxi_env):
         assert undescribed(pg, f'ny_taxi.{table}') == [], table  # the data dictionary, for \d+
     kept = len(course_clean(GREEN_MONTH, 'green'))
     in_fact = query(pg, "SELECT count(*) FROM ny_taxi.fact_trips WHERE service_type = 'Green'")[0][0]
-    assert f'report_mart_refresh: green 2020-10: {in_fact:,} trips in fact_trips, {kept - in_fact:,} left out' in run.output
+    assert (
+        f'report_mart_refresh: green 2020-10: {in_fact:,} trips in fact_trips, {kept - in_fact:,} left out'
+        in run.output
+    )
 
 
 def test_reloading_a_month_changes_exactly_its_contribution(pg, taxi_env, served, tmp_path):
@@ -75,14 +87,20 @@ def test_a_refresh_failing_midway_leaves_the_previous_mart(pg, taxi_env):
         with pg.cursor() as cur:
             cur.execute('ALTER TABLE ny_taxi.yellow_taxi_data RENAME COLUMN distance TO trip_distance')
     assert run.returncode != 0 and 'trip_distance' in run.output, run.output[-3000:]
-    assert (table_fingerprint(pg, 'ny_taxi.fact_trips'), table_fingerprint(pg, 'ny_taxi.int_monthly_zone_revenue')) == before
+    assert (
+        table_fingerprint(pg, 'ny_taxi.fact_trips'),
+        table_fingerprint(pg, 'ny_taxi.int_monthly_zone_revenue'),
+    ) == before
 
 
-@pytest.mark.parametrize('change, message', [
-    (lambda text: text.replace('"service_zone"', '"zone_type"'), 'line 1: the header is'),
-    (lambda text: text.replace('\n5,', '\n4,', 1), 'line 6: LocationID 4 was given already on line 5'),
-    (lambda text: text.replace('\n7,', '\nseven,', 1), "line 8: LocationID 'seven' is not a whole number"),
-])
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        (lambda text: text.replace('"service_zone"', '"zone_type"'), 'line 1: the header is'),
+        (lambda text: text.replace('\n5,', '\n4,', 1), 'line 6: LocationID 4 was given already on line 5'),
+        (lambda text: text.replace('\n7,', '\nseven,', 1), "line 8: LocationID 'seven' is not a whole number"),
+    ],
+)
 def test_a_bad_zone_lookup_is_refused_naming_the_line(pg, taxi_env, source_root, change, message):
     load_and_refresh(taxi_env, YELLOW)
     before = table_fingerprint(pg, 'ny_taxi.dim_zones')
@@ -95,4 +113,3 @@ def test_a_bad_zone_lookup_is_refused_naming_the_line(pg, taxi_env, source_root,
         served_zones.write_text(good)
     assert run.returncode != 0 and message in run.output, run.output[-3000:]
     assert table_fingerprint(pg, 'ny_taxi.dim_zones') == before
-

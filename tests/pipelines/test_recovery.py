@@ -56,8 +56,9 @@ def postgres_down(stack):
 def rows_in(stack, month: int) -> int:
     """The month's rows, on a connection opened now (the server was restarted)."""
     with closing(stack.postgres().connect()) as conn:
-        return query(conn, "SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = %s",
-                     (f'2019-{month:02d}-01',))[0][0]
+        return query(
+            conn, 'SELECT count(*) FROM ny_taxi.yellow_taxi_data WHERE source_month = %s', (f'2019-{month:02d}-01',)
+        )[0][0]
 
 
 def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
@@ -71,10 +72,14 @@ def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
         failed = mage.result(mage.wait(run_id, 180))
         server.start()
     assert failed.status == 'failed', failed
-    assert failed.blocks == {'wait_for_release_file': 'completed', 'load_taxi_csv': 'completed',
-                             'clean_taxi_trips': 'completed',
-                             'export_taxi_to_postgres': 'failed', 'remove_work_files': 'cancelled',
-                             'refresh_marts': 'cancelled'}
+    assert failed.blocks == {
+        'wait_for_release_file': 'completed',
+        'load_taxi_csv': 'completed',
+        'clean_taxi_trips': 'completed',
+        'export_taxi_to_postgres': 'failed',
+        'remove_work_files': 'cancelled',
+        'refresh_marts': 'cancelled',
+    }
     assert failed.error.startswith('ConfigError: cannot connect to PostgreSQL at root@127.0.0.1:'), failed.error
     assert failed.seconds < 60, failed.seconds  # a lasting fault fails in seconds (retries: 5 s + 10 s)
     log = mage.block_log('api_to_postgres', run_id, 'export_taxi_to_postgres')
@@ -124,15 +129,22 @@ def test_every_load_attempt_leaves_an_audit_row(stack, db, months):
     done = mage.run('api_to_postgres', variables(6))
     assert (missing.status, done.status) == ('failed', 'completed'), (missing.error, done.error)
 
-    (row,) = query(db, 'SELECT pipeline_uuid, block, service, month, status, error, source_url FROM ny_taxi.load_audit '
-                       'WHERE run_id = %s ORDER BY id', (missing.run_id,))
+    (row,) = query(
+        db,
+        'SELECT pipeline_uuid, block, service, month, status, error, source_url FROM ny_taxi.load_audit '
+        'WHERE run_id = %s ORDER BY id',
+        (missing.run_id,),
+    )
     assert row[:5] == ('api_to_postgres', 'load_taxi_csv', 'yellow', date(2019, 9, 1), 'failed')
     assert row[5].startswith('SourceError: GET http://127.0.0.1:') and 'answered HTTP 404' in row[5], row[5]
     assert row[6].endswith(source_path(9))
 
-    audit = query(db, 'SELECT block, status, bytes, rows_read, rows_rejected, rows_kept, rows_dropped, rows_loaded, '
-                      'target, finished_at >= started_at FROM ny_taxi.load_audit WHERE run_id = %s ORDER BY id',
-                  (done.run_id,))
+    audit = query(
+        db,
+        'SELECT block, status, bytes, rows_read, rows_rejected, rows_kept, rows_dropped, rows_loaded, '
+        'target, finished_at >= started_at FROM ny_taxi.load_audit WHERE run_id = %s ORDER BY id',
+        (done.run_id,),
+    )
     size = (stack.checkout / 'samples' / source_path(6).lstrip('/')).stat().st_size
     assert [r[:2] for r in audit] == [('load_taxi_csv', 'succeeded'), ('export_taxi_to_postgres', 'succeeded')]
     loader, export = audit
@@ -158,8 +170,10 @@ def test_a_failed_run_says_why_first_in_its_log_its_alert_and_the_audit(stack, d
     mage = stack.mage
     missing = mage.run('api_to_postgres', variables(9))
     refused = mage.run('api_to_postgres', {**variables(9), 'month': 13})
-    for run, why in ((missing, 'SourceError: GET http://127.0.0.1:'),
-                     (refused, 'ValueError: pipeline variable month=13 is outside 1..12')):
+    for run, why in (
+        (missing, 'SourceError: GET http://127.0.0.1:'),
+        (refused, 'ValueError: pipeline variable month=13 is outside 1..12'),
+    ):
         assert (run.status, run.failed_blocks) == ('failed', ['load_taxi_csv']), run
         first = mage.first_error('api_to_postgres', run.run_id, 'load_taxi_csv')
         assert first.startswith(why) and '\n' not in first, first
@@ -185,12 +199,20 @@ def test_the_cloud_loads_write_their_audit_rows_too(stack, db, months):
     for pipeline in ('api_to_gcs', 'gcs_to_bigquery'):
         done = stack.make('backfill', PIPELINE=pipeline, SERVICE='yellow', FROM='2019-06', TO='2019-06')
         assert done.returncode == 0, done.stdout + done.stderr
-    audit = query(db, "SELECT block, status, rows_loaded, target FROM ny_taxi.load_audit "
-                      "WHERE pipeline_uuid IN ('api_to_gcs', 'gcs_to_bigquery') AND month = '2019-06-01' ORDER BY id")
+    audit = query(
+        db,
+        'SELECT block, status, rows_loaded, target FROM ny_taxi.load_audit '
+        "WHERE pipeline_uuid IN ('api_to_gcs', 'gcs_to_bigquery') AND month = '2019-06-01' ORDER BY id",
+    )
     bucket = 'nyc-taxi-local'  # dev.env's GCS_BUCKET, which the stack keeps
     assert sorted(audit) == [  # the two GCS exports run side by side: sorted by block
         ('export_taxi_to_bigquery', 'succeeded', months[6], 'local-project.ny_taxi.yellow_tripdata'),
-        ('export_taxi_to_gcs', 'succeeded', months[6], f'gs://{bucket}/nyc_taxi/yellow/yellow_tripdata_2019-06.parquet'),
+        (
+            'export_taxi_to_gcs',
+            'succeeded',
+            months[6],
+            f'gs://{bucket}/nyc_taxi/yellow/yellow_tripdata_2019-06.parquet',
+        ),
         ('export_taxi_to_gcs_partitioned', 'succeeded', months[6], f'gs://{bucket}/nyc_taxi/yellow_partitioned/'),
         ('load_taxi_csv', 'succeeded', None, None),
     ]

@@ -43,21 +43,35 @@ def month_of(run: dict) -> date:
 def yearly_schedule(stack, pipeline: str, name: str, month_of_year: int, variables: dict) -> dict:
     """An active schedule of our own on the 1st of `month_of_year` each year: Mage creates its run
     for this year's date at once (create_initial_pipeline_run), which loads that month."""
-    return stack.mage._send('POST', f'pipelines/{pipeline}/pipeline_schedules', {'pipeline_schedule': {
-        'name': name, 'schedule_type': 'time', 'schedule_interval': f'0 0 1 {month_of_year} *',
-        'start_time': '2024-01-01 00:00:00', 'status': 'active', 'variables': variables,
-        'settings': {'create_initial_pipeline_run': True, 'skip_if_previous_running': True},
-    }})['pipeline_schedule']
+    return stack.mage._send(
+        'POST',
+        f'pipelines/{pipeline}/pipeline_schedules',
+        {
+            'pipeline_schedule': {
+                'name': name,
+                'schedule_type': 'time',
+                'schedule_interval': f'0 0 1 {month_of_year} *',
+                'start_time': '2024-01-01 00:00:00',
+                'status': 'active',
+                'variables': variables,
+                'settings': {'create_initial_pipeline_run': True, 'skip_if_previous_running': True},
+            }
+        },
+    )['pipeline_schedule']
 
 
 def stop_schedule(stack, schedule: dict) -> None:
-    stack.mage._send('PUT', f"pipeline_schedules/{schedule['id']}", {'pipeline_schedule': {'status': 'inactive'}})
+    stack.mage._send('PUT', f'pipeline_schedules/{schedule["id"]}', {'pipeline_schedule': {'status': 'inactive'}})
 
 
 def the_run(stack, pipeline: str, schedule: dict) -> dict:
     found: list[dict] = []
-    wait_until(lambda: found.extend(runs_of(stack, pipeline, schedule['id'])) or found, 120,
-               f"the run of schedule {schedule['name']}", interval=1)
+    wait_until(
+        lambda: found.extend(runs_of(stack, pipeline, schedule['id'])) or found,
+        120,
+        f'the run of schedule {schedule["name"]}',
+        interval=1,
+    )
     return found[0]
 
 
@@ -71,7 +85,7 @@ def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
         log = stack.mage.block_log(pipeline, run['id'], sensor_of(pipeline))
         return f'{file} is not there yet' in log
 
-    wait_until(waiting, 300, f"run {run['id']} of {schedule['name']} waiting for {file}", interval=1)
+    wait_until(waiting, 300, f'run {run["id"]} of {schedule["name"]} waiting for {file}', interval=1)
     return run
 
 
@@ -80,8 +94,9 @@ def test_a_fresh_make_up_has_the_monthly_schedules_off_and_no_run_that_can_only_
         monthly = {n: s for n, s in schedules(stack, pipeline).items() if n.endswith('_monthly')}
         assert sorted(s['status'] for s in monthly.values()) == ['inactive', 'inactive'], monthly
         assert all('newest published month' in s['description'] for s in monthly.values())
-        assert [r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_id'] in
-                {s['id'] for s in monthly.values()}] == []
+        assert [
+            r for r in stack.mage.runs(pipeline) if r['pipeline_schedule_id'] in {s['id'] for s in monthly.values()}
+        ] == []
 
 
 def test_waiting_schedules_do_not_block_run_at_once_or_a_backfill(stack):
@@ -92,43 +107,61 @@ def test_waiting_schedules_do_not_block_run_at_once_or_a_backfill(stack):
     waiting = {}
     year = datetime.now(timezone.utc).year
     for month_of_year, service in ((5, 'yellow'), (6, 'green')):  # they load March and April
-        schedule = yearly_schedule(stack, 'api_to_postgres', f'waiting {service}', month_of_year,
-                                   {'service': service, 'source': 'tlc'})
+        schedule = yearly_schedule(
+            stack, 'api_to_postgres', f'waiting {service}', month_of_year, {'service': service, 'source': 'tlc'}
+        )
         file = f'{service}_tripdata_{year}-{month_of_year - 2:02d}.parquet'  # the mirror never has it
         waiting[schedule['name']] = (schedule, waiting_run(stack, 'api_to_postgres', schedule, file))
     try:
-        once = mage._send('POST', 'pipelines/api_to_postgres/pipeline_schedules', {'pipeline_schedule': {
-            'name': 'run at once beside the waiting schedules', 'schedule_type': 'time', 'schedule_interval': '@once',
-            'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-            'status': 'active', 'variables': {'service': 'green', 'year': 2020, 'month': 10},
-        }})['pipeline_schedule']
-        backfill = mage.create_backfill('api_to_postgres', 'beside the waiting schedules', date(2021, 1, 1),
-                                        date(2021, 1, 1), {'service': 'yellow'})
+        once = mage._send(
+            'POST',
+            'pipelines/api_to_postgres/pipeline_schedules',
+            {
+                'pipeline_schedule': {
+                    'name': 'run at once beside the waiting schedules',
+                    'schedule_type': 'time',
+                    'schedule_interval': '@once',
+                    'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
+                    'status': 'active',
+                    'variables': {'service': 'green', 'year': 2020, 'month': 10},
+                }
+            },
+        )['pipeline_schedule']
+        backfill = mage.create_backfill(
+            'api_to_postgres', 'beside the waiting schedules', date(2021, 1, 1), date(2021, 1, 1), {'service': 'yellow'}
+        )
         (backfilled,) = mage.wait_for_backfill(backfill['id'], months=1, timeout=600)
         at_once = mage.result(mage.wait(the_run(stack, 'api_to_postgres', once)['id'], timeout=600))
         assert (at_once.status, backfilled.status) == ('completed', 'completed'), (at_once.error, backfilled.error)
         assert at_once.rows > 0 and backfilled.rows > 0
         for name, (_, run) in waiting.items():  # still waiting, the same runs
-            assert mage._get(f"pipeline_runs/{run['id']}")['pipeline_run']['status'] == 'running', name
+            assert mage._get(f'pipeline_runs/{run["id"]}')['pipeline_run']['status'] == 'running', name
             assert block_status(stack, run['id'], 'wait_for_release_file') == 'running', name
     finally:
         for schedule, run in waiting.values():
             stop_schedule(stack, schedule)
-            mage._send('PUT', f"pipeline_runs/{run['id']}", {'pipeline_run': {'status': 'cancelled'}})
+            mage._send('PUT', f'pipeline_runs/{run["id"]}', {'pipeline_run': {'status': 'cancelled'}})
 
 
 def test_a_schedule_on_a_release_that_publishes_no_more_fails_at_once_saying_so(stack):
     """The course's copy stops at 2021-07: a schedule reading it in 2026 has nothing to wait for,
     and says so at once rather than failing after 48 hours of waiting."""
-    schedule = yearly_schedule(stack, 'api_to_postgres', 'sensor test: the course release in March', 3,
-                               {'service': 'yellow', 'source': 'course'})
+    schedule = yearly_schedule(
+        stack,
+        'api_to_postgres',
+        'sensor test: the course release in March',
+        3,
+        {'service': 'yellow', 'source': 'course'},
+    )
     try:
         done = stack.mage.result(stack.mage.wait(the_run(stack, 'api_to_postgres', schedule)['id'], timeout=300))
     finally:
         stop_schedule(stack, schedule)
     assert (done.status, done.failed_blocks) == ('failed', ['wait_for_release_file']), done
     year = datetime.now(timezone.utc).year
-    assert done.error.startswith(f'SourceNotPublishedError: yellow {year}-01 will never be published at http'), done.error
+    assert done.error.startswith(f'SourceNotPublishedError: yellow {year}-01 will never be published at http'), (
+        done.error
+    )
     assert 'the course release (DataTalksClub/nyc-tlc-data) has yellow 2019-01..2021-07' in done.error
 
 
@@ -136,8 +169,13 @@ def test_a_scheduled_run_waits_for_its_month_and_loads_it_when_published(stack, 
     """The January run loads last November (source_lag_months=2) from the TLC's release."""
     year = datetime.now(timezone.utc).year
     path = f'/trip-data/yellow_tripdata_{year - 1}-11.parquet'  # SYNTHETIC, served below
-    schedule = yearly_schedule(stack, 'api_to_postgres', 'sensor test: yellow each January', 1,
-                               {'service': 'yellow', 'source': 'tlc', 'source_poll_seconds': 1, 'source_wait_hours': 1})
+    schedule = yearly_schedule(
+        stack,
+        'api_to_postgres',
+        'sensor test: yellow each January',
+        1,
+        {'service': 'yellow', 'source': 'tlc', 'source_poll_seconds': 1, 'source_wait_hours': 1},
+    )
     try:
         run = the_run(stack, 'api_to_postgres', schedule)
         assert month_of(run) == date(year, 1, 1)
@@ -162,9 +200,13 @@ def test_a_scheduled_run_waits_for_its_month_and_loads_it_when_published(stack, 
 
 def test_a_month_that_never_appears_fails_the_run_naming_it_and_alerts(stack):
     url_path = f'trip-data/green_tripdata_{datetime.now(timezone.utc).year - 1}-12.parquet'  # never served
-    schedule = yearly_schedule(stack, 'api_to_postgres', 'sensor test: green each February', 2,
-                               {'service': 'green', 'source': 'tlc', 'source_poll_seconds': 1,
-                                'source_wait_hours': 0.003})
+    schedule = yearly_schedule(
+        stack,
+        'api_to_postgres',
+        'sensor test: green each February',
+        2,
+        {'service': 'green', 'source': 'tlc', 'source_poll_seconds': 1, 'source_wait_hours': 0.003},
+    )
     try:
         run = the_run(stack, 'api_to_postgres', schedule)
         done = stack.mage.result(stack.mage.wait(run['id'], timeout=300))
@@ -176,6 +218,11 @@ def test_a_month_that_never_appears_fails_the_run_naming_it_and_alerts(stack):
     assert 'the limit is 11 s (pipeline variable source_wait_hours)' in done.error
     assert block_status(stack, run['id'], 'load_taxi_csv') == 'cancelled'  # nothing was loaded
     alerts: list[str] = []
-    wait_until(lambda: alerts.extend(t for t in map(stack.alerts.text, stack.alerts.posts)
-                                     if f"/runs/{run['id']}" in t) or alerts, 120, 'the failure alert')
+    wait_until(
+        lambda: (
+            alerts.extend(t for t in map(stack.alerts.text, stack.alerts.posts) if f'/runs/{run["id"]}' in t) or alerts
+        ),
+        120,
+        'the failure alert',
+    )
     assert 'Mage: api_to_postgres failed' in alerts[0] and f'{url_path} did not appear' in alerts[0], alerts[0]

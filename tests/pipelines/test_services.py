@@ -51,11 +51,13 @@ def kept_by_the_course(service: str, path: Path) -> int:
     return int(frame['dispatching_base_num'].notna().sum())
 
 
-@pytest.mark.parametrize('service, source, year, month, file', LOADS,
-                         ids=[f'{s}-{r}-{y}-{m:02d}' for s, r, y, m, _ in LOADS])
+@pytest.mark.parametrize(
+    'service, source, year, month, file', LOADS, ids=[f'{s}-{r}-{y}-{m:02d}' for s, r, y, m, _ in LOADS]
+)
 def test_a_month_of_each_service_loads_from_each_release(stack, db, service, source, year, month, file):
-    run = stack.mage.run('api_to_postgres', {'service': service, 'year': year, 'month': month, 'source': source},
-                         timeout=600)
+    run = stack.mage.run(
+        'api_to_postgres', {'service': service, 'year': year, 'month': month, 'source': source}, timeout=600
+    )
     if file is None:
         assert (run.status, run.failed_blocks) == ('failed', ['load_taxi_csv']), run
         assert "(no such file: the TLC's parquet release has fhv from 2015-01 to about two months ago)" in run.error
@@ -64,11 +66,12 @@ def test_a_month_of_each_service_loads_from_each_release(stack, db, service, sou
     expected = kept_by_the_course(service, SAMPLES / file)
     assert run.rows == expected > 0
     with db.cursor() as cur:
-        cur.execute(f'SELECT count(*) FROM ny_taxi.{service}_taxi_data WHERE source_month = %s',
-                    (f'{year}-{month:02d}-01',))
+        cur.execute(
+            f'SELECT count(*) FROM ny_taxi.{service}_taxi_data WHERE source_month = %s', (f'{year}-{month:02d}-01',)
+        )
         assert cur.fetchone()[0] == expected
     log = stack.mage.block_log('api_to_postgres', run.run_id, 'load_taxi_csv')
-    assert f"load_taxi_csv: {service} {year}-{month:02d}{' (tlc)' if source == 'tlc' else ''}, " in log
+    assert f'load_taxi_csv: {service} {year}-{month:02d}{" (tlc)" if source == "tlc" else ""}, ' in log
     if (service, year) == ('green', 2025):  # a month no other test expects in the table
         with db.cursor() as cur:
             cur.execute('DROP TABLE ny_taxi.green_taxi_data_2025_01')
@@ -95,11 +98,16 @@ def test_the_fhv_marts_hold_the_month_s_located_trips_in_both_warehouses(stack, 
     frame = pd.read_csv(SAMPLES / 'fhv' / 'fhv_tripdata_2019-02.csv.gz').rename(columns=str.lower)
     zones = zone_lookup(SAMPLES / 'misc' / 'taxi_zone_lookup.csv')
     known = set(zones.loc[zones['Borough'] != 'Unknown', 'LocationID'])
-    located = int((frame['dispatching_base_num'].notna() & frame['pulocationid'].isin(known)
-                   & frame['dolocationid'].isin(known)).sum())
+    located = int(
+        (
+            frame['dispatching_base_num'].notna()
+            & frame['pulocationid'].isin(known)
+            & frame['dolocationid'].isin(known)
+        ).sum()
+    )
     assert 0 < located < len(frame)  # real FHV rows: many without a known zone
     with db.cursor() as cur:
-        cur.execute("SELECT service_type, source_month, count(*) FROM ny_taxi.fact_trips GROUP BY 1, 2 ORDER BY 1, 2")
+        cur.execute('SELECT service_type, source_month, count(*) FROM ny_taxi.fact_trips GROUP BY 1, 2 ORDER BY 1, 2')
         taxis_before = cur.fetchall()
     variables = {'service': 'fhv', 'year': 2019, 'month': 2}
     for pipeline in ('api_to_postgres', 'postgres_marts', 'api_to_gcs', 'gcs_to_bigquery', 'bigquery_marts'):
@@ -111,10 +119,13 @@ def test_the_fhv_marts_hold_the_month_s_located_trips_in_both_warehouses(stack, 
     with db.cursor() as cur:
         cur.execute("SELECT count(*), count(pickup_zone) FROM ny_taxi.fact_fhv_trips WHERE source_month = '2019-02-01'")
         assert cur.fetchone() == (located, located)
-        cur.execute("SELECT service_type, source_month, count(*) FROM ny_taxi.fact_trips GROUP BY 1, 2 ORDER BY 1, 2")
+        cur.execute('SELECT service_type, source_month, count(*) FROM ny_taxi.fact_trips GROUP BY 1, 2 ORDER BY 1, 2')
         assert cur.fetchall() == taxis_before
-    (row,) = stack_bigquery(stack, monkeypatch).query(
-        "SELECT count(*) AS n FROM `local-project.ny_taxi.fact_fhv_trips` WHERE source_month = '2019-02-01'").result()
+    (row,) = (
+        stack_bigquery(stack, monkeypatch)
+        .query("SELECT count(*) AS n FROM `local-project.ny_taxi.fact_fhv_trips` WHERE source_month = '2019-02-01'")
+        .result()
+    )
     assert row.n == located
 
 
@@ -147,8 +158,9 @@ def test_a_backfill_asked_again_skips_the_unchanged_months_and_loads_a_republish
         assert again.rows == before.rows, month  # the same rows in the table either way
         # the run that read the file: the first backfill's, or the one before it if that one
         # skipped the month too (another test of the session loaded it, e.g. fhv 2019-02)
-        skipped_then = re.search(r'unchanged since run (\d+) loaded it',
-                                 mage.block_log('api_to_postgres', before.run_id, 'load_taxi_csv'))
+        skipped_then = re.search(
+            r'unchanged since run (\d+) loaded it', mage.block_log('api_to_postgres', before.run_id, 'load_taxi_csv')
+        )
         loaded_by = int(skipped_then.group(1)) if skipped_then else before.run_id
         if month == '2019-06':
             assert 'unchanged since run' not in log and 'load_taxi_csv: fhv 2019-06, ' in log, log[-2000:]
@@ -157,8 +169,11 @@ def test_a_backfill_asked_again_skips_the_unchanged_months_and_loads_a_republish
             export_log = mage.block_log('api_to_postgres', again.run_id, 'export_taxi_to_postgres')
             assert f'ny_taxi.fhv_taxi_data: still holds the {before.rows:,} rows of run {loaded_by}' in export_log
     with db.cursor() as cur:
-        cur.execute("SELECT status, count(*) FROM ny_taxi.load_audit WHERE service = 'fhv' AND block = 'load_taxi_csv' "
-                    'AND run_id = ANY(%s) GROUP BY 1', ([r.run_id for r in second],))
+        cur.execute(
+            "SELECT status, count(*) FROM ny_taxi.load_audit WHERE service = 'fhv' AND block = 'load_taxi_csv' "
+            'AND run_id = ANY(%s) GROUP BY 1',
+            ([r.run_id for r in second],),
+        )
         assert dict(cur.fetchall()) == {'skipped': 11, 'succeeded': 1}
     # a person's run loads the month again (the same version): force is theirs by default
     once = mage.run('api_to_postgres', {'service': 'fhv', 'year': 2019, 'month': 3}, timeout=600)
@@ -186,13 +201,16 @@ def test_a_raw_load_keeps_every_row_under_the_names_the_course_reads(stack, db, 
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM ny_taxi.green_taxi_data WHERE source_month = '2020-10-01'")
         (cleaned,) = cur.fetchone()
-    run = stack.mage.run('api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10, 'cleaning': 'raw'},
-                         timeout=600)
+    run = stack.mage.run(
+        'api_to_postgres', {'service': 'green', 'year': 2020, 'month': 10, 'cleaning': 'raw'}, timeout=600
+    )
     assert run.ok, (run.describe(), run.error)
     assert run.rows == file_rows
     with db.cursor() as cur:
-        cur.execute('SELECT count(*), count(vendorid), min(lpep_pickup_datetime), sum(pulocationid) > 0, '
-                    'count(ratecodeid) FROM prod.green_tripdata')
+        cur.execute(
+            'SELECT count(*), count(vendorid), min(lpep_pickup_datetime), sum(pulocationid) > 0, '
+            'count(ratecodeid) FROM prod.green_tripdata'
+        )
         count, vendors, first_pickup, located, rate_codes = cur.fetchone()
         assert count == file_rows and 0 < vendors < count and located and 0 < rate_codes < count
         assert str(first_pickup).startswith('2008-12-31')  # the stray pickups of the file are kept too
@@ -205,7 +223,9 @@ def test_a_raw_load_keeps_every_row_under_the_names_the_course_reads(stack, db, 
         done = stack.mage.run(pipeline, variables, timeout=600)
         assert done.ok, (done.describe(), done.error)
     client = stack_bigquery(stack, monkeypatch)
-    (row,) = client.query('SELECT count(*) AS n, count(PUlocationID) AS located, min(dropOff_datetime) AS first_drop '
-                          'FROM `local-project.nytaxi.fhv_tripdata`').result()
+    (row,) = client.query(
+        'SELECT count(*) AS n, count(PUlocationID) AS located, min(dropOff_datetime) AS first_drop '
+        'FROM `local-project.nytaxi.fhv_tripdata`'
+    ).result()
     assert row.n == len(pd.read_csv(fhv)) == 100
     assert row.located == pd.read_csv(fhv)['PULocationID'].notna().sum()

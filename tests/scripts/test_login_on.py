@@ -31,11 +31,12 @@ def login_stack():
     running api_to_postgres on both bundled months. Its scheduler ticks once an hour
     (SCHEDULER_TRIGGER_INTERVAL, Mage's default 10 s): every run here starts because the server
     wakes the scheduler when it creates a run, and a worker when it finished one
-    (scripts/mage_patches.py); with Mage's own loop they would wait up to an hour."""
+    (scripts/mage_patches/); with Mage's own loop they would wait up to an hour."""
     from support.stack import start_stack, stop_stack
 
-    started = start_stack(REQUIRE_USER_AUTHENTICATION='1', PIPELINES='api_to_postgres',
-                          SCHEDULER_TRIGGER_INTERVAL='3600')
+    started = start_stack(
+        REQUIRE_USER_AUTHENTICATION='1', PIPELINES='api_to_postgres', SCHEDULER_TRIGGER_INTERVAL='3600'
+    )
     yield started
     problems = stop_stack(started)
     assert not problems, problems
@@ -66,36 +67,55 @@ def test_no_metrics_endpoint_unless_a_setting_asks_for_it(login_stack):
 
 
 def test_without_a_session_the_api_refuses_everything_but_the_api_trigger(login_stack):
-    base = f"http://127.0.0.1:{login_stack.ports['MAGE_PORT']}/api"
-    for path in ('pipelines', 'pipelines/api_to_postgres', 'pipeline_runs', 'backfills', 'files',
-                 'file_contents/io_config.yaml', 'users'):
+    base = f'http://127.0.0.1:{login_stack.ports["MAGE_PORT"]}/api'
+    for path in (
+        'pipelines',
+        'pipelines/api_to_postgres',
+        'pipeline_runs',
+        'backfills',
+        'files',
+        'file_contents/io_config.yaml',
+        'users',
+    ):
         error = requests.get(f'{base}/{path}', params={'api_key': UI_API_KEY}, timeout=30).json().get('error')
         assert error and error['code'] in (401, 403), (path, error)
     before = (login_stack.checkout / 'io_config.yaml').read_text()
-    written = requests.put(f'{base}/file_contents/io_config.yaml', timeout=30,
-                           json={'api_key': UI_API_KEY, 'file_content': {'content': 'taken: over'}}).json()
+    written = requests.put(
+        f'{base}/file_contents/io_config.yaml',
+        timeout=30,
+        json={'api_key': UI_API_KEY, 'file_content': {'content': 'taken: over'}},
+    ).json()
     assert written.get('error') and (login_stack.checkout / 'io_config.yaml').read_text() == before
 
     # the API trigger's URL carries its own token: the one entry that needs no session
     trigger = login_stack.mage.api_trigger('api_to_postgres')
-    url = f"{base}/pipeline_schedules/{trigger['id']}/pipeline_runs"
+    url = f'{base}/pipeline_schedules/{trigger["id"]}/pipeline_runs'
     variables = {'pipeline_run': {'variables': {'service': 'green', 'year': 2020, 'month': 10}}}
     before = len(login_stack.mage.runs('api_to_postgres'))
     assert '"pipeline_run"' not in requests.post(f'{url}/not-the-token', json=variables, timeout=30).text
     assert len(login_stack.mage.runs('api_to_postgres')) == before
-    run_id = requests.post(f"{url}/{trigger['token']}", json=variables, timeout=30).json()['pipeline_run']['id']
+    run_id = requests.post(f'{url}/{trigger["token"]}', json=variables, timeout=30).json()['pipeline_run']['id']
     assert login_stack.mage.wait(run_id, timeout=600)['status'] == 'completed'
 
 
 def test_a_wrong_owner_password_is_one_clear_message(login_stack):
-    done = login_stack.make('backfill', PIPELINE='api_to_postgres', SERVICE='green', FROM='2020-10', TO='2020-10',
-                            DEFAULT_OWNER_PASSWORD='not-the-password')
+    done = login_stack.make(
+        'backfill',
+        PIPELINE='api_to_postgres',
+        SERVICE='green',
+        FROM='2020-10',
+        TO='2020-10',
+        DEFAULT_OWNER_PASSWORD='not-the-password',
+    )
     assert done.returncode == 2
-    assert ('[backfill] error: the Mage server at http://127.0.0.1:' in done.stdout
-            and 'requires a login and refused admin@admin.com: "Email/username and/or password invalid." Set '
-                'DEFAULT_OWNER_EMAIL and DEFAULT_OWNER_PASSWORD' in done.stdout), done.stdout
+    assert (
+        '[backfill] error: the Mage server at http://127.0.0.1:' in done.stdout
+        and 'requires a login and refused admin@admin.com: "Email/username and/or password invalid." Set '
+        'DEFAULT_OWNER_EMAIL and DEFAULT_OWNER_PASSWORD'
+        in done.stdout
+    ), done.stdout
     assert 'Traceback' not in done.stdout + done.stderr
-    with pytest.raises(MageRunError, match='refused admin@admin.com'):
+    with pytest.raises(MageRunError, match=r'refused admin@admin.com'):
         MageServer(login_stack.mage.base_url, password='not-the-password').runs('api_to_postgres')
 
 
@@ -104,19 +124,37 @@ def test_exposing_a_database_whose_owner_still_has_the_default_password_is_refus
     binds, naming the user, even with a strong DEFAULT_OWNER_PASSWORD (read only for a new one)."""
     done = login_stack.make('up', MAGE_HOST='0.0.0.0', DEFAULT_OWNER_PASSWORD='a-long-and-new-password')
     assert done.returncode == 2
-    assert ("[run] error: MAGE_HOST=0.0.0.0 would expose the Mage UI, and the user(s) admin@admin.com of its "
-            "database still log in with Mage's default password `admin`: change it first") in done.stdout, done.stdout
+    assert (
+        '[run] error: MAGE_HOST=0.0.0.0 would expose the Mage UI, and the user(s) admin@admin.com of its '
+        "database still log in with Mage's default password `admin`: change it first"
+    ) in done.stdout, done.stdout
     assert 'nothing was started' in done.stdout
 
 
 def start_mage(project: Path, port: int, env: dict[str, str], log=subprocess.PIPE) -> subprocess.Popen:
     """scripts/start_mage.py as the compose file runs it, but listening on loopback. A server that
     keeps running writes to `log` (a file): a pipe nobody reads fills up and stops it."""
-    return subprocess.Popen([str(project / '.venv' / 'bin' / 'python'), str(project / 'scripts' / 'start_mage.py'),
-                             str(project), '--host', '127.0.0.1', '--port', str(port), '--exposed-on', '0.0.0.0',
-                             '--setting', 'PUBLISH_ADDRESS'],
-                            env=env, cwd=project, stdout=log, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [
+            str(project / '.venv' / 'bin' / 'python'),
+            str(project / 'scripts' / 'start_mage.py'),
+            str(project),
+            '--host',
+            '127.0.0.1',
+            '--port',
+            str(port),
+            '--exposed-on',
+            '0.0.0.0',
+            '--setting',
+            'PUBLISH_ADDRESS',
+        ],
+        env=env,
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture()
@@ -127,17 +165,32 @@ def fresh_project(tmp_path):
     copy_checkout(project)
     (project / '.env').unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith('DEFAULT_OWNER_')}
-    env.update({'REQUIRE_USER_AUTHENTICATION': '1', 'POSTGRES_PASSWORD': 'not-the-default', 'PYTHONPATH': str(project),
-                'MAGE_DATA_DIR': str(tmp_path / 'mage')})
+    env.update(
+        {
+            'REQUIRE_USER_AUTHENTICATION': '1',
+            'POSTGRES_PASSWORD': 'not-the-default',
+            'PYTHONPATH': str(project),
+            'MAGE_DATA_DIR': str(tmp_path / 'mage'),
+        }
+    )
     return project, env
 
 
-@pytest.mark.parametrize('settings, refusal', [
-    ({'REQUIRE_USER_AUTHENTICATION': '0'}, 'REQUIRE_USER_AUTHENTICATION=0 turns the login off'),
-    ({'DEFAULT_OWNER_PASSWORD': 'admin'}, f'DEFAULT_OWNER_PASSWORD has 5 characters: use at least {MIN_PASSWORD_LENGTH}'),
-    ({'DEFAULT_OWNER_PASSWORD': 'x' * (MIN_PASSWORD_LENGTH - 1)},
-     f'DEFAULT_OWNER_PASSWORD has {MIN_PASSWORD_LENGTH - 1} characters: use at least {MIN_PASSWORD_LENGTH}'),
-], ids=['login-off', 'mage-default', 'too-short'])
+@pytest.mark.parametrize(
+    'settings, refusal',
+    [
+        ({'REQUIRE_USER_AUTHENTICATION': '0'}, 'REQUIRE_USER_AUTHENTICATION=0 turns the login off'),
+        (
+            {'DEFAULT_OWNER_PASSWORD': 'admin'},
+            f'DEFAULT_OWNER_PASSWORD has 5 characters: use at least {MIN_PASSWORD_LENGTH}',
+        ),
+        (
+            {'DEFAULT_OWNER_PASSWORD': 'x' * (MIN_PASSWORD_LENGTH - 1)},
+            f'DEFAULT_OWNER_PASSWORD has {MIN_PASSWORD_LENGTH - 1} characters: use at least {MIN_PASSWORD_LENGTH}',
+        ),
+    ],
+    ids=['login-off', 'mage-default', 'too-short'],
+)
 def test_exposing_a_new_database_without_a_real_login_is_refused(fresh_project, settings, refusal):
     project, env = fresh_project
     proc = start_mage(project, free_port(), {**env, **settings})
@@ -181,11 +234,13 @@ def test_the_first_exposed_start_generates_the_owner_password_and_only_it_logs_i
         assert proc.poll() is None, log.read_text()
         env_file = project / '.env'
         assert env_file.stat().st_mode & 0o777 == 0o600
-        settings = dict(line.split('=', 1) for line in env_file.read_text().splitlines() if '=' in line and line[0] != '#')
+        settings = dict(
+            line.split('=', 1) for line in env_file.read_text().splitlines() if '=' in line and line[0] != '#'
+        )
         password = settings['DEFAULT_OWNER_PASSWORD']
         assert len(password) >= 24 and settings['IO_CONFIG_PROFILE'] == 'local'  # dev.env's settings kept
 
-        with pytest.raises(MageRunError, match='refused admin@admin.com'):
+        with pytest.raises(MageRunError, match=r'refused admin@admin.com'):
             MageServer(base).runs('api_to_postgres')  # admin / admin
         owner = MageServer(base, password=password)
         owner.login()
@@ -196,9 +251,10 @@ def test_the_first_exposed_start_generates_the_owner_password_and_only_it_logs_i
         token = _raw(owner.http.cookies['oauth_token'])
         assert 'Unauthorized access to the terminal' in asyncio.run(terminal_output(port, f'touch {marker}', None))
         assert not marker.exists()
-        assert 'terminal-test-done' in asyncio.run(terminal_output(port, f'touch {marker}; echo terminal-test-done',
-                                                                   token))
-        wait_until(marker.exists, 30, 'the owner\'s terminal command')  # the same path works with a login
+        assert 'terminal-test-done' in asyncio.run(
+            terminal_output(port, f'touch {marker}; echo terminal-test-done', token)
+        )
+        wait_until(marker.exists, 30, "the owner's terminal command")  # the same path works with a login
     finally:
         stop_process_group(proc.pid)
         out = log.read_text()

@@ -1,4 +1,4 @@
-"""scripts/mage_patches.py: the two races of mage-ai 0.9.80's process queue, on its real classes."""
+"""scripts/mage_patches/: the two races of mage-ai 0.9.80's process queue, on its real classes."""
 
 import multiprocessing as mp
 import os
@@ -112,7 +112,11 @@ def test_a_run_finishing_in_a_worker_wakes_the_scheduler_for_two_ticks(run, tmp_
             if len(ticks) == 3:
                 raise Stop
 
-    loop = threading.Thread(target=lambda: pytest.raises(Stop, mage_patches.scheduler_loop, Scheduler(60)))
+    def run_until_stopped():
+        with pytest.raises(Stop):
+            mage_patches.scheduler_loop(Scheduler(60))
+
+    loop = threading.Thread(target=run_until_stopped)
     loop.start()
     while not ticks:
         time.sleep(0.05)
@@ -147,8 +151,10 @@ def wake_scenario() -> None:
     db_connection.session.expire_all()
     assert PipelineRun.query.get(run.id) is not None  # committed before the wake
     mage_patches.WAKE_SCHEDULER.clear()
-    other = fork.Process(target=PipelineRun.create, kwargs={
-        'pipeline_schedule_id': schedule.id, 'pipeline_uuid': 'api_to_postgres', 'create_block_runs': False})
+    other = fork.Process(
+        target=PipelineRun.create,
+        kwargs={'pipeline_schedule_id': schedule.id, 'pipeline_uuid': 'api_to_postgres', 'create_block_runs': False},
+    )
     other.start()
     other.join(60)
     assert other.exitcode == 0 and not mage_patches.WAKE_SCHEDULER.is_set()  # the scheduler makes runs too

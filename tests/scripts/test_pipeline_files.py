@@ -9,7 +9,7 @@ import sys
 
 from scripts.pipeline_files import PIPELINES, as_committed, not_as_committed
 
-SAVE_EVERY_PIPELINE = '''
+SAVE_EVERY_PIPELINE = """
 import sys
 from mage_ai.settings.repo import set_repo_path
 set_repo_path(sys.argv[1])
@@ -19,7 +19,7 @@ for uuid in sys.argv[2:]:
     for block in pipeline.blocks_by_uuid.values():
         block.status = 'executed'  # as after Run block in the editor
     pipeline.save()
-'''
+"""
 
 
 def test_every_committed_pipeline_file_is_in_the_committed_form():
@@ -28,11 +28,19 @@ def test_every_committed_pipeline_file_is_in_the_committed_form():
 
 def test_mage_s_own_save_writes_the_committed_files_back(tmp_path):
     project = tmp_path / 'project'
-    shutil.copytree(PIPELINES.parent, project, ignore=shutil.ignore_patterns('.venv*', '.data', '.git', 'samples',
-                                                                             '.artifacts', 'target'))
+    shutil.copytree(
+        PIPELINES.parent,
+        project,
+        ignore=shutil.ignore_patterns('.venv*', '.data', '.git', 'samples', '.artifacts', 'target'),
+    )
     uuids = sorted(p.parent.name for p in PIPELINES.glob('*/metadata.yaml'))
-    done = subprocess.run([sys.executable, '-c', SAVE_EVERY_PIPELINE, str(project), *uuids], capture_output=True,
-                          text=True, timeout=300, env={'MAGE_DATA_DIR': str(tmp_path / 'mage_data'), 'PATH': '/usr/bin'})
+    done = subprocess.run(
+        [sys.executable, '-c', SAVE_EVERY_PIPELINE, str(project), *uuids],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={'MAGE_DATA_DIR': str(tmp_path / 'mage_data'), 'PATH': '/usr/bin'},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     for uuid in uuids:
         saved = (project / 'pipelines' / uuid / 'metadata.yaml').read_text()

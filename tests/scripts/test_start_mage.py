@@ -10,10 +10,23 @@ from conftest import REPO
 from scripts.start_mage import bind_address, exposure_problem, is_loopback
 
 
-@pytest.mark.parametrize('address, loopback', [
-    ('127.0.0.1', True), ('127.5.0.1', True), ('::1', True), ('::ffff:127.0.0.1', True), ('[::1]', True), ('localhost', True),
-    ('0.0.0.0', False), ('::', False), ('::ffff:10.0.0.1', False), ('', False), ('10.1.2.3', False), ('taxi.example', False),
-])
+@pytest.mark.parametrize(
+    'address, loopback',
+    [
+        ('127.0.0.1', True),
+        ('127.5.0.1', True),
+        ('::1', True),
+        ('::ffff:127.0.0.1', True),
+        ('[::1]', True),
+        ('localhost', True),
+        ('0.0.0.0', False),
+        ('::', False),
+        ('::ffff:10.0.0.1', False),
+        ('', False),
+        ('10.1.2.3', False),
+        ('taxi.example', False),
+    ],
+)
 def test_loopback_addresses(address, loopback):
     assert is_loopback(address) is loopback
 
@@ -45,9 +58,23 @@ def test_publishing_compose_ports_with_the_default_database_password_is_refused(
 def test_the_compose_start_command_refuses_before_starting_mage():
     """What the `magic` container runs (docker-compose.yml), with PUBLISH_ADDRESS=0.0.0.0."""
     env = {**os.environ, 'REQUIRE_USER_AUTHENTICATION': '0', 'PATH': '/nonexistent'}  # no mage to start
-    done = subprocess.run([sys.executable, str(REPO / 'scripts' / 'start_mage.py'), 'nyc_taxi_mage',
-                           '--host', '0.0.0.0', '--exposed-on', '0.0.0.0', '--setting', 'PUBLISH_ADDRESS'],
-                          env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'scripts' / 'start_mage.py'),
+            'nyc_taxi_mage',
+            '--host',
+            '0.0.0.0',
+            '--exposed-on',
+            '0.0.0.0',
+            '--setting',
+            'PUBLISH_ADDRESS',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2
     assert 'refused: PUBLISH_ADDRESS=0.0.0.0 would open the Mage UI' in done.stderr
 
@@ -65,4 +92,8 @@ def test_a_generated_owner_password_goes_into_env_mode_600_keeping_the_settings(
     again = {}
     generate_owner_password(str(tmp_path), again)  # an existing .env is edited, never replaced by dev.env
     assert again['DEFAULT_OWNER_PASSWORD'] != env['DEFAULT_OWNER_PASSWORD']
-    assert saved.read_text().splitlines() == [lines[0], f'DEFAULT_OWNER_PASSWORD={again["DEFAULT_OWNER_PASSWORD"]}', lines[2]]
+    assert saved.read_text().splitlines() == [
+        lines[0],
+        f'DEFAULT_OWNER_PASSWORD={again["DEFAULT_OWNER_PASSWORD"]}',
+        lines[2],
+    ]

@@ -6,6 +6,7 @@ closes every connection and its listening socket, so later requests are refused 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -25,7 +26,7 @@ class CuttingProxy:
     def url(self) -> str:
         return f'http://127.0.0.1:{self.port}'
 
-    def __enter__(self) -> 'CuttingProxy':
+    def __enter__(self) -> CuttingProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
@@ -35,10 +36,8 @@ class CuttingProxy:
     def cut(self) -> None:
         self.is_cut.set()
         for s in [self._listener, *self._sockets]:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
     def _accept(self) -> None:

@@ -77,7 +77,7 @@ class SourceServer:
                 if fault and fault.bytes_per_second:
                     step = max(1, fault.bytes_per_second // 10)
                     for i in range(0, len(body), step):
-                        self.wfile.write(body[i:i + step])
+                        self.wfile.write(body[i : i + step])
                         time.sleep(0.1)
                     return
                 self.wfile.write(body)
@@ -90,7 +90,7 @@ class SourceServer:
     def base_url(self) -> str:
         return f'http://127.0.0.1:{self.httpd.server_address[1]}'
 
-    def __enter__(self) -> 'SourceServer':
+    def __enter__(self) -> SourceServer:
         self.thread.start()
         return self
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-
-from scripts.local_services import copy_checkout, free_port, port_open
-from scripts.local_services import Postgres
-from scripts.mage_api import MageServer
 from support.webhook_receiver import WebhookReceiver
+
+from scripts.local_services import Postgres, copy_checkout, free_port, port_open
+from scripts.mage_api import MageServer
+
 
 @dataclass
 class Stack:
@@ -33,15 +33,20 @@ class Stack:
 
     @property
     def mage(self) -> MageServer:
-        return MageServer.from_env(f"http://127.0.0.1:{self.ports['MAGE_PORT']}", self.env)
+        return MageServer.from_env(f'http://127.0.0.1:{self.ports["MAGE_PORT"]}', self.env)
 
     def make(self, *target: str, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess:
         """`make <target>` in the stack's checkout. If it outlives `timeout`, its Python processes
         are sent SIGABRT first (PYTHONFAULTHANDLER prints where each one was) and the error holds
         that output and the end of Mage's log: a hang says where it hung."""
-        proc = subprocess.Popen(['make', '--no-print-directory', *target], cwd=self.checkout, text=True,
-                                env={**self.env, 'PYTHONFAULTHANDLER': '1', **extra_env},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            ['make', '--no-print-directory', *target],
+            cwd=self.checkout,
+            text=True,
+            env={**self.env, 'PYTHONFAULTHANDLER': '1', **extra_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -53,10 +58,12 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 out, err = proc.communicate()
-            mage_log = (self.checkout / '.data' / 'logs' / 'mage.log')
+            mage_log = self.checkout / '.data' / 'logs' / 'mage.log'
             tail = mage_log.read_text(errors='replace')[-6000:] if mage_log.exists() else ''
-            raise AssertionError(f'make {" ".join(target)} still running after {timeout:.0f} s\n'
-                                 f'--- stdout\n{out}\n--- stderr\n{err}\n--- end of mage.log\n{tail}') from None
+            raise AssertionError(
+                f'make {" ".join(target)} still running after {timeout:.0f} s\n'
+                f'--- stdout\n{out}\n--- stderr\n{err}\n--- end of mage.log\n{tail}'
+            ) from None
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def pids(self) -> set[int]:
@@ -80,6 +87,7 @@ class Stack:
         copy of samples/ (never the offline default's): the course's CSV.gz, or for source='tlc'
         the same rows as the TLC's parquet (trip-data/). Returns the rows the course keeps."""
         from course_oracle import course_clean
+
         from scripts.bundle_samples import as_parquet
         from scripts.synthetic_taxi import generate_month
 
@@ -104,11 +112,16 @@ class Stack:
 
     def postgres(self) -> Postgres:
         """The stack's PostgreSQL server, to stop and start it as an outage would."""
-        return Postgres(datadir=self.postgres_datadir(), port=self.ports['POSTGRES_PORT'], user='root',
-                        password='root', dbname='ny_taxi')
+        return Postgres(
+            datadir=self.postgres_datadir(),
+            port=self.ports['POSTGRES_PORT'],
+            user='root',
+            password='root',
+            dbname='ny_taxi',
+        )
 
     def postgres_datadir(self) -> Path:
-        line = next(l for l in self.up_output.splitlines() if l.startswith('[run] PostgreSQL on'))
+        line = next(line for line in self.up_output.splitlines() if line.startswith('[run] PostgreSQL on'))
         return Path(line.split(', data in ')[1].split(' ')[0])
 
     def listening(self) -> list[tuple[str, int, str]]:
@@ -129,13 +142,30 @@ def start_stack(**extra_env: str) -> Stack:
     checkout.mkdir()
     copy_checkout(checkout)
     ports = {name: free_port() for name in ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')}
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('NYC_TLC_BASE_URL', 'TLC_TRIP_DATA_URL', 'TAXI_SOURCE', 'PGDATA_DIR', 'LOCAL_DATA_DIR', 'MAGE_DATA_DIR', 'TAXI_WORK_DIR',
-                        'PYTHONPATH', 'MAGE_HOST', 'IO_CONFIG_PROFILE', 'REQUIRE_USER_AUTHENTICATION',
-                        'DEFAULT_OWNER_EMAIL', 'DEFAULT_OWNER_USERNAME', 'DEFAULT_OWNER_PASSWORD')}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            'NYC_TLC_BASE_URL',
+            'TLC_TRIP_DATA_URL',
+            'TAXI_SOURCE',
+            'PGDATA_DIR',
+            'LOCAL_DATA_DIR',
+            'MAGE_DATA_DIR',
+            'TAXI_WORK_DIR',
+            'PYTHONPATH',
+            'MAGE_HOST',
+            'IO_CONFIG_PROFILE',
+            'REQUIRE_USER_AUTHENTICATION',
+            'DEFAULT_OWNER_EMAIL',
+            'DEFAULT_OWNER_USERNAME',
+            'DEFAULT_OWNER_PASSWORD',
+        )
+    }
     env.update({k: str(v) for k, v in ports.items()})
-    env['GCS_EMULATOR_URL'] = f"http://127.0.0.1:{ports['GCS_PORT']}"
-    env['BIGQUERY_EMULATOR_URL'] = f"http://127.0.0.1:{ports['BIGQUERY_PORT']}"
+    env['GCS_EMULATOR_URL'] = f'http://127.0.0.1:{ports["GCS_PORT"]}'
+    env['BIGQUERY_EMULATOR_URL'] = f'http://127.0.0.1:{ports["BIGQUERY_PORT"]}'
     alerts = WebhookReceiver().__enter__()
     env['ALERT_WEBHOOK_URL'] = alerts.url
     env.update(extra_env)

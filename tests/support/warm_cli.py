@@ -118,10 +118,8 @@ def run_child(request: dict) -> None:
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # a closed stream must not keep the child from exiting
                 stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
         os._exit(code)
 
 
@@ -137,9 +135,14 @@ class WarmCli:
     def start(self, env: dict[str, str]) -> None:
         """`env`: the environment the session started with (a test's settings are the child's own)."""
         env = {k: v for k, v in env.items() if k != 'PYTHONPATH'}
-        self.proc = subprocess.Popen([self.python, __file__, str(self.sock), str(self.project)], env=env,
-                                     stdout=subprocess.PIPE, stderr=open(self.root / 'server.log', 'wb'), text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [self.python, __file__, str(self.sock), str(self.project)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=open(self.root / 'server.log', 'wb'),  # noqa: SIM115 - the server writes to it for its life
+            text=True,
+            start_new_session=True,
+        )
         line = self.proc.stdout.readline()  # blocks until the imports are done (or the server died)
         if not line.startswith('{"ready"'):
             log = (self.root / 'server.log').read_text()
@@ -150,21 +153,24 @@ class WarmCli:
         with socket.socket(socket.AF_UNIX) as conn:
             conn.connect(str(self.sock))
             stream = conn.makefile('rw')
-            stream.write(json.dumps({'argv': argv, 'env': env, 'cwd': str(cwd), 'stdout': str(out),
-                                     'stderr': str(err)}) + '\n')
+            stream.write(
+                json.dumps({'argv': argv, 'env': env, 'cwd': str(cwd), 'stdout': str(out), 'stderr': str(err)}) + '\n'
+            )
             stream.flush()
             pid = json.loads(stream.readline())['pid']
             conn.settimeout(timeout)
             try:
                 answer = stream.readline()
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)  # the server reaps it; its answer finds no one
-                raise subprocess.TimeoutExpired(argv, timeout, out.read_text(errors='replace'),
-                                                err.read_text(errors='replace')) from None
+                raise subprocess.TimeoutExpired(
+                    argv, timeout, out.read_text(errors='replace'), err.read_text(errors='replace')
+                ) from None
         returncode = json.loads(answer)['returncode']
-        return subprocess.CompletedProcess(argv, returncode, out.read_text(errors='replace'),
-                                           err.read_text(errors='replace'))
+        return subprocess.CompletedProcess(
+            argv, returncode, out.read_text(errors='replace'), err.read_text(errors='replace')
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

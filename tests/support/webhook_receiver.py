@@ -38,7 +38,7 @@ class WebhookReceiver:
         """A Slack message's header and text, as one string."""
         return '\n'.join(b['text']['text'] for b in post.get('blocks', []) if 'text' in b)
 
-    def __enter__(self) -> 'WebhookReceiver':
+    def __enter__(self) -> WebhookReceiver:
         self.thread.start()
         return self
 

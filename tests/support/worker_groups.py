@@ -15,9 +15,16 @@ import os
 
 import pytest
 
-SHARED_STACK = ('tests/pipelines/test_dbt_marts.py', 'tests/pipelines/test_metrics.py', 'tests/pipelines/test_services.py',
-                'tests/pipelines/test_orchestration.py', 'tests/pipelines/test_recovery.py',
-                'tests/pipelines/test_sensors.py', 'tests/test_run_local.py', 'tests/ui/')
+SHARED_STACK = (
+    'tests/pipelines/test_dbt_marts.py',
+    'tests/pipelines/test_metrics.py',
+    'tests/pipelines/test_services.py',
+    'tests/pipelines/test_orchestration.py',
+    'tests/pipelines/test_recovery.py',
+    'tests/pipelines/test_sensors.py',
+    'tests/test_run_local.py',
+    'tests/ui/',
+)
 DBT_IN_CHECKOUT = ('tests/pipelines/test_postgres_marts.py', 'tests/pipelines/test_bigquery_marts.py')
 # On workers, the longest groups go first (xdist hands out groups in collection order, as the
 # Makefile says --no-loadscope-reorder): whatever is left then fills both workers to the end.
@@ -36,11 +43,13 @@ def worker_group(nodeid: str) -> str:
 def check_and_order(items: list[pytest.Item]) -> None:
     """A test that uses the session stack outside SHARED_STACK is an error (it would start a second
     stack on the other worker); on a worker, the items in LONGEST_FIRST order."""
-    stray = sorted({i.nodeid.split('::')[0] for i in items if 'stack' in i.fixturenames
-                    and worker_group(i.nodeid) != 'stack'})
+    stray = sorted(
+        {i.nodeid.split('::')[0] for i in items if 'stack' in i.fixturenames and worker_group(i.nodeid) != 'stack'}
+    )
     if stray:
-        raise pytest.UsageError(f'{", ".join(stray)} use(s) the session stack: add it to SHARED_STACK in '
-                                'tests/support/worker_groups.py')
+        raise pytest.UsageError(
+            f'{", ".join(stray)} use(s) the session stack: add it to SHARED_STACK in tests/support/worker_groups.py'
+        )
     if os.environ.get('PYTEST_XDIST_WORKER'):  # every worker sorts alike: their collections must be equal
         first = {group: rank for rank, group in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: first.get(worker_group(item.nodeid), len(first)))

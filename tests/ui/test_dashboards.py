@@ -55,8 +55,12 @@ def audit_snapshot(db) -> int:
 def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, tuple[list, list]]:
     """The four charts' figures ({uuid: (x, y)}), from the pipeline's audit rows (in Python, not
     the charts' SQL)."""
-    rows = query(db, 'SELECT run_id, block, service, month, rows_read, rows_loaded, rows_rejected, status, started_at, '
-                     'finished_at FROM ny_taxi.load_audit WHERE pipeline_uuid = %s ORDER BY id', (pipeline,))
+    rows = query(
+        db,
+        'SELECT run_id, block, service, month, rows_read, rows_loaded, rows_rejected, status, started_at, '
+        'finished_at FROM ny_taxi.load_audit WHERE pipeline_uuid = %s ORDER BY id',
+        (pipeline,),
+    )
     months, seconds, days = {}, defaultdict(lambda: defaultdict(float)), defaultdict(lambda: [0, 0])
     first_day, last_status = {}, {}  # per run: the day of its first row, the status of its latest
     for run_id, block, service, month, read, loaded, rejected, status, started, finished in rows:
@@ -74,9 +78,14 @@ def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, tup
     for month, (read, kept, rejected) in months.items():
         for what, rows in (('kept', kept), ('dropped', read - kept - rejected), ('malformed', rejected)):
             became[f'{month} {what}'] = round(100 * rows / (read or 1), 2)
-    per_day = {f'{day} {what}': n for day, (runs_, failed) in days.items() for what, n in (('runs', runs_), ('failed', failed))}
+    per_day = {
+        f'{day} {what}': n for day, (runs_, failed) in days.items() for what, n in (('runs', runs_), ('failed', failed))
+    }
     return {
-        f'{pipeline}_rows_read_per_month': (sorted(months), [[round(math.log10(max(months[m][0], 1)), 3) for m in sorted(months)]]),
+        f'{pipeline}_rows_read_per_month': (
+            sorted(months),
+            [[round(math.log10(max(months[m][0], 1)), 3) for m in sorted(months)]],
+        ),
         f'{pipeline}_what_became_of_the_rows': (sorted(became), [[became[b] for b in sorted(became)]]),
         f'{pipeline}_seconds_per_block': (runs, [[round(seconds[r][b], 2) for r in runs] for b in blocks]),
         f'{pipeline}_failures_per_day': (sorted(per_day), [[per_day[d] for d in sorted(per_day)]]),
@@ -136,17 +145,17 @@ def test_a_pipeline_dashboard_charts_what_load_audit_holds(page, stack, db, pipe
         x, y = expected[uuid]
         assert received[uuid]['x'] == x, uuid
         assert len(received[uuid]['y']) == len(y), uuid
-        for got, want in zip(received[uuid]['y'], y):
+        for got, want in zip(received[uuid]['y'], y, strict=False):
             assert got == pytest.approx(want, abs=0.011), uuid  # seconds, %: rounded to 0.01 by each side
         check_drawn_and_readable(page, chart, charts, len(x) * len(y))
     # a small month shows beside a large one: yellow's 1,197 rows are more than half green's 95,120 bar
     (logs,) = received[f'{pipeline}_rows_read_per_month']['y']
-    sizes = dict(zip(received[f'{pipeline}_rows_read_per_month']['x'], logs))
+    sizes = dict(zip(received[f'{pipeline}_rows_read_per_month']['x'], logs, strict=False))
     assert sizes['yellow 2021-01'] / sizes['green 2020-10'] > 0.5
     # the failed runs charted are Mage's own failed runs of the pipeline (each has its audit row)
     failed_in_mage = sum(r['status'] == 'failed' for r in stack.mage.runs(pipeline))
     x, (counts,) = expected[f'{pipeline}_failures_per_day']
-    assert sum(n for label, n in zip(x, counts) if label.endswith(' failed')) == failed_in_mage
+    assert sum(n for label, n in zip(x, counts, strict=False) if label.endswith(' failed')) == failed_in_mage
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f'dashboard-{pipeline}.png'), full_page=True)
 
@@ -157,17 +166,22 @@ def test_a_marts_dashboard_charts_the_zones_of_its_month(page, stack, db, pipeli
     by revenue; both warehouses were built from the same month, so PostgreSQL's mart is the truth."""
     variables = yaml.safe_load((stack.checkout / 'pipelines' / pipeline / 'metadata.yaml').read_text())['variables']
     month = date(int(variables['year']), int(variables['month']), 1)
-    zones = query(db, 'SELECT revenue_zone, revenue_monthly_total_amount, total_monthly_trips FROM '
-                      'ny_taxi.dm_monthly_zone_revenue WHERE revenue_month = %s AND service_type = %s',
-                  (month, variables['service'].capitalize()))
+    zones = query(
+        db,
+        'SELECT revenue_zone, revenue_monthly_total_amount, total_monthly_trips FROM '
+        'ny_taxi.dm_monthly_zone_revenue WHERE revenue_month = %s AND service_type = %s',
+        (month, variables['service'].capitalize()),
+    )
     top = sorted(zones, key=lambda z: (-z[1], z[0]))[:15]
     assert len(top) == 15
     charts = charts_of(stack, pipeline)
     page.set_viewport_size({'width': 1280, 'height': 1000})
     received = open_dashboard(page, pipeline, charts)
     revenue, trips = received[f'{pipeline}_zone_revenue'], received[f'{pipeline}_zone_trips']
-    assert dict(zip(revenue['x'], revenue['y'][0])) == pytest.approx({z: round(float(r), 2) for z, r, _ in top})
-    assert dict(zip(trips['x'], trips['y'][0])) == {z: t for z, _, t in top}
+    assert dict(zip(revenue['x'], revenue['y'][0], strict=False)) == pytest.approx(
+        {z: round(float(r), 2) for z, r, _ in top}
+    )
+    assert dict(zip(trips['x'], trips['y'][0], strict=False)) == {z: t for z, _, t in top}
     for chart in charts.values():
         check_drawn_and_readable(page, chart, charts, 15)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,13 @@ from course_oracle import course_clean
 
 pytestmark = pytest.mark.mage
 ARTIFACTS = REPO / '.artifacts' / 'ui'
-BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-                '--disable-sync']
+BROWSER_ARGS = [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+]
 RUN_DEADLINE = 900  # s: one month's run, with both cores busy elsewhere
 UI_DEADLINE_MS = 120_000  # a page's element or a field's value, on a busy machine
 
@@ -31,8 +36,10 @@ UI_DEADLINE_MS = 120_000  # a page's element or a field's value, on a busy machi
 def tracked_files(root) -> dict[str, str]:
     """sha256 of every file git tracks, as it is in `root` (the checkout, or the stack's copy)."""
     names = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    return {n: hashlib.sha256((root / n).read_bytes()).hexdigest() if (root / n).exists() else ''
-            for n in filter(None, names.split('\0'))}
+    return {
+        n: hashlib.sha256((root / n).read_bytes()).hexdigest() if (root / n).exists() else ''
+        for n in filter(None, names.split('\0'))
+    }
 
 
 def git_status() -> str:
@@ -69,7 +76,7 @@ def page(browser, stack, request):
     page = browser.new_page(viewport={'width': 1600, 'height': 1000})
     page.set_default_timeout(UI_DEADLINE_MS)
     page.set_default_navigation_timeout(UI_DEADLINE_MS)
-    page.ui = lambda path: page.goto(f"http://127.0.0.1:{stack.ports['MAGE_PORT']}{path}", wait_until='networkidle')
+    page.ui = lambda path: page.goto(f'http://127.0.0.1:{stack.ports["MAGE_PORT"]}{path}', wait_until='networkidle')
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f'{request.node.name}.png'))
@@ -143,14 +150,20 @@ def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
     page.get_by_role('button', name='Run@once').click()
     dialog = innermost(page, page.get_by_text('Run pipeline now'), page.get_by_role('button', name='Run now'))
     for variable, value in {'service': 'green', 'year': '2020', 'month': '10'}.items():
-        row = innermost(dialog, page.get_by_text(variable, exact=True), page.get_by_placeholder('Variable value'), tag='tr')
+        row = innermost(
+            dialog, page.get_by_text(variable, exact=True), page.get_by_placeholder('Variable value'), tag='tr'
+        )
         fill(row.get_by_placeholder('Variable value'), value)
     page.get_by_role('button', name='Run now').click()
 
-    (run,) = wait_for('Run now started no run', lambda: [r for r in stack.mage.runs('api_to_postgres')
-                                                        if r['id'] not in before])
-    assert {k: str(run['variables'].get(k)) for k in ('service', 'year', 'month')} == \
-        {'service': 'green', 'year': '2020', 'month': '10'}  # what was typed reached the run
+    (run,) = wait_for(
+        'Run now started no run', lambda: [r for r in stack.mage.runs('api_to_postgres') if r['id'] not in before]
+    )
+    assert {k: str(run['variables'].get(k)) for k in ('service', 'year', 'month')} == {
+        'service': 'green',
+        'year': '2020',
+        'month': '10',
+    }  # what was typed reached the run
     page.ui('/pipelines/api_to_postgres/runs')
     wait_for_done(page, run['id'])
     # the run list says what the run loaded, after its trigger's (random) name
@@ -159,7 +172,7 @@ def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / 'run-list.png'))
 
-    page.ui(f"/pipelines/api_to_postgres/runs/{run['id']}")
+    page.ui(f'/pipelines/api_to_postgres/runs/{run["id"]}')
     page.locator('tr', has_text='clean_taxi_trips').first.locator('button').first.click()  # its Logs button
     kept = len(course_clean(GREEN_MONTH, 'green'))
     wait_for_text(page, f'kept {kept:,}', timeout=180)
@@ -198,8 +211,10 @@ def pick_month_start(page, field: int, year: int, month: int) -> None:
             break
         step = ('prev' if shown > (year, month) else 'next') + ('2' if shown[0] != year else '')
         picker.locator(f'.react-calendar__navigation__{step}-button').click()
-    picker.locator('.react-calendar__month-view__days__day:not(.react-calendar__month-view__days__day--neighboringMonth)',
-                   has_text='1').first.click()
+    picker.locator(
+        '.react-calendar__month-view__days__day:not(.react-calendar__month-view__days__day--neighboringMonth)',
+        has_text='1',
+    ).first.click()
     page.get_by_role('heading', name='Settings').click()  # closes the picker
 
 
@@ -241,8 +256,11 @@ def test_a_monthly_backfill_created_in_the_ui(page, stack):
     wait_for_done(page, run['id'])  # the month's run, in the backfill's run list
     assert stack.mage.wait(run['id'], timeout=60)['status'] == 'completed'
     # the scheduler marks the backfill on its next tick
-    wait_for('the backfill is not completed', lambda: stack.mage._get(f'backfills/{backfill_id}')['backfill']
-             ['status'] == 'completed', timeout=120)
+    wait_for(
+        'the backfill is not completed',
+        lambda: stack.mage._get(f'backfills/{backfill_id}')['backfill']['status'] == 'completed',
+        timeout=120,
+    )
 
 
 @pytest.fixture()
@@ -253,8 +271,13 @@ def served_project_in_git(stack):
     if not (stack.checkout / '.git').exists():
         for args in (['init', '-q'], ['add', '-A'], ['commit', '-q', '-m', 'the served project']):
             subprocess.run([*git, *args], cwd=stack.checkout, check=True, capture_output=True)
-    yield lambda: subprocess.run(['git', 'status', '--porcelain'], cwd=stack.checkout, capture_output=True,
-                                 text=True, check=True).stdout
+    yield (
+        lambda: (
+            subprocess.run(
+                ['git', 'status', '--porcelain'], cwd=stack.checkout, capture_output=True, text=True, check=True
+            ).stdout
+        )
+    )
 
 
 def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, served_project_in_git):
@@ -268,10 +291,13 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, serve
     written = pipeline_file.stat().st_mtime_ns
     # Mage may tell that its kernel restarted, at any moment of a slow start: close it whenever
     # it stands in the way of a click
-    page.add_locator_handler(page.get_by_text('The kernel has restarted'),
-                             lambda: page.get_by_role('button', name='Close').click())
+    page.add_locator_handler(
+        page.get_by_text('The kernel has restarted'), lambda: page.get_by_role('button', name='Close').click()
+    )
     page.ui('/pipelines/api_to_postgres/edit')
-    header = innermost(page, page.get_by_text('DATA LOADER', exact=True), page.locator('button:has(div[class^="Circle__"])'))
+    header = innermost(
+        page, page.get_by_text('DATA LOADER', exact=True), page.locator('button:has(div[class^="Circle__"])')
+    )
     header.locator('button:has(div[class^="Circle__"])').first.click()  # "Run block"
     # the loader has an upstream block, the sensor (which goes on at once in the editor)
     page.get_by_text('Execute with upstream blocks', exact=True).first.click()
@@ -284,11 +310,13 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, serve
     cell.wait_for(timeout=60_000)
     cell.scroll_into_view_if_needed()  # for the screenshot
     assert page.get_by_text('tpep_pickup_datetime', exact=True).count() >= 1  # a column header
-    wait_for('running the block did not save its pipeline', lambda: pipeline_file.stat().st_mtime_ns > written,
-             timeout=120)
+    wait_for(
+        'running the block did not save its pipeline', lambda: pipeline_file.stat().st_mtime_ns > written, timeout=120
+    )
     page.get_by_text('File', exact=True).first.click()  # the editor's menu: File > Save pipeline
-    with page.expect_response(lambda r: r.request.method == 'PUT' and '/api/pipelines/api_to_postgres' in r.url,
-                              timeout=UI_DEADLINE_MS) as saved:
+    with page.expect_response(
+        lambda r: r.request.method == 'PUT' and '/api/pipelines/api_to_postgres' in r.url, timeout=UI_DEADLINE_MS
+    ) as saved:
         page.get_by_text('Save pipeline', exact=True).first.click()
     assert saved.value.ok, saved.value.status
     assert served_project_in_git() == git_status_before == ''
@@ -302,4 +330,3 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, serve
     (kernel,) = mage._get('kernels')['kernels']
     mage._send('PUT', f'kernels/{kernel["id"]}', {'kernel': {'action_type': 'restart'}})
     wait_for('the restarted kernel did not remove its work folder', lambda: not editor_folder.exists(), timeout=60)
-

@@ -28,13 +28,29 @@ def test_the_view_has_the_tlc_names_in_lower_case_and_every_row(pg):
     table = pacsv.read_csv(REPO_ROOT / 'samples' / 'fhv' / 'fhv_tripdata_2019-02.csv.gz')
     matched = {n: FHV.source_column(n) for n in table.column_names}
     batches = [conform(b, FHV, matched, 'fhv 2019-02').rename_columns(FHV.clean_columns) for b in table.to_batches()]
-    replace_month(pg, schema_name='ny_taxi', taxi_schema=FHV, month=date(2019, 2, 1), batches=batches,
-                  table='fhv_raw_taxi_data')
+    replace_month(
+        pg, schema_name='ny_taxi', taxi_schema=FHV, month=date(2019, 2, 1), batches=batches, table='fhv_raw_taxi_data'
+    )
     assert postgres_view(pg, 'ny_taxi', FHV) == 'prod.fhv_tripdata'
-    columns = [r[0] for r in query(pg, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'prod' "
-                                       "AND table_name = 'fhv_tripdata' ORDER BY ordinal_position")]
-    assert columns == ['dispatching_base_num', 'pickup_datetime', 'dropoff_datetime', 'pulocationid', 'dolocationid',
-                       'sr_flag', 'affiliated_base_number', 'source_month']
+    columns = [
+        r[0]
+        for r in query(
+            pg,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'prod' "
+            "AND table_name = 'fhv_tripdata' ORDER BY ordinal_position",
+        )
+    ]
+    assert columns == [
+        'dispatching_base_num',
+        'pickup_datetime',
+        'dropoff_datetime',
+        'pulocationid',
+        'dolocationid',
+        'sr_flag',
+        'affiliated_base_number',
+        'source_month',
+    ]
     # the course's SQL, unquoted as it writes it
     assert query(pg, 'SELECT count(*), count(PUlocationID) FROM prod.fhv_tripdata') == [
-        (table.num_rows, table.num_rows - table['PULocationID'].null_count)]
+        (table.num_rows, table.num_rows - table['PULocationID'].null_count)
+    ]

@@ -27,13 +27,18 @@ def test_every_credential_comes_from_an_env_var(taxi_env):
 
 def test_missing_env_var_names_setting_and_variable(taxi_env, monkeypatch):
     monkeypatch.delenv('POSTGRES_PASSWORD')
-    with pytest.raises(ConfigError, match="setting POSTGRES_PASSWORD of profile 'local' needs the environment variable POSTGRES_PASSWORD"):
+    with pytest.raises(
+        ConfigError,
+        match="setting POSTGRES_PASSWORD of profile 'local' needs the environment variable POSTGRES_PASSWORD",
+    ):
         postgres_connect_kwargs()
 
 
 def test_unknown_profile_lists_the_known_ones(monkeypatch):
     monkeypatch.setenv('IO_CONFIG_PROFILE', 'prod')
-    with pytest.raises(ConfigError, match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, default"):
+    with pytest.raises(
+        ConfigError, match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, default"
+    ):
         load_profile()
 
 
@@ -88,10 +93,21 @@ def gcp_client_without_key(tmp_path, extra: dict[str, str]) -> subprocess.Comple
     gcloud config folder empty; NO_GCE_CHECK: Google's library would otherwise ask the GCE
     metadata server (a link-local address this machine must not send to) whether it is a VM."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(('GOOGLE_', 'CLOUDSDK_'))}
-    env.update({'IO_CONFIG_PROFILE': 'gcp', 'GOOGLE_PROJECT_ID': 'my-project', 'GOOGLE_LOCATION': 'EU',
-                'GCS_BUCKET': 'b', 'BIGQUERY_DATASET': 'd', 'GOOGLE_SERVICE_ACC_KEY_FILEPATH': '',
-                'HOME': str(tmp_path), 'CLOUDSDK_CONFIG': str(tmp_path / 'gcloud'), 'NO_GCE_CHECK': 'true',
-                'PYTHONPATH': str(environment.REPO_ROOT), **extra})
+    env.update(
+        {
+            'IO_CONFIG_PROFILE': 'gcp',
+            'GOOGLE_PROJECT_ID': 'my-project',
+            'GOOGLE_LOCATION': 'EU',
+            'GCS_BUCKET': 'b',
+            'BIGQUERY_DATASET': 'd',
+            'GOOGLE_SERVICE_ACC_KEY_FILEPATH': '',
+            'HOME': str(tmp_path),
+            'CLOUDSDK_CONFIG': str(tmp_path / 'gcloud'),
+            'NO_GCE_CHECK': 'true',
+            'PYTHONPATH': str(environment.REPO_ROOT),
+            **extra,
+        }
+    )
     code = 'from utils.environment import storage_client; print(type(storage_client()._credentials).__module__)'
     return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=120)
 
@@ -100,15 +116,25 @@ def test_gcp_profile_without_a_key_file_uses_application_default_credentials(tmp
     """`gcloud auth application-default login` writes an authorized_user file; with it (here named
     by GOOGLE_APPLICATION_CREDENTIALS) the clients are built without a key file."""
     adc = tmp_path / 'application_default_credentials.json'
-    adc.write_text(json.dumps({'type': 'authorized_user', 'client_id': 'id.apps.googleusercontent.com',
-                               'client_secret': 'not-a-secret', 'refresh_token': 'not-a-token'}))
+    adc.write_text(
+        json.dumps(
+            {
+                'type': 'authorized_user',
+                'client_id': 'id.apps.googleusercontent.com',
+                'client_secret': 'not-a-secret',
+                'refresh_token': 'not-a-token',
+            }
+        )
+    )
     done = gcp_client_without_key(tmp_path, {'GOOGLE_APPLICATION_CREDENTIALS': str(adc)})
     assert done.returncode == 0 and done.stdout.strip() == 'google.oauth2.credentials', done.stderr
     missing = gcp_client_without_key(tmp_path, {})  # no key file, no application default credentials
     assert missing.returncode == 1
-    assert ("ConfigError: profile 'gcp' found no Google credentials: set GOOGLE_SERVICE_ACC_KEY_FILEPATH to a "
-            'service account key file (e.g. keys/my-sa.json), or log in with `gcloud auth application-default '
-            'login`') in missing.stderr, missing.stderr[-2000:]
+    assert (
+        "ConfigError: profile 'gcp' found no Google credentials: set GOOGLE_SERVICE_ACC_KEY_FILEPATH to a "
+        'service account key file (e.g. keys/my-sa.json), or log in with `gcloud auth application-default '
+        'login`'
+    ) in missing.stderr, missing.stderr[-2000:]
 
 
 def test_gcp_profile_needs_a_key_file_that_exists(monkeypatch, tmp_path):
@@ -116,11 +142,13 @@ def test_gcp_profile_needs_a_key_file_that_exists(monkeypatch, tmp_path):
     monkeypatch.setenv('GOOGLE_PROJECT_ID', 'my-project')
     monkeypatch.setenv('GOOGLE_LOCATION', 'EU')
     monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', str(tmp_path / 'missing.json'))
-    with pytest.raises(ConfigError, match=r"GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '.*missing.json', which is not a file"):
+    with pytest.raises(
+        ConfigError, match=r"GOOGLE_SERVICE_ACC_KEY_FILEPATH of profile 'gcp' is '.*missing.json', which is not a file"
+    ):
         environment.bigquery_client()
     (tmp_path / 'bad.json').write_text('{"type": "service_account"}')
     monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', str(tmp_path / 'bad.json'))
-    with pytest.raises(ConfigError, match='bad.json is not a service account key file'):
+    with pytest.raises(ConfigError, match=r'bad.json is not a service account key file'):
         environment.storage_client()
     # a relative path is the project's, wherever the process runs (Mage's container: /home/src)
     monkeypatch.chdir(tmp_path)

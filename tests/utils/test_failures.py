@@ -5,15 +5,43 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
-from utils.failures import dbt_reason, dbt_target_dir, reason
+from utils.failures import add_note, dbt_reason, dbt_target_dir, reason
 from utils.taxi_source import SourceError
 
 
 def test_the_reason_is_one_line_with_the_notes():
     error = SourceError('GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found\n(no such file)')
-    error.add_note('load_taxi_csv failed for yellow 2021-05')
-    assert reason(error) == ('SourceError: GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found '
-                             '(no such file); load_taxi_csv failed for yellow 2021-05')
+    add_note(error, 'load_taxi_csv failed for yellow 2021-05')
+    assert reason(error) == (
+        'SourceError: GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found '
+        '(no such file); load_taxi_csv failed for yellow 2021-05'
+    )
+
+
+def test_a_note_is_added_on_python_3_10_too():
+    """The mageai/mageai:0.9.80 image runs Python 3.10, whose exceptions have no add_note (a
+    failed load there used to fail again with AttributeError, hiding why). Run on this machine's
+    pyenv 3.10 (the compose test's stand-in image copies the same one)."""
+    import subprocess
+
+    from support.engine import pyenv_python
+
+    from utils.environment import REPO_ROOT
+
+    code = (
+        'import sys; from utils.failures import add_note, reason; e = ValueError("month=13 is outside 1..12"); '
+        'add_note(e, "load_taxi_csv failed for yellow 2021-13"); print(sys.version_info[:2], reason(e))'
+    )
+    done = subprocess.run(
+        [str(pyenv_python('3.10') / 'bin' / 'python'), '-c', code],
+        capture_output=True,
+        text=True,
+        env={'PYTHONPATH': str(REPO_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.strip() == '(3, 10) ValueError: month=13 is outside 1..12; load_taxi_csv failed for yellow 2021-13'
+    )
 
 
 def write_results(folder, results):
@@ -25,14 +53,22 @@ def test_a_dbt_reason_names_the_failed_nodes_of_this_invocation_only(tmp_path):
     target = dbt_target_dir(tmp_path, '--select taxi_marts --target-path target/postgres')
     assert target == tmp_path / 'target' / 'postgres'
     started = datetime.now(timezone.utc) - timedelta(seconds=5)
-    write_results(target, [
-        {'unique_id': 'model.taxi_marts.dim_zones', 'status': 'success', 'message': 'INSERT 0 265'},
-        {'unique_id': 'test.taxi_marts.dim_zones_has_every_trip_zone', 'status': 'fail',
-         'message': 'Got 1 result, configured to fail if != 0'},
-        {'unique_id': 'model.taxi_marts.fact_trips', 'status': 'error', 'message': 'Database Error\n  column x'},
-    ])
-    assert dbt_reason(target, started) == ('dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured '
-                                           'to fail if != 0; dbt model fact_trips error: Database Error column x')
+    write_results(
+        target,
+        [
+            {'unique_id': 'model.taxi_marts.dim_zones', 'status': 'success', 'message': 'INSERT 0 265'},
+            {
+                'unique_id': 'test.taxi_marts.dim_zones_has_every_trip_zone',
+                'status': 'fail',
+                'message': 'Got 1 result, configured to fail if != 0',
+            },
+            {'unique_id': 'model.taxi_marts.fact_trips', 'status': 'error', 'message': 'Database Error\n  column x'},
+        ],
+    )
+    assert dbt_reason(target, started) == (
+        'dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured '
+        'to fail if != 0; dbt model fact_trips error: Database Error column x'
+    )
     old = (started - timedelta(hours=1)).timestamp()
     os.utime(target / 'run_results.json', (old, old))  # an earlier invocation's results: not this one's
     assert dbt_reason(target, started) is None

@@ -51,8 +51,12 @@ def test_partitions_are_the_pickup_dates_of_the_clean_rows(green_clean, tmp_path
 
 
 def test_month_file_names():
-    assert is_month_partition_file('nyc_taxi/green_partitioned/pickup_date=2020-10-01/green_tripdata_2020-10-0.parquet', OCT)
-    assert not is_month_partition_file('nyc_taxi/green_partitioned/pickup_date=2020-10-01/green_tripdata_2020-11-0.parquet', OCT)
+    assert is_month_partition_file(
+        'nyc_taxi/green_partitioned/pickup_date=2020-10-01/green_tripdata_2020-10-0.parquet', OCT
+    )
+    assert not is_month_partition_file(
+        'nyc_taxi/green_partitioned/pickup_date=2020-10-01/green_tripdata_2020-11-0.parquet', OCT
+    )
     assert not is_month_partition_file('nyc_taxi/green/green_tripdata_2020-10.parquet', OCT)
 
 
@@ -102,7 +106,8 @@ def test_partition_files_are_byte_identical_on_rerun(green_clean, tmp_path):
 
 
 def test_gcs_gone_mid_upload_names_the_object_and_a_rerun_gives_the_exact_month(
-        cloud_env, gcs_emulator, green_clean, tmp_path, monkeypatch):
+    cloud_env, gcs_emulator, green_clean, tmp_path, monkeypatch
+):
     """A real fault: the emulator is reached through a proxy that goes away after half of the
     month's partition bytes. The earlier version of the month was there before; the failed run
     leaves a mix of both (GCS has no multi-object transaction, the README says so), and the
@@ -121,16 +126,20 @@ def test_gcs_gone_mid_upload_names_the_object_and_a_rerun_gives_the_exact_month(
 
     local = write_partitions(green_clean, tmp_path / 'local', GREEN, OCT)
     expected = {
-        f'nyc_taxi/green_partitioned/{relative}':
-            base64.b64encode(hashlib.md5((tmp_path / 'local' / relative).read_bytes()).digest()).decode()
+        f'nyc_taxi/green_partitioned/{relative}': base64.b64encode(
+            hashlib.md5((tmp_path / 'local' / relative).read_bytes()).digest()
+        ).decode()
         for relative in local
     }
     total = sum((tmp_path / 'local' / relative).stat().st_size for relative in local)
     with CuttingProxy(int(gcs_emulator[0].rsplit(':', 1)[1]), cut_after=total // 2) as proxy:
         monkeypatch.setenv('GCS_EMULATOR_URL', proxy.url)
         through_proxy = open_bucket(storage_client(), google_target().bucket)
-        with pytest.raises(CloudError, match=r'uploading green_tripdata_2020-10-0\.parquet to gs://nyc-taxi-\S+/'
-                                             r'nyc_taxi/green_partitioned/pickup_date=2020-10-\d\d/.* failed'):
+        with pytest.raises(
+            CloudError,
+            match=r'uploading green_tripdata_2020-10-0\.parquet to gs://nyc-taxi-\S+/'
+            r'nyc_taxi/green_partitioned/pickup_date=2020-10-\d\d/.* failed',
+        ):
             upload_month_partitions(through_proxy, green_clean, GREEN, OCT, retry=Retry(timeout=3))
         assert proxy.is_cut.is_set()
     monkeypatch.setenv('GCS_EMULATOR_URL', gcs_emulator[0])

@@ -12,17 +12,34 @@ import yaml
 from conftest import REPO
 
 from utils import audit
-from utils.load_charts import (failures_per_day, pipeline_of, rows_per_month, rows_read_log_scale, runs_per_day_labelled,
-                               seconds_per_block, what_became_of_the_rows)
+from utils.load_charts import (
+    failures_per_day,
+    pipeline_of,
+    rows_per_month,
+    rows_read_log_scale,
+    runs_per_day_labelled,
+    seconds_per_block,
+    what_became_of_the_rows,
+)
 
 DAY = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 DASHBOARDS = sorted((REPO / 'dashboards' / 'pipelines').glob('*/dashboard/block_layout.yaml'))
 
 
 def attempt(pipeline, run_id, block, service, month, seconds, status='succeeded', day=DAY, **counts):
-    audit.write_row({'pipeline_uuid': pipeline, 'run_id': run_id, 'block': block, 'service': service,
-                     'month': month, 'started_at': day, 'finished_at': day + timedelta(seconds=seconds),
-                     'status': status, **counts})
+    audit.write_row(
+        {
+            'pipeline_uuid': pipeline,
+            'run_id': run_id,
+            'block': block,
+            'service': service,
+            'month': month,
+            'started_at': day,
+            'finished_at': day + timedelta(seconds=seconds),
+            'status': status,
+            **counts,
+        }
+    )
 
 
 @pytest.fixture()
@@ -31,14 +48,47 @@ def trail(pg):
     month's), a retry, a failure the next day and a `mage run` without a run id; one other pipeline."""
     oct20, jan21 = date(2020, 10, 1), date(2021, 1, 1)
     attempt('api_to_postgres', 7, 'load_taxi_csv', 'yellow', jan21, 1.5, rows_read=1197, rows_rejected=0)
-    attempt('api_to_postgres', 7, 'export_taxi_to_postgres', 'yellow', jan21, 2.0, rows_read=1197, rows_kept=1100,
-            rows_loaded=1100, rows_rejected=0)
+    attempt(
+        'api_to_postgres',
+        7,
+        'export_taxi_to_postgres',
+        'yellow',
+        jan21,
+        2.0,
+        rows_read=1197,
+        rows_kept=1100,
+        rows_loaded=1100,
+        rows_rejected=0,
+    )
     attempt('api_to_postgres', 9, 'load_taxi_csv', 'yellow', jan21, 1.0, rows_read=1197, rows_rejected=3)
-    attempt('api_to_postgres', 9, 'export_taxi_to_postgres', 'yellow', jan21, 0.5, 'failed', day=DAY + timedelta(days=1))
-    attempt('api_to_postgres', 9, 'export_taxi_to_postgres', 'yellow', jan21, 0.25, day=DAY + timedelta(days=1),
-            rows_read=1197, rows_kept=1117, rows_loaded=1117, rows_rejected=3)
-    attempt('api_to_postgres', 8, 'export_taxi_to_postgres', 'green', oct20, 4.0, rows_read=95120, rows_kept=52351,
-            rows_loaded=52351, rows_rejected=0)
+    attempt(
+        'api_to_postgres', 9, 'export_taxi_to_postgres', 'yellow', jan21, 0.5, 'failed', day=DAY + timedelta(days=1)
+    )
+    attempt(
+        'api_to_postgres',
+        9,
+        'export_taxi_to_postgres',
+        'yellow',
+        jan21,
+        0.25,
+        day=DAY + timedelta(days=1),
+        rows_read=1197,
+        rows_kept=1117,
+        rows_loaded=1117,
+        rows_rejected=3,
+    )
+    attempt(
+        'api_to_postgres',
+        8,
+        'export_taxi_to_postgres',
+        'green',
+        oct20,
+        4.0,
+        rows_read=95120,
+        rows_kept=52351,
+        rows_loaded=52351,
+        rows_rejected=0,
+    )
     attempt('api_to_postgres', None, 'export_taxi_to_postgres', 'green', oct20, 9.0, 'failed')  # `mage run`
     attempt('api_to_gcs', 11, 'export_taxi_to_gcs', 'yellow', jan21, 3.0, rows_read=1197, rows_loaded=1117)
     return pg
@@ -103,8 +153,13 @@ def test_a_chart_without_its_pipeline_says_where_to_set_it():
 
 
 def test_every_dashboard_chart_names_its_pipeline_and_an_existing_chart_file():
-    assert {p.parts[-3] for p in DASHBOARDS} == {'api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery',
-                                                  'postgres_marts', 'bigquery_marts'}
+    assert {p.parts[-3] for p in DASHBOARDS} == {
+        'api_to_postgres',
+        'api_to_gcs',
+        'gcs_to_bigquery',
+        'postgres_marts',
+        'bigquery_marts',
+    }
     for path in DASHBOARDS:
         layout = yaml.safe_load(path.read_text())
         placed = {item['block_uuid'] for row in layout['layout'] for item in row}
@@ -112,7 +167,7 @@ def test_every_dashboard_chart_names_its_pipeline_and_an_existing_chart_file():
         for uuid, chart in layout['blocks'].items():
             assert chart['uuid'] == uuid and chart['type'] == 'chart', path
             assert chart['configuration']['pipeline'] == path.parts[-3] == chart['data_source']['pipeline_uuid']
-            assert (REPO / f"{chart['file_path']}.py").is_file(), chart['file_path']
+            assert (REPO / f'{chart["file_path"]}.py').is_file(), chart['file_path']
             assert (REPO / 'pipelines' / chart['configuration']['pipeline'] / 'metadata.yaml').is_file()
 
 
@@ -123,8 +178,9 @@ def run_chart(name: str, configuration: dict, variables: dict | None = None) -> 
     from mage_ai.presenters.charts.data_sources.chart_code import ChartDataSourceChartCode
 
     block = BlockFactory.get_block(name, name, 'chart', configuration=configuration, language='python')
-    return ChartDataSourceChartCode(block_uuid=name).load_data(block=block, configuration=configuration,
-                                                               variables=variables)
+    return ChartDataSourceChartCode(block_uuid=name).load_data(
+        block=block, configuration=configuration, variables=variables
+    )
 
 
 @pytest.fixture()
@@ -140,9 +196,14 @@ def test_the_chart_files_give_mage_the_figures(trail, mage_project):
     assert read['x'] == ['green 2020-10', 'yellow 2021-01']
     assert read['y'] == [[4.978, 3.078]]  # log10 of 95,120 and 1,197: the axis prints 10^value
     became = run_chart('what_became_of_the_rows', charts['api_to_postgres_what_became_of_the_rows']['configuration'])
-    assert dict(zip(became['x'], became['y'][0])) == {
-        'green 2020-10 kept': 55.04, 'green 2020-10 dropped': 44.96, 'green 2020-10 malformed': 0.0,
-        'yellow 2021-01 kept': 93.32, 'yellow 2021-01 dropped': 6.43, 'yellow 2021-01 malformed': 0.25}
+    assert dict(zip(became['x'], became['y'][0], strict=False)) == {
+        'green 2020-10 kept': 55.04,
+        'green 2020-10 dropped': 44.96,
+        'green 2020-10 malformed': 0.0,
+        'yellow 2021-01 kept': 93.32,
+        'yellow 2021-01 dropped': 6.43,
+        'yellow 2021-01 malformed': 0.25,
+    }
     seconds = run_chart('seconds_per_block', charts['api_to_postgres_seconds_per_block']['configuration'])
     assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]  # load, postgres
     failures = run_chart('failures_per_day', charts['api_to_postgres_failures_per_day']['configuration'])

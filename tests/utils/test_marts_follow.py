@@ -15,13 +15,16 @@ def test_a_server_run_s_load_refreshes_its_marts():
     assert why_not_refreshed({**LOADED, 'service': 'fhv'}, SERVER_RUN) is None  # fact_fhv_trips
 
 
-@pytest.mark.parametrize('manifest, variables, why', [
-    ({**LOADED, 'unchanged': True}, SERVER_RUN, 'the month was unchanged, so are its marts'),
-    ({**LOADED, 'raw': True}, SERVER_RUN, 'a raw load: the marts read the cleaned tables'),
-    ({**LOADED, 'service': 'fhvhv'}, SERVER_RUN, 'fhvhv has no marts'),
-    (LOADED, {**SERVER_RUN, 'pipeline_run_id': None}, 'not a run of the server: run postgres_marts yourself'),
-    (LOADED, {**SERVER_RUN, 'refresh_marts': 'false'}, 'the pipeline variable refresh_marts is false'),
-    (LOADED, {**SERVER_RUN, 'pipeline_uuid': 'api_to_gcs'}, "'api_to_gcs' has no marts to refresh"),
-])
+@pytest.mark.parametrize(
+    'manifest, variables, why',
+    [
+        ({**LOADED, 'unchanged': True}, SERVER_RUN, 'the month was unchanged, so are its marts'),
+        ({**LOADED, 'raw': True}, SERVER_RUN, 'a raw load: the marts read the cleaned tables'),
+        ({**LOADED, 'service': 'fhvhv'}, SERVER_RUN, 'fhvhv has no marts'),
+        (LOADED, {**SERVER_RUN, 'pipeline_run_id': None}, 'not a run of the server: run postgres_marts yourself'),
+        (LOADED, {**SERVER_RUN, 'refresh_marts': 'false'}, 'the pipeline variable refresh_marts is false'),
+        (LOADED, {**SERVER_RUN, 'pipeline_uuid': 'api_to_gcs'}, "'api_to_gcs' has no marts to refresh"),
+    ],
+)
 def test_a_load_that_starts_no_refresh_says_why(manifest, variables, why):
     assert why_not_refreshed(manifest, variables) == why

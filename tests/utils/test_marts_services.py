@@ -14,5 +14,10 @@ def test_fhvhv_is_refused_naming_the_services_the_marts_build():
 def test_a_run_builds_its_service_s_fact_table_and_what_reads_it():
     assert FACT_TABLES == {'yellow': 'fact_trips', 'green': 'fact_trips', 'fhv': 'fact_fhv_trips'}
     assert mart_tables('fact_fhv_trips') == ('dim_zones', 'fact_fhv_trips')
-    assert mart_tables('fact_trips') == ('dim_zones', 'dm_monthly_borough_trips', 'dm_monthly_zone_revenue',
-                                         'fact_trips', 'int_monthly_zone_revenue')
+    assert mart_tables('fact_trips') == (
+        'dim_zones',
+        'dm_monthly_borough_trips',
+        'dm_monthly_zone_revenue',
+        'fact_trips',
+        'int_monthly_zone_revenue',
+    )

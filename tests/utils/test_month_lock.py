@@ -31,6 +31,9 @@ def test_the_same_month_waits_other_months_and_targets_do_not(taxi_env, caplog):
         assert 'another run is loading postgres:ny_taxi.yellow_taxi_data for 2021-01: waiting' in caplog.text
     waiting.join(10)
     assert not waiting.is_alive()
-    assert entered == [(TARGET, date(2021, 2, 1)), ('gs://bucket/nyc_taxi/yellow', date(2021, 1, 1)),
-                       (TARGET, date(2021, 1, 1))]
+    assert entered == [
+        (TARGET, date(2021, 2, 1)),
+        ('gs://bucket/nyc_taxi/yellow', date(2021, 1, 1)),
+        (TARGET, date(2021, 1, 1)),
+    ]
     assert 'waited' in caplog.text

@@ -65,10 +65,13 @@ def test_a_month_that_never_appears_times_out_naming_url_and_wait(source):
     assert source.requests.count(f'HEAD {MISSING}') - asked_before >= 2
 
 
-@pytest.mark.parametrize('variables, message', [
-    ({'source_poll_seconds': 0}, 'source_poll_seconds=0 must be a number above 0'),
-    ({'source_wait_hours': 'soon'}, "source_wait_hours='soon' must be a number above 0"),
-])
+@pytest.mark.parametrize(
+    'variables, message',
+    [
+        ({'source_poll_seconds': 0}, 'source_poll_seconds=0 must be a number above 0'),
+        ({'source_wait_hours': 'soon'}, "source_wait_hours='soon' must be a number above 0"),
+    ],
+)
 def test_bad_patience_settings_are_named(variables, message):
     with pytest.raises(ValueError, match=message):
         Patience.from_vars(variables)

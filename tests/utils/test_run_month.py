@@ -11,16 +11,19 @@ from utils.taxi_source import TaxiMonth
 DEFAULTS = {'service': 'yellow', 'year': 2021, 'month': 1}  # merged into every run by Mage
 
 
-@pytest.mark.parametrize('value, expected', [
-    (datetime(2020, 10, 1, 9, 0), date(2020, 10, 1)),                      # a scheduled run: datetime
-    (datetime(2020, 10, 1, 0, 0, tzinfo=timezone.utc), date(2020, 10, 1)),
-    (datetime(2020, 10, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))), date(2020, 9, 30)),  # read in UTC
-    (date(2020, 11, 1), date(2020, 11, 1)),
-    ('2020-12-01', date(2020, 12, 1)),                                      # --runtime-vars: a string
-    ('2020-12-01T00:00:00', date(2020, 12, 1)),
-    ('2020-12-01T00:00:00Z', date(2020, 12, 1)),
-    (' 2020-12-01T00:00:00+00:00 ', date(2020, 12, 1)),
-])
+@pytest.mark.parametrize(
+    'value, expected',
+    [
+        (datetime(2020, 10, 1, 9, 0), date(2020, 10, 1)),  # a scheduled run: datetime
+        (datetime(2020, 10, 1, 0, 0, tzinfo=timezone.utc), date(2020, 10, 1)),
+        (datetime(2020, 10, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))), date(2020, 9, 30)),  # read in UTC
+        (date(2020, 11, 1), date(2020, 11, 1)),
+        ('2020-12-01', date(2020, 12, 1)),  # --runtime-vars: a string
+        ('2020-12-01T00:00:00', date(2020, 12, 1)),
+        ('2020-12-01T00:00:00Z', date(2020, 12, 1)),
+        (' 2020-12-01T00:00:00+00:00 ', date(2020, 12, 1)),
+    ],
+)
 def test_execution_date_as_mage_and_people_pass_it(value, expected):
     assert parse_execution_date(value) == expected
 
@@ -56,12 +59,15 @@ def test_the_editors_now_is_not_a_date_anyone_chose():
     assert month_of_run(editor) == TaxiMonth('yellow', 2021, 1)
 
 
-@pytest.mark.parametrize('execution_date, lag, expected', [
-    (datetime(2026, 12, 1, 9, tzinfo=timezone.utc), None, (2026, 10)),  # the default: 2 months before
-    (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), None, (2025, 12)),   # across a year
-    (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), '0', (2026, 2)),
-    (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), 14, (2024, 12)),
-])
+@pytest.mark.parametrize(
+    'execution_date, lag, expected',
+    [
+        (datetime(2026, 12, 1, 9, tzinfo=timezone.utc), None, (2026, 10)),  # the default: 2 months before
+        (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), None, (2025, 12)),  # across a year
+        (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), '0', (2026, 2)),
+        (datetime(2026, 2, 1, 9, tzinfo=timezone.utc), 14, (2024, 12)),
+    ],
+)
 def test_a_schedules_run_loads_the_month_source_lag_months_before_its_date(execution_date, lag, expected):
     run = {**DEFAULTS, 'service': 'green', 'execution_date': execution_date}
     if lag is not None:
@@ -74,7 +80,9 @@ def test_a_schedules_run_loads_the_month_source_lag_months_before_its_date(execu
 @pytest.mark.parametrize('lag', ['-1', 'two', 121])
 def test_a_bad_source_lag_is_named(lag):
     run = {**DEFAULTS, 'execution_date': datetime(2026, 2, 1), 'source_lag_months': lag}
-    with pytest.raises(ValueError, match=r'pipeline variable source_lag_months=.* must be a whole number from 0 to 120'):
+    with pytest.raises(
+        ValueError, match=r'pipeline variable source_lag_months=.* must be a whole number from 0 to 120'
+    ):
         month_of_run(run, started_by='schedule')
 
 
@@ -89,7 +97,7 @@ def test_the_source_comes_from_the_variables_then_taxi_source(monkeypatch):
 
 
 def test_a_run_is_labelled_with_what_it_loads():
-    """The words the run lists and alerts show after a run's trigger (scripts/mage_run_labels.py)."""
+    """The words the run lists and alerts show after a run's trigger (scripts/mage_patches/run_labels.py)."""
     from utils.run_month import label_of_run
 
     person = {'service': 'yellow', 'year': 2021, 'month': 1}

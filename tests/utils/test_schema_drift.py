@@ -81,11 +81,15 @@ def test_columns_are_matched_by_name_case_insensitively(tmp_path):
 def test_a_required_column_the_file_lacks_is_named_with_the_file(tmp_path):
     table = pq.read_table(green_file('2023-02'))
     pq.write_table(table.drop_columns(['lpep_pickup_datetime']), tmp_path / 'cut.parquet')
-    with pytest.raises(BadFileError, match=r'^https://x/green_tripdata_2023-02.parquet: its columns do not match '
-                                           r'the green taxi schema \(utils/taxi_schema.py\): missing column\(s\) '
-                                           r'lpep_pickup_datetime$'):
-        tlc_parquet_to_raw(tmp_path / 'cut.parquet', tmp_path / 'raw.parquet', GREEN,
-                           'https://x/green_tripdata_2023-02.parquet')
+    with pytest.raises(
+        BadFileError,
+        match=r'^https://x/green_tripdata_2023-02.parquet: its columns do not match '
+        r'the green taxi schema \(utils/taxi_schema.py\): missing column\(s\) '
+        r'lpep_pickup_datetime$',
+    ):
+        tlc_parquet_to_raw(
+            tmp_path / 'cut.parquet', tmp_path / 'raw.parquet', GREEN, 'https://x/green_tripdata_2023-02.parquet'
+        )
     assert not (tmp_path / 'raw.parquet').exists()
 
 
@@ -93,8 +97,10 @@ def test_a_code_that_is_not_a_whole_number_is_named(tmp_path):
     table = pq.read_table(green_file('2021-01'))
     codes = table['payment_type'].to_pylist()
     codes[5] = 1.5
-    pq.write_table(table.set_column(table.schema.get_field_index('payment_type'), 'payment_type',
-                                    pa.array(codes, pa.float64())), tmp_path / 'odd.parquet')
+    pq.write_table(
+        table.set_column(table.schema.get_field_index('payment_type'), 'payment_type', pa.array(codes, pa.float64())),
+        tmp_path / 'odd.parquet',
+    )
     with pytest.raises(BadFileError, match=r'^odd: column payment_type \(double\) cannot be read as int: .*1\.5'):
         tlc_parquet_to_raw(tmp_path / 'odd.parquet', tmp_path / 'raw.parquet', GREEN, 'odd')
     assert not (tmp_path / 'raw.parquet').exists()
@@ -102,7 +108,7 @@ def test_a_code_that_is_not_a_whole_number_is_named(tmp_path):
 
 def test_a_file_that_is_not_parquet_is_named(tmp_path):
     (tmp_path / 'x.parquet').write_bytes(b'<html>gone</html>')
-    with pytest.raises(BadFileError, match='^the-url: not a readable parquet file'):
+    with pytest.raises(BadFileError, match=r'^the-url: not a readable parquet file'):
         tlc_parquet_to_raw(tmp_path / 'x.parquet', tmp_path / 'raw.parquet', GREEN, 'the-url')
 
 
@@ -113,27 +119,44 @@ def test_the_layouts_load_into_one_postgres_table_and_a_new_column_is_added_not_
     before_2025 = GREEN.without('cbd_congestion_fee')
     for month in ('2021-01', '2023-01', '2023-02'):
         batches = iter_parquet_batches(clean(month, tmp_path, before_2025))
-        replace_month(pg, schema_name='drift', taxi_schema=before_2025, month=date.fromisoformat(f'{month}-01'),
-                      batches=batches)
+        replace_month(
+            pg, schema_name='drift', taxi_schema=before_2025, month=date.fromisoformat(f'{month}-01'), batches=batches
+        )
     partitions = "SELECT relname, relfilenode FROM pg_class WHERE relname LIKE 'green_taxi_data_20%%'"
     files_before = dict(query(pg, partitions))
-    assert 'cbd_congestion_fee' not in [r[0] for r in query(
-        pg, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'drift'")]
+    assert 'cbd_congestion_fee' not in [
+        r[0] for r in query(pg, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'drift'")
+    ]
 
-    rows = replace_month(pg, schema_name='drift', taxi_schema=GREEN, month=date(2025, 1, 1),
-                         batches=iter_parquet_batches(clean('2025-01', tmp_path)))
+    rows = replace_month(
+        pg,
+        schema_name='drift',
+        taxi_schema=GREEN,
+        month=date(2025, 1, 1),
+        batches=iter_parquet_batches(clean('2025-01', tmp_path)),
+    )
     assert rows == MONTHS['2025-01']
     files_after = dict(query(pg, partitions))
     assert {k: v for k, v in files_after.items() if k in files_before} == files_before
-    counts = query(pg, 'SELECT source_month::text, count(*), count(cbd_congestion_fee) FROM drift.green_taxi_data '
-                       'GROUP BY 1 ORDER BY 1')
+    counts = query(
+        pg,
+        'SELECT source_month::text, count(*), count(cbd_congestion_fee) FROM drift.green_taxi_data '
+        'GROUP BY 1 ORDER BY 1',
+    )
     assert [(m[:7], n) for m, n, _ in counts] == list(MONTHS.items())
     assert [fees for *_, fees in counts][:3] == [0, 0, 0] and counts[3][2] > 0
-    types = query(pg, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'drift' "
-                      "AND table_name = 'green_taxi_data' AND column_name IN ('rate_code_id', 'pu_location_id', "
-                      "'ehail_fee', 'store_and_fwd_flag') ORDER BY 1")
-    assert types == [('ehail_fee', 'double precision'), ('pu_location_id', 'bigint'), ('rate_code_id', 'bigint'),
-                     ('store_and_fwd_flag', 'text')]
+    types = query(
+        pg,
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'drift' "
+        "AND table_name = 'green_taxi_data' AND column_name IN ('rate_code_id', 'pu_location_id', "
+        "'ehail_fee', 'store_and_fwd_flag') ORDER BY 1",
+    )
+    assert types == [
+        ('ehail_fee', 'double precision'),
+        ('pu_location_id', 'bigint'),
+        ('rate_code_id', 'bigint'),
+        ('store_and_fwd_flag', 'text'),
+    ]
 
 
 def test_the_gcs_partitions_of_the_layouts_read_back_as_one_dataset_with_no_cast(tmp_path):
@@ -147,8 +170,9 @@ def test_the_gcs_partitions_of_the_layouts_read_back_as_one_dataset_with_no_cast
     out = tmp_path / 'green_partitioned'
     for month in MONTHS:  # each month written apart, then put together, as the uploads do in GCS
         year, number = map(int, month.split('-'))
-        written = write_partitions(clean(month, tmp_path), tmp_path / month / 'parts', GREEN,
-                                   TaxiMonth('green', year, number, 'tlc'))
+        written = write_partitions(
+            clean(month, tmp_path), tmp_path / month / 'parts', GREEN, TaxiMonth('green', year, number, 'tlc')
+        )
         for name in written:
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / month / 'parts' / name).rename(out / name)
@@ -157,8 +181,9 @@ def test_the_gcs_partitions_of_the_layouts_read_back_as_one_dataset_with_no_cast
     dataset = ds.dataset(out, format='parquet', partitioning='hive')
     assert dataset.count_rows() == sum(MONTHS.values())
     assert dataset.schema.field('rate_code_id').type == pa.int64()
-    (n, fees) = duckdb.sql(f"SELECT count(*), count(cbd_congestion_fee) FROM read_parquet('{out}/*/*.parquet', "
-                           'hive_partitioning = true)').fetchall()[0]
+    (n, fees) = duckdb.sql(
+        f"SELECT count(*), count(cbd_congestion_fee) FROM read_parquet('{out}/*/*.parquet', hive_partitioning = true)"
+    ).fetchall()[0]
     assert n == sum(MONTHS.values()) and 0 < fees < MONTHS['2025-01']
 
 
@@ -175,8 +200,15 @@ def test_the_layouts_load_into_one_bigquery_table_and_a_new_field_is_added(cloud
 
     def load(month: str, schema) -> int:
         uri = upload_file(bucket, clean(month, tmp_path, schema), f'nyc_taxi/green/green_tripdata_{month}.parquet')
-        return load_month(client, project=target.project, dataset=target.dataset, location=target.location,
-                          taxi_schema=schema, month=date.fromisoformat(f'{month}-01'), uri=uri)
+        return load_month(
+            client,
+            project=target.project,
+            dataset=target.dataset,
+            location=target.location,
+            taxi_schema=schema,
+            month=date.fromisoformat(f'{month}-01'),
+            uri=uri,
+        )
 
     assert load('2021-01', GREEN.without('cbd_congestion_fee')) == MONTHS['2021-01']
     assert load('2023-02', GREEN.without('cbd_congestion_fee')) == MONTHS['2023-02']
@@ -185,9 +217,13 @@ def test_the_layouts_load_into_one_bigquery_table_and_a_new_field_is_added(cloud
     assert load('2025-01', GREEN) == MONTHS['2025-01']
     fields = {f.name: f.field_type for f in client.get_table(table_id).schema}
     assert fields['cbd_congestion_fee'] in ('FLOAT', 'FLOAT64') and fields['rate_code_id'] in ('INTEGER', 'INT64')
-    counts = [tuple(r.values()) for r in client.query(
-        f'SELECT CAST(source_month AS STRING) AS m, count(*) AS n, count(cbd_congestion_fee) AS fees '
-        f'FROM `{table_id}` GROUP BY m ORDER BY m').result()]
+    counts = [
+        tuple(r.values())
+        for r in client.query(
+            f'SELECT CAST(source_month AS STRING) AS m, count(*) AS n, count(cbd_congestion_fee) AS fees '
+            f'FROM `{table_id}` GROUP BY m ORDER BY m'
+        ).result()
+    ]
     assert [(m[:7], n) for m, n, _ in counts] == [(m, MONTHS[m]) for m in ('2021-01', '2023-02', '2025-01')]
     assert counts[0][2] == counts[1][2] == 0 < counts[2][2]
 
@@ -214,13 +250,23 @@ def test_the_gcs_dataset_of_the_layouts_loads_into_bigquery_in_one_load_job(clou
     ensure_dataset(client, target.project, target.dataset)
     table = f'{target.project}.{target.dataset}.green_every_layout'
     every_month = f'gs://{bucket.name}/nyc_taxi/green_partitioned/*'
-    client.load_table_from_uri(every_month, table, location=target.location, job_config=bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET)).result()
+    client.load_table_from_uri(
+        every_month,
+        table,
+        location=target.location,
+        job_config=bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET),
+    ).result()
     (row,) = client.query(f'SELECT count(*) AS n, count(cbd_congestion_fee) AS fees FROM `{table}`').result()
     assert row.n == sum(MONTHS.values()) and 0 < row.fees < MONTHS['2025-01']
     # The types the entry gives, not the first file's: the emulator loads the TLC's own four files
     # too, but as the first one has them (RatecodeID, passenger_count FLOAT): checked here.
     types = {f.name: f.field_type for f in client.get_table(table).schema}
-    assert {c: types[c] for c in ('rate_code_id', 'passenger_count', 'pu_location_id', 'payment_type', 'ehail_fee')} \
-        == {'rate_code_id': 'INTEGER', 'passenger_count': 'INTEGER', 'pu_location_id': 'INTEGER',
-            'payment_type': 'INTEGER', 'ehail_fee': 'FLOAT'}
+    assert {
+        c: types[c] for c in ('rate_code_id', 'passenger_count', 'pu_location_id', 'payment_type', 'ehail_fee')
+    } == {
+        'rate_code_id': 'INTEGER',
+        'passenger_count': 'INTEGER',
+        'pu_location_id': 'INTEGER',
+        'payment_type': 'INTEGER',
+        'ehail_fee': 'FLOAT',
+    }

@@ -23,12 +23,13 @@ def test_real_month_parses_like_pandas(tmp_path):
     rows = csv_to_parquet(GREEN_MONTH, dest, schema_for('green'), 'green')
     ours = pq.read_table(dest).to_pandas()
     theirs = pd.read_csv(
-        GREEN_MONTH, dtype={**COURSE_TAXI_DTYPES, **GREEN_EXTRA},
+        GREEN_MONTH,
+        dtype={**COURSE_TAXI_DTYPES, **GREEN_EXTRA},
         parse_dates=['lpep_pickup_datetime', 'lpep_dropoff_datetime'],
     )
     assert rows == len(theirs) == 95_120
     # the course's 20 columns, then the one the TLC added in 2025, NULL in a course month
-    assert list(ours.columns) == list(theirs.columns) + ['cbd_congestion_fee']
+    assert list(ours.columns) == [*list(theirs.columns), 'cbd_congestion_fee']
     assert ours['cbd_congestion_fee'].isna().all()
     for column in theirs.columns:
         if column == 'store_and_fwd_flag':
@@ -63,16 +64,19 @@ def test_integers_written_as_floats_are_accepted(tmp_path):
     'header_change, message',
     [
         (lambda cols: [c for c in cols if c != 'fare_amount'], r'missing column\(s\) fare_amount$'),
-        (lambda cols: cols + ['tip_jar'], r'unexpected column\(s\) tip_jar$'),
-        (lambda cols: ['vendor_id'] + cols[1:], r'missing column\(s\) VendorID; unexpected column\(s\) vendor_id$'),
-        (lambda cols: cols + ['Extra'], r'column\(s\) given twice \(names differ only by case\) Extra$'),
+        (lambda cols: [*cols, 'tip_jar'], r'unexpected column\(s\) tip_jar$'),
+        (lambda cols: ['vendor_id', *cols[1:]], r'missing column\(s\) VendorID; unexpected column\(s\) vendor_id$'),
+        (lambda cols: [*cols, 'Extra'], r'column\(s\) given twice \(names differ only by case\) Extra$'),
     ],
 )
 def test_header_mismatch_names_the_columns(tmp_path, header_change, message):
     header = ','.join(header_change(COURSE_YELLOW))
     dest = tmp_path / 'raw.parquet'
-    with pytest.raises(BadFileError, match='^the-url: its columns do not match the yellow taxi schema '
-                                           rf'\(utils/taxi_schema.py\): {message}'):
+    with pytest.raises(
+        BadFileError,
+        match='^the-url: its columns do not match the yellow taxi schema '
+        rf'\(utils/taxi_schema.py\): {message}',
+    ):
         csv_to_parquet(_gz(tmp_path, header + '\n'), dest, schema_for('yellow'), 'the-url')
     assert not dest.exists() and list(tmp_path.glob('*.part')) == []
 
@@ -101,7 +105,7 @@ def test_bad_value_names_line_and_column(tmp_path, bad_field, expected):
 def test_wrong_field_count_names_the_line(tmp_path):
     lines = gzip.decompress(YELLOW_SAMPLE.read_bytes()).decode().splitlines()
     lines[10] += ',42'
-    with pytest.raises(BadFileError, match='^u: line 11 has 19 fields, the header has 18'):
+    with pytest.raises(BadFileError, match=r'^u: line 11 has 19 fields, the header has 18'):
         csv_to_parquet(_gz(tmp_path, '\n'.join(lines) + '\n'), tmp_path / 'r.parquet', schema_for('yellow'), 'u')
 
 
@@ -110,7 +114,7 @@ def test_truncated_gzip(tmp_path):
     path = tmp_path / 'cut.csv.gz'
     path.write_bytes(data[: len(data) // 2])
     dest = tmp_path / 'raw.parquet'
-    with pytest.raises(BadFileError, match='^u: the gzip stream is damaged or truncated'):
+    with pytest.raises(BadFileError, match=r'^u: the gzip stream is damaged or truncated'):
         csv_to_parquet(path, dest, schema_for('green'), 'u')
     assert not dest.exists()
 
@@ -159,8 +163,11 @@ def test_too_many_malformed_rows_fail_the_file(tmp_path):
 
     path, _ = _sample_with_bad_lines(tmp_path)
     dest = tmp_path / 'raw.parquet'
-    with pytest.raises(MalformedRowsError, match=r"^u: 3 of 1,197 rows are malformed, more than max_reject_ratio=0.001 allows; "
-                                                  r"the first: line 4, column fare_amount"):
+    with pytest.raises(
+        MalformedRowsError,
+        match=r'^u: 3 of 1,197 rows are malformed, more than max_reject_ratio=0.001 allows; '
+        r'the first: line 4, column fare_amount',
+    ):
         csv_to_parquet_keeping_rejects(path, dest, schema_for('yellow'), 'u', max_reject_ratio=0.001)
     assert not dest.exists()
 
@@ -216,7 +223,7 @@ def test_reading_a_parquet_file_holds_one_row_group_not_the_file(tmp_path):
     import subprocess
     import sys
 
-    code = '''
+    code = """
 import sys
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from utils.taxi_files import iter_parquet_batches, ROW_GROUP_ROWS
@@ -230,13 +237,16 @@ pool = pa.default_memory_pool()
 before = pool.max_memory()
 rows = sum(b.num_rows for b in iter_parquet_batches(path))
 print(rows, pool.max_memory(), before)
-'''
-    done = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'many-groups.parquet')],
-                          capture_output=True, text=True, check=True)
+"""
+    done = subprocess.run(
+        [sys.executable, '-c', code, str(tmp_path / 'many-groups.parquet')], capture_output=True, text=True, check=True
+    )
     rows, peak, _ = map(int, done.stdout.split())
     group_bytes = 8 * 8 * ROW_GROUP_ROWS
     assert rows == 100 * ROW_GROUP_ROWS
-    assert peak < 10 * group_bytes, f'{peak / 1e6:.0f} MB of Arrow memory to read a file of {100 * group_bytes / 1e6:.0f} MB'
+    assert peak < 10 * group_bytes, (
+        f'{peak / 1e6:.0f} MB of Arrow memory to read a file of {100 * group_bytes / 1e6:.0f} MB'
+    )
 
 
 def test_first_rows_reads_one_small_batch_as_a_dataframe(tmp_path):

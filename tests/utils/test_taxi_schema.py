@@ -29,10 +29,11 @@ def test_snake_case(source, expected):
 
 def test_columns_are_the_release_file_headers_then_the_ones_the_tlc_added():
     with gzip.open(YELLOW_SAMPLE, 'rt') as f:
-        assert schema_for('yellow').columns == next(csv.reader(f)) + ['airport_fee', 'cbd_congestion_fee']
+        assert schema_for('yellow').columns == [*next(csv.reader(f)), 'airport_fee', 'cbd_congestion_fee']
     with open(GREEN_SAMPLE_CSV) as f:
-        assert schema_for('green').columns == next(csv.reader(f)) + ['cbd_congestion_fee']
-    assert schema_for('green').without('cbd_congestion_fee').columns == next(csv.reader(open(GREEN_SAMPLE_CSV)))
+        assert schema_for('green').columns == [*next(csv.reader(f)), 'cbd_congestion_fee']
+    with open(GREEN_SAMPLE_CSV) as f:
+        assert schema_for('green').without('cbd_congestion_fee').columns == next(csv.reader(f))
 
 
 @pytest.mark.parametrize('service', SERVICES)
@@ -65,11 +66,20 @@ def test_a_service_is_one_entry():
     fhv = schema_for('fhv')
     assert table_name('fhv') == 'fhv_taxi_data'
     assert gcs_io.partitioned_prefix('fhv').startswith('nyc_taxi/fhv')
-    assert bigquery_load.table_ids('local-project', 'ny_taxi', 'fhv', __import__('datetime').date(2019, 1, 1))[0] \
+    assert (
+        bigquery_load.table_ids('local-project', 'ny_taxi', 'fhv', __import__('datetime').date(2019, 1, 1))[0]
         == 'local-project.ny_taxi.fhv_tripdata'
+    )
     assert bigquery_load.cluster_by(fhv) == ('source_month', 'dispatching_base_num')
-    assert fhv.clean_columns == ['dispatching_base_num', 'pickup_datetime', 'dropoff_datetime', 'pu_location_id',
-                                 'do_location_id', 'sr_flag', 'affiliated_base_number']
+    assert fhv.clean_columns == [
+        'dispatching_base_num',
+        'pickup_datetime',
+        'dropoff_datetime',
+        'pu_location_id',
+        'do_location_id',
+        'sr_flag',
+        'affiliated_base_number',
+    ]
     assert fhv.source_column('PULocationID') == fhv.source_column('pulocationid') == 'PUlocationID'
     assert fhv.source_column('dropoff_datetime') == 'dropOff_datetime'
     assert fhv.rules == ('dispatching_base_num_missing',)
@@ -95,7 +105,7 @@ def test_every_representation_covers_every_column(service):
 
 
 def test_unknown_service_is_named():
-    with pytest.raises(ValueError, match="unknown taxi service 'blue'.*yellow, green, fhv, fhvhv"):
+    with pytest.raises(ValueError, match=r"unknown taxi service 'blue'.*yellow, green, fhv, fhvhv"):
         schema_for('blue')
 
 
@@ -110,6 +120,10 @@ def test_the_data_dictionary_explains_every_column():
     mart_columns = set(re.findall(r'\bas (\w+),?$', marts, re.M)) | set(re.findall(r'^\s+trips\.(\w+),?$', marts, re.M))
     assert len(mart_columns) > 30 and {'revenue_monthly_fare', 'pickup_borough', 'fare_amount'} <= mart_columns
     columns = {c for s in ('yellow', 'green') for c in schema_for(s).clean_columns} | {
-        'source_month', 'lpep_pickup_date', *ZONES.names, *mart_columns}
+        'source_month',
+        'lpep_pickup_date',
+        *ZONES.names,
+        *mart_columns,
+    }
     assert [c for c in sorted(columns) if not describe(c)] == []
     assert describe('no_such_column') is None

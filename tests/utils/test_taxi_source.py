@@ -23,9 +23,13 @@ def test_each_release_has_its_address_and_says_what_it_publishes():
     course = TaxiMonth.from_vars({'service': 'fhv', 'year': 2019, 'month': 1})
     tlc = TaxiMonth.from_vars({'service': 'fhvhv', 'year': 2025, 'month': 1, 'source': 'TLC'})
     assert course.url('http://x/dl') == 'http://x/dl/fhv/fhv_tripdata_2019-01.csv.gz'
-    assert tlc.url('https://d37ci6vzurychx.cloudfront.net/trip-data') \
+    assert (
+        tlc.url('https://d37ci6vzurychx.cloudfront.net/trip-data')
         == 'https://d37ci6vzurychx.cloudfront.net/trip-data/fhvhv_tripdata_2025-01.parquet'
-    assert course.published_range().startswith('the course release (DataTalksClub/nyc-tlc-data) has fhv 2019-01..2021-07')
+    )
+    assert course.published_range().startswith(
+        'the course release (DataTalksClub/nyc-tlc-data) has fhv 2019-01..2021-07'
+    )
     assert tlc.published_range() == "the TLC's parquet release has fhvhv from 2019-02 to about two months ago"
     assert (course.label, tlc.label) == ('fhv 2019-01', 'fhvhv 2025-01 (tlc)')
     assert TaxiMonth('yellow', 2021, 8).after_release() and not TaxiMonth('yellow', 2021, 7).after_release()
@@ -41,14 +45,19 @@ def test_a_parquet_download_that_is_not_parquet_is_named(source, served, tmp_pat
 def test_a_missing_month_names_what_its_release_has(source, tmp_path):
     month = TaxiMonth('green', 2021, 5, 'tlc')
     url = month.url(source.base_url)
-    with pytest.raises(SourceError, match=r"HTTP 404 .*\(no such file: the TLC's parquet release has green from 2013-08"):
+    with pytest.raises(
+        SourceError, match=r"HTTP 404 .*\(no such file: the TLC's parquet release has green from 2013-08"
+    ):
         download(url, tmp_path / 'f.parquet', parquet=True, retries=0, not_found_hint=month.published_range())
 
 
 @pytest.mark.parametrize(
     'variables, message',
     [
-        ({'service': 'yellow', 'year': 2021, 'month': 1, 'source': 'kaggle'}, "source='kaggle' is not one of course, tlc"),
+        (
+            {'service': 'yellow', 'year': 2021, 'month': 1, 'source': 'kaggle'},
+            "source='kaggle' is not one of course, tlc",
+        ),
         ({'service': 'blue', 'year': 2021, 'month': 1}, "unknown taxi service 'blue'"),
         ({'service': 'yellow', 'year': 2021, 'month': 13}, 'month=13 is outside 1..12'),
         ({'service': 'yellow', 'year': 'twenty', 'month': 1}, "year='twenty' is not a whole number"),
@@ -103,7 +112,7 @@ def test_stalled_body_times_out(source, served, tmp_path):
 def test_connection_cut_mid_body(source, served, tmp_path):
     path = served('yellow', 2030, 4, YELLOW_SAMPLE.read_bytes(), gzipped=True)
     source.faults[path] = Fault(cut_after=1000)
-    with pytest.raises(SourceError, match='IncompleteRead|incomplete|Connection broken'):
+    with pytest.raises(SourceError, match=r'IncompleteRead|incomplete|Connection broken'):
         download(source.base_url + path, tmp_path / 'f.gz', retries=0)
     assert list(tmp_path.iterdir()) == []
 
@@ -138,5 +147,5 @@ def test_a_slow_download_reports_its_progress(source, served, tmp_path, monkeypa
     assert len(lines) >= 2, caplog.text
     assert all(f' of {GREEN_MONTH.stat().st_size / 1e6:.1f} MB (' in r.getMessage() for r in lines), caplog.text
     seconds = [float(r.getMessage().rsplit('after ', 1)[1].removesuffix(' s')) for r in lines]
-    gaps = [b - a for a, b in zip([0.0] + seconds, seconds)]  # from the start, then between lines
+    gaps = [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)]  # from the start, then between lines
     assert max(gaps) < 2.0, seconds

@@ -42,7 +42,7 @@ def test_runs_of_one_pipeline_ending_together(tmp_path, monkeypatch):
         folders = [run_folder(tmp_path, 'api_to_gcs', f'yellow_tripdata_2019-0{m}', round_ * 10 + m) for m in (1, 2)]
         start = threading.Barrier(2)
 
-        def remove(folder):
+        def remove(folder, start=start):
             start.wait()
             try:
                 remove_work_files({'work_dir': str(folder)})
@@ -74,7 +74,7 @@ def test_a_step_failing_before_it_wrote_leaves_no_empty_folder(tmp_path, monkeyp
     assert (kept / 'clean.parquet').exists()
 
 
-WRITE_A_CLI_FOLDER = '''
+WRITE_A_CLI_FOLDER = """
 import os, sys
 from utils.run_files import run_dir
 folder = run_dir('yellow_tripdata_2021-01', {'pipeline_uuid': 'api_to_postgres'})
@@ -83,7 +83,7 @@ folder.mkdir(parents=True)
 print(folder, flush=True)
 if sys.argv[1] == 'killed':
     os.kill(os.getpid(), 9)
-'''
+"""
 
 
 def test_an_editor_or_cli_folder_goes_when_its_process_ends(tmp_path):

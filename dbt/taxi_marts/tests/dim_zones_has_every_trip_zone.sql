@@ -12,7 +12,9 @@ zone_ids as (
     select dropoff_location_id from trips
 )
 
-select location_id, count(*) as trips
+select
+    zone_ids.location_id,
+    count(*) as trips
 from zone_ids
-where location_id not in (select location_id from {{ ref('dim_zones') }})
-group by location_id
+where zone_ids.location_id not in (select dim_zones.location_id from {{ ref('dim_zones') }} as dim_zones)
+group by zone_ids.location_id

@@ -18,7 +18,7 @@ select
     sum(revenue_monthly_congestion_surcharge) as revenue_monthly_congestion_surcharge,
     sum(total_monthly_trips) as total_monthly_trips,
     cast(sum(passenger_count_sum) as {{ dbt.type_float() }})
-        / nullif(sum(passenger_count_trips), 0) as avg_monthly_passenger_count,
+    / nullif(sum(passenger_count_trips), 0) as avg_monthly_passenger_count,
     sum(trip_distance_sum) / nullif(sum(trip_distance_trips), 0) as avg_monthly_trip_distance
 from {{ ref('int_monthly_zone_revenue') }}
 group by 1, 2, 3

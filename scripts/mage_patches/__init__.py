@@ -63,7 +63,7 @@ form the files are committed in (pipeline_save_as_committed).
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
 
-And runs that say what they load (scripts/mage_run_labels.py): the trigger name a run shows in
+And runs that say what they load (run_labels.py, beside this file): the trigger name a run shows in
 the run lists and alerts is followed by the service and month it loads, and a Run@once trigger is
 switched off when its run ends, failed too.
 
@@ -81,12 +81,13 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+from . import run_labels
 
 try:
-    import mage_run_labels  # beside this module (scripts/ on sys.path)
-    from pipeline_files import as_committed
+    from pipeline_files import as_committed  # beside this package (scripts/ on sys.path)
 except ImportError:  # imported as scripts.mage_patches (the tests)
-    from scripts import mage_run_labels
     from scripts.pipeline_files import as_committed
 
 PATCHED_VERSION = '0.9.80'
@@ -97,27 +98,36 @@ WOKEN = 'a run finished or was created: the scheduler ticks now'
 # Third-party packages only: the project's own utils/ is imported by each run afresh, so an edit
 # made in the editor counts at the next run. PRELOAD_IMPORTS=0 turns it off (make bench-runs).
 PRELOADED_MODULES = (
-    'pandas', 'pyarrow.csv', 'pyarrow.dataset', 'pyarrow.parquet', 'psycopg2', 'requests',
-    'google.cloud.storage', 'google.cloud.bigquery',
-    'dbt.cli.main', 'dbt.adapters.postgres', 'dbt.adapters.bigquery',
+    'pandas',
+    'pyarrow.csv',
+    'pyarrow.dataset',
+    'pyarrow.parquet',
+    'psycopg2',
+    'requests',
+    'google.cloud.storage',
+    'google.cloud.bigquery',
+    'dbt.cli.main',
+    'dbt.adapters.postgres',
+    'dbt.adapters.bigquery',
 )
 
 # Set by a worker when it finished a run, and by the server when it created a run or a trigger;
 # made by apply() in the server, before Mage forks its scheduler and (from that) the worker
 # pools, so all of them share it.
-WAKE_SCHEDULER = None
-SERVER_PID = None  # the process apply() ran in: Mage's web server
-_mages_run_pipeline = None
-_mages_make_app = None
-_mages_execute_block = None
-_mages_dbt_log = None
-_mages_safe_write = None
-_mages_safe_write_async = None
+WAKE_SCHEDULER: Any = None  # a multiprocessing Event, made by apply()
+SERVER_PID: int | None = None  # the process apply() ran in: Mage's web server
+# Mage's own functions, kept by apply() before it puts the patched ones in their place
+_mages_run_pipeline: Any = None
+_mages_make_app: Any = None
+_mages_execute_block: Any = None
+_mages_dbt_log: Any = None
+_mages_safe_write: Any = None
+_mages_safe_write_async: Any = None
 
 
 def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
     """ProcessQueue.enqueue of 0.9.80 with the job recorded as QUEUED before it is put."""
-    from mage_ai.orchestration.queue.process_queue import JobStatus, QueueStatus, LIVENESS_TIMEOUT_SECONDS
+    from mage_ai.orchestration.queue.process_queue import LIVENESS_TIMEOUT_SECONDS, JobStatus, QueueStatus
 
     if self.status != QueueStatus.ACTIVE:
         self._print('Cannot enqueue a job to an inactive queue.')
@@ -135,12 +145,13 @@ def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
         self.start_worker_pool()
 
 
-def poll_job_and_execute(queue, size: int, job_dict, redis_client, client_id: str,
-                         idle_seconds: float = IDLE_SECONDS) -> None:
+def poll_job_and_execute(
+    queue, size: int, job_dict, redis_client, client_id: str, idle_seconds: float = IDLE_SECONDS
+) -> None:
     """The worker pool of 0.9.80, leaving only once the queue stayed empty for idle_seconds."""
     from mage_ai.orchestration.queue.process_queue import LIVENESS_TIMEOUT_SECONDS, Worker
 
-    workers = []
+    workers: list[Any] = []
     idle_since = None
     while True:
         workers = [w for w in workers if w.is_alive()]
@@ -197,8 +208,11 @@ def scheduler_loop(self) -> None:
     the server created one (the first tick starts it). First, the runs' imports (preload_imports)."""
     started = time.monotonic()
     if loaded := preload_imports():
-        print(f'[mage_patches] the scheduler preloaded {len(loaded)} packages for every run in '
-              f'{time.monotonic() - started:.1f} s (dbt and its adapters, pyarrow, the Google clients)', flush=True)
+        print(
+            f'[mage_patches] the scheduler preloaded {len(loaded)} packages for every run in '
+            f'{time.monotonic() - started:.1f} s (dbt and its adapters, pyarrow, the Google clients)',
+            flush=True,
+        )
     while True:
         started = time.monotonic()
         self.run()
@@ -239,9 +253,10 @@ def execute_block_saying_why(self, *args, **kwargs):
                     project = Path(self.repo_path or '.') / (self.configuration or {}).get('dbt_project_name', '')
                     dbt_text = dbt_reason(dbt_target_dir(project, self.content), started)
                 tags = kwargs.get('logging_tags') or {}
-                block_failed(self.uuid, error, kwargs.get('global_vars') or {},
-                             lambda line: logger.error(line, **tags), dbt_text)
-            except Exception as e:  # Mage's own report of the error stands
+                block_failed(
+                    self.uuid, error, kwargs.get('global_vars') or {}, lambda line: logger.error(line, **tags), dbt_text
+                )
+            except Exception as e:  # noqa: BLE001 - Mage's own report of the error stands
                 print(f'[mage_patches] could not say why {self.uuid} failed: {type(e).__name__}: {e}', file=sys.stderr)
         raise
 
@@ -281,6 +296,13 @@ def write_pipeline_files_as_committed() -> None:
     pipeline.safe_write_async = pipeline_save_async_as_committed
 
 
+def use_project(project: str) -> None:
+    """What `mage start` does first: the Mage modules apply() imports then see the project."""
+    from mage_ai.settings.repo import set_repo_path
+
+    set_repo_path(project)
+
+
 def apply() -> bool:
     """Patch mage-ai's process queue in this process; False (and a warning) for another version."""
     from importlib.metadata import version
@@ -291,9 +313,11 @@ def apply() -> bool:
     from mage_ai.orchestration.triggers.loop_time_trigger import LoopTimeTrigger
 
     if version('mage-ai') != PATCHED_VERSION:
-        print(f'[mage_patches] mage-ai {version("mage-ai")} is not {PATCHED_VERSION}: its process queue '
-              'is left unpatched; check whether it still has the races in scripts/mage_patches.py',
-              file=sys.stderr)
+        print(
+            f'[mage_patches] mage-ai {version("mage-ai")} is not {PATCHED_VERSION}: its process queue '
+            'is left unpatched; check whether it still has the races in scripts/mage_patches/',
+            file=sys.stderr,
+        )
         return False
     process_queue.ProcessQueue.enqueue = enqueue
     process_queue.poll_job_and_execute = poll_job_and_execute  # start_worker_pool looks it up by name
@@ -322,13 +346,16 @@ def apply() -> bool:
     global _mages_make_app
     _mages_make_app = server.make_app
     server.make_app = make_app_with_dashboard_route  # start_server looks it up when it starts
-    mage_run_labels.apply()
+    run_labels.apply()
     if prometheus_enabled(os.environ):
         from prometheus_client import REGISTRY
 
         REGISTRY.register(RunCounts())
-    print(f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
-          f'failed blocks say why first, dashboard chart route added, runs labelled with what they load (pid {os.getpid()})', flush=True)
+    print(
+        f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
+        f'failed blocks say why first, dashboard chart route added, runs labelled with what they load (pid {os.getpid()})',
+        flush=True,
+    )
     return True
 
 
@@ -340,16 +367,32 @@ def make_app_with_dashboard_route(*args, **kwargs):
 
     app = _mages_make_app(*args, **kwargs)
     rules = app.wildcard_router.rules
-    layouts = next((i for i, rule in enumerate(rules)
-                   if 'page_block_layouts)/(?P<pk>.+)' in getattr(rule.matcher, 'regex', re.compile('')).pattern), None)
+    layouts = next(
+        (
+            i
+            for i, rule in enumerate(rules)
+            if 'page_block_layouts)/(?P<pk>.+)' in getattr(rule.matcher, 'regex', re.compile('')).pattern
+        ),
+        None,
+    )
     if layouts is None:  # Mage's routes changed: leave them (an error here would stop the server silently)
-        print('[mage_patches] no page_block_layouts route found: dashboard charts left as Mage routes them',
-              file=sys.stderr, flush=True)
+        print(
+            '[mage_patches] no page_block_layouts route found: dashboard charts left as Mage routes them',
+            file=sys.stderr,
+            flush=True,
+        )
         return app
     prefix = rules[layouts].matcher.regex.pattern.split('/api/')[0]
-    rules.insert(layouts, app.wildcard_router.process_rule(URLSpec(
-        prefix + r'/api/(?P<resource>page_block_layouts)/(?P<pk>.+)/(?P<child>block_layout_items)'
-                 r'/(?P<child_pk>[\w\-\%2f\.]+)$', server.ApiChildDetailHandler)))
+    rules.insert(
+        layouts,
+        app.wildcard_router.process_rule(
+            URLSpec(
+                prefix + r'/api/(?P<resource>page_block_layouts)/(?P<pk>.+)/(?P<child>block_layout_items)'
+                r'/(?P<child_pk>[\w\-\%2f\.]+)$',
+                server.ApiChildDetailHandler,
+            )
+        ),
+    )
     return app
 
 
@@ -366,16 +409,18 @@ class RunCounts:
     def family():
         from prometheus_client.core import GaugeMetricFamily
 
-        return GaugeMetricFamily('mage_pipeline_runs', "Pipeline runs in Mage's database, by pipeline and status",
-                                 labels=['pipeline', 'status'])
+        return GaugeMetricFamily(
+            'mage_pipeline_runs',
+            "Pipeline runs in Mage's database, by pipeline and status",
+            labels=['pipeline', 'status'],
+        )
 
     def describe(self):  # what register() asks, so it does not query a database Mage has not set up yet
         yield self.family()
 
     def collect(self):
-        from sqlalchemy import text
-
         from mage_ai.orchestration.db import engine  # imported at the first scrape: Mage chose the database
+        from sqlalchemy import text
 
         runs = self.family()
         with engine.connect() as conn:
@@ -392,11 +437,10 @@ def users_with_password(project: str, password: str) -> list[str] | None:
     from mage_ai.settings.repo import set_repo_path
 
     set_repo_path(os.path.abspath(project))  # before the db module picks its URL (as `mage start`)
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
     from mage_ai.authentication.passwords import verify_password
     from mage_ai.orchestration.db import engine
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         with engine.connect() as conn:
@@ -405,5 +449,4 @@ def users_with_password(project: str, password: str) -> list[str] | None:
         return None
     if not users:
         return None
-    return [email or username for email, username, hashed in users
-            if hashed and verify_password(password, hashed)]
+    return [email or username for email, username, hashed in users if hashed and verify_password(password, hashed)]

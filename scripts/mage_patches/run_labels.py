@@ -1,4 +1,4 @@
-"""Runs that say what they load, in mage-ai 0.9.80 (applied by scripts/mage_patches.py's apply()).
+"""Runs that say what they load, in mage-ai 0.9.80 (applied by scripts/mage_patches's apply()).
 
 Mage has no run name: its run lists (a pipeline's Runs, a backfill's page) show each run's
 trigger, and every on-demand run reads `api_to_postgres_on_demand`. So the trigger's name a run
@@ -47,8 +47,9 @@ def run_label(run) -> str:
     """What Mage's run `run` loads ('' when it names no service)."""
     schedule = run.pipeline_schedule
     variables = {**pipeline_defaults(run.pipeline_uuid), **(run.variables or {})}
-    started_by = started_by_of(run.backfill_id, getattr(schedule, 'schedule_type', None),
-                               getattr(schedule, 'schedule_interval', None))
+    started_by = started_by_of(
+        run.backfill_id, getattr(schedule, 'schedule_type', None), getattr(schedule, 'schedule_interval', None)
+    )
     try:
         return label_of_run(variables, run.execution_date, started_by)
     except Exception:  # noqa: BLE001 - a label is never worth a failed page or alert
@@ -80,13 +81,17 @@ def switch_off_once_trigger_after_failure(self, *args, **kwargs):
 
     _mages_on_failure(self, *args, **kwargs)
     schedule = self.pipeline_schedule
-    if (schedule is not None and schedule.schedule_type == 'time' and schedule.schedule_interval == '@once'
-            and schedule.status == ScheduleStatus.ACTIVE):
+    if (
+        schedule is not None
+        and schedule.schedule_type == 'time'
+        and schedule.schedule_interval == '@once'
+        and schedule.status == ScheduleStatus.ACTIVE
+    ):
         schedule.update(status=ScheduleStatus.INACTIVE)
 
 
-_mages_interpolate = None
-_mages_on_failure = None
+_mages_interpolate: Any = None  # Mage's own, kept by apply()
+_mages_on_failure: Any = None
 
 
 def apply() -> None:

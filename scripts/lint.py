@@ -1,0 +1,110 @@
+"""`make lint`: the house's checks, each named with what it found; exits non-zero if any failed.
+
+    ruff check, ruff format --check   style, unused code, imports (pyproject.toml)
+    mypy                              types (pyproject.toml; the domain modules fully typed)
+    layers                            which code may import which (scripts/check_layers.py)
+    pipeline files                    pipelines/*/metadata.yaml in the form Mage writes them back
+    sqlfluff                          the dbt models as dbt compiles them, once per service's
+                                      fact table (dbt/taxi_marts/.sqlfluff), on a throwaway
+                                      PostgreSQL: dbt's templater connects as dbt compile does
+
+`--fix` lets ruff fix and format what it can first. The pre-commit hooks run the same commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.local_services import Postgres, free_port  # noqa: E402
+
+BIN = Path(sys.executable).parent
+DBT_PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
+SERVICES_LINTED = ('yellow', 'fhv')  # one of each fact table (fact_trips, fact_fhv_trips)
+
+
+def run(name: str, cmd: list[str], cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> bool:
+    started = time.monotonic()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    ok = done.returncode == 0
+    print(f'[lint] {"ok  " if ok else "FAIL"} {name} ({time.monotonic() - started:.1f} s)', flush=True)
+    if not ok:
+        print((done.stdout + done.stderr).strip(), flush=True)
+    return ok
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[dict[str, str]]:
+    """A PostgreSQL of its own for dbt's templater (it opens a connection, as dbt compile does)."""
+    with tempfile.TemporaryDirectory(prefix='lint-') as tmp:
+        os.chmod(tmp, 0o755)  # the postgres user enters it when this runs as root
+        pg = Postgres(Path(tmp) / 'postgres', free_port()).start()
+        try:
+            yield {
+                'POSTGRES_HOST': '127.0.0.1',
+                'POSTGRES_PORT': str(pg.port),
+                'POSTGRES_USER': pg.user,
+                'POSTGRES_PASSWORD': pg.password,
+                'POSTGRES_DBNAME': pg.dbname,
+                'POSTGRES_SCHEMA': 'ny_taxi',
+            }
+        finally:
+            pg.stop()
+
+
+def sqlfluff(service: str, settings: dict[str, str]) -> bool:
+    with tempfile.NamedTemporaryFile('w', suffix='.sqlfluff', delete=False) as extra:
+        extra.write(f'[sqlfluff:templater:dbt:context]\nservice = {service}\n')
+    try:
+        return run(
+            f'sqlfluff, the dbt models of {service}',
+            [str(BIN / 'sqlfluff'), 'lint', '--config', extra.name, '--disable-progress-bar', 'models', 'tests'],
+            cwd=DBT_PROJECT,
+            env={**os.environ, **settings},
+        )
+    finally:
+        os.unlink(extra.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--fix', action='store_true', help='let ruff fix and format what it can first')
+    parser.add_argument('--no-sql', action='store_true', help='skip sqlfluff (it starts a PostgreSQL)')
+    parser.add_argument('--sql-only', action='store_true', help='sqlfluff only (the pre-commit hook for dbt/)')
+    args = parser.parse_args(argv)
+    ruff = str(BIN / 'ruff')
+    if args.fix:
+        subprocess.run([ruff, 'check', '--fix', '.'], cwd=REPO_ROOT)
+        subprocess.run([ruff, 'format', '.'], cwd=REPO_ROOT)
+    results = (
+        []
+        if args.sql_only
+        else [
+            run('ruff check', [ruff, 'check', '.']),
+            run('ruff format --check', [ruff, 'format', '--check', '.']),
+            run('mypy', [str(BIN / 'mypy')]),
+            run('layers', [sys.executable, 'scripts/check_layers.py']),
+            run('pipeline files', [sys.executable, 'scripts/pipeline_files.py', '--check']),
+        ]
+    )
+    if not args.no_sql:
+        with throwaway_postgres() as settings, ThreadPoolExecutor(len(SERVICES_LINTED)) as pool:
+            results += pool.map(lambda service: sqlfluff(service, settings), SERVICES_LINTED)  # side by side
+    failed = results.count(False)
+    print(f'[lint] {"all checks passed" if not failed else f"{failed} of {len(results)} checks failed"}', flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""scripts/check_layers.py: the project keeps its layers, and each contract fails on a wrong
+import put into a copy of the project (one per contract), naming the file, line and module."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from scripts import check_layers
+from scripts.check_layers import CONTRACTS, REPO_ROOT, broken, unlayered
+
+WRONG_IMPORTS = {  # contract (its first words) -> (file, the line put in it)
+    'the domain imports': ('utils/cleaning.py', 'from utils.postgres_load import load_month'),
+    'the sinks import': ('utils/postgres_load.py', 'from utils.taxi_pipeline import extract_month'),
+    'utils/ imports neither': ('utils/zones.py', 'import scripts.backfill'),
+    "Mage's internals": ('utils/audit.py', 'from mage_ai.orchestration.db.models.schedules import PipelineRun'),
+    'blocks are thin': ('data_loaders/load_taxi_csv.py', 'import psycopg2'),
+}
+
+
+def test_the_project_keeps_its_layers():
+    assert [(c.name, broken(c)) for c in CONTRACTS if broken(c)] == []
+    assert unlayered() == []
+    assert check_layers.main() == 0
+
+
+@pytest.fixture()
+def copy_of_the_project(tmp_path):
+    for folder in ('utils', 'scripts', *check_layers.BLOCK_FOLDERS):
+        shutil.copytree(REPO_ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns('__pycache__'))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    'contract', [c for c in CONTRACTS if not c.name.startswith('every module')], ids=lambda c: c.name[:30]
+)
+def test_each_contract_fails_on_a_wrong_import(copy_of_the_project, contract):
+    ((file, wrong),) = [v for k, v in WRONG_IMPORTS.items() if contract.name.startswith(k)]
+    path = copy_of_the_project / file
+    lines = path.read_text().splitlines()
+    path.write_text('\n'.join([*lines, wrong, '']))
+    module = wrong.split()[1]
+    assert broken(contract, copy_of_the_project) == [f'{file}:{len(lines) + 1} imports {module}']
+
+
+def test_a_module_of_utils_without_a_layer_is_named(copy_of_the_project):
+    (copy_of_the_project / 'utils' / 'new_sink.py').write_text('"""A sink nobody placed."""\n')
+    assert unlayered(copy_of_the_project) == ['utils/new_sink.py has no layer in scripts/check_layers.py']
