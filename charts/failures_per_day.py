@@ -2,7 +2,7 @@
 bar each, labelled `<day> runs` / `<day> failed`. The pipeline is the chart's `pipeline:` in its
 dashboard's block_layout.yaml."""
 
-from utils.load_charts import failures_per_day, pipeline_of, runs_per_day_labelled
+from utils.steps.load_charts import failures_per_day, pipeline_of, runs_per_day_labelled
 
 if 'data_source' not in globals():
     from mage_ai.data_preparation.decorators import data_source

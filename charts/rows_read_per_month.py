@@ -2,7 +2,7 @@
 beside a large one (load_audit: the month's latest successful write). The pipeline is the
 chart's `pipeline:` in its dashboard's block_layout.yaml."""
 
-from utils.load_charts import pipeline_of, rows_per_month, rows_read_log_scale
+from utils.steps.load_charts import pipeline_of, rows_per_month, rows_read_log_scale
 
 if 'data_source' not in globals():
     from mage_ai.data_preparation.decorators import data_source

@@ -1,7 +1,7 @@
 """Dashboard chart: per run, the seconds each audited block took (load_audit). The blocks are the
 chart's `blocks:` (its legend), the pipeline its `pipeline:` (the dashboard's block_layout.yaml)."""
 
-from utils.load_charts import pipeline_of, seconds_column, seconds_per_block
+from utils.steps.load_charts import pipeline_of, seconds_column, seconds_per_block
 
 if 'data_source' not in globals():
     from mage_ai.data_preparation.decorators import data_source

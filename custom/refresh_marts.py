@@ -2,10 +2,10 @@
 month (api_to_postgres -> postgres_marts, gcs_to_bigquery -> bigquery_marts), as a run of its own
 that this run does not wait for; a refresh that fails fails (and alerts) its own run, never this
 load. A month skipped as unchanged, a raw load, fhvhv, a run outside the server or
-refresh_marts=false start none, saying why (utils/marts_follow.py).
+refresh_marts=false start none, saying why (utils/steps/marts_follow.py).
 """
 
-from utils.marts_follow import refresh_after_load
+from utils.steps.marts_follow import refresh_after_load
 
 if 'custom' not in globals():
     from mage_ai.data_preparation.decorators import custom

@@ -5,7 +5,7 @@ them. A backfill of a year therefore leaves no year of parquet behind.
 
 import os
 
-from utils.run_files import remove_work_files as remove_run_work_files
+from utils.steps.run_files import remove_work_files as remove_run_work_files
 
 if 'custom' not in globals():
     from mage_ai.data_preparation.decorators import custom

@@ -3,7 +3,7 @@ BigQuery descriptions), and one line in the log: the source month's trips now in
 how many were left out because their pickup or drop-off zone is unknown (as the course's
 fact_trips leaves them out)."""
 
-from utils.marts import report_refresh
+from utils.steps.marts import report_refresh
 
 if 'custom' not in globals():
     from mage_ai.data_preparation.decorators import custom

@@ -4,9 +4,9 @@ green_taxi/lpep_pickup_date=YYYY-MM-DD/), replacing what an earlier run of this 
 Bucket and client come from the active io_config.yaml profile (emulator or real GCP).
 """
 
-from utils.environment import google_target, storage_client
-from utils.gcs_io import open_bucket, parquet_rows_in_gcs
-from utils.green_taxi_etl import GCS_PREFIX, export_to_gcs
+from utils.sinks.environment import google_target, storage_client
+from utils.sinks.gcs_io import open_bucket, parquet_rows_in_gcs
+from utils.steps.green_taxi_etl import GCS_PREFIX, export_to_gcs
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

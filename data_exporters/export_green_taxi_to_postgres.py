@@ -4,8 +4,8 @@ exactly), atomically: readers see the previous table until the new one is in pla
 Connection settings come from the active io_config.yaml profile (IO_CONFIG_PROFILE).
 """
 
-from utils.environment import postgres_connection
-from utils.green_taxi_etl import POSTGRES_SCHEMA, TABLE, export_to_postgres
+from utils.sinks.environment import postgres_connection
+from utils.steps.green_taxi_etl import POSTGRES_SCHEMA, TABLE, export_to_postgres
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

@@ -2,10 +2,10 @@
 partitioned by pickup date and clustered by vendor_id, replacing only that month (one statement).
 """
 
-from utils.bigquery_load import count_month
-from utils.environment import bigquery_client, google_target
-from utils.taxi_pipeline import export_month_to_bigquery
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.bigquery_load import count_month
+from utils.sinks.environment import bigquery_client, google_target
+from utils.steps.taxi_pipeline import export_month_to_bigquery
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

@@ -3,9 +3,9 @@
 Bucket and client come from the active io_config.yaml profile (emulator or real GCP).
 """
 
-from utils.environment import google_target, storage_client
-from utils.gcs_io import open_bucket, parquet_rows_in_gcs
-from utils.taxi_pipeline import export_month_to_gcs
+from utils.sinks.environment import google_target, storage_client
+from utils.sinks.gcs_io import open_bucket, parquet_rows_in_gcs
+from utils.steps.taxi_pipeline import export_month_to_gcs
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

@@ -3,10 +3,10 @@ nyc_taxi/<service>_partitioned/pickup_date=YYYY-MM-DD/<file>-<i>.parquet. A reru
 month's files and removes the ones it no longer writes.
 """
 
-from utils.environment import google_target, storage_client
-from utils.gcs_io import month_partition_objects, open_bucket, parquet_rows_in_gcs, rows_by_pickup_date
-from utils.taxi_pipeline import export_month_to_gcs_partitioned
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.environment import google_target, storage_client
+from utils.sinks.gcs_io import month_partition_objects, open_bucket, parquet_rows_in_gcs, rows_by_pickup_date
+from utils.steps.taxi_pipeline import export_month_to_gcs_partitioned
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

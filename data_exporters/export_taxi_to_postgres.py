@@ -4,10 +4,10 @@ via binary COPY.
 Connection settings come from the active io_config.yaml profile (IO_CONFIG_PROFILE).
 """
 
-from utils.environment import postgres_connection, postgres_schema
-from utils.postgres_load import count_month
-from utils.taxi_pipeline import export_month_to_postgres
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.environment import postgres_connection, postgres_schema
+from utils.sinks.postgres_load import count_month
+from utils.steps.taxi_pipeline import export_month_to_postgres
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

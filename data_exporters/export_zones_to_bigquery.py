@@ -2,8 +2,8 @@
 dim_zones), replaced by a load job that truncates the table: the checked lookup in, or the
 previous one left as it was."""
 
-from utils.environment import bigquery_client
-from utils.marts import export_zones
+from utils.sinks.environment import bigquery_client
+from utils.steps.marts import export_zones
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

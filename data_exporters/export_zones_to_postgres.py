@@ -1,8 +1,8 @@
 """The checked zone lookup -> <POSTGRES_SCHEMA>.taxi_zone_lookup (the dbt source of dim_zones),
 replaced whole and atomically: a bad file never gets here, and the previous lookup stays."""
 
-from utils.environment import postgres_connection
-from utils.marts import export_zones
+from utils.sinks.environment import postgres_connection
+from utils.steps.marts import export_zones
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter

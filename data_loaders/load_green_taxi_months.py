@@ -7,7 +7,7 @@ naming it: no month is skipped, no row is invented.
 
 import pyarrow.parquet as pq
 
-from utils.green_taxi_etl import SCHEMA, extract_months
+from utils.steps.green_taxi_etl import SCHEMA, extract_months
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader

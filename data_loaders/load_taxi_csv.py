@@ -3,15 +3,15 @@
 Pipeline variables: service (yellow, green, fhv, fhvhv), year, month; source: course (the
 DataTalksClub gzip CSV at NYC_TLC_BASE_URL) or tlc (the TLC's parquet at TLC_TRIP_DATA_URL),
 default TAXI_SOURCE (see dev.env). Whatever the year's layout, the raw file has the service's
-columns and types (utils/schema_drift.py).
+columns and types (utils/domain/schema_drift.py).
 Returns a manifest (paths and counts); the rows stream to a parquet file on disk. In the editor
 the block also shows the month's first 10 rows, as a table of their own (its output 1).
 """
 
 import pyarrow.parquet as pq
 
-from utils.taxi_pipeline import extract_month, loader_output, manifest_of
-from utils.taxi_schema import schema_for
+from utils.domain.taxi_schema import schema_for
+from utils.steps.taxi_pipeline import extract_month, loader_output, manifest_of
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader

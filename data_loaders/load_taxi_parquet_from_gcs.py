@@ -4,7 +4,7 @@ Pipeline variables: service, year, month. Returns the object's gs:// URI and row
 rows themselves go from GCS to BigQuery in a load job, not through Mage.
 """
 
-from utils.taxi_pipeline import locate_month_in_gcs
+from utils.steps.taxi_pipeline import locate_month_in_gcs
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader

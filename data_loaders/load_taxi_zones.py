@@ -5,8 +5,8 @@ naming the line. 'NV' and 'NA' (zones 264, 265) stay text.
 
 import pyarrow.parquet as pq
 
-from utils.marts import load_zones
-from utils.zones import SCHEMA
+from utils.domain.zones import SCHEMA
+from utils.steps.marts import load_zones
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader

@@ -3,8 +3,8 @@
 SERVICE: yellow, green, fhv, fhvhv, or several (SERVICE=yellow,green: one backfill each, run
 side by side). RELEASE: the release the runs read (their variable `source`; default TAXI_SOURCE).
 A month whose source file has not changed since the pipeline last loaded it is skipped
-(utils/unchanged.py); FORCE=true loads it again. CLEANING=raw keeps every row, in the _raw tables
-under the course's views (utils/course_views.py).
+(utils/steps/unchanged.py); FORCE=true loads it again. CLEANING=raw keeps every row, in the _raw tables
+under the course's views (utils/sinks/course_views.py).
 
 Loads a range of months through Mage's own backfill (the object the UI's Backfills page creates:
 interval month, one run per month start, each loading the month of its execution_date), so
@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from scripts import run_local  # noqa: E402
 from scripts.local_services import ServiceError  # noqa: E402
 from scripts.mage_api import MageRunError  # noqa: E402
-from utils.progress import plural  # noqa: E402
-from utils.taxi_schema import SERVICES  # noqa: E402
-from utils.taxi_source import CLEANING, SOURCES  # noqa: E402
+from utils.domain.progress import plural  # noqa: E402
+from utils.domain.taxi_schema import SERVICES  # noqa: E402
+from utils.domain.taxi_source import CLEANING, SOURCES  # noqa: E402
 
 MAX_MONTHS = 120  # a longer range needs CONFIRM=yes
 _MONTH = re.compile(r'(\d{4})-(\d{2})')
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     services = parse_services(args.service)
     months = months_between(first, last)
     variables = {'source': args.release.strip()} if args.release.strip() else {}
-    if args.force.strip():  # force=true loads months whose source has not changed since (utils/unchanged.py)
+    if args.force.strip():  # force=true loads months whose source has not changed since (utils/steps/unchanged.py)
         variables['force'] = args.force.strip().lower()
     if args.cleaning.strip():  # cleaning=raw: every row, into the _raw tables and the course's views
         variables['cleaning'] = args.cleaning.strip().lower()

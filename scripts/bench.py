@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 
 from scripts.local_services import Postgres, free_port, start_http_mirror, stop_process_group  # noqa: E402
 from scripts.synthetic_taxi import FULL_MONTH_ROWS, YELLOW_2019_01_ROWS, generate_month  # noqa: E402
-from utils.taxi_schema import course_layout, schema_for  # noqa: E402
+from utils.domain.taxi_schema import course_layout, schema_for  # noqa: E402
 
 BENCH = REPO / '.data' / 'bench'
 SAMPLE = REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz'
@@ -151,14 +151,14 @@ def course_imports() -> None:
 def clean_month_file(year: str, month: str) -> None:
     """The month's clean.parquet made by the pipeline's own steps (a run removes its own when it
     succeeds); its path is the last line printed."""
-    from utils.taxi_pipeline import clean_month, extract_month
+    from utils.steps.taxi_pipeline import clean_month, extract_month
 
     print(clean_month(extract_month({'service': 'yellow', 'year': year, 'month': month}))['clean_path'])
 
 
 def partitions_ours(clean: str, out: str) -> None:
-    from utils.gcs_io import write_partitions
-    from utils.taxi_source import TaxiMonth
+    from utils.domain.taxi_source import TaxiMonth
+    from utils.sinks.gcs_io import write_partitions
 
     files = write_partitions(Path(clean), Path(out), schema_for('yellow'), TaxiMonth('yellow', 2021, 1))
     print(len(files))

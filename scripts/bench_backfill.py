@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from scripts.local_services import copy_checkout, free_port, start_http_mirror, stop_process_group  # noqa: E402
 from scripts.mage_api import MageServer  # noqa: E402
 from scripts.synthetic_taxi import FULL_MONTH_ROWS, generate_month  # noqa: E402
-from utils.taxi_schema import course_layout  # noqa: E402
+from utils.domain.taxi_schema import course_layout  # noqa: E402
 
 OUT = REPO / '.data' / 'bench-backfill'
 YEAR = 2019

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from scripts.local_services import free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group  # noqa: E402
 from scripts.synthetic_taxi import generate_month  # noqa: E402
-from utils.progress import plural  # noqa: E402
+from utils.domain.progress import plural  # noqa: E402
 
 PROJECT, BUCKET = 'local-project', 'bench-bigquery'
 
@@ -61,11 +61,11 @@ def main() -> int:
 
 
 def run(root: Path, rows: int, repeat: int) -> int:
-    from utils import bigquery_load, gcs_io
-    from utils.cleaning import clean_file
-    from utils.environment import bigquery_client, storage_client
-    from utils.taxi_files import csv_to_parquet
-    from utils.taxi_schema import schema_for
+    from utils.domain.cleaning import clean_file
+    from utils.domain.taxi_files import csv_to_parquet
+    from utils.domain.taxi_schema import schema_for
+    from utils.sinks import bigquery_load, gcs_io
+    from utils.sinks.environment import bigquery_client, storage_client
 
     yellow = schema_for('yellow')
     bucket = storage_client().create_bucket(BUCKET)

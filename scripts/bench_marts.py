@@ -97,13 +97,13 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
     import pyarrow.parquet as pq
     from google.cloud import bigquery
 
-    from utils import bigquery_load, gcs_io
-    from utils.cleaning import clean_file
-    from utils.environment import bigquery_client, storage_client
-    from utils.postgres_load import replace_month, replace_table
-    from utils.taxi_files import csv_to_parquet
-    from utils.taxi_schema import schema_for
-    from utils.zones import SCHEMA, TABLE, read_zone_lookup
+    from utils.domain.cleaning import clean_file
+    from utils.domain.taxi_files import csv_to_parquet
+    from utils.domain.taxi_schema import schema_for
+    from utils.domain.zones import SCHEMA, TABLE, read_zone_lookup
+    from utils.sinks import bigquery_load, gcs_io
+    from utils.sinks.environment import bigquery_client, storage_client
+    from utils.sinks.postgres_load import replace_month, replace_table
 
     yellow, client = schema_for('yellow'), bigquery_client()
     bucket = storage_client().create_bucket(BUCKET)
@@ -254,7 +254,7 @@ def fact_rows(pg: Postgres, target: str, schema: str) -> int:
         with closing(pg.connect()) as conn, conn.cursor() as cur:
             cur.execute(f'SELECT count(*) FROM {schema}.fact_trips')
             return cur.fetchone()[0]
-    from utils.environment import bigquery_client
+    from utils.sinks.environment import bigquery_client
 
     return next(iter(bigquery_client().query(f'SELECT count(*) AS n FROM `{PROJECT}.{schema}.fact_trips`').result())).n
 

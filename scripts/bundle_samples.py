@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from utils.schema_drift import conform, match_columns  # noqa: E402
-from utils.taxi_schema import schema_for  # noqa: E402
+from utils.domain.schema_drift import conform, match_columns  # noqa: E402
+from utils.domain.taxi_schema import schema_for  # noqa: E402
 
 GREEN_PARQUET = ('2021-01', '2023-01', '2023-02', '2025-01')
 CSV_MONTHS = {  # service -> (the shared file of first-100-lines months, the months bundled)

@@ -2,13 +2,13 @@
 
     blocks      data_loaders/ transformers/ data_exporters/ custom/ sensors/ charts/: Mage's
                 block files, a few lines each over utils/ (and Mage's block decorators)
-    utils/      the blocks' shared code, in layers (docs/architecture.md):
-      domain       what a taxi month is and how it is read, checked and cleaned; no database,
-                   no cloud, no environment, no Mage
-      sinks        where months are written (PostgreSQL, GCS, BigQuery) and the clients the
+    utils/      the blocks' shared code, a sub-package per layer (docs/architecture.md):
+      domain/      what a taxi month is and how it is read, checked and cleaned; no database,
+                   no cloud, no Mage
+      sinks/       where months are written (PostgreSQL, GCS, BigQuery) and the clients the
                    environment picks
-      steps        what a run does with a month: its month, files, audit, alerts, marts
-      mage_runs    the one module of utils/ that reads Mage's database or starts its runs
+      steps/       what a run does with a month: its month, files, audit, alerts, marts
+      mage_runs.py the one module of utils/ that reads Mage's database or starts its runs
     scripts/    the tools around the project (the local stack, make targets, benches, the
                 server's start); scripts/mage_patches/ is the one place that patches Mage
 
@@ -26,33 +26,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BLOCK_FOLDERS = ('data_loaders', 'transformers', 'data_exporters', 'custom', 'sensors', 'charts')
 
-DOMAIN = (
-    'taxi_schema',
-    'schema_drift',
-    'data_dictionary',
-    'cleaning',
-    'taxi_files',
-    'taxi_source',
-    'zones',
-    'progress',
-)
-SINKS = ('environment', 'postgres_load', 'gcs_io', 'bigquery_load', 'course_views', 'month_lock')
-STEPS = (
-    'run_month',
-    'run_files',
-    'audit',
-    'alerts',
-    'failures',
-    'unchanged',
-    'month_sensor',
-    'taxi_pipeline',
-    'green_taxi_etl',
-    'marts',
-    'marts_follow',
-    'load_charts',
-    'gcp_setup',
-)
-MAGE_RUNS = ('mage_runs',)
+LAYERS = ('domain', 'sinks', 'steps')  # the sub-packages of utils/, in this order (docs/architecture.md)
+MAGE_RUNS = 'utils.mage_runs'
 # Mage's public API for a project: the block decorators, its io classes, its command line
 MAGE_PUBLIC = ('mage_ai.data_preparation.decorators', 'mage_ai.io', 'mage_ai.cli')
 CLOUD_AND_DATABASE_CLIENTS = ('psycopg2', 'google.cloud', 'google.auth', 'google.oauth2', 'pgpq')
@@ -67,33 +42,25 @@ class Contract:
     except_files: tuple[str, ...] = ()
 
 
-def utils_files(modules: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f'utils/{m}.py' for m in modules)
-
-
-def utils_modules(modules: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f'utils.{m}' for m in modules)
-
-
 CONTRACTS = (
     Contract(
-        'the domain imports neither the sinks, the steps, the environment, Mage nor a client of a database or a cloud',
-        utils_files(DOMAIN),
-        (*utils_modules(SINKS + STEPS + MAGE_RUNS), 'mage_ai', 'scripts', *CLOUD_AND_DATABASE_CLIENTS),
+        'the domain imports neither the sinks, the steps, Mage nor a client of a database or a cloud',
+        ('utils/domain/*.py',),
+        ('utils.sinks', 'utils.steps', MAGE_RUNS, 'mage_ai', 'scripts', *CLOUD_AND_DATABASE_CLIENTS),
     ),
     Contract(
         'the sinks import neither the steps nor Mage',
-        utils_files(SINKS),
-        (*utils_modules(STEPS + MAGE_RUNS), 'mage_ai', 'scripts'),
+        ('utils/sinks/*.py',),
+        ('utils.steps', MAGE_RUNS, 'mage_ai', 'scripts'),
     ),
     Contract(
         'utils/ imports neither scripts/ nor the tests',
-        ('utils/*.py',),
+        ('utils/**/*.py',),
         ('scripts', 'tests', 'support', 'conftest', 'course_oracle'),
     ),
     Contract(
         "Mage's internals are reached from utils/mage_runs.py and scripts/mage_patches/ only",
-        ('utils/*.py', 'scripts/*.py', *(f'{folder}/*.py' for folder in BLOCK_FOLDERS)),
+        ('utils/**/*.py', 'scripts/*.py', *(f'{folder}/*.py' for folder in BLOCK_FOLDERS)),
         ('mage_ai',),
         allowed=MAGE_PUBLIC,
         except_files=('utils/mage_runs.py',),
@@ -138,13 +105,11 @@ def broken(contract: Contract, root: Path = REPO_ROOT) -> list[str]:
 
 
 def unlayered(root: Path = REPO_ROOT) -> list[str]:
-    """The modules of utils/ that no layer lists (a new module must say where it belongs)."""
-    layered = set(DOMAIN + SINKS + STEPS + MAGE_RUNS) | {'__init__'}
-    return [
-        f'utils/{p.stem}.py has no layer in scripts/check_layers.py'
-        for p in sorted((root / 'utils').glob('*.py'))
-        if p.stem not in layered
-    ]
+    """The modules of utils/ outside its layers' sub-packages (a new module must say where it
+    belongs), and sub-packages that are not a layer."""
+    loose = [p for p in sorted((root / 'utils').glob('*.py')) if p.stem not in ('__init__', 'mage_runs')]
+    folders = [p for p in sorted((root / 'utils').iterdir()) if p.is_dir() and p.name not in (*LAYERS, '__pycache__')]
+    return [f'utils/{p.name} has no layer: put it in utils/{"|".join(LAYERS)}/' for p in loose + folders]
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
 """`make gcp-setup`: create (if missing) the bucket and the BigQuery dataset the cloud pipelines
-write to, both in GOOGLE_LOCATION, or refuse saying what to change (utils/gcp_setup.py). Run it
+write to, both in GOOGLE_LOCATION, or refuse saying what to change (utils/steps/gcp_setup.py). Run it
 again at any time: what exists and fits is left as it is.
 
 Settings from .env, as `make run` reads them: IO_CONFIG_PROFILE=gcp, GOOGLE_PROJECT_ID,
@@ -23,7 +23,7 @@ def say(message: str) -> None:
 
 def main() -> int:
     env = environment()
-    from utils.environment import (
+    from utils.sinks.environment import (
         ConfigError,
         bigquery_client,
         cloud_credentials,
@@ -31,7 +31,14 @@ def main() -> int:
         load_profile,
         storage_client,
     )
-    from utils.gcp_setup import SetupRefused, Target, check_names, check_permissions, ensure_bucket, ensure_dataset
+    from utils.steps.gcp_setup import (
+        SetupRefused,
+        Target,
+        check_names,
+        check_permissions,
+        ensure_bucket,
+        ensure_dataset,
+    )
 
     try:
         profile = load_profile()

@@ -186,7 +186,7 @@ class MageServer:
     def run_and_its_refresh(
         self, pipeline_uuid: str, variables: dict[str, Any] | None = None, timeout: float = 900
     ) -> list[RunResult]:
-        """A run, then the marts run its last block started (refresh_marts: utils/marts_follow.py),
+        """A run, then the marts run its last block started (refresh_marts: utils/steps/marts_follow.py),
         waited for by its id; a run that started none gives a list of one."""
         result = self.run(pipeline_uuid, variables, timeout)
         marts_run_id = (result.manifest or {}).get('marts_run_id')

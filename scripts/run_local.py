@@ -60,7 +60,7 @@ def mirror_port(env=os.environ) -> int:
 
 
 # What `make run` runs: each pipeline with its variables, in order. The loads of api_to_postgres
-# and gcs_to_bigquery start their marts' refresh themselves (utils/marts_follow.py): make run
+# and gcs_to_bigquery start their marts' refresh themselves (utils/steps/marts_follow.py): make run
 # waits for it and says how it went.
 MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]
 RUNS: list[tuple[str, dict]] = [
@@ -126,7 +126,7 @@ def start_emulators(env: dict[str, str]) -> None:
 
 
 def create_bucket(env: dict[str, str]) -> None:
-    from utils.environment import storage_client
+    from utils.sinks.environment import storage_client
 
     client = storage_client()
     if client.lookup_bucket(env['GCS_BUCKET']) is None:

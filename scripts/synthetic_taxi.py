@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from utils.taxi_schema import course_layout
+from utils.domain.taxi_schema import course_layout
 
 FULL_MONTH_ROWS = 1_369_765  # yellow 2021-01
 YELLOW_2019_01_ROWS = 7_667_792  # yellow 2019-01, the size of a pre-pandemic month

@@ -2,10 +2,10 @@
 
 A recurring schedule's run asks every `source_poll_seconds` and fails after `source_wait_hours`
 (pipeline variables), naming the object and how long it waited; a backfill, Run@once or the API
-trigger goes on at once (utils/month_sensor.py says why).
+trigger goes on at once (utils/steps/month_sensor.py says why).
 """
 
-from utils.month_sensor import wait_for_gcs_month as wait_for_month
+from utils.steps.month_sensor import wait_for_gcs_month as wait_for_month
 
 if 'sensor' not in globals():
     from mage_ai.data_preparation.decorators import sensor

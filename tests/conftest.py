@@ -122,7 +122,7 @@ def cloud_env(taxi_env, gcs_emulator, bigquery_emulator, monkeypatch) -> dict[st
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    from utils.environment import storage_client
+    from utils.sinks.environment import storage_client
 
     storage_client().create_bucket(values['GCS_BUCKET'])
     return {**taxi_env, **values}

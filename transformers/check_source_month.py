@@ -3,7 +3,7 @@ the load pipelines wrote), checked, and its trips table found in the pipeline's 
 (postgres_marts: PostgreSQL, bigquery_marts: BigQuery). Bad variables or a month never loaded
 fail here, naming them, before dbt starts."""
 
-from utils.marts import check_source_month as check
+from utils.steps.marts import check_source_month as check
 
 if 'transformer' not in globals():
     from mage_ai.data_preparation.decorators import transformer

@@ -2,15 +2,15 @@
 
 yellow, green: keep passenger_count > 0 (as the course does); fhv, fhvhv: keep the trips with a
 dispatching base (module 4). The pipeline variable cleaning=raw keeps every row. The rules, and
-the count of rows each one dropped, are in utils/cleaning.py and the block log.
+the count of rows each one dropped, are in utils/domain/cleaning.py and the block log.
 """
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from utils.taxi_files import iter_parquet_batches
-from utils.taxi_pipeline import clean_month, manifest_of
-from utils.taxi_schema import schema_for
+from utils.domain.taxi_files import iter_parquet_batches
+from utils.domain.taxi_schema import schema_for
+from utils.steps.taxi_pipeline import clean_month, manifest_of
 
 if 'transformer' not in globals():
     from mage_ai.data_preparation.decorators import transformer

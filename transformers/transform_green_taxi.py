@@ -1,16 +1,16 @@
 """The homework's transformer: keep the trips with passenger_count > 0 AND trip_distance > 0,
 add lpep_pickup_date (the pickup's date), and name the columns in snake_case by the project's one
 rule (VendorID -> vendor_id, RatecodeID -> rate_code_id, PULocationID -> pu_location_id,
-DOLocationID -> do_location_id). The rules are data (utils/cleaning.py HOMEWORK_RULES); the log
+DOLocationID -> do_location_id). The rules are data (utils/domain/cleaning.py HOMEWORK_RULES); the log
 says how many rows each one dropped.
 """
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from utils.cleaning import clean_schema
-from utils.green_taxi_etl import SCHEMA, transform
-from utils.taxi_files import iter_parquet_batches
+from utils.domain.cleaning import clean_schema
+from utils.domain.taxi_files import iter_parquet_batches
+from utils.steps.green_taxi_etl import SCHEMA, transform
 
 if 'transformer' not in globals():
     from mage_ai.data_preparation.decorators import transformer

@@ -50,7 +50,7 @@ retrieved"): every pipeline's Dashboard is empty. Fixed: the chart route
 (.../block_layout_items/<chart>) goes in front of it (make_app_with_dashboard_route).
 
 And a failed block says why first: Block.execute_block, on an exception, hands it to
-utils/failures.py (the reason as the block's first ERROR log record, on the alert, in load_audit)
+utils/steps/failures.py (the reason as the block's first ERROR log record, on the alert, in load_audit)
 before Mage's retry logs "Exception thrown when attempting to run <function …>" and its
 traceback (execute_block_saying_why). dbt's own lines reach a run's log at WARNING at most
 (dbt_log_at_most_warning), so a dbt block's first ERROR record is that reason too: which test or
@@ -246,7 +246,7 @@ def execute_block_saying_why(self, *args, **kwargs):
         logger = kwargs.get('logger')
         if logger is not None and not kwargs.get('from_notebook'):
             try:
-                from utils.failures import block_failed, dbt_reason, dbt_target_dir
+                from utils.steps.failures import block_failed, dbt_reason, dbt_target_dir
 
                 dbt_text = None
                 if getattr(self.type, 'value', self.type) == 'dbt':

@@ -4,7 +4,7 @@ Mage has no run name: its run lists (a pipeline's Runs, a backfill's page) show 
 trigger, and every on-demand run reads `api_to_postgres_on_demand`. So the trigger's name a run
 shows, in those lists (the API's `pipeline_schedule_name`) and in its alerts, is followed by what
 the run loads: `api_to_postgres_on_demand · yellow 2021-01`, `Backfill green 2020-09..2020-11 ·
-green 2020-10`. The month is the one the run loads (utils/run_month.py: a backfill's or a
+green 2020-10`. The month is the one the run loads (utils/steps/run_month.py: a backfill's or a
 schedule's from its date, otherwise its variables, with the pipeline's defaults under them). The
 trigger itself keeps its name.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from utils.run_month import label_of_run, started_by_of
+from utils.steps.run_month import label_of_run, started_by_of
 
 SEPARATOR = ' · '
 

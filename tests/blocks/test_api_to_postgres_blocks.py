@@ -8,7 +8,7 @@ import pytest
 from conftest import YELLOW_SAMPLE, query
 from course_oracle import course_clean
 
-from utils.taxi_schema import schema_for
+from utils.domain.taxi_schema import schema_for
 
 load_taxi_csv = importlib.import_module('data_loaders.load_taxi_csv')
 clean_taxi_trips = importlib.import_module('transformers.clean_taxi_trips')

@@ -9,9 +9,9 @@ import pytest
 from conftest import GREEN_MONTH
 from course_oracle import homework_transform
 
-from utils.cleaning import renamed_columns
-from utils.green_taxi_etl import SCHEMA, homework_months
-from utils.taxi_files import csv_to_parquet
+from utils.domain.cleaning import renamed_columns
+from utils.domain.taxi_files import csv_to_parquet
+from utils.steps.green_taxi_etl import SCHEMA, homework_months
 
 transform_green_taxi = importlib.import_module('transformers.transform_green_taxi')
 

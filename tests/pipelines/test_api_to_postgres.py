@@ -86,7 +86,7 @@ def test_a_mage_run_past_its_timeout_is_killed_and_the_next_one_runs(pg, taxi_en
 @pytest.fixture()
 def loaded_month(pg, taxi_env):
     """ny_taxi.yellow_taxi_data holding yellow 2021-01, loaded by the pipeline's own steps."""
-    from utils.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
+    from utils.steps.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
 
     export_month_to_postgres(clean_month(extract_month({'service': 'yellow', 'year': 2021, 'month': 1})))
     return table_fingerprint(pg, TABLE)
@@ -151,7 +151,7 @@ def test_a_failing_inline_test_fails_the_run(pg, taxi_env, loaded_month, tmp_pat
     cleaner's inline @test sees trips with 0 passengers and fails the run before the export."""
     copy = tmp_path / 'another-checkout-name'
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns('.venv', '.data', '.git', '__pycache__'))
-    cleaning = copy / 'utils' / 'taxi_schema.py'
+    cleaning = copy / 'utils' / 'domain' / 'taxi_schema.py'
     source = cleaning.read_text()
     rules = "COURSE_RULES: tuple[str, ...] = ('passenger_count_missing', 'passenger_count_not_positive')"
     assert rules in source
@@ -199,7 +199,7 @@ def test_full_work_folder_fails_clearly_and_a_rerun_loads(size, stage, pg, taxi_
     """A real full disk under TAXI_WORK_DIR (a small tmpfs), filling up while the 1.7 MB green
     month downloads, or while its parquet is written beside it: the run fails naming the
     folder, leaves no file behind, the month keeps its earlier rows; a rerun loads it all."""
-    from utils.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
+    from utils.steps.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
 
     variables = {'service': 'green', 'year': 2020, 'month': 10}
     lines = gzip.decompress(GREEN_MONTH.read_bytes()).splitlines(keepends=True)

@@ -8,7 +8,7 @@ import pytest
 from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query
 from course_oracle import mart_figures
 
-from utils.environment import bigquery_client
+from utils.sinks.environment import bigquery_client
 
 pytestmark = pytest.mark.mage
 MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 'year': 2020, 'month': 10}]

@@ -7,8 +7,8 @@ import pytest
 from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run
 from course_oracle import course_clean
 
-from utils.bigquery_load import count_month
-from utils.environment import bigquery_client, storage_client
+from utils.sinks.bigquery_load import count_month
+from utils.sinks.environment import bigquery_client, storage_client
 
 pytestmark = pytest.mark.mage
 GREEN_OCT = {'service': 'green', 'year': 2020, 'month': 10}

@@ -9,7 +9,7 @@ from conftest import GREEN_MONTH, REPO, mage_run, query, table_fingerprint, unde
 from course_oracle import homework_transform
 
 from scripts.synthetic_taxi import generate_month
-from utils.environment import storage_client
+from utils.sinks.environment import storage_client
 
 pytestmark = pytest.mark.mage
 TABLE = 'mage.green_taxi'

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from utils.environment import REPO_ROOT
+from utils.sinks.environment import REPO_ROOT
 
 pytestmark = pytest.mark.mage
 SAMPLES = REPO_ROOT / 'samples'
@@ -34,7 +34,7 @@ def stack_bigquery(stack, monkeypatch):
     """A client of the BigQuery emulator the session's `make up` runs."""
     from dotenv import dotenv_values
 
-    from utils.environment import bigquery_client
+    from utils.sinks.environment import bigquery_client
 
     settings = {**dotenv_values(REPO_ROOT / 'dev.env'), **stack.env}  # as `make up` reads them
     for name in ('IO_CONFIG_PROFILE', 'GOOGLE_PROJECT_ID', 'GOOGLE_LOCATION', 'BIGQUERY_EMULATOR_URL'):

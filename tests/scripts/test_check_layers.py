@@ -11,10 +11,10 @@ from scripts import check_layers
 from scripts.check_layers import CONTRACTS, REPO_ROOT, broken, unlayered
 
 WRONG_IMPORTS = {  # contract (its first words) -> (file, the line put in it)
-    'the domain imports': ('utils/cleaning.py', 'from utils.postgres_load import load_month'),
-    'the sinks import': ('utils/postgres_load.py', 'from utils.taxi_pipeline import extract_month'),
-    'utils/ imports neither': ('utils/zones.py', 'import scripts.backfill'),
-    "Mage's internals": ('utils/audit.py', 'from mage_ai.orchestration.db.models.schedules import PipelineRun'),
+    'the domain imports': ('utils/domain/cleaning.py', 'from utils.sinks.postgres_load import load_month'),
+    'the sinks import': ('utils/sinks/postgres_load.py', 'from utils.steps.taxi_pipeline import extract_month'),
+    'utils/ imports neither': ('utils/domain/zones.py', 'import scripts.backfill'),
+    "Mage's internals": ('utils/steps/audit.py', 'from mage_ai.orchestration.db.models.schedules import PipelineRun'),
     'blocks are thin': ('data_loaders/load_taxi_csv.py', 'import psycopg2'),
 }
 
@@ -46,4 +46,4 @@ def test_each_contract_fails_on_a_wrong_import(copy_of_the_project, contract):
 
 def test_a_module_of_utils_without_a_layer_is_named(copy_of_the_project):
     (copy_of_the_project / 'utils' / 'new_sink.py').write_text('"""A sink nobody placed."""\n')
-    assert unlayered(copy_of_the_project) == ['utils/new_sink.py has no layer in scripts/check_layers.py']
+    assert unlayered(copy_of_the_project) == ['utils/new_sink.py has no layer: put it in utils/domain|sinks|steps/']

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from conftest import query
 
-from utils import audit
+from utils.steps import audit
 
 RUN = {'pipeline_uuid': 'api_to_postgres', 'pipeline_run_id': 41, 'block_uuid': 'export_taxi_to_postgres'}
 MANIFEST = {
@@ -75,7 +75,7 @@ def test_a_failed_attempt_leaves_its_row_and_its_error_goes_on(pg):
 
 def test_postgres_unreachable_the_attempt_stands_and_the_log_says_why(pg, monkeypatch, caplog):
     monkeypatch.setenv('POSTGRES_PORT', '1')  # nothing listens there: a real refused connection
-    caplog.set_level(logging.WARNING, logger='utils.audit')
+    caplog.set_level(logging.WARNING, logger='utils.steps.audit')
     with audit.attempt(RUN, 'x', date(2020, 10, 1), MANIFEST) as outcome:
         outcome['result'] = {**MANIFEST, 'rows_loaded': 1}
     assert (

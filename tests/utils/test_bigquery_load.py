@@ -6,7 +6,10 @@ import pytest
 from conftest import GREEN_MONTH
 from google.api_core.exceptions import GoogleAPICallError
 
-from utils.bigquery_load import (
+from utils.domain.cleaning import clean_file
+from utils.domain.taxi_files import csv_to_parquet
+from utils.domain.taxi_schema import schema_for
+from utils.sinks.bigquery_load import (
     bigquery_schema,
     count_month,
     external_table_sql,
@@ -14,11 +17,8 @@ from utils.bigquery_load import (
     replace_month_sql,
     table_ids,
 )
-from utils.cleaning import clean_file
-from utils.environment import bigquery_client, google_target, storage_client
-from utils.gcs_io import open_bucket, upload_file
-from utils.taxi_files import csv_to_parquet
-from utils.taxi_schema import schema_for
+from utils.sinks.environment import bigquery_client, google_target, storage_client
+from utils.sinks.gcs_io import open_bucket, upload_file
 
 GREEN = schema_for('green')
 OCT, NOV = date(2020, 10, 1), date(2020, 11, 1)

@@ -4,9 +4,9 @@ import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 from course_oracle import course_clean
 
-from utils.cleaning import clean_batch, clean_file
-from utils.taxi_files import csv_to_parquet
-from utils.taxi_schema import schema_for
+from utils.domain.cleaning import clean_batch, clean_file
+from utils.domain.taxi_files import csv_to_parquet
+from utils.domain.taxi_schema import schema_for
 
 
 def _batch(passenger_counts):

@@ -1,17 +1,17 @@
-"""utils/course_views.py on a real PostgreSQL: the raw table under the course's names."""
+"""utils/sinks/course_views.py on a real PostgreSQL: the raw table under the course's names."""
 
 from datetime import date
 
 import pyarrow.csv as pacsv
 from conftest import query
 
-from utils.course_views import postgres_view
-from utils.environment import REPO_ROOT
-from utils.gcs_io import monthly_object, partitioned_prefix
-from utils.postgres_load import replace_month
-from utils.schema_drift import conform
-from utils.taxi_schema import schema_for
-from utils.taxi_source import TaxiMonth
+from utils.domain.schema_drift import conform
+from utils.domain.taxi_schema import schema_for
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.course_views import postgres_view
+from utils.sinks.environment import REPO_ROOT
+from utils.sinks.gcs_io import monthly_object, partitioned_prefix
+from utils.sinks.postgres_load import replace_month
 
 FHV = schema_for('fhv')
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from utils import environment
-from utils.environment import ConfigError, load_profile, postgres_connect_kwargs
+from utils.sinks import environment
+from utils.sinks.environment import ConfigError, load_profile, postgres_connect_kwargs
 
 
 def test_active_profile_defaults_to_local(monkeypatch):
@@ -108,7 +108,7 @@ def gcp_client_without_key(tmp_path, extra: dict[str, str]) -> subprocess.Comple
             **extra,
         }
     )
-    code = 'from utils.environment import storage_client; print(type(storage_client()._credentials).__module__)'
+    code = 'from utils.sinks.environment import storage_client; print(type(storage_client()._credentials).__module__)'
     return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=120)
 
 

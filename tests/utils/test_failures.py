@@ -1,12 +1,12 @@
-"""The one-line reason of a failed block (utils/failures.py): an exception with the notes added on
+"""The one-line reason of a failed block (utils/steps/failures.py): an exception with the notes added on
 its way up, and a dbt invocation's failed nodes read from the run_results.json dbt writes."""
 
 import json
 import os
 from datetime import datetime, timedelta, timezone
 
-from utils.failures import add_note, dbt_reason, dbt_target_dir, reason
-from utils.taxi_source import SourceError
+from utils.domain.taxi_source import SourceError
+from utils.steps.failures import add_note, dbt_reason, dbt_target_dir, reason
 
 
 def test_the_reason_is_one_line_with_the_notes():
@@ -26,10 +26,10 @@ def test_a_note_is_added_on_python_3_10_too():
 
     from support.engine import pyenv_python
 
-    from utils.environment import REPO_ROOT
+    from utils.sinks.environment import REPO_ROOT
 
     code = (
-        'import sys; from utils.failures import add_note, reason; e = ValueError("month=13 is outside 1..12"); '
+        'import sys; from utils.steps.failures import add_note, reason; e = ValueError("month=13 is outside 1..12"); '
         'add_note(e, "load_taxi_csv failed for yellow 2021-13"); print(sys.version_info[:2], reason(e))'
     )
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""`make gcp-setup` (utils/gcp_setup.py): on the real emulators what they can produce (create,
+"""`make gcp-setup` (utils/steps/gcp_setup.py): on the real emulators what they can produce (create,
 idempotence, a bucket or dataset in another location, a dashed name); what only real GCP
 produces (a bucket name someone else has, an account without a role) is tested as the request we
 send and the answer GCP gives, from a stand-in HTTP server on loopback: we say so there."""
@@ -17,7 +17,7 @@ import pytest
 import requests
 from conftest import REPO
 
-from utils.gcp_setup import (
+from utils.steps.gcp_setup import (
     NEEDED,
     SetupRefused,
     Target,
@@ -48,7 +48,7 @@ def emulators(gcs_emulator, bigquery_emulator, monkeypatch):
 
 
 def clients():
-    from utils.environment import bigquery_client, storage_client
+    from utils.sinks.environment import bigquery_client, storage_client
 
     return storage_client(), bigquery_client()
 

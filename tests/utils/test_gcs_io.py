@@ -4,9 +4,12 @@ import pytest
 from conftest import GREEN_MONTH
 from course_oracle import course_clean
 
-from utils.cleaning import clean_file
-from utils.environment import ConfigError, google_target, storage_client
-from utils.gcs_io import (
+from utils.domain.cleaning import clean_file
+from utils.domain.taxi_files import csv_to_parquet
+from utils.domain.taxi_schema import schema_for
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.environment import ConfigError, google_target, storage_client
+from utils.sinks.gcs_io import (
     CloudError,
     is_month_partition_file,
     month_partition_objects,
@@ -16,9 +19,6 @@ from utils.gcs_io import (
     upload_month_partitions,
     write_partitions,
 )
-from utils.taxi_files import csv_to_parquet
-from utils.taxi_schema import schema_for
-from utils.taxi_source import TaxiMonth
 
 GREEN = schema_for('green')
 OCT = TaxiMonth('green', 2020, 10)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from utils import audit
-from utils.load_charts import (
+from utils.steps import audit
+from utils.steps.load_charts import (
     failures_per_day,
     pipeline_of,
     rows_per_month,
@@ -113,7 +113,7 @@ def test_seconds_per_block_are_per_mage_run_with_retries_added(trail):
 
 def test_failures_per_day_count_the_runs_that_failed(trail):
     """Run 9's failed export was mended by its retry: not a failed run. On the next day, a run
-    refused for its variables (no service or month: utils/failures.py) and one whose export failed."""
+    refused for its variables (no service or month: utils/steps/failures.py) and one whose export failed."""
     next_day = DAY + timedelta(days=1)
     attempt('api_to_postgres', 12, 'load_taxi_csv', None, None, 0.1, 'failed', day=next_day)
     attempt('api_to_postgres', 13, 'load_taxi_csv', 'green', date(2020, 10, 1), 1.0, day=next_day)

@@ -1,9 +1,9 @@
-"""When a load starts its marts' refresh, and when it says why not (utils/marts_follow.py). The
+"""When a load starts its marts' refresh, and when it says why not (utils/steps/marts_follow.py). The
 refresh itself, through the server: tests/pipelines/test_dbt_marts.py and test_run_local.py."""
 
 import pytest
 
-from utils.marts_follow import why_not_refreshed
+from utils.steps.marts_follow import why_not_refreshed
 
 LOADED = {'service': 'green', 'year': 2020, 'month': 10, 'source': 'course', 'raw': False}
 SERVER_RUN = {'pipeline_uuid': 'api_to_postgres', 'pipeline_run_id': 12}

@@ -3,7 +3,7 @@
 
 import pytest
 
-from utils.marts import FACT_TABLES, check_source_month, mart_tables
+from utils.steps.marts import FACT_TABLES, check_source_month, mart_tables
 
 
 def test_fhvhv_is_refused_naming_the_services_the_marts_build():

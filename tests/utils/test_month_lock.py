@@ -1,11 +1,11 @@
-"""utils/month_lock.py on a real PostgreSQL: a second load of the same target month waits for
+"""utils/sinks/month_lock.py on a real PostgreSQL: a second load of the same target month waits for
 the first; another month, or another target, does not."""
 
 import logging
 import threading
 from datetime import date
 
-from utils.month_lock import month_locked
+from utils.sinks.month_lock import month_locked
 
 TARGET = 'postgres:ny_taxi.yellow_taxi_data'
 
@@ -23,7 +23,7 @@ def entered_within(seconds: float, target: str, month: date, log: list) -> threa
 
 def test_the_same_month_waits_other_months_and_targets_do_not(taxi_env, caplog):
     entered = []
-    with caplog.at_level(logging.INFO, logger='utils.month_lock'), month_locked(TARGET, date(2021, 1, 1)):
+    with caplog.at_level(logging.INFO, logger='utils.sinks.month_lock'), month_locked(TARGET, date(2021, 1, 1)):
         assert entered_within(5, TARGET, date(2021, 2, 1), entered).is_alive() is False
         assert entered_within(5, 'gs://bucket/nyc_taxi/yellow', date(2021, 1, 1), entered).is_alive() is False
         waiting = entered_within(1.5, TARGET, date(2021, 1, 1), entered)

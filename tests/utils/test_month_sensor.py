@@ -7,7 +7,7 @@ from conftest import YELLOW_SAMPLE
 from support.source_server import Fault
 
 from scripts.local_services import free_port
-from utils.month_sensor import (
+from utils.steps.month_sensor import (
     Patience,
     SourceCheckError,
     SourceNotPublishedError,

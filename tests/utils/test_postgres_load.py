@@ -5,8 +5,8 @@ import pyarrow as pa
 import pytest
 from conftest import query, small_disk, table_fingerprint, undescribed
 
-from utils.postgres_load import ChunkStream, LoadError, binary_copy, check_identifier, count_month, replace_month
-from utils.taxi_schema import schema_for
+from utils.domain.taxi_schema import schema_for
+from utils.sinks.postgres_load import ChunkStream, LoadError, binary_copy, check_identifier, count_month, replace_month
 
 YELLOW = schema_for('yellow')
 JAN, FEB = date(2021, 1, 1), date(2021, 2, 1)
@@ -261,7 +261,7 @@ def test_a_long_copy_reports_its_progress(pg, monkeypatch, caplog):
     import time as clock
 
     monkeypatch.setenv('TAXI_PROGRESS_SECONDS', '0.5')
-    caplog.set_level(logging.INFO, logger='utils.progress')
+    caplog.set_level(logging.INFO, logger='utils.domain.progress')
 
     def slowly():
         for batch in trips(8000, batch_rows=1000):
@@ -269,6 +269,6 @@ def test_a_long_copy_reports_its_progress(pg, monkeypatch, caplog):
             yield batch
 
     assert load(pg, JAN, slowly()) == 8000
-    lines = [r.getMessage() for r in caplog.records if r.name == 'utils.progress']
+    lines = [r.getMessage() for r in caplog.records if r.name == 'utils.domain.progress']
     assert len(lines) >= 3, lines
     assert all(m.startswith('COPY into ny_taxi.yellow_taxi_data_2021_01__staging: ') for m in lines), lines

@@ -1,12 +1,12 @@
-"""utils/run_month.py: the month a run loads. Which runs are date-driven is asked of Mage's
+"""utils/steps/run_month.py: the month a run loads. Which runs are date-driven is asked of Mage's
 database; that part is tested through the server (tests/pipelines/test_orchestration.py)."""
 
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from utils.run_month import month_of_run, parse_execution_date, run_is_date_driven
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_source import TaxiMonth
+from utils.steps.run_month import month_of_run, parse_execution_date, run_is_date_driven
 
 DEFAULTS = {'service': 'yellow', 'year': 2021, 'month': 1}  # merged into every run by Mage
 
@@ -98,7 +98,7 @@ def test_the_source_comes_from_the_variables_then_taxi_source(monkeypatch):
 
 def test_a_run_is_labelled_with_what_it_loads():
     """The words the run lists and alerts show after a run's trigger (scripts/mage_patches/run_labels.py)."""
-    from utils.run_month import label_of_run
+    from utils.steps.run_month import label_of_run
 
     person = {'service': 'yellow', 'year': 2021, 'month': 1}
     assert label_of_run(person, '2026-12-03T10:00:00', 'person') == 'yellow 2021-01'

@@ -2,7 +2,7 @@
 
 green 2021-01 and 2023-01 ("schema A": double codes, ehail_fee of Arrow's null type),
 2023-02 ("B": int64 codes, int32 location ids, large_string flags), 2025-01 ("C": B plus
-cbd_congestion_fee). Read at the edge (utils/schema_drift.py), they load into one table with
+cbd_congestion_fee). Read at the edge (utils/domain/schema_drift.py), they load into one table with
 one set of types, and their GCS partitions read back as one dataset with no cast.
 """
 
@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import query
 
-from utils.cleaning import clean_file
-from utils.environment import REPO_ROOT
-from utils.postgres_load import replace_month
-from utils.schema_drift import BadFileError
-from utils.taxi_files import iter_parquet_batches, tlc_parquet_to_raw
-from utils.taxi_schema import schema_for
+from utils.domain.cleaning import clean_file
+from utils.domain.schema_drift import BadFileError
+from utils.domain.taxi_files import iter_parquet_batches, tlc_parquet_to_raw
+from utils.domain.taxi_schema import schema_for
+from utils.sinks.environment import REPO_ROOT
+from utils.sinks.postgres_load import replace_month
 
 TRIP_DATA = REPO_ROOT / 'samples' / 'trip-data'
 GREEN = schema_for('green')
@@ -84,7 +84,7 @@ def test_a_required_column_the_file_lacks_is_named_with_the_file(tmp_path):
     with pytest.raises(
         BadFileError,
         match=r'^https://x/green_tripdata_2023-02.parquet: its columns do not match '
-        r'the green taxi schema \(utils/taxi_schema.py\): missing column\(s\) '
+        r'the green taxi schema \(utils/domain/taxi_schema.py\): missing column\(s\) '
         r'lpep_pickup_datetime$',
     ):
         tlc_parquet_to_raw(
@@ -164,8 +164,8 @@ def test_the_gcs_partitions_of_the_layouts_read_back_as_one_dataset_with_no_cast
     writes them: pyarrow and DuckDB read them as one dataset, types as they were written."""
     import duckdb
 
-    from utils.gcs_io import write_partitions
-    from utils.taxi_source import TaxiMonth
+    from utils.domain.taxi_source import TaxiMonth
+    from utils.sinks.gcs_io import write_partitions
 
     out = tmp_path / 'green_partitioned'
     for month in MONTHS:  # each month written apart, then put together, as the uploads do in GCS
@@ -190,9 +190,9 @@ def test_the_gcs_partitions_of_the_layouts_read_back_as_one_dataset_with_no_cast
 def test_the_layouts_load_into_one_bigquery_table_and_a_new_field_is_added(cloud_env, tmp_path):
     """On the emulator: the table made before 2025 (no cbd_congestion_fee) gains the field when
     2025-01 loads; the older months read NULL there, their rows untouched."""
-    from utils.bigquery_load import load_month, table_ids
-    from utils.environment import bigquery_client, google_target, storage_client
-    from utils.gcs_io import open_bucket, upload_file
+    from utils.sinks.bigquery_load import load_month, table_ids
+    from utils.sinks.environment import bigquery_client, google_target, storage_client
+    from utils.sinks.gcs_io import open_bucket, upload_file
 
     target = google_target()
     bucket = open_bucket(storage_client(), target.bucket)
@@ -236,10 +236,10 @@ def test_the_gcs_dataset_of_the_layouts_loads_into_bigquery_in_one_load_job(clou
     so real GCP's external table over the same files is tested with the gcp mark only."""
     from google.cloud import bigquery
 
-    from utils.bigquery_load import ensure_dataset
-    from utils.environment import bigquery_client, google_target, storage_client
-    from utils.gcs_io import open_bucket, upload_month_partitions
-    from utils.taxi_source import TaxiMonth
+    from utils.domain.taxi_source import TaxiMonth
+    from utils.sinks.bigquery_load import ensure_dataset
+    from utils.sinks.environment import bigquery_client, google_target, storage_client
+    from utils.sinks.gcs_io import open_bucket, upload_month_partitions
 
     target = google_target()
     bucket = open_bucket(storage_client(), target.bucket)

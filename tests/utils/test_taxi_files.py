@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 
-from utils.taxi_files import ROW_GROUP_ROWS, BadFileError, bad_rows, csv_to_parquet
-from utils.taxi_schema import schema_for
+from utils.domain.taxi_files import ROW_GROUP_ROWS, BadFileError, bad_rows, csv_to_parquet
+from utils.domain.taxi_schema import schema_for
 
 
 def _gz(tmp_path, text: str, name='f.csv.gz'):
@@ -75,7 +75,7 @@ def test_header_mismatch_names_the_columns(tmp_path, header_change, message):
     with pytest.raises(
         BadFileError,
         match='^the-url: its columns do not match the yellow taxi schema '
-        rf'\(utils/taxi_schema.py\): {message}',
+        rf'\(utils/domain/taxi_schema.py\): {message}',
     ):
         csv_to_parquet(_gz(tmp_path, header + '\n'), dest, schema_for('yellow'), 'the-url')
     assert not dest.exists() and list(tmp_path.glob('*.part')) == []
@@ -141,7 +141,7 @@ def _sample_with_bad_lines(tmp_path):
 def test_malformed_rows_are_kept_aside_and_the_rest_loads(tmp_path):
     import csv as csvmod
 
-    from utils.taxi_files import csv_to_parquet_keeping_rejects
+    from utils.domain.taxi_files import csv_to_parquet_keeping_rejects
 
     path, lines = _sample_with_bad_lines(tmp_path)
     dest = tmp_path / 'raw.parquet'
@@ -159,7 +159,7 @@ def test_malformed_rows_are_kept_aside_and_the_rest_loads(tmp_path):
 
 
 def test_too_many_malformed_rows_fail_the_file(tmp_path):
-    from utils.taxi_files import MalformedRowsError, csv_to_parquet_keeping_rejects
+    from utils.domain.taxi_files import MalformedRowsError, csv_to_parquet_keeping_rejects
 
     path, _ = _sample_with_bad_lines(tmp_path)
     dest = tmp_path / 'raw.parquet'
@@ -173,7 +173,7 @@ def test_too_many_malformed_rows_fail_the_file(tmp_path):
 
 
 def test_clean_files_have_no_rejects_file(tmp_path):
-    from utils.taxi_files import csv_to_parquet_keeping_rejects
+    from utils.domain.taxi_files import csv_to_parquet_keeping_rejects
 
     result = csv_to_parquet_keeping_rejects(YELLOW_SAMPLE, tmp_path / 'raw.parquet', schema_for('yellow'), 'u', 0.01)
     assert result == {'rows': 1197, 'rows_rejected': 0, 'rejects_path': None}
@@ -181,7 +181,7 @@ def test_clean_files_have_no_rejects_file(tmp_path):
 
 
 def test_row_groups_are_regrouped_and_empty_batches_skipped(tmp_path):
-    from utils.taxi_files import ROW_GROUP_ROWS, parquet_writer
+    from utils.domain.taxi_files import ROW_GROUP_ROWS, parquet_writer
 
     schema = pa.schema([('a', pa.int64())])
     with parquet_writer(tmp_path / 'x.parquet', schema) as writer:
@@ -199,7 +199,7 @@ def test_row_groups_are_regrouped_and_empty_batches_skipped(tmp_path):
 def test_a_failed_write_stops_the_producer_and_leaves_no_file(tmp_path):
     """write_parquet writes in a background thread: its failure must reach the caller and stop
     the batches being produced, and dest must not appear."""
-    from utils.taxi_files import write_parquet
+    from utils.domain.taxi_files import write_parquet
 
     schema = pa.schema([('a', pa.int64())])
     produced = []
@@ -226,7 +226,7 @@ def test_reading_a_parquet_file_holds_one_row_group_not_the_file(tmp_path):
     code = """
 import sys
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
-from utils.taxi_files import iter_parquet_batches, ROW_GROUP_ROWS
+from utils.domain.taxi_files import iter_parquet_batches, ROW_GROUP_ROWS
 path = sys.argv[1]
 group = pa.table({f'c{i}': np.random.default_rng(i).random(ROW_GROUP_ROWS) for i in range(8)})  # 2 MB a group
 with pq.ParquetWriter(path, group.schema, compression='none') as w:
@@ -253,8 +253,8 @@ def test_first_rows_reads_one_small_batch_as_a_dataframe(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from utils.taxi_files import first_rows
-    from utils.taxi_pipeline import loader_output, manifest_of
+    from utils.domain.taxi_files import first_rows
+    from utils.steps.taxi_pipeline import loader_output, manifest_of
 
     path = tmp_path / 'raw.parquet'
     pq.write_table(pa.table({'trip': list(range(1000)), 'fare': [1.5] * 1000}), path, row_group_size=100)

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 from conftest import GREEN_SAMPLE_CSV, YELLOW_SAMPLE
 
-from utils.environment import REPO_ROOT
-from utils.taxi_schema import SERVICES, schema_for, snake_case
+from utils.domain.taxi_schema import SERVICES, schema_for, snake_case
+from utils.sinks.environment import REPO_ROOT
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_every_bundled_file_of_a_service_has_its_required_columns_and_no_other(s
     own CSV lines): matched case-insensitively, every file fits its service's entry."""
     import pyarrow.parquet as pq
 
-    from utils.schema_drift import match_columns
+    from utils.domain.schema_drift import match_columns
 
     schema = schema_for(service)
     files = sorted((REPO_ROOT / 'samples').glob(f'*/{service}_tripdata_*'))
@@ -60,8 +60,8 @@ def test_every_bundled_file_of_a_service_has_its_required_columns_and_no_other(s
 def test_a_service_is_one_entry():
     """What a step reads of a service is in its entry: table names and GCS prefixes derive from
     the service's name, the rest (rules, clustering, releases) is in the entry."""
-    from utils import bigquery_load, gcs_io
-    from utils.postgres_load import table_name
+    from utils.sinks import bigquery_load, gcs_io
+    from utils.sinks.postgres_load import table_name
 
     fhv = schema_for('fhv')
     assert table_name('fhv') == 'fhv_taxi_data'
@@ -112,8 +112,8 @@ def test_unknown_service_is_named():
 def test_the_data_dictionary_explains_every_column():
     """Every column of the trips tables (both services, as loaded and as the homework adds),
     the zones and the marts has a description."""
-    from utils.data_dictionary import describe
-    from utils.zones import SCHEMA as ZONES
+    from utils.domain.data_dictionary import describe
+    from utils.domain.zones import SCHEMA as ZONES
 
     marts = ''.join(p.read_text() for p in (REPO_ROOT / 'dbt' / 'taxi_marts' / 'models' / 'core').glob('*.sql'))
     # the dbt models' columns: their aliases (`... as revenue_zone`) and fact_trips' `trips.<column>`

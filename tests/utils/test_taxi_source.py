@@ -5,7 +5,7 @@ import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 from support.source_server import Fault
 
-from utils.taxi_source import SourceError, TaxiMonth, download
+from utils.domain.taxi_source import SourceError, TaxiMonth, download
 
 
 @pytest.fixture(autouse=True)
@@ -131,14 +131,14 @@ def test_unreachable_host(tmp_path):
 
 
 def progress_lines(caplog, prefix: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == 'utils.progress' and r.getMessage().startswith(prefix)]
+    return [r for r in caplog.records if r.name == 'utils.domain.progress' and r.getMessage().startswith(prefix)]
 
 
 def test_a_slow_download_reports_its_progress(source, served, tmp_path, monkeypatch, caplog):
     """The real October 2020 green month over a slow link (600 kB/s, ~3 s): a line at least
     every TAXI_PROGRESS_SECONDS, each with the MB so far of the whole."""
     monkeypatch.setenv('TAXI_PROGRESS_SECONDS', '1')
-    caplog.set_level(logging.INFO, logger='utils.progress')
+    caplog.set_level(logging.INFO, logger='utils.domain.progress')
     path = served('green', 2020, 10, GREEN_MONTH.read_bytes(), gzipped=True)
     source.faults[path] = Fault(bytes_per_second=600_000)
     url = source.base_url + path

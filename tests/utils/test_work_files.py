@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.run_files import remove_work_files
+from utils.steps.run_files import remove_work_files
 
 
 def run_folder(root, pipeline, month, run):
@@ -60,7 +60,7 @@ def test_runs_of_one_pipeline_ending_together(tmp_path, monkeypatch):
 def test_a_step_failing_before_it_wrote_leaves_no_empty_folder(tmp_path, monkeypatch):
     """A month the source does not have fails before a byte is written: no empty run-<id> folder
     stays behind (nor its month's and pipeline's); a failure with files keeps them for the retry."""
-    from utils.run_files import writing_in
+    from utils.steps.run_files import writing_in
 
     monkeypatch.setenv('TAXI_WORK_DIR', str(tmp_path))
     empty = tmp_path / 'api_to_postgres' / 'yellow_tripdata_2021-05' / 'run-7'
@@ -76,7 +76,7 @@ def test_a_step_failing_before_it_wrote_leaves_no_empty_folder(tmp_path, monkeyp
 
 WRITE_A_CLI_FOLDER = """
 import os, sys
-from utils.run_files import run_dir
+from utils.steps.run_files import run_dir
 folder = run_dir('yellow_tripdata_2021-01', {'pipeline_uuid': 'api_to_postgres'})
 folder.mkdir(parents=True)
 (folder / 'raw.parquet').write_bytes(b'x')
@@ -94,7 +94,7 @@ def test_an_editor_or_cli_folder_goes_when_its_process_ends(tmp_path):
     import subprocess
     import sys
 
-    from utils.environment import REPO_ROOT
+    from utils.sinks.environment import REPO_ROOT
 
     env = {**os.environ, 'TAXI_WORK_DIR': str(tmp_path), 'PYTHONPATH': str(REPO_ROOT)}
 

@@ -1,6 +1,6 @@
 -- The FHV trips (the course's module-4 stg_fhv_tripdata): the loaded rows, with the location
 -- columns named as the taxis' are. The load has already dropped the trips with no dispatching
--- base (the course's one FHV rule, utils/taxi_schema.py); nothing else is filtered here.
+-- base (the course's one FHV rule, utils/domain/taxi_schema.py); nothing else is filtered here.
 select
     dispatching_base_num,
     pickup_datetime,

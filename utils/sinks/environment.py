@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CLOUD_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 IO_CONFIG_PATH = REPO_ROOT / 'io_config.yaml'
 PROFILE_ENV_VAR = 'IO_CONFIG_PROFILE'

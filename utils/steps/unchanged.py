@@ -21,9 +21,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from utils import audit
-from utils.run_month import run_completed, skips_unchanged
-from utils.taxi_source import TaxiMonth, published_version
+from utils.domain.taxi_source import TaxiMonth, published_version
+from utils.steps import audit
+from utils.steps.run_month import run_completed, skips_unchanged
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from utils.environment import work_dir
+from utils.sinks.environment import work_dir
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ def error_text(error: BaseException) -> str:
 
 
 def record_block_error(run: Mapping[str, Any], error: BaseException, line: str | None = None) -> None:
-    """Put the error (or `line`, the one utils/failures.py logs first) on the block run Mage
+    """Put the error (or `line`, the one utils/steps/failures.py logs first) on the block run Mage
     alerts from; nothing outside a server-triggered run."""
     run_id, block_uuid = run.get('pipeline_run_id'), run.get('block_uuid')
     if run_id is None or not block_uuid:

@@ -7,7 +7,7 @@ transaction that locks the table first, drops the month's old partition and atta
 table in its place. Until that COMMIT readers see the old month; if anything fails, every month
 stays as it was (a staging table left by a killed process is dropped by the next load); a rerun
 replaces the month, never duplicating it; other months are never touched. Two loads of the SAME
-month are serialised by the caller (utils/month_lock.py): they would share the staging table.
+month are serialised by the caller (utils/sinks/month_lock.py): they would share the staging table.
 
 Rows go over the wire in PostgreSQL's binary COPY format, encoded from Arrow batches by pgpq:
 the server stores the integers, floats and timestamps as they are instead of parsing text
@@ -28,9 +28,9 @@ import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg2 import sql
 
-from utils.data_dictionary import describe
-from utils.progress import Progress
-from utils.taxi_schema import TaxiSchema, postgres_type
+from utils.domain.data_dictionary import describe
+from utils.domain.progress import Progress
+from utils.domain.taxi_schema import TaxiSchema, postgres_type
 
 log = logging.getLogger(__name__)
 

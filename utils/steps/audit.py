@@ -29,8 +29,8 @@ from typing import Any
 
 from psycopg2 import sql
 
-from utils.environment import postgres_connection, postgres_schema
-from utils.postgres_load import check_identifier
+from utils.sinks.environment import postgres_connection, postgres_schema
+from utils.sinks.postgres_load import check_identifier
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,10 @@ def attempt(
         yield outcome
         status = 'succeeded'
     except BaseException as e:
-        from utils.failures import AUDITED, reason
+        from utils.steps.failures import AUDITED, reason
 
         error = reason(e)
-        setattr(e, AUDITED, True)  # utils/failures.py writes no second row for the run
+        setattr(e, AUDITED, True)  # utils/steps/failures.py writes no second row for the run
         raise
     finally:
         _record(run, block, month, {**manifest, **(outcome.get('result') or {})}, target, started, status, error)

@@ -9,7 +9,7 @@ red row of the run's log list, beside the block's name) is then the reason, e.g.
     for yellow 2021-05
 
 instead of Mage's "Exception thrown when attempting to run <function …>" and its traceback.
-The same line goes on the block run Mage alerts from (utils/alerts.py) and, when the block wrote
+The same line goes on the block run Mage alerts from (utils/steps/alerts.py) and, when the block wrote
 no audit row of its own (variables refused before any load, a dbt build, a sensor), into
 load_audit as the run's failed row: every failed run has one, which the dashboard counts.
 
@@ -80,7 +80,7 @@ def block_failed(
     """Say why `block_uuid` failed (say: the block's Mage logger's error method), put it on the
     alert ('<block> failed: <why>'), and give the run its failed audit row if the block wrote
     none. Returns the reason."""
-    from utils.alerts import record_block_error
+    from utils.steps.alerts import record_block_error
 
     why = dbt_reason_text or reason(error)
     say(why)  # the log list's Block column names the block
@@ -94,10 +94,10 @@ def block_failed(
 def _audit_failed_run(run: Mapping[str, Any], block_uuid: str, why: str) -> None:
     """The failed row of a run whose block wrote none: its service and month as far as they are
     valid (a refused variable is kept as given, or left empty)."""
-    from utils import audit
+    from utils.steps import audit
 
     try:
-        from utils.taxi_source import TaxiMonth
+        from utils.domain.taxi_source import TaxiMonth
 
         month: date | None = TaxiMonth.from_vars(run).first_day
     except Exception:  # noqa: BLE001 - a run refused for its variables has no month to name

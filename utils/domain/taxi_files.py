@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from utils.schema_drift import BadFileError, conform, iter_tlc_parquet_batches, match_columns
-from utils.taxi_schema import TaxiSchema
+from utils.domain.schema_drift import BadFileError, conform, iter_tlc_parquet_batches, match_columns
+from utils.domain.taxi_schema import TaxiSchema
 
 log = logging.getLogger(__name__)
 

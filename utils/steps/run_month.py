@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
-from utils.environment import default_source
-from utils.progress import plural
-from utils.taxi_source import TaxiMonth
+from utils.domain.progress import plural
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.environment import default_source
 
 DEFAULT_SOURCE_LAG_MONTHS = 2
 

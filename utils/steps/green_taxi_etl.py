@@ -25,17 +25,17 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from utils import gcs_io
-from utils.cleaning import HOMEWORK_RULES, clean_file, clean_schema
-from utils.environment import default_source, google_target, postgres_connection, storage_client
-from utils.month_lock import locked
-from utils.postgres_load import replace_table
-from utils.progress import plural
-from utils.run_files import run_dir, writing_in
-from utils.taxi_files import iter_parquet_batches
-from utils.taxi_pipeline import Manifest, fetch_month, timed
-from utils.taxi_schema import course_layout
-from utils.taxi_source import TaxiMonth
+from utils.domain.cleaning import HOMEWORK_RULES, clean_file, clean_schema
+from utils.domain.progress import plural
+from utils.domain.taxi_files import iter_parquet_batches
+from utils.domain.taxi_schema import course_layout
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks import gcs_io
+from utils.sinks.environment import default_source, google_target, postgres_connection, storage_client
+from utils.sinks.month_lock import locked
+from utils.sinks.postgres_load import replace_table
+from utils.steps.run_files import run_dir, writing_in
+from utils.steps.taxi_pipeline import Manifest, fetch_month, timed
 
 log = logging.getLogger(__name__)
 

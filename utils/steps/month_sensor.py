@@ -1,7 +1,7 @@
 """Wait for a month's input before a scheduled run loads it (the body of the sensor blocks).
 
 A recurring schedule fires on a date and loads the month `source_lag_months` (default 2) before
-it (utils/run_month.py); the TLC publishes a month about two months after it ends, sometimes
+it (utils/steps/run_month.py); the TLC publishes a month about two months after it ends, sometimes
 later. So a scheduled run first waits for its month's input:
 
     the run was started by          the sensor
@@ -130,7 +130,7 @@ def _duration(seconds: float) -> str:
 
 
 def _waits(variables: Mapping[str, Any]) -> bool:
-    from utils.run_month import run_started_by
+    from utils.steps.run_month import run_started_by
 
     started_by = run_started_by(variables)
     if started_by != 'schedule':
@@ -143,7 +143,7 @@ def _sensor(wait: Callable[[Mapping[str, Any], Patience], None]) -> Callable[[Ma
     """A sensor block's body: wait only in a scheduled run; an error goes on the alert too."""
 
     def sensor(variables: Mapping[str, Any]) -> bool:
-        from utils.alerts import record_block_error
+        from utils.steps.alerts import record_block_error
 
         try:
             if _waits(variables):
@@ -159,8 +159,8 @@ def _sensor(wait: Callable[[Mapping[str, Any], Patience], None]) -> Callable[[Ma
 @_sensor
 def wait_for_release_file(variables: Mapping[str, Any], patience: Patience) -> None:
     """The sensor of api_to_postgres and api_to_gcs: the month's file in the release."""
-    from utils.environment import source_base_url
-    from utils.run_month import month_of_run
+    from utils.sinks.environment import source_base_url
+    from utils.steps.run_month import month_of_run
 
     month = month_of_run(variables)
     url = month.url(source_base_url(month.source))
@@ -181,9 +181,9 @@ def wait_for_release_file(variables: Mapping[str, Any], patience: Patience) -> N
 @_sensor
 def wait_for_gcs_month(variables: Mapping[str, Any], patience: Patience) -> None:
     """The sensor of gcs_to_bigquery: the month's parquet object that api_to_gcs writes."""
-    from utils import gcs_io
-    from utils.environment import google_target, storage_client
-    from utils.run_month import month_of_run
+    from utils.sinks import gcs_io
+    from utils.sinks.environment import google_target, storage_client
+    from utils.steps.run_month import month_of_run
 
     bucket = gcs_io.open_bucket(storage_client(), google_target().bucket)
     name = gcs_io.monthly_object(month_of_run(variables))

@@ -16,8 +16,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from utils.progress import Progress
-from utils.taxi_schema import schema_for
+from utils.domain.progress import Progress
+from utils.domain.taxi_schema import schema_for
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def download(
     stalled response (no byte for `timeout` seconds) or, when `gzipped`, a body that is not gzip
     raises SourceError naming the URL, and `dest` is left as it was. `parquet`: the body must
     start as a parquet file does. `identity`, when given, receives the file's `version`
-    (version_of), for the audit and the next run's "unchanged?" (utils/taxi_pipeline.py).
+    (version_of), for the audit and the next run's "unchanged?" (utils/steps/taxi_pipeline.py).
     """
     timeout = float(os.environ.get('TAXI_HTTP_TIMEOUT', '60')) if timeout is None else timeout
     retries = int(os.environ.get('TAXI_HTTP_RETRIES', '3')) if retries is None else retries

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from utils.taxi_schema import TaxiSchema
+from utils.domain.taxi_schema import TaxiSchema
 
 
 class BadFileError(ValueError):
@@ -53,7 +53,7 @@ def match_columns(names: list[str], schema: TaxiSchema, label: str) -> dict[str,
             parts.append(f'column(s) given twice (names differ only by case) {", ".join(twice)}')
         raise BadFileError(
             f'{label}: its columns do not match the {schema.service} taxi schema '
-            f'(utils/taxi_schema.py): {"; ".join(parts)}'
+            f'(utils/domain/taxi_schema.py): {"; ".join(parts)}'
         )
     return matched
 

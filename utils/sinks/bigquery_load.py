@@ -14,9 +14,9 @@ import logging
 import re
 from datetime import date
 
-from utils.data_dictionary import describe
-from utils.environment import CloudError
-from utils.taxi_schema import TaxiSchema, snake_case
+from utils.domain.data_dictionary import describe
+from utils.domain.taxi_schema import TaxiSchema, snake_case
+from utils.sinks.environment import CloudError
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from utils.environment import CloudError, ConfigError
-from utils.taxi_files import BATCH_ROWS
-from utils.taxi_schema import TaxiSchema, snake_case
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_files import BATCH_ROWS
+from utils.domain.taxi_schema import TaxiSchema, snake_case
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.environment import CloudError, ConfigError
 
 log = logging.getLogger(__name__)
 

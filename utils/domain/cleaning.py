@@ -10,7 +10,7 @@ row that matches several of a pipeline's rules is counted under the first.
     HOMEWORK_RULES  data[(data['passenger_count'] > 0) & (data['trip_distance'] > 0)]
                                                                    (green_taxi_etl)
 
-The month pipelines take each service's rules from its entry (utils/taxi_schema.py); the
+The month pipelines take each service's rules from its entry (utils/domain/taxi_schema.py); the
 pipeline variable `cleaning=raw` loads every row of the file (no rule), for the later modules
 that count the source's rows.
 
@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from utils.taxi_files import iter_parquet_batches, write_parquet
-from utils.taxi_schema import COURSE_RULES, TaxiSchema, snake_case
+from utils.domain.taxi_files import iter_parquet_batches, write_parquet
+from utils.domain.taxi_schema import COURSE_RULES, TaxiSchema, snake_case
 
 log = logging.getLogger(__name__)
 

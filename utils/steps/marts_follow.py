@@ -20,9 +20,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from utils.marts import MART_SERVICES
-from utils.taxi_pipeline import Manifest
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_source import TaxiMonth
+from utils.steps.marts import MART_SERVICES
+from utils.steps.taxi_pipeline import Manifest
 
 log = logging.getLogger(__name__)
 MARTS_AFTER = {'api_to_postgres': 'postgres_marts', 'gcs_to_bigquery': 'bigquery_marts'}

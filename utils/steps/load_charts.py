@@ -1,5 +1,5 @@
 """What the pipelines' dashboards draw (Mage chart blocks, charts/): each function returns the
-DataFrame one chart aggregates, read from the audit trail (utils/audit.py) or from the marts.
+DataFrame one chart aggregates, read from the audit trail (utils/steps/audit.py) or from the marts.
 
 Each pipeline's dashboard (Pipelines > <pipeline> > Dashboard) is a Mage page block layout,
 dashboards/pipelines/<pipeline>/dashboard/block_layout.yaml (scripts/start_mage.py points
@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 from psycopg2 import sql
 
-from utils.audit import TABLE
-from utils.environment import postgres_connection, postgres_schema
-from utils.postgres_load import check_identifier
-from utils.taxi_source import TaxiMonth
+from utils.domain.taxi_source import TaxiMonth
+from utils.sinks.environment import postgres_connection, postgres_schema
+from utils.sinks.postgres_load import check_identifier
+from utils.steps.audit import TABLE
 
 RUNS_SHOWN = 20  # the per-run chart: the latest runs of the pipeline
 ZONES_SHOWN = 15  # the marts' zone chart: the zones with the highest revenue
@@ -89,7 +89,7 @@ def failures_per_day(pipeline: str) -> pd.DataFrame:
     """Per day (UTC, of a run's first audit row) the pipeline's server runs, and how many of them
     failed: a run whose latest audit row is a failure (a failed attempt that a retry mended is
     not one). Every failed run has an audit row, a run refused for its variables too
-    (utils/failures.py); `mage run` attempts (no run id) are not Mage runs and are not counted."""
+    (utils/steps/failures.py); `mage run` attempts (no run id) are not Mage runs and are not counted."""
     return _audit_query(
         """SELECT to_char(first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS runs,
                   count(*) FILTER (WHERE last_status = 'failed') AS failed_runs
@@ -141,7 +141,7 @@ def zone_revenue(pipeline: str, variables: Mapping[str, Any], zones: int = ZONES
     """The mart pipeline's month (its variables service, year, month: change them in the
     pipeline's Variables to chart another month): the `zones` zones with the highest revenue,
     their revenue and trips, from dm_monthly_zone_revenue."""
-    from utils.marts import warehouse
+    from utils.steps.marts import warehouse
 
     rows = warehouse(pipeline).zone_revenue(TaxiMonth.from_vars(variables), zones)
     frame = pd.DataFrame(rows, columns=['zone', 'revenue', 'trips'])

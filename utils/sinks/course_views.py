@@ -10,7 +10,7 @@ homework counts the source files' rows. A raw load keeps every row in `<service>
                                              course's unquoted VendorID to vendorid)
     BigQuery    nytaxi.<service>_tripdata    the TLC's names as they are
 
-over it, with every column of the service's entry (utils/taxi_schema.py) and source_month.
+over it, with every column of the service's entry (utils/domain/taxi_schema.py) and source_month.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import logging
 
 from psycopg2 import sql
 
-from utils.postgres_load import check_identifier, table_name
-from utils.taxi_schema import TaxiSchema, snake_case
+from utils.domain.taxi_schema import TaxiSchema, snake_case
+from utils.sinks.postgres_load import check_identifier, table_name
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def postgres_view(conn, schema_name: str, schema: TaxiSchema) -> str:
 
 def bigquery_view(client, target, schema: TaxiSchema) -> str:
     """CREATE OR REPLACE VIEW nytaxi.<service>_tripdata over <dataset>.<service>_raw_tripdata."""
-    from utils.bigquery_load import check_names, ensure_dataset
+    from utils.sinks.bigquery_load import check_names, ensure_dataset
 
     check_names(target.project, target.dataset)
     ensure_dataset(client, target.project, BIGQUERY_DATASET)

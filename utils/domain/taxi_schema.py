@@ -4,7 +4,7 @@ A service's entry (SERVICES below) says everything a step needs: its columns in 
 with the TLC's spelling, its clean snake_case name and one *kind*; which columns a month's file
 may lack; the cleaning rules of the month pipelines; the column BigQuery clusters by after the
 month; and which months each release publishes. Loaders, exporters, sensors and marts read it;
-adding a service is adding an entry here (and its descriptions in utils/data_dictionary.py).
+adding a service is adding an entry here (and its descriptions in utils/domain/data_dictionary.py).
 
     kind        pandas (course taxi_dtypes)   arrow                 postgres            bigquery
     int         Int64                         int64                 BIGINT              INT64
@@ -15,7 +15,7 @@ adding a service is adding an entry here (and its descriptions in utils/data_dic
 
 Files are matched to the entry by column name, case-insensitively (the TLC writes PULocationID,
 PUlocationID, dropOff_datetime, Airport_fee in some years and not in others) and cast to these
-kinds at the edge (utils/taxi_files.py), so every month of a service has one set of types.
+kinds at the edge (utils/domain/taxi_files.py), so every month of a service has one set of types.
 Timestamps are microseconds, not pandas' nanoseconds: BigQuery reads a nanosecond parquet
 timestamp as INT64 (mage-ai issue #4582).
 """
@@ -76,7 +76,7 @@ class TaxiSchema:
     service: str
     kinds: dict[str, Kind]  # source column (the TLC's spelling) -> kind, in table order
     optional: frozenset[str] = frozenset()  # columns a month's file may lack: NULL in that month
-    rules: tuple[str, ...] = ()  # the month pipelines' cleaning rules (utils/cleaning.py)
+    rules: tuple[str, ...] = ()  # the month pipelines' cleaning rules (utils/domain/cleaning.py)
     cluster_by: str = 'vendor_id'  # BigQuery's clustering column after source_month
     releases: Releases = field(default_factory=lambda: Releases(('2019-01', '2021-07'), '2009-01'))
 

@@ -1,7 +1,7 @@
 """The Python steps of the mart pipelines; the marts themselves are the dbt project
 dbt/taxi_marts (one copy of each model for both warehouses), run by the dbt block.
 
-    load_taxi_zones           <NYC_TLC_BASE_URL>/misc/taxi_zone_lookup.csv, checked (utils/zones.py)
+    load_taxi_zones           <NYC_TLC_BASE_URL>/misc/taxi_zone_lookup.csv, checked (utils/domain/zones.py)
     export_zones_to_postgres  \\ the checked lookup -> taxi_zone_lookup, replaced whole, atomically:
     export_zones_to_bigquery  /  the dbt source of dim_zones
     check_source_month        the run's service/year/month checked, its trips table found
@@ -27,8 +27,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from utils import bigquery_load
-from utils.environment import (
+from utils.domain.taxi_source import TaxiMonth, download
+from utils.domain.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
+from utils.sinks import bigquery_load
+from utils.sinks.environment import (
     REPO_ROOT,
     bigquery_client,
     google_target,
@@ -36,12 +38,10 @@ from utils.environment import (
     postgres_schema,
     source_base_url,
 )
-from utils.month_lock import locked
-from utils.postgres_load import check_identifier, comment_columns, replace_table, table_name
-from utils.run_files import run_dir, writing_in
-from utils.taxi_pipeline import Manifest, timed
-from utils.taxi_source import TaxiMonth, download
-from utils.zones import SCHEMA, TABLE, read_zone_lookup, zones_url
+from utils.sinks.month_lock import locked
+from utils.sinks.postgres_load import check_identifier, comment_columns, replace_table, table_name
+from utils.steps.run_files import run_dir, writing_in
+from utils.steps.taxi_pipeline import Manifest, timed
 
 log = logging.getLogger(__name__)
 DBT_PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'

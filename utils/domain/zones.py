@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from utils.taxi_source import SourceError
+from utils.domain.taxi_source import SourceError
 
 log = logging.getLogger(__name__)
 

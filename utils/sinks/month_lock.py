@@ -19,7 +19,7 @@ from datetime import date
 
 import psycopg2
 
-from utils.environment import postgres_connection
+from utils.sinks.environment import postgres_connection
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from utils import audit, bigquery_load, course_views, gcs_io
-from utils.alerts import record_block_error
-from utils.cleaning import clean_file
-from utils.environment import (
+from utils.domain.cleaning import clean_file
+from utils.domain.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
+from utils.domain.taxi_schema import TaxiSchema, schema_for
+from utils.domain.taxi_source import TaxiMonth, download
+from utils.sinks import bigquery_load, course_views, gcs_io
+from utils.sinks.environment import (
     CloudError,
     bigquery_client,
     google_target,
@@ -26,15 +28,14 @@ from utils.environment import (
     source_base_url,
     storage_client,
 )
-from utils.failures import add_note
-from utils.month_lock import month_locked
-from utils.postgres_load import count_month, replace_month, table_name
-from utils.run_files import run_dir, writing_in
-from utils.run_month import month_of_run
-from utils.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
-from utils.taxi_schema import TaxiSchema, schema_for
-from utils.taxi_source import TaxiMonth, download
-from utils.unchanged import check_target, unchanged_month
+from utils.sinks.month_lock import month_locked
+from utils.sinks.postgres_load import count_month, replace_month, table_name
+from utils.steps import audit
+from utils.steps.alerts import record_block_error
+from utils.steps.failures import add_note
+from utils.steps.run_files import run_dir, writing_in
+from utils.steps.run_month import month_of_run
+from utils.steps.unchanged import check_target, unchanged_month
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ def load_attempt(
     run: Mapping[str, Any] | None, block: str, manifest: Manifest, target: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """One attempt of a block that reads the source or loads a target: an audit row
-    (utils/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
+    (utils/steps/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
     an error that names the month and the run's work files (they stay for Mage's retry of the
-    run's failed blocks), recorded for the run's alert (utils/alerts.py)."""
+    run's failed blocks), recorded for the run's alert (utils/steps/alerts.py)."""
     month = TaxiMonth.from_vars(manifest)
     started = time.perf_counter()
     with audit.attempt(run, block, month.first_day, manifest, target) as outcome:
@@ -97,7 +98,7 @@ def _summary(block: str, month: TaxiMonth, result: Manifest, target: str | None,
 def extract_month(variables: Mapping[str, Any]) -> Manifest:
     """Download the month's file (the course's gzip CSV or the TLC's parquet) and read it with the
     service's schema into raw.parquet; or, when the file has not changed since the pipeline's last
-    completed load of it, skip it (utils/unchanged.py).
+    completed load of it, skip it (utils/steps/unchanged.py).
 
     Malformed CSV rows go to rejects.csv beside it, unless more than the pipeline variable
     max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
@@ -129,7 +130,7 @@ def fetch_month(
 ) -> Manifest:
     """One month from its release into folder/raw.parquet (rejects.csv beside it), as one audited
     load attempt of `block`: the course's gzip CSV parsed with the schema, or the TLC's parquet
-    read by column name and cast to the service's types (utils/schema_drift.py)."""
+    read by column name and cast to the service's types (utils/domain/schema_drift.py)."""
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
     url = month.url(source_base_url(month.source))
     schema = schema or schema_for(month.service)
@@ -172,7 +173,7 @@ def clean_month(manifest: Manifest) -> Manifest:
     """Apply the cleaning rules to raw.parquet, writing clean.parquet (snake_case columns).
 
     The pipeline variable `cleaning` (read with the month, TaxiMonth.from_vars): `service`
-    (default) applies the service's rules (utils/taxi_schema.py); `raw` keeps every row of the
+    (default) applies the service's rules (utils/domain/taxi_schema.py); `raw` keeps every row of the
     file, which then loads into the service's _raw tables (the later modules count them)."""
     month = TaxiMonth.from_vars(manifest)
     cleaning = 'raw' if month.raw else 'service'
