@@ -113,7 +113,7 @@ def typical(runs: list[tuple[float, float, str]]) -> tuple[float, float]:
 
 def block_times(output: str) -> dict[str, float]:
     """The blocks' own times in a mage run, from their 'extract_month took 1.02 s' log lines."""
-    took = dict(re.findall(r'utils\.taxi_pipeline: (\w+) took ([\d.]+) s', output))
+    took = dict(re.findall(r'utils\.steps\.taxi_pipeline: (\w+) took ([\d.]+) s', output))
     if len(took) != 3:
         raise SystemExit(f'expected 3 timed blocks in the mage run output, found {sorted(took)}')
     return {name: float(seconds) for name, seconds in took.items()}
@@ -149,11 +149,17 @@ def course_imports() -> None:
 
 
 def clean_month_file(year: str, month: str) -> None:
-    """The month's clean.parquet made by the pipeline's own steps (a run removes its own when it
-    succeeds); its path is the last line printed."""
+    """The month's clean.parquet made by the pipeline's own steps, kept for the partition steps
+    in TAXI_WORK_DIR/bench/ (the step's own work folder goes when this process ends, as a run's
+    does when it succeeds); its path is the last line printed."""
+    from utils.sinks.environment import work_dir
     from utils.steps.taxi_pipeline import clean_month, extract_month
 
-    print(clean_month(extract_month({'service': 'yellow', 'year': year, 'month': month}))['clean_path'])
+    clean = Path(clean_month(extract_month({'service': 'yellow', 'year': year, 'month': month}))['clean_path'])
+    kept = work_dir() / 'bench' / f'clean_{year}_{int(month):02d}.parquet'
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clean, kept)
+    print(kept)
 
 
 def partitions_ours(clean: str, out: str) -> None:

@@ -17,6 +17,8 @@ import yaml
 from conftest import query
 from test_mage_ui import ARTIFACTS, UI_DEADLINE_MS, browser, page, tracked_files_left_as_found  # noqa: F401
 
+from utils.steps.load_charts import DAYS_SHOWN, MONTHS_READ_SHOWN, MONTHS_SPLIT_SHOWN, RUNS_SHOWN
+
 pytestmark = pytest.mark.mage
 AUDITED = ['api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery']
 MARTS = ['postgres_marts', 'bigquery_marts']
@@ -73,18 +75,22 @@ def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, tup
     for run_id, day in first_day.items():
         days[day][0] += 1
         days[day][1] += last_status[run_id] == 'failed'
-    runs = sorted(seconds)[-20:]
+    runs = sorted(seconds)[-RUNS_SHOWN:]
+    latest = sorted(months, key=lambda m: (m.split()[1], m.split()[0]))  # by month, then service
+    read_shown = {m: months[m] for m in latest[-MONTHS_READ_SHOWN:]}
     became = {}  # Mage groups the bars by their label, in its sorted order
-    for month, (read, kept, rejected) in months.items():
+    for month, (read, kept, rejected) in ((m, months[m]) for m in latest[-MONTHS_SPLIT_SHOWN:]):
         for what, rows in (('kept', kept), ('dropped', read - kept - rejected), ('malformed', rejected)):
             became[f'{month} {what}'] = round(100 * rows / (read or 1), 2)
     per_day = {
-        f'{day} {what}': n for day, (runs_, failed) in days.items() for what, n in (('runs', runs_), ('failed', failed))
+        f'{day} {what}': n
+        for day in sorted(days)[-DAYS_SHOWN:]
+        for what, n in (('runs', days[day][0]), ('failed', days[day][1]))
     }
     return {
         f'{pipeline}_rows_read_per_month': (
-            sorted(months),
-            [[round(math.log10(max(months[m][0], 1)), 3) for m in sorted(months)]],
+            sorted(read_shown),
+            [[round(math.log10(max(read_shown[m][0], 1)), 3) for m in sorted(read_shown)]],
         ),
         f'{pipeline}_what_became_of_the_rows': (sorted(became), [[became[b] for b in sorted(became)]]),
         f'{pipeline}_seconds_per_block': (runs, [[round(seconds[r][b], 2) for r in runs] for b in blocks]),
@@ -152,7 +158,8 @@ def test_a_pipeline_dashboard_charts_what_load_audit_holds(page, stack, db, pipe
     (logs,) = received[f'{pipeline}_rows_read_per_month']['y']
     sizes = dict(zip(received[f'{pipeline}_rows_read_per_month']['x'], logs, strict=False))
     assert sizes['yellow 2021-01'] / sizes['green 2020-10'] > 0.5
-    # the failed runs charted are Mage's own failed runs of the pipeline (each has its audit row)
+    # the failed runs charted are Mage's own failed runs of the pipeline (each has its audit row;
+    # the session's runs are all of its last days, which the chart shows)
     failed_in_mage = sum(r['status'] == 'failed' for r in stack.mage.runs(pipeline))
     x, (counts,) = expected[f'{pipeline}_failures_per_day']
     assert sum(n for label, n in zip(x, counts, strict=False) if label.endswith(' failed')) == failed_in_mage

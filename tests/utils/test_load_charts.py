@@ -208,3 +208,20 @@ def test_the_chart_files_give_mage_the_figures(trail, mage_project):
     assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]  # load, postgres
     failures = run_chart('failures_per_day', charts['api_to_postgres_failures_per_day']['configuration'])
     assert failures['x'] == ['2026-11-30 failed', '2026-11-30 runs'] and failures['y'] == [[0, 3]]
+
+
+def test_the_bar_charts_show_the_latest_months_and_days(trail):
+    """Mage draws at most 50 bars a chart: the bar charts keep the latest service-months (by
+    month, then service) and days."""
+    months = rows_per_month('api_to_postgres')  # green 2020-10, yellow 2021-01
+    assert rows_read_log_scale(months, shown=1)['month'].tolist() == ['yellow 2021-01']
+    assert what_became_of_the_rows(months, shown=1)['month'].tolist() == [
+        'yellow 2021-01 kept',
+        'yellow 2021-01 dropped',
+        'yellow 2021-01 malformed',
+    ]
+    attempt('api_to_postgres', 14, 'load_taxi_csv', 'green', date(2020, 10, 1), 1.0, day=DAY + timedelta(days=3))
+    assert runs_per_day_labelled(failures_per_day('api_to_postgres'), shown=1).to_dict('records') == [
+        {'day': '2026-12-03 runs', 'runs': 1},
+        {'day': '2026-12-03 failed', 'runs': 0},
+    ]

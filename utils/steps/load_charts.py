@@ -26,6 +26,10 @@ from utils.steps.audit import TABLE
 
 RUNS_SHOWN = 20  # the per-run chart: the latest runs of the pipeline
 ZONES_SHOWN = 15  # the marts' zone chart: the zones with the highest revenue
+# Mage draws at most 50 bars a chart, and a bar needs ~20 px for its label to be read: the latest
+MONTHS_READ_SHOWN = 12  # service-months in "rows read per month" (one bar each)
+MONTHS_SPLIT_SHOWN = 8  # service-months in "what became of the rows" (three bars each)
+DAYS_SHOWN = 10  # days in "runs and failed runs per day" (two bars each)
 
 
 def _audit_query(query: str, params: list[Any]) -> pd.DataFrame:
@@ -100,21 +104,25 @@ def failures_per_day(pipeline: str) -> pd.DataFrame:
     )
 
 
-def rows_read_log_scale(months: pd.DataFrame) -> pd.DataFrame:
+def rows_read_log_scale(months: pd.DataFrame, shown: int = MONTHS_READ_SHOWN) -> pd.DataFrame:
     """The rows read per month on a log10 scale, so a 1,197-row month shows beside a 95,120-row
-    one (the chart's axis prints 10^value: its x_axis_label_format in block_layout.yaml)."""
+    one (the chart's axis prints 10^value: its x_axis_label_format in block_layout.yaml); the
+    latest `shown` service-months."""
     if months.empty:
         return pd.DataFrame(columns=['month', 'log10_rows_read'])
+    months = months.tail(shown)
     logs = months['rows_read'].astype(float).clip(lower=1).map(math.log10).round(3)
     return pd.DataFrame({'month': months['month'], 'log10_rows_read': logs})
 
 
-def what_became_of_the_rows(months: pd.DataFrame) -> pd.DataFrame:
+def what_became_of_the_rows(months: pd.DataFrame, shown: int = MONTHS_SPLIT_SHOWN) -> pd.DataFrame:
     """Per month, what became of the rows read, in % of them: `kept` (written to the target),
     `dropped` (by the cleaning rules), `malformed` (kept aside in rejects.csv). One bar each,
-    labelled `<service> <month> <what>`: the bar's label is its legend."""
+    labelled `<service> <month> <what>`: the bar's label is its legend. The latest `shown`
+    service-months."""
     if months.empty:
         return pd.DataFrame(columns=['month', 'percent_of_rows_read'])
+    months = months.tail(shown)
     shares = []
     for month, read, kept, rejected in months[['month', 'rows_read', 'rows_kept', 'rows_rejected']].itertuples(
         index=False
@@ -125,10 +133,12 @@ def what_became_of_the_rows(months: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(shares, columns=['month', 'percent_of_rows_read'])
 
 
-def runs_per_day_labelled(days: pd.DataFrame) -> pd.DataFrame:
-    """failures_per_day as one bar per day and count, labelled `<day> runs` / `<day> failed`."""
+def runs_per_day_labelled(days: pd.DataFrame, shown: int = DAYS_SHOWN) -> pd.DataFrame:
+    """failures_per_day as one bar per day and count, labelled `<day> runs` / `<day> failed`;
+    the latest `shown` days."""
     if days.empty:
         return pd.DataFrame(columns=['day', 'runs'])
+    days = days.tail(shown)
     bars = [
         (f'{day} {what}', int(n))
         for day, runs, failed in days[['day', 'runs', 'failed_runs']].itertuples(index=False)
