@@ -6,6 +6,9 @@ A month whose source file has not changed since the pipeline last loaded it is s
 (utils/steps/unchanged.py); FORCE=true loads it again. CLEANING=raw keeps every row, in the _raw tables
 under the course's views (utils/sinks/course_views.py).
 
+PIPELINE: a load (api_to_postgres, api_to_gcs, gcs_to_bigquery) or the marts (postgres_marts,
+bigquery_marts: each run refreshes the marts of its month, from what its load wrote).
+
 Loads a range of months through Mage's own backfill (the object the UI's Backfills page creates:
 interval month, one run per month start, each loading the month of its execution_date), so
 every month is a run in the UI's history. Starts the services first if they are not running
@@ -45,12 +48,13 @@ class BadInput(ValueError):
 
 
 def month_pipelines() -> list[str]:
-    """The pipelines that load one month per run: those with the variables service, year, month,
-    but not the marts (*_marts): they refresh the month their variables name, after its load."""
+    """The pipelines that take one month per run: those with the variables service, year, month.
+    The loads load it; the marts (*_marts) refresh it, from what its load wrote (a backfill's
+    run gets its month in its variables: scripts/mage_patches/run_labels.py)."""
     found = []
     for meta in sorted((REPO_ROOT / 'pipelines').glob('*/metadata.yaml')):
         variables = yaml.safe_load(meta.read_text()).get('variables') or {}
-        if {'service', 'year', 'month'} <= set(variables) and not meta.parent.name.endswith('_marts'):
+        if {'service', 'year', 'month'} <= set(variables):
             found.append(meta.parent.name)
     return found
 
@@ -83,8 +87,13 @@ def check(
     """Every input checked before anything starts or is created."""
     known = month_pipelines()
     if pipeline not in known:
-        raise BadInput(f'PIPELINE={pipeline!r} is not a pipeline that loads months: use one of {", ".join(known)}')
-    parse_services(service)
+        raise BadInput(f'PIPELINE={pipeline!r} is not a pipeline that takes a month: use one of {", ".join(known)}')
+    services = parse_services(service)
+    if pipeline.endswith('_marts'):
+        from utils.steps.marts import MART_SERVICES
+
+        if set(services) - set(MART_SERVICES):
+            raise BadInput(f'SERVICE={service!r}: {pipeline} refreshes the marts of {", ".join(MART_SERVICES)} only')
     if release and release not in SOURCES:
         raise BadInput(f'RELEASE={release!r} is not a release: use one of {", ".join(SOURCES)}')
     if cleaning and cleaning not in CLEANING:
@@ -194,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             for service, r in failed
         )
         print(f'[backfill] failed: {names}', flush=True)
-        if env.get('SOURCE', 'samples') == 'samples' and args.pipeline != 'gcs_to_bigquery':
+        if env.get('SOURCE', 'samples') == 'samples' and args.pipeline in ('api_to_postgres', 'api_to_gcs'):
             release = args.release.strip() or env.get('TAXI_SOURCE') or 'course'
             for service in sorted({service for service, _ in failed}):
                 print(

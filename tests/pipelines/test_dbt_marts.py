@@ -5,6 +5,7 @@ with no network at all; `make docs` writes dbt's pages from the stack's PostgreS
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,33 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
     assert query(
         db, "SELECT count(*) > 0 FROM ny_taxi.fact_trips WHERE service_type = 'Yellow' AND source_month = '2021-01-01'"
     ) == [(True,)]
+
+
+def test_make_backfill_refreshes_the_marts_of_each_month_of_its_range(stack, db):
+    """`make backfill PIPELINE=postgres_marts`: each run refreshes the month of its date (not the
+    pipeline's default, yellow 2021-01), as its variables now say (scripts/mage_patches/run_labels.py):
+    green 2020-10, which `make up` loaded."""
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM ny_taxi.fact_trips WHERE service_type = 'Green' AND source_month = '2020-10-01'")
+    done = stack.make('backfill', PIPELINE='postgres_marts', SERVICE='green', FROM='2020-10', TO='2020-10')
+    assert done.returncode == 0, done.stdout + done.stderr
+    backfill_id = int(re.search(r'postgres_marts backfill (\d+) ', done.stdout).group(1))
+    (run,) = stack.mage.backfill_runs(backfill_id)
+    assert {k: run['variables'][k] for k in ('service', 'year', 'month')} == {
+        'service': 'green',
+        'year': 2020,
+        'month': 10,
+    }
+    assert run['pipeline_schedule_name'].endswith(' · green 2020-10')
+    log = stack.mage.block_log('postgres_marts', run['id'], 'report_mart_refresh')
+    assert 'green 2020-10: ' in log and ' trips in fact_trips' in log, log[-2000:]
+    loaded = query(
+        db, "SELECT count(*) FROM ny_taxi.fact_trips WHERE service_type = 'Green' AND source_month = '2020-10-01'"
+    )
+    assert loaded[0][0] > 0  # the month's rows are back, refreshed by the backfill's run
+
+    refused = stack.make('backfill', PIPELINE='postgres_marts', SERVICE='fhvhv', FROM='2019-02', TO='2019-02')
+    assert refused.returncode == 2 and 'postgres_marts refreshes the marts of yellow, green, fhv only' in refused.stdout
 
 
 @pytest.mark.skipif(not shutil.which('unshare'), reason='needs unshare (util-linux) for a process with no network')

@@ -175,8 +175,8 @@ def test_a_missing_month_fails_alone_and_is_named(stack, db, synthetic_months):
         ({'TO': '20-10'}, "TO='20-10' is not a month"),
         (
             {'PIPELINE': 'api_to_nowhere'},
-            "PIPELINE='api_to_nowhere' is not a pipeline that loads months: use one of "
-            'api_to_gcs, api_to_postgres, gcs_to_bigquery',
+            "PIPELINE='api_to_nowhere' is not a pipeline that takes a month: use one of "
+            'api_to_gcs, api_to_postgres, bigquery_marts, gcs_to_bigquery, postgres_marts',
         ),
         ({'SERVICE': 'blue'}, "SERVICE='blue' is not a taxi service: use one of yellow, green, fhv, fhvhv"),
         ({'SERVICE': 'yellow,blue'}, "SERVICE='yellow,blue' is not a taxi service"),
@@ -200,7 +200,7 @@ def test_make_backfill_with_no_arguments_says_its_usage(stack):
     assert done.returncode != 0
     assert done.stdout.startswith(
         '[backfill] usage: make backfill PIPELINE=<one of api_to_gcs, api_to_postgres, '
-        'gcs_to_bigquery> SERVICE=yellow[,green,fhv,fhvhv] FROM=YYYY-MM TO=YYYY-MM'
+        'bigquery_marts, gcs_to_bigquery, postgres_marts> SERVICE=yellow[,green,fhv,fhvhv] FROM=YYYY-MM TO=YYYY-MM'
     ), done.stdout
 
 
