@@ -24,7 +24,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group  # noqa: E402
+from scripts.local_services import cloud_emulators  # noqa: E402
 from scripts.synthetic_taxi import generate_month  # noqa: E402
 from utils.domain.progress import plural  # noqa: E402
 
@@ -39,25 +39,9 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix='bench-bigquery-'))
     root.chmod(0o755)
-    gcs_port, bq_port = free_port(), free_port()
-    gcs = start_fake_gcs(root / 'gcs', gcs_port, root / 'gcs.log')
-    bq = start_bigquery_emulator(root / 'bq', root / 'gcs', bq_port, PROJECT, root / 'bq.log')
-    os.environ.update(
-        {
-            'IO_CONFIG_PROFILE': 'local',
-            'GOOGLE_PROJECT_ID': PROJECT,
-            'GCS_BUCKET': BUCKET,
-            'BIGQUERY_DATASET': 'unused',
-            'GOOGLE_LOCATION': 'US',
-            'GCS_EMULATOR_URL': f'http://127.0.0.1:{gcs_port}',
-            'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{bq_port}',
-        }
-    )
-    try:
+    with cloud_emulators(root, PROJECT) as settings:
+        os.environ.update({**settings, 'GCS_BUCKET': BUCKET, 'BIGQUERY_DATASET': 'unused'})
         return run(root, args.rows, args.repeat)
-    finally:
-        stop_process_group(bq.pid)
-        stop_process_group(gcs.pid)
 
 
 def run(root: Path, rows: int, repeat: int) -> int:

@@ -34,13 +34,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import (  # noqa: E402 - after sys.path names the checkout
-    Postgres,
-    free_port,
-    start_bigquery_emulator,
-    start_fake_gcs,
-    stop_process_group,
-)
+from scripts.local_services import Postgres, cloud_emulators, free_port  # noqa: E402
 from scripts.synthetic_taxi import generate_month  # noqa: E402
 
 PROJECT, BUCKET, DBT_PROJECT = 'local-project', 'bench-marts', REPO_ROOT / 'dbt' / 'taxi_marts'
@@ -60,34 +54,25 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix='bench-marts-'))
     root.chmod(0o755)
     pg = Postgres(datadir=root / 'pg', port=free_port(), user='bench', password='bench', dbname='ny_taxi')
-    gcs_port, bq_port = free_port(), free_port()
-    gcs = start_fake_gcs(root / 'gcs', gcs_port, root / 'gcs.log')
-    bq = start_bigquery_emulator(root / 'bq', root / 'gcs', bq_port, PROJECT, root / 'bq.log')
-    pg.start()
-    pg.create_database()
-    os.environ.update(
-        {
-            'IO_CONFIG_PROFILE': 'local',
-            'POSTGRES_HOST': '127.0.0.1',
-            'POSTGRES_PORT': str(pg.port),
-            'POSTGRES_USER': pg.user,
-            'POSTGRES_PASSWORD': pg.password,
-            'POSTGRES_DBNAME': pg.dbname,
-            'POSTGRES_SCHEMA': 'unused',
-            'GOOGLE_PROJECT_ID': PROJECT,
-            'GCS_BUCKET': BUCKET,
-            'BIGQUERY_DATASET': 'unused',
-            'GOOGLE_LOCATION': 'US',
-            'GCS_EMULATOR_URL': f'http://127.0.0.1:{gcs_port}',
-            'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{bq_port}',
-            'DBT_SEND_ANONYMOUS_USAGE_STATS': 'false',
-        }
-    )
     try:
-        return run(root, pg, args.rows, args.repeat)
+        with cloud_emulators(root, PROJECT) as settings:
+            pg.start()
+            os.environ.update(
+                {
+                    **settings,
+                    'POSTGRES_HOST': '127.0.0.1',
+                    'POSTGRES_PORT': str(pg.port),
+                    'POSTGRES_USER': pg.user,
+                    'POSTGRES_PASSWORD': pg.password,
+                    'POSTGRES_DBNAME': pg.dbname,
+                    'POSTGRES_SCHEMA': 'unused',
+                    'GCS_BUCKET': BUCKET,
+                    'BIGQUERY_DATASET': 'unused',
+                    'DBT_SEND_ANONYMOUS_USAGE_STATS': 'false',
+                }
+            )
+            return run(root, pg, args.rows, args.repeat)
     finally:
-        stop_process_group(bq.pid)
-        stop_process_group(gcs.pid)
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -95,15 +80,15 @@ def main() -> int:
 def load_sources(root: Path, pg: Postgres, rows: int) -> None:
     """The synthetic months and the zone lookup into each schema / dataset."""
     import pyarrow.parquet as pq
-    from google.cloud import bigquery
 
     from utils.domain.cleaning import clean_file
     from utils.domain.taxi_files import csv_to_parquet
     from utils.domain.taxi_schema import schema_for
-    from utils.domain.zones import SCHEMA, TABLE, read_zone_lookup
+    from utils.domain.zones import read_zone_lookup
     from utils.sinks import bigquery_load, gcs_io
     from utils.sinks.environment import bigquery_client, storage_client
-    from utils.sinks.postgres_load import replace_month, replace_table
+    from utils.sinks.postgres_load import replace_month
+    from utils.steps.marts import warehouse
 
     yellow, client = schema_for('yellow'), bigquery_client()
     bucket = storage_client().create_bucket(BUCKET)
@@ -133,25 +118,10 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
                     month=date(2019, m, 1),
                     uri=uri,
                 )
-    for schema in SCHEMAS:
-        with closing(pg.connect()) as conn:
-            replace_table(
-                conn,
-                schema_name=schema,
-                table=TABLE,
-                arrow_schema=SCHEMA,
-                batches=pq.read_table(root / 'zones.parquet').to_batches(),
-            )
-        with open(root / 'zones.parquet', 'rb') as f:
-            client.load_table_from_file(
-                f,
-                f'{PROJECT}.{schema}.{TABLE}',
-                location='US',
-                job_config=bigquery.LoadJobConfig(
-                    source_format=bigquery.SourceFormat.PARQUET,
-                    write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                ),
-            ).result()
+    for schema in SCHEMAS:  # the lookup as the marts' blocks write it (utils/steps/marts.py), per schema / dataset
+        os.environ.update(POSTGRES_SCHEMA=schema, BIGQUERY_DATASET=schema)
+        for pipeline in ('postgres_marts', 'bigquery_marts'):
+            warehouse(pipeline).replace_zone_lookup(str(root / 'zones.parquet'))
 
 
 def run(root: Path, pg: Postgres, rows: int, repeat: int) -> int:

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -380,3 +381,23 @@ def start_bigquery_emulator(data_dir: Path, gcs_root: Path, port: int, project: 
         f'BigQuery emulator on port {port} (log: {logfile})',
     )
     return proc
+
+
+@contextlib.contextmanager
+def cloud_emulators(root: Path, project: str) -> Iterator[dict[str, str]]:
+    """fake-gcs-server and the BigQuery emulator on free ports, their files under `root`; yields
+    the settings that point the project's clients at them (the benches' and tests' own pair)."""
+    gcs_port, bq_port = free_port(), free_port()
+    gcs = start_fake_gcs(root / 'gcs', gcs_port, root / 'gcs.log')
+    bq = start_bigquery_emulator(root / 'bq', root / 'gcs', bq_port, project, root / 'bq.log')
+    try:
+        yield {
+            'IO_CONFIG_PROFILE': 'local',
+            'GOOGLE_PROJECT_ID': project,
+            'GOOGLE_LOCATION': 'US',
+            'GCS_EMULATOR_URL': f'http://127.0.0.1:{gcs_port}',
+            'BIGQUERY_EMULATOR_URL': f'http://127.0.0.1:{bq_port}',
+        }
+    finally:
+        stop_process_group(bq.pid)
+        stop_process_group(gcs.pid)

@@ -21,3 +21,12 @@ def test_a_run_builds_its_service_s_fact_table_and_what_reads_it():
         'fact_trips',
         'int_monthly_zone_revenue',
     )
+
+
+def test_the_data_dictionary_refuses_a_schema_name_that_is_not_an_identifier(monkeypatch):
+    """describe() checks POSTGRES_SCHEMA as the loads and table() do, before it connects."""
+    from utils.steps.marts import warehouse
+
+    monkeypatch.setenv('POSTGRES_SCHEMA', 'ny_taxi; DROP TABLE x')
+    with pytest.raises(ValueError, match='POSTGRES_SCHEMA'):
+        warehouse('postgres_marts').describe(('fact_trips',))

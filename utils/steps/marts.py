@@ -98,8 +98,8 @@ class Postgres:
             return cur.fetchone()[0]
 
     def describe(self, tables: tuple[str, ...]) -> None:
+        schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')  # as table() and the loads check it
         with postgres_connection() as conn, conn.cursor() as cur:
-            schema_name = postgres_schema()
             for name in tables:
                 comment_columns(cur, schema_name, name)  # the data dictionary, for \d+
             conn.commit()
