@@ -76,19 +76,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from . import run_labels
-
-try:
-    from pipeline_files import as_committed  # beside this package (scripts/ on sys.path)
-except ImportError:  # imported as scripts.mage_patches (the tests)
-    from scripts.pipeline_files import as_committed
+from . import dashboards, failures, run_labels
+from .editor import write_pipeline_files_as_committed
+from .metrics import RunCounts, prometheus_enabled
+from .users import users_with_password  # noqa: F401 - scripts/start_mage.py calls it
 
 PATCHED_VERSION = '0.9.80'
 IDLE_SECONDS = 3
@@ -118,11 +113,6 @@ WAKE_SCHEDULER: Any = None  # a multiprocessing Event, made by apply()
 SERVER_PID: int | None = None  # the process apply() ran in: Mage's web server
 # Mage's own functions, kept by apply() before it puts the patched ones in their place
 _mages_run_pipeline: Any = None
-_mages_make_app: Any = None
-_mages_execute_block: Any = None
-_mages_dbt_log: Any = None
-_mages_safe_write: Any = None
-_mages_safe_write_async: Any = None
 
 
 def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
@@ -237,65 +227,6 @@ def wake_on_create(model) -> None:
     model.create = classmethod(create)
 
 
-def execute_block_saying_why(self, *args, **kwargs):
-    """Mage's Block.execute_block; when it raises in a run (not the editor), the reason first."""
-    started = datetime.now(timezone.utc)
-    try:
-        return _mages_execute_block(self, *args, **kwargs)
-    except Exception as error:
-        logger = kwargs.get('logger')
-        if logger is not None and not kwargs.get('from_notebook'):
-            try:
-                from utils.steps.failures import block_failed, dbt_reason, dbt_target_dir
-
-                dbt_text = None
-                if getattr(self.type, 'value', self.type) == 'dbt':
-                    project = Path(self.repo_path or '.') / (self.configuration or {}).get('dbt_project_name', '')
-                    dbt_text = dbt_reason(dbt_target_dir(project, self.content), started)
-                tags = kwargs.get('logging_tags') or {}
-                block_failed(
-                    self.uuid, error, kwargs.get('global_vars') or {}, lambda line: logger.error(line, **tags), dbt_text
-                )
-            except Exception as e:  # noqa: BLE001 - Mage's own report of the error stands
-                print(f'[mage_patches] could not say why {self.uuid} failed: {type(e).__name__}: {e}', file=sys.stderr)
-        raise
-
-
-def dbt_log_at_most_warning(self, log_level, message: str, tags=None) -> None:
-    """Mage's DBTCli.__log, with dbt's error lines logged as warnings (still shown, in yellow)."""
-    level = getattr(log_level, 'value', log_level)
-    return _mages_dbt_log(self, 'warning' if str(level).lower() == 'error' else log_level, message, tags)
-
-
-def pipeline_save_as_committed(path, content, *args, **kwargs):
-    """mage_ai's safe_write as the pipeline module calls it; a pipeline's metadata.yaml in the
-    committed form."""
-    if str(path).endswith('metadata.yaml'):
-        content = as_committed(content)
-    return _mages_safe_write(path, content, *args, **kwargs)
-
-
-async def pipeline_save_async_as_committed(path, content, *args, **kwargs):
-    """The same for Pipeline.save_async (the editor's saves)."""
-    if str(path).endswith('metadata.yaml'):
-        content = as_committed(content)
-    return await _mages_safe_write_async(path, content, *args, **kwargs)
-
-
-def write_pipeline_files_as_committed() -> None:
-    """Pipeline.save (and save_async) write metadata.yaml in the committed form: in the server,
-    and in the editor's kernel (the process that runs a block in the editor, and saves its
-    pipeline then), whose IPython startup file scripts/start_mage.py writes to call this."""
-    from mage_ai.data_preparation.models import pipeline
-
-    global _mages_safe_write, _mages_safe_write_async
-    if pipeline.safe_write is pipeline_save_as_committed:
-        return
-    _mages_safe_write, _mages_safe_write_async = pipeline.safe_write, pipeline.safe_write_async
-    pipeline.safe_write = pipeline_save_as_committed  # Pipeline.save looks it up when it writes
-    pipeline.safe_write_async = pipeline_save_async_as_committed
-
-
 def use_project(project: str) -> None:
     """What `mage start` does first: the Mage modules apply() imports then see the project."""
     from mage_ai.settings.repo import set_repo_path
@@ -330,22 +261,9 @@ def apply() -> bool:
     _mages_run_pipeline = pipeline_scheduler_original.run_pipeline
     pipeline_scheduler_original.run_pipeline = run_pipeline  # the job target, looked up when a run starts
     LoopTimeTrigger.start = scheduler_loop
-    from mage_ai.data_preparation.models.block import Block
-
-    global _mages_execute_block
-    _mages_execute_block = Block.execute_block
-    Block.execute_block = execute_block_saying_why
+    failures.apply()
     write_pipeline_files_as_committed()
-    from mage_ai.data_preparation.models.block.dbt.dbt_cli import DBTCli
-
-    global _mages_dbt_log
-    _mages_dbt_log = DBTCli._DBTCli__log
-    DBTCli._DBTCli__log = dbt_log_at_most_warning
-    from mage_ai.server import server
-
-    global _mages_make_app
-    _mages_make_app = server.make_app
-    server.make_app = make_app_with_dashboard_route  # start_server looks it up when it starts
+    dashboards.apply()
     run_labels.apply()
     if prometheus_enabled(os.environ):
         from prometheus_client import REGISTRY
@@ -357,96 +275,3 @@ def apply() -> bool:
         flush=True,
     )
     return True
-
-
-def make_app_with_dashboard_route(*args, **kwargs):
-    """Mage's make_app, then the dashboard charts' route put before Mage's catch-all one for
-    page block layouts (it has the same prefix as that one: ROUTES_BASE_PATH is kept)."""
-    from mage_ai.server import server
-    from tornado.web import URLSpec
-
-    app = _mages_make_app(*args, **kwargs)
-    rules = app.wildcard_router.rules
-    layouts = next(
-        (
-            i
-            for i, rule in enumerate(rules)
-            if 'page_block_layouts)/(?P<pk>.+)' in getattr(rule.matcher, 'regex', re.compile('')).pattern
-        ),
-        None,
-    )
-    if layouts is None:  # Mage's routes changed: leave them (an error here would stop the server silently)
-        print(
-            '[mage_patches] no page_block_layouts route found: dashboard charts left as Mage routes them',
-            file=sys.stderr,
-            flush=True,
-        )
-        return app
-    prefix = rules[layouts].matcher.regex.pattern.split('/api/')[0]
-    rules.insert(
-        layouts,
-        app.wildcard_router.process_rule(
-            URLSpec(
-                prefix + r'/api/(?P<resource>page_block_layouts)/(?P<pk>.+)/(?P<child>block_layout_items)'
-                r'/(?P<child_pk>[\w\-\%2f\.]+)$',
-                server.ApiChildDetailHandler,
-            )
-        ),
-    )
-    return app
-
-
-def prometheus_enabled(env) -> bool:
-    """ENABLE_PROMETHEUS as Mage reads it (settings/server.py: true, 1 or t)."""
-    return str(env.get('ENABLE_PROMETHEUS', '')).strip().lower() in ('true', '1', 't')
-
-
-class RunCounts:
-    """A Prometheus collector: `mage_pipeline_runs{pipeline, status}`, the pipeline runs in Mage's
-    database (server-triggered runs: `mage run` records none), counted at each scrape."""
-
-    @staticmethod
-    def family():
-        from prometheus_client.core import GaugeMetricFamily
-
-        return GaugeMetricFamily(
-            'mage_pipeline_runs',
-            "Pipeline runs in Mage's database, by pipeline and status",
-            labels=['pipeline', 'status'],
-        )
-
-    def describe(self):  # what register() asks, so it does not query a database Mage has not set up yet
-        yield self.family()
-
-    def collect(self):
-        from mage_ai.orchestration.db import engine  # imported at the first scrape: Mage chose the database
-        from sqlalchemy import text
-
-        runs = self.family()
-        with engine.connect() as conn:
-            rows = conn.execute(text('SELECT pipeline_uuid, status, count(*) FROM pipeline_run GROUP BY 1, 2'))
-            for pipeline, status, count in rows:
-                runs.add_metric([pipeline, str(status).lower()], count)
-        yield runs
-
-
-def users_with_password(project: str, password: str) -> list[str] | None:
-    """The users (email, or username) of the project's Mage database who log in with `password`,
-    checked as Mage's POST /api/sessions checks it; None when the database has no user yet (Mage
-    then creates the owner from DEFAULT_OWNER_EMAIL / _USERNAME / _PASSWORD when it starts)."""
-    from mage_ai.settings.repo import set_repo_path
-
-    set_repo_path(os.path.abspath(project))  # before the db module picks its URL (as `mage start`)
-    from mage_ai.authentication.passwords import verify_password
-    from mage_ai.orchestration.db import engine
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        with engine.connect() as conn:
-            users = conn.execute(text('SELECT email, username, password_hash FROM "user"')).fetchall()
-    except SQLAlchemyError:  # a new database: Mage creates its tables when it starts
-        return None
-    if not users:
-        return None
-    return [email or username for email, username, hashed in users if hashed and verify_password(password, hashed)]
