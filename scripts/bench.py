@@ -10,7 +10,7 @@ serves it over HTTP, and runs, one after another on the same file and the same P
                time is the wall time minus a `mage run` on a 1,197-row file measured in the same
                run (Mage start-up), and, without that subtraction's noise, the sum of the
                blocks' own times from their logs; once more with pyarrow's default allocator
-  partitions   our pickup_date partitioned parquet (utils/gcs_io.write_partitions) against
+  partitions   our pickup_date partitioned parquet (utils/sinks/gcs_io.write_partitions) against
                DuckDB's COPY ... TO ... (FORMAT parquet, PARTITION_BY ...) on the clean file
   month size   the same `mage run` on a synthetic month of --big-rows rows (the real yellow
                2019-01's 7,667,792 by default; 0 skips it): its peak RSS beside the first's, as

@@ -3,7 +3,7 @@ and when it holds 12 (on the local BigQuery emulator, DuckDB behind the BigQuery
 
 SYNTHETIC months (scripts/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
 go through the pipeline's own steps (parse, clean) to parquet in the GCS emulator, then
-utils/bigquery_load.load_month loads them: 1 month into one dataset, 12 into another. Then month
+utils/sinks/bigquery_load.load_month loads them: 1 month into one dataset, 12 into another. Then month
 2019-01 is replaced --repeat times in each; the medians are compared (target: 12 months within
 1.5 x 1 month: a month's replacement reads and writes the month, not the table).
 

@@ -2,8 +2,8 @@
 marts already hold 1 month and when they hold 12, in PostgreSQL and in the BigQuery emulator.
 
 SYNTHETIC months (scripts/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
-go through the pipeline's own steps (parse, clean) and its loaders (utils/postgres_load,
-utils/bigquery_load) into two schemas / datasets of each warehouse: `one_month` (2019-01) and
+go through the pipeline's own steps (parse, clean) and its loaders (utils/sinks/postgres_load,
+utils/sinks/bigquery_load) into two schemas / datasets of each warehouse: `one_month` (2019-01) and
 `many_months` (2019-01..12, or --months of them), with the real zone lookup (samples/misc). The dbt project is
 built once per month there, so the marts hold 1 and 12 months. Then 2019-01 is refreshed
 --repeat times in each: exactly what the pipelines' dbt block runs (`dbt build --select

@@ -43,7 +43,7 @@ def dbt(*args: str, env: dict[str, str]) -> int:
 
 def describe_columns_from_the_catalog(target: Path) -> int:
     """The data dictionary onto dbt's pages: a column that core.yml does not describe gets the
-    comment the catalog read from PostgreSQL (written from utils/data_dictionary.describe, the one
+    comment the catalog read from PostgreSQL (written from utils/domain/data_dictionary.describe, the one
     copy of the texts), so the pages show it; dbt's pages show yml descriptions only. Returns how
     many columns got one."""
     manifest_path = target / 'manifest.json'

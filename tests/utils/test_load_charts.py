@@ -1,4 +1,4 @@
-"""The dashboards' charts: what utils/load_charts reads from a real audit trail (PostgreSQL),
+"""The dashboards' charts: what utils/steps/load_charts reads from a real audit trail (PostgreSQL),
 and the chart files of charts/ run as Mage runs a dashboard chart (its Widget block, with the
 configuration of the dashboard's block_layout.yaml). The browser test (tests/ui) checks the
 rendered dashboards against load_audit after `make up`."""

@@ -149,7 +149,7 @@ def add_missing_fields(client, table: str, taxi_schema: TaxiSchema) -> list[str]
 
 
 def describe_columns(client, table: str) -> None:
-    """Column descriptions from the data dictionary (utils/data_dictionary.describe), shown by the
+    """Column descriptions from the data dictionary (utils/domain/data_dictionary.describe), shown by the
     BigQuery console; the table (or view) is updated only when one is missing or changed."""
     current = client.get_table(table)
     schema = [

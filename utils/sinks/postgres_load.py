@@ -226,7 +226,7 @@ def replace_table(
 
 def comment_columns(cur, schema_name: str, table: str) -> int:
     """COMMENT ON COLUMN for every column of the table (or view) that the data dictionary
-    (utils/data_dictionary.describe) explains, so `\\d+` says what each means; returns how many."""
+    (utils/domain/data_dictionary.describe) explains, so `\\d+` says what each means; returns how many."""
     described = [(c, describe(c)) for c in _existing_columns(cur, schema_name, table)]
     for column, text in described:
         if text:

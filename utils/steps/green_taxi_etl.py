@@ -11,7 +11,7 @@
     remove_work_files              (the shared block) the run's files go once both exports succeeded
 
 Same HTTP source, schema, malformed-row handling and audit rows as the other pipelines
-(utils/taxi_pipeline.fetch_month); the rows stream file -> file -> COPY / upload.
+(utils/steps/taxi_pipeline.fetch_month); the rows stream file -> file -> COPY / upload.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ pipeline's last completed load of it is skipped, with one log line and an audit 
     month (Mage's run status: completed)       (a target changed behind the pipeline's back
                                                fails, saying to load with force=true)
 
-Who skips (utils/run_month.skips_unchanged): the runs of a backfill or a schedule; a run a
+Who skips (utils/steps/run_month.skips_unchanged): the runs of a backfill or a schedule; a run a
 person starts loads what it is asked, as does any run with force=true (force=false skips there
 too). A republished file (a new ETag, or a new date or size) is loaded.
 """
