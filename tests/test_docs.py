@@ -188,3 +188,18 @@ def test_the_pipelines_the_docs_name_exist_and_each_is_in_the_readme():
         }
     )
     assert unknown == [], f'pipeline, trigger or block names the docs give that the repo has not: {unknown}'
+
+
+def test_every_file_the_docs_name_exists():
+    """A `utils/…`, `scripts/…`, `tests/…` (and the other folders') path quoted in the docs names a
+    file or folder of the repo, or a module's function (`utils/domain/taxi_files.iter_parquet_batches`):
+    a file moved or renamed cannot linger in the docs."""
+    folders = 'utils|scripts|tests|charts|dashboards|dbt|pipelines|data_loaders|transformers|data_exporters|custom|sensors|docs|samples'
+    missing = []
+    for page in PAGES:
+        for path in re.findall(rf'`((?:{folders})/[A-Za-z0-9_./-]+)', text(page)):
+            path = path.split('::')[0].rstrip('/.')
+            module = re.sub(r'\.\w+(\(\))?$', '', path)  # utils/x/y.function -> utils/x/y
+            if not any((REPO / p).exists() for p in (path, module, f'{module}.py')):
+                missing.append(f'{page.name}: {path}')
+    assert missing == [], f'paths the docs name that the repo has not: {missing}'
