@@ -6,7 +6,6 @@ test's copy of samples/ only: the offline default never serves them."""
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
@@ -37,32 +36,14 @@ def test_run_at_once_with_the_defaults_loads_yellow_2021_01(stack, db):
     mage = stack.mage
     with db.cursor() as cur:
         cur.execute('DROP TABLE IF EXISTS ny_taxi.yellow_taxi_data')
-    schedule = mage._send(
-        'POST',
-        'pipelines/api_to_postgres/pipeline_schedules',
-        {
-            'pipeline_schedule': {
-                'name': 'run at once, defaults',
-                'schedule_type': 'time',
-                'schedule_interval': '@once',
-                'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-                'status': 'active',
-            }
-        },
-    )['pipeline_schedule']
-    deadline = time.monotonic() + 180
-    while True:
-        runs = [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]
-        if runs and runs[0]['status'] in ('completed', 'failed', 'cancelled'):
-            break
-        assert time.monotonic() < deadline, runs
-        time.sleep(1)
-    result = mage.result(runs[0])
+    schedule = mage.run_at_once('api_to_postgres', 'run at once, defaults')
+    run = mage.ended_run_of_trigger('api_to_postgres', schedule['id'])
+    result = mage.result(run)
     assert result.ok, (result, result.error)
     assert rows_by_month(db, 'ny_taxi.yellow_taxi_data') == {'2021-01': len(course_clean(YELLOW_SAMPLE, 'yellow'))}
     assert result.rows == len(course_clean(YELLOW_SAMPLE, 'yellow'))
     # the run list names what the run loaded: the pipeline's default month, as no variable named one
-    assert runs[0]['pipeline_schedule_name'] == 'run at once, defaults · yellow 2021-01'
+    assert run['pipeline_schedule_name'] == 'run at once, defaults · yellow 2021-01'
     assert mage._get(f'pipeline_schedules/{schedule["id"]}')['pipeline_schedule']['status'] == 'inactive'
 
 
@@ -76,28 +57,11 @@ def test_runs_say_what_they_load_and_a_failed_run_at_once_leaves_no_active_trigg
     (listed,) = [r for r in mage.runs('api_to_postgres') if r['id'] == run_id]
     assert listed['pipeline_schedule_name'] == 'api_to_postgres_on_demand · green 2020-10'
 
-    schedule = mage._send(
-        'POST',
-        'pipelines/api_to_postgres/pipeline_schedules',
-        {
-            'pipeline_schedule': {
-                'name': 'run at once, a month the mirror lacks',
-                'schedule_type': 'time',
-                'schedule_interval': '@once',
-                'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-                'status': 'active',
-                'variables': {'service': 'green', 'year': 2020, 'month': 11},
-            }
-        },
-    )['pipeline_schedule']
-    deadline = time.monotonic() + 180
-    while not (
-        runs := [r for r in mage.runs('api_to_postgres') if r['pipeline_schedule_id'] == schedule['id']]
-    ) or runs[0]['status'] not in ('failed', 'completed', 'cancelled'):
-        assert time.monotonic() < deadline, runs
-        time.sleep(1)
-    assert runs[0]['status'] == 'failed'
-    assert runs[0]['pipeline_schedule_name'] == 'run at once, a month the mirror lacks · green 2020-11'
+    lacks = {'service': 'green', 'year': 2020, 'month': 11}
+    schedule = mage.run_at_once('api_to_postgres', 'run at once, a month the mirror lacks', lacks)
+    run = mage.ended_run_of_trigger('api_to_postgres', schedule['id'])
+    assert run['status'] == 'failed'
+    assert run['pipeline_schedule_name'] == 'run at once, a month the mirror lacks · green 2020-11'
     deadline = time.monotonic() + 30  # the scheduler switches it off as it records the failure
     while mage._get(f'pipeline_schedules/{schedule["id"]}')['pipeline_schedule']['status'] != 'inactive':
         assert time.monotonic() < deadline, 'the failed Run@once trigger is still active'

@@ -8,7 +8,7 @@ serve are SYNTHETIC (the project's generator), in the stack's copy of samples/ o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -113,20 +113,11 @@ def test_waiting_schedules_do_not_block_run_at_once_or_a_backfill(stack):
         file = f'{service}_tripdata_{year}-{month_of_year - 2:02d}.parquet'  # the mirror never has it
         waiting[schedule['name']] = (schedule, waiting_run(stack, 'api_to_postgres', schedule, file))
     try:
-        once = mage._send(
-            'POST',
-            'pipelines/api_to_postgres/pipeline_schedules',
-            {
-                'pipeline_schedule': {
-                    'name': 'run at once beside the waiting schedules',
-                    'schedule_type': 'time',
-                    'schedule_interval': '@once',
-                    'start_time': (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime('%Y-%m-%d %H:%M:%S'),
-                    'status': 'active',
-                    'variables': {'service': 'green', 'year': 2020, 'month': 10},
-                }
-            },
-        )['pipeline_schedule']
+        once = mage.run_at_once(
+            'api_to_postgres',
+            'run at once beside the waiting schedules',
+            {'service': 'green', 'year': 2020, 'month': 10},
+        )
         backfill = mage.create_backfill(
             'api_to_postgres', 'beside the waiting schedules', date(2021, 1, 1), date(2021, 1, 1), {'service': 'yellow'}
         )
