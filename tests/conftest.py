@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from support.source_server import SourceServer
 
-from scripts.local_services import Postgres, free_port, start_bigquery_emulator, start_fake_gcs, stop_process_group
+from scripts.stack.local_emulators import start_bigquery_emulator, start_fake_gcs
+from scripts.stack.local_postgres import Postgres
+from scripts.stack.processes import free_port, stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / 'samples'

@@ -17,7 +17,7 @@ def test_small_benchmark_runs_and_reports_every_step():
     done = subprocess.run(
         [
             sys.executable,
-            str(REPO / 'scripts' / 'bench.py'),
+            str(REPO / 'scripts' / 'bench' / 'month_loads.py'),
             '--rows',
             '20000',
             '--repeat',
@@ -59,7 +59,7 @@ def test_the_bigquery_month_benchmark_runs():
     """make bench-bigquery's small version: a month replaced in tables of 1 and 12 months, the
     row counts unchanged by the replacements (the script checks them)."""
     done = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'bench_bigquery.py'), '--rows', '3000', '--repeat', '2'],
+        [sys.executable, str(REPO / 'scripts' / 'bench' / 'bigquery_replace.py'), '--rows', '3000', '--repeat', '2'],
         capture_output=True,
         text=True,
         timeout=600,
@@ -75,7 +75,16 @@ def test_the_mart_refresh_benchmark_runs():
     bench: 12) in PostgreSQL and the BigQuery emulator, then a month refreshed, fact_trips' rows
     unchanged by the refreshes (the script checks them)."""
     done = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'bench_marts.py'), '--rows', '2000', '--repeat', '1', '--months', '3'],
+        [
+            sys.executable,
+            str(REPO / 'scripts' / 'bench' / 'marts_refresh.py'),
+            '--rows',
+            '2000',
+            '--repeat',
+            '1',
+            '--months',
+            '3',
+        ],
         capture_output=True,
         text=True,
         timeout=1200,
@@ -92,7 +101,7 @@ def test_the_server_run_benchmark_runs():
     preloaded imports and woken scheduler, one run of each pipeline through the API trigger in
     each (the script fails if a run does not complete)."""
     done = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'bench_runs.py'), '--repeat', '1'],
+        [sys.executable, str(REPO / 'scripts' / 'bench' / 'server_runs.py'), '--repeat', '1'],
         capture_output=True,
         text=True,
         timeout=1800,

@@ -29,10 +29,14 @@ def docker_compose_config(work: Path, env_lines: str = '') -> dict:
     """`docker-compose config` (Debian's 1.29) on a copy of the project with .env = dev.env
     (plus `env_lines`)."""
     if not shutil.which('docker-compose'):
-        pytest.fail('docker-compose is not installed: `make test` installs it (scripts/setup.sh --test)')
+        pytest.fail('docker-compose is not installed: `make test` installs it (scripts/stack/setup.sh --test)')
     for name in ('docker-compose.yml', 'Dockerfile', 'dev.env'):
         shutil.copy(REPO / name, work / name)
-    shutil.copytree(REPO / 'scripts' / 'bigquery_emulator', work / 'scripts' / 'bigquery_emulator', dirs_exist_ok=True)
+    shutil.copytree(
+        REPO / 'scripts' / 'stack' / 'bigquery_emulator',
+        work / 'scripts' / 'stack' / 'bigquery_emulator',
+        dirs_exist_ok=True,
+    )
     (work / '.env').write_text((REPO / 'dev.env').read_text() + env_lines)
     done = subprocess.run(['docker-compose', 'config'], cwd=work, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -60,10 +64,10 @@ def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
     magic, postgres = compose_config['services']['magic'], compose_config['services']['postgres']
     assert magic['environment']['POSTGRES_HOST'] == 'postgres'
     assert magic['command'] == (
-        'python /home/src/nyc_taxi_mage/scripts/start_mage.py /home/src/nyc_taxi_mage '
+        'python /home/src/nyc_taxi_mage/scripts/mage/start_mage.py /home/src/nyc_taxi_mage '
         '--host 0.0.0.0 --exposed-on 127.0.0.1 --setting PUBLISH_ADDRESS --as-project-owner'
     )
-    assert (REPO / 'scripts' / 'start_mage.py').is_file()
+    assert (REPO / 'scripts' / 'mage' / 'start_mage.py').is_file()
     assert any(v.endswith(':/home/src/nyc_taxi_mage:rw') for v in magic['volumes'])
     assert ('127.0.0.1', 6789, 6789) in published(magic)
     assert magic['depends_on']['postgres']['condition'] == 'service_healthy'
@@ -72,7 +76,7 @@ def test_compose_file_is_valid_and_wires_mage_to_postgres(compose_config):
 
 
 def test_compose_runs_postgres_with_the_local_servers_bulk_load_settings(compose_config):
-    from scripts.local_services import BULK_LOAD_SETTINGS
+    from scripts.stack.local_postgres import BULK_LOAD_SETTINGS
 
     command = compose_config['services']['postgres']['command']
     assert command[0] == 'postgres'
@@ -103,7 +107,7 @@ def test_compose_runs_the_emulators_for_the_local_profile(compose_config):
     # the BigQuery emulator reads gs://bucket/x from the GCS emulator's files
     gcs_dir = next(v.split(':')[0] for v in services['gcs']['volumes'] if v.endswith(':/storage:rw'))
     assert any(v.startswith(f'{gcs_dir}:/data/gcs') for v in services['bigquery']['volumes'])
-    assert (REPO / 'scripts' / 'bigquery_emulator' / 'Dockerfile').is_file()
+    assert (REPO / 'scripts' / 'stack' / 'bigquery_emulator' / 'Dockerfile').is_file()
 
 
 def test_image_matches_the_pinned_mage():
@@ -345,14 +349,14 @@ def test_samples_keep_their_provenance():
 
 
 def test_the_bundled_fhv_and_parquet_samples_are_rebuilt_byte_for_byte(tmp_path):
-    """scripts/bundle_samples.py makes them from ../shared/data (real rows only): the same bytes."""
+    """scripts/dev/bundle_samples.py makes them from ../shared/data (real rows only): the same bytes."""
     shared = REPO.parent / 'shared' / 'data'
     if not (shared / 'tlc').is_dir():
         pytest.skip(f'{shared}/tlc is not here (CI has it beside the clone)')
     (tmp_path / 'yellow').mkdir()
     shutil.copy(REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz', tmp_path / 'yellow')
     subprocess.run(
-        [sys.executable, 'scripts/bundle_samples.py', '--shared', str(shared), '--out', str(tmp_path)],
+        [sys.executable, 'scripts/dev/bundle_samples.py', '--shared', str(shared), '--out', str(tmp_path)],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -366,7 +370,7 @@ def test_the_bundled_fhv_and_parquet_samples_are_rebuilt_byte_for_byte(tmp_path)
 
 def test_no_module_mage_can_import_looks_like_a_dbt_plugin():
     """dbt imports every top-level module whose name starts with dbt_ (it looks for plugins);
-    scripts/ is on sys.path in the Mage server (scripts/start_mage.py runs as a script), and the
-    repo root too: a dbt_*.py there would be imported by every dbt block, with its imports."""
-    tops = [p.name for folder in (REPO, REPO / 'scripts') for p in folder.iterdir()]
+    scripts/mage/ is on sys.path in the Mage server (scripts/mage/start_mage.py runs as a script), and
+    the repo root too: a dbt_*.py there would be imported by every dbt block, with its imports."""
+    tops = [p.name for folder in (REPO, REPO / 'scripts' / 'mage') for p in folder.iterdir()]
     assert not [name for name in tops if name.startswith('dbt_')], tops

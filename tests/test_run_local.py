@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, open_tmp_dir, query
 
-from scripts import mage_patches
-from scripts.local_services import BULK_LOAD_SETTINGS, free_port, port_open
+from scripts.mage import mage_patches
+from scripts.stack.local_postgres import BULK_LOAD_SETTINGS
+from scripts.stack.processes import free_port, port_open
 
 pytestmark = pytest.mark.mage
 
@@ -24,7 +25,7 @@ def ui_dom(url: str, tmp_path) -> str:
     """The page's DOM after headless Chromium has run its JavaScript."""
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
     if not chromium:
-        pytest.fail('chromium is not installed: `make test` installs it (scripts/setup.sh --test)')
+        pytest.fail('chromium is not installed: `make test` installs it (scripts/stack/setup.sh --test)')
     done = subprocess.run(
         [
             chromium,
@@ -57,7 +58,7 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
         ]
         assert sorted(r['status'] for r in runs)[:2] == ['completed', 'completed']
         assert {r['variables']['service'] for r in runs} >= {'green', 'yellow'}
-        # the run list says what each loaded (scripts/mage_patches/run_labels.py)
+        # the run list says what each loaded (scripts/mage/mage_patches/run_labels.py)
         assert {r['pipeline_schedule_name'].split(' · ')[1] for r in runs} >= {'green 2020-10', 'yellow 2021-01'}
     assert f'Mage UI on http://127.0.0.1:{stack.ports["MAGE_PORT"]}, this machine only' in stack.up_output
     # the marts, refreshed for each month api_to_postgres loaded
@@ -75,7 +76,7 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
 
 
 def test_the_server_runs_with_the_process_queue_fixed(stack):
-    """scripts/mage_patches/ reached the scheduler: its enqueue left its mark in Mage's log, and
+    """scripts/mage/mage_patches/ reached the scheduler: its enqueue left its mark in Mage's log, and
     so did the scheduler, woken by the workers of `make up`'s finished runs."""
     log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text()
     assert '[mage_patches] mage-ai 0.9.80 process queue patched' in log
@@ -169,7 +170,7 @@ def test_exposing_the_ui_with_the_login_off_is_refused_and_nothing_starts(host):
         'POSTGRES_PORT': str(port),
     }
     done = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'run_local.py'), 'up', '--detach'],
+        [sys.executable, str(REPO / 'scripts' / 'stack' / 'run_local.py'), 'up', '--detach'],
         env=env,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""The one module of utils/ that reaches into Mage's internals (scripts/check_layers.py holds
+"""The one module of utils/ that reaches into Mage's internals (scripts/dev/check_layers.py holds
 everything else to it): what Mage's database says about a run, the error a failed block leaves
 for Mage's alert, and a run started through Mage's own trigger_pipeline. Each import of Mage is
 inside its function: the blocks' code imports without Mage (the tests, `mage run`'s first import).

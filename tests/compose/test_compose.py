@@ -22,9 +22,9 @@ import requests
 from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, open_tmp_dir, query
 from course_oracle import course_clean
 
-from scripts.local_services import copy_checkout, free_port, port_open
-from scripts.mage_api import MageServer
-from scripts.run_local import RUNS
+from scripts.mage.mage_api import MageServer
+from scripts.stack.processes import copy_checkout, free_port, port_open
+from scripts.stack.run_local import RUNS
 
 pytestmark = [pytest.mark.compose, pytest.mark.mage]
 USER = 1000  # the checkout's owner: an ordinary user, not root

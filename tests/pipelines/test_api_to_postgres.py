@@ -137,7 +137,7 @@ def test_bad_input_fails_clearly_and_leaves_the_table(case, pg, taxi_env, loaded
         elif kind == 'csv':
             served('yellow', 2021, 1, value)
         else:
-            from scripts.local_services import free_port
+            from scripts.stack.processes import free_port
 
             env.update({k: (v if v is not None else str(free_port())) for k, v in value.items()})
     run = mage_run(REPO, 'api_to_postgres', env, variables)

@@ -77,7 +77,7 @@ def test_month_to_gcs_then_bigquery_rerun_and_a_second_month(cloud_env):
     ids=['missing bucket', 'emulator down', 'month not in GCS yet', 'missing key file'],
 )
 def test_cloud_faults_fail_clearly_and_write_nothing(cloud_env, pipeline, change, message):
-    from scripts.local_services import free_port
+    from scripts.stack.processes import free_port
 
     env = {**cloud_env, **change}
     if env['GCS_EMULATOR_URL'] == 'dead':
@@ -96,7 +96,7 @@ def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env,
     """Green 2020-10 is in GCS and BigQuery. Then a damaged source file, the GCS emulator down
     and the BigQuery emulator down: each run fails naming the cause and leaves every object
     (name and md5) and the table's rows as they were; a rerun gives the same objects and rows."""
-    from scripts.local_services import free_port
+    from scripts.stack.processes import free_port
 
     bucket, dataset = cloud_env['GCS_BUCKET'], cloud_env['BIGQUERY_DATASET']
     table = f'local-project.{dataset}.green_tripdata'

@@ -99,7 +99,7 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
 
 def test_make_backfill_refreshes_the_marts_of_each_month_of_its_range(stack, db):
     """`make backfill PIPELINE=postgres_marts`: each run refreshes the month of its date (not the
-    pipeline's default, yellow 2021-01), as its variables now say (scripts/mage_patches/run_labels.py):
+    pipeline's default, yellow 2021-01), as its variables now say (scripts/mage/mage_patches/run_labels.py):
     green 2020-10, which `make up` loaded."""
     with db.cursor() as cur:
         cur.execute("DELETE FROM ny_taxi.fact_trips WHERE service_type = 'Green' AND source_month = '2020-10-01'")

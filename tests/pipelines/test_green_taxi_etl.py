@@ -8,7 +8,7 @@ import pytest
 from conftest import GREEN_MONTH, REPO, mage_run, query, table_fingerprint, undescribed
 from course_oracle import homework_transform
 
-from scripts.synthetic_taxi import generate_month
+from scripts.bench.synthetic_taxi import generate_month
 from utils.sinks.environment import storage_client
 
 pytestmark = pytest.mark.mage

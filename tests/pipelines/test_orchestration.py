@@ -1,7 +1,7 @@
 """Runs driven by dates, through the running Mage server (the session's `make up` stack): the
 UI's Run@once, Mage's own backfills (`make backfill`), schedules from triggers.yaml, and two runs
 of one month at once. The bundled mirror has real rows for two months only, so ranges use
-SYNTHETIC months from the project's generator (scripts/synthetic_taxi.py), written into the
+SYNTHETIC months from the project's generator (scripts/bench/synthetic_taxi.py), written into the
 test's copy of samples/ only: the offline default never serves them."""
 
 import re
@@ -48,7 +48,7 @@ def test_run_at_once_with_the_defaults_loads_yellow_2021_01(stack, db):
 
 
 def test_runs_say_what_they_load_and_a_failed_run_at_once_leaves_no_active_trigger(stack):
-    """The run lists name each run's service and month after its trigger (scripts/mage_patches/run_labels.py):
+    """The run lists name each run's service and month after its trigger (scripts/mage/mage_patches/run_labels.py):
     the API trigger's runs by their variables, a backfill's by their dates. A Run@once whose run
     failed is switched off like one that completed (Mage left it active)."""
     mage = stack.mage

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from scripts.local_services import wait_until
+from scripts.stack.processes import wait_until
 
 pytestmark = pytest.mark.mage
 WAITING_PIPELINES = ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery')

@@ -1,4 +1,4 @@
-"""scripts/check_layers.py: the project keeps its layers, and each contract fails on a wrong
+"""scripts/dev/check_layers.py: the project keeps its layers, and each contract fails on a wrong
 import put into a copy of the project (one per contract), naming the file, line and module."""
 
 from __future__ import annotations
@@ -7,15 +7,19 @@ import shutil
 
 import pytest
 
-from scripts import check_layers
-from scripts.check_layers import CONTRACTS, REPO_ROOT, broken, unlayered
+from scripts.dev import check_layers
+from scripts.dev.check_layers import CONTRACTS, REPO_ROOT, broken, unlayered
 
 WRONG_IMPORTS = {  # contract (its first words) -> (file, the line put in it)
     'the domain imports': ('utils/domain/cleaning.py', 'from utils.sinks.postgres_load import load_month'),
     'the sinks import': ('utils/sinks/postgres_load.py', 'from utils.steps.taxi_pipeline import extract_month'),
-    'utils/ imports neither': ('utils/domain/zones.py', 'import scripts.backfill'),
+    'utils/ imports neither': ('utils/domain/zones.py', 'import scripts.ops.backfill'),
     "Mage's internals": ('utils/steps/audit.py', 'from mage_ai.orchestration.db.models.schedules import PipelineRun'),
     'blocks are thin': ('data_loaders/load_taxi_csv.py', 'import psycopg2'),
+    'the stack and what reaches': (
+        'scripts/stack/run_local.py',
+        'from scripts.bench.synthetic_taxi import generate_month',
+    ),
 }
 
 

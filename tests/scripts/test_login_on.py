@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.local_services import copy_checkout, free_port, port_open, stop_process_group, wait_until
-from scripts.mage_api import UI_API_KEY, MageRunError, MageServer
-from scripts.start_mage import MIN_PASSWORD_LENGTH
+from scripts.mage.mage_api import UI_API_KEY, MageRunError, MageServer
+from scripts.mage.start_mage import MIN_PASSWORD_LENGTH
+from scripts.stack.processes import copy_checkout, free_port, port_open, stop_process_group, wait_until
 
 pytestmark = pytest.mark.mage
 
@@ -31,7 +31,7 @@ def login_stack():
     running api_to_postgres on both bundled months. Its scheduler ticks once an hour
     (SCHEDULER_TRIGGER_INTERVAL, Mage's default 10 s): every run here starts because the server
     wakes the scheduler when it creates a run, and a worker when it finished one
-    (scripts/mage_patches/); with Mage's own loop they would wait up to an hour."""
+    (scripts/mage/mage_patches/); with Mage's own loop they would wait up to an hour."""
     from support.stack import start_stack, stop_stack
 
     started = start_stack(
@@ -132,12 +132,12 @@ def test_exposing_a_database_whose_owner_still_has_the_default_password_is_refus
 
 
 def start_mage(project: Path, port: int, env: dict[str, str], log=subprocess.PIPE) -> subprocess.Popen:
-    """scripts/start_mage.py as the compose file runs it, but listening on loopback. A server that
+    """scripts/mage/start_mage.py as the compose file runs it, but listening on loopback. A server that
     keeps running writes to `log` (a file): a pipe nobody reads fills up and stops it."""
     return subprocess.Popen(
         [
             str(project / '.venv' / 'bin' / 'python'),
-            str(project / 'scripts' / 'start_mage.py'),
+            str(project / 'scripts' / 'mage' / 'start_mage.py'),
             str(project),
             '--host',
             '127.0.0.1',

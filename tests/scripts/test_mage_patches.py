@@ -1,4 +1,4 @@
-"""scripts/mage_patches/: the two races of mage-ai 0.9.80's process queue, on its real classes."""
+"""scripts/mage/mage_patches/: the two races of mage-ai 0.9.80's process queue, on its real classes."""
 
 import multiprocessing as mp
 import os
@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from scripts import mage_patches
+from scripts.mage import mage_patches
 
 
 def touch(path: str) -> None:

@@ -1,5 +1,5 @@
 """The pipeline files are committed in the form Mage's editor writes them back
-(scripts/pipeline_files.py): Mage's own Pipeline.save, run on a copy of the project with every
+(scripts/mage/pipeline_files.py): Mage's own Pipeline.save, run on a copy of the project with every
 block marked executed, writes each file so that, without the run's statuses and this machine's
 variables_dir, it is byte for byte the committed one."""
 
@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from scripts.pipeline_files import PIPELINES, as_committed, not_as_committed
+from scripts.mage.pipeline_files import PIPELINES, as_committed, not_as_committed
 
 SAVE_EVERY_PIPELINE = """
 import sys

@@ -1,4 +1,4 @@
-"""scripts/start_mage.py: the UI is exposed beyond loopback only with the login on."""
+"""scripts/mage/start_mage.py: the UI is exposed beyond loopback only with the login on."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import pytest
 from conftest import REPO
 
-from scripts.start_mage import bind_address, exposure_problem, is_loopback
+from scripts.mage.start_mage import bind_address, exposure_problem, is_loopback
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_the_compose_start_command_refuses_before_starting_mage():
     done = subprocess.run(
         [
             sys.executable,
-            str(REPO / 'scripts' / 'start_mage.py'),
+            str(REPO / 'scripts' / 'mage' / 'start_mage.py'),
             'nyc_taxi_mage',
             '--host',
             '0.0.0.0',
@@ -80,7 +80,7 @@ def test_the_compose_start_command_refuses_before_starting_mage():
 
 
 def test_a_generated_owner_password_goes_into_env_mode_600_keeping_the_settings(tmp_path):
-    from scripts.start_mage import MIN_PASSWORD_LENGTH, generate_owner_password
+    from scripts.mage.start_mage import MIN_PASSWORD_LENGTH, generate_owner_password
 
     (tmp_path / 'dev.env').write_text('# the login\nDEFAULT_OWNER_PASSWORD=\nPOSTGRES_PORT=5432\n')
     env = {}

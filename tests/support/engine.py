@@ -171,7 +171,7 @@ def build_standins(rebuild: bool = False) -> list[str]:
         )
     build('python:3.11-slim', STANDINS / 'python-debian' / 'Dockerfile', STANDINS / 'python-debian')
     build('postgres:15', STANDINS / 'postgres' / 'Dockerfile', STANDINS / 'postgres')
-    from scripts.local_services import fake_gcs_binary
+    from scripts.stack.local_emulators import fake_gcs_binary
 
     with tempfile.TemporaryDirectory() as context:
         shutil.copy(fake_gcs_binary(), Path(context) / 'fake-gcs-server')

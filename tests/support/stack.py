@@ -19,8 +19,9 @@ from pathlib import Path
 import psutil
 from support.webhook_receiver import WebhookReceiver
 
-from scripts.local_services import Postgres, copy_checkout, free_port, port_open
-from scripts.mage_api import MageServer
+from scripts.mage.mage_api import MageServer
+from scripts.stack.local_postgres import Postgres
+from scripts.stack.processes import copy_checkout, free_port, port_open
 
 
 @dataclass
@@ -88,8 +89,8 @@ class Stack:
         the same rows as the TLC's parquet (trip-data/). Returns the rows the course keeps."""
         from course_oracle import course_clean
 
-        from scripts.bundle_samples import as_parquet
-        from scripts.synthetic_taxi import generate_month
+        from scripts.bench.synthetic_taxi import generate_month
+        from scripts.dev.bundle_samples import as_parquet
 
         name = f'{service}_tripdata_{year}-{month:02d}'
         if source == 'course':

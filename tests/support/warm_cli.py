@@ -3,7 +3,7 @@
 `mage run` spends about 10 s of CPU importing before its first block (`python -X importtime`:
 95 % of it in third-party packages, scipy, dbt, pandas, sqlalchemy, networkx...; mage_ai's own
 modules 0.4 s), and the suite runs the CLI dozens of times. This server does what the Mage server
-does for its runs (scripts/start_mage.py): it imports those third-party packages once, then forks
+does for its runs (scripts/mage/start_mage.py): it imports those third-party packages once, then forks
 a child for each `mage run`. The child takes the caller's environment, working folder, PYTHONPATH
 and arguments, and runs the real `mage` console script of the venv (runpy), its output going to
 the caller's files; its exit code is the caller's return code.

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from test_mage_ui import ARTIFACTS, BROWSER_ARGS, UI_DEADLINE_MS
 
-from scripts.local_services import free_port, http_ok, stop_process_group, wait_until
+from scripts.stack.processes import free_port, http_ok, stop_process_group, wait_until
 
 pytestmark = pytest.mark.mage
 
@@ -43,7 +43,7 @@ def test_the_lineage_of_the_revenue_mart_opens_in_the_browser(docs_url):
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
-    assert chromium, 'chromium is not installed: `make test` installs it (scripts/setup.sh --test)'
+    assert chromium, 'chromium is not installed: `make test` installs it (scripts/stack/setup.sh --test)'
     requests = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)

@@ -63,7 +63,7 @@ def browser():
 
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
     if not chromium:
-        pytest.fail('chromium is not installed: `make test` installs it (scripts/setup.sh --test)')
+        pytest.fail('chromium is not installed: `make test` installs it (scripts/stack/setup.sh --test)')
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)
         yield browser

@@ -49,7 +49,7 @@ def test_bad_port_is_named(taxi_env, monkeypatch):
 
 
 def test_unreachable_postgres_is_named(taxi_env, monkeypatch):
-    from scripts.local_services import free_port
+    from scripts.stack.processes import free_port
 
     port = free_port()
     monkeypatch.setenv('POSTGRES_PORT', str(port))

@@ -126,7 +126,7 @@ def test_make_gcp_setup_refuses_a_dashed_dataset_naming_it(tmp_path):
         'PYTHONPATH': str(REPO),
     }
     done = subprocess.run(
-        [sys.executable, 'scripts/gcp_setup.py'], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, 'scripts/ops/gcp_setup.py'], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert (

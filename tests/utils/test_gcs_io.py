@@ -90,7 +90,7 @@ def test_missing_bucket_is_named(cloud_env):
 
 
 def test_unreachable_emulator_fails_at_once(cloud_env, monkeypatch):
-    from scripts.local_services import free_port
+    from scripts.stack.processes import free_port
 
     monkeypatch.setenv('GCS_EMULATOR_URL', f'http://127.0.0.1:{free_port()}')
     with pytest.raises(CloudError, match="cannot reach Google Cloud Storage for bucket 'nyc-taxi-"):

@@ -6,7 +6,7 @@ import pytest
 from conftest import YELLOW_SAMPLE
 from support.source_server import Fault
 
-from scripts.local_services import free_port
+from scripts.stack.processes import free_port
 from utils.steps.month_sensor import (
     Patience,
     SourceCheckError,

@@ -97,7 +97,7 @@ def test_the_source_comes_from_the_variables_then_taxi_source(monkeypatch):
 
 
 def test_a_run_is_labelled_with_what_it_loads():
-    """The words the run lists and alerts show after a run's trigger (scripts/mage_patches/run_labels.py)."""
+    """The words the run lists and alerts show after a run's trigger (scripts/mage/mage_patches/run_labels.py)."""
     from utils.steps.run_month import label_of_run
 
     person = {'service': 'yellow', 'year': 2021, 'month': 1}

@@ -124,7 +124,7 @@ def test_not_gzip(source, served, tmp_path):
 
 
 def test_unreachable_host(tmp_path):
-    from scripts.local_services import free_port
+    from scripts.stack.processes import free_port
 
     with pytest.raises(SourceError, match='ConnectionError'):
         download(f'http://127.0.0.1:{free_port()}/x.csv.gz', tmp_path / 'f.gz', retries=0)

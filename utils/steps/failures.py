@@ -1,6 +1,6 @@
 """Why a block failed, said first, in one line, in the three places a person looks.
 
-When a block of a server-triggered run raises, scripts/mage_patches/ calls block_failed()
+When a block of a server-triggered run raises, scripts/mage/mage_patches/ calls block_failed()
 before Mage logs anything of its own: the block's first ERROR record in Mage's log (the first
 red row of the run's log list, beside the block's name) is then the reason, e.g.
 

@@ -2,7 +2,7 @@
 DataFrame one chart aggregates, read from the audit trail (utils/steps/audit.py) or from the marts.
 
 Each pipeline's dashboard (Pipelines > <pipeline> > Dashboard) is a Mage page block layout,
-dashboards/pipelines/<pipeline>/dashboard/block_layout.yaml (scripts/start_mage.py points
+dashboards/pipelines/<pipeline>/dashboard/block_layout.yaml (scripts/mage/start_mage.py points
 MAGE_PRESENTERS_DIRECTORY at dashboards/). A chart there names the pipeline it is about in its
 configuration (`pipeline:`), so one chart file serves every pipeline's dashboard; the marts' zone
 chart reads the month to show from its pipeline's variables (service, year, month).

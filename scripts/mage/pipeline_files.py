@@ -8,7 +8,7 @@ change in `git status` after every click, and a machine path a student's `git ad
 
 So the committed files are in Mage's long form already (explanations live in docs/pipelines.md
 and the blocks' docstrings, where Mage's rewriting cannot drop them), with every block not
-executed and no variables_dir; and scripts/mage_patches/ has the server write them in that
+executed and no variables_dir; and scripts/mage/mage_patches/ has the server write them in that
 form (`as_committed`, applied to what Pipeline.save writes). Opening, running and saving a
 pipeline then leaves the file byte for byte as committed. The block statuses the editor shows
 live on in the editor's page while it is open; a reload shows the blocks as not executed.
@@ -16,9 +16,9 @@ live on in the editor's page while it is open; a reload shows the blocks as not 
 Why not a git clean filter: git decides a file changed from its size before it runs any filter
 (read-cache.c, ie_modified), so `git status` would still list the file after each run whose
 statuses changed the size; and the course's Docker users never run the `make` that would set
-the filter up. The server is where both paths meet (scripts/start_mage.py).
+the filter up. The server is where both paths meet (scripts/mage/start_mage.py).
 
-    python scripts/pipeline_files.py --check      every pipeline file as committed? (tested)
+    python scripts/mage/pipeline_files.py --check      every pipeline file as committed? (tested)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-PIPELINES = Path(__file__).resolve().parents[1] / 'pipelines'
+PIPELINES = Path(__file__).resolve().parents[2] / 'pipelines'
 TOP_LEVEL_KEY = re.compile(r'^[a-z_]+:', re.M)
 
 

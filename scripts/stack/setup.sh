@@ -4,9 +4,9 @@
 #   file, chromium to look at the Mage UI)
 #   uv (from PyPI) and the project venv at .venv from requirements-dev.txt
 #   the BigQuery emulator's venv at .venv-bigquery (Python >= 3.13, which it needs).
-# Usage: scripts/setup.sh [--test]
+# Usage: scripts/stack/setup.sh [--test]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 want_test=${1:-}
 missing=()
@@ -53,7 +53,7 @@ find_python313() {
   uv python find 3.13 2>/dev/null && return 0
   uv python install --quiet 3.13 >/dev/null 2>&1 && uv python find 3.13 2>/dev/null
 }
-bq=scripts/bigquery_emulator
+bq=scripts/stack/bigquery_emulator
 bq_stamp=.venv-bigquery/.requirements.stamp
 if [ ! -f "$bq_stamp" ] || [ $bq/requirements.txt -nt "$bq_stamp" ] || [ $bq/overrides.txt -nt "$bq_stamp" ]; then
   py313=$(find_python313) || {

@@ -1,11 +1,11 @@
 """`make bench-backfill`: a year of SYNTHETIC full months through Mage's own backfill, against
 12 × `psql \\copy` of the same files into the same PostgreSQL, measured in the same run.
 
-    .venv/bin/python scripts/bench_backfill.py [--months 12] [--rows 1369765] [--parallel 1 2 3]
+    .venv/bin/python scripts/bench/backfill_year.py [--months 12] [--rows 1369765] [--parallel 1 2 3]
 
 For each `--parallel` N (the pipelines' concurrency_config limit) it starts the whole stack as
 `make up` does, from a copy of the checkout with that limit, on free ports, with the source
-pointed at a local HTTP server holding the generated months (scripts/synthetic_taxi.py; yellow
+pointed at a local HTTP server holding the generated months (scripts/bench/synthetic_taxi.py; yellow
 2019-01.., each month's pickups inside its month). Then it runs `make backfill`'s script and
 reports: its wall time against the 12 `psql \\copy` runs; each month's run (seconds by Mage's
 clock, peak RSS of that run's processes); the Mage server's own RSS before and after; the
@@ -30,12 +30,12 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from scripts.local_services import copy_checkout, free_port, start_http_mirror, stop_process_group  # noqa: E402
-from scripts.mage_api import MageServer  # noqa: E402
-from scripts.synthetic_taxi import FULL_MONTH_ROWS, generate_month  # noqa: E402
+from scripts.bench.synthetic_taxi import FULL_MONTH_ROWS, generate_month  # noqa: E402
+from scripts.mage.mage_api import MageServer  # noqa: E402
+from scripts.stack.processes import copy_checkout, free_port, start_http_mirror, stop_process_group  # noqa: E402
 from utils.domain.taxi_schema import course_layout  # noqa: E402
 
 OUT = REPO / '.data' / 'bench-backfill'
@@ -210,7 +210,7 @@ def trial(parallel: int, months: int, source_url: str, out: Path, years: int = 1
         result.server_rss_mb_before = sampler.server_rss()
         backfill = [
             str(checkout / '.venv' / 'bin' / 'python'),
-            str(checkout / 'scripts' / 'backfill.py'),
+            str(checkout / 'scripts' / 'ops' / 'backfill.py'),
             '--pipeline',
             'api_to_postgres',
             '--service',

@@ -1,4 +1,4 @@
-"""Runs that say what they load, in mage-ai 0.9.80 (applied by scripts/mage_patches's apply()).
+"""Runs that say what they load, in mage-ai 0.9.80 (applied by scripts/mage/mage_patches's apply()).
 
 Mage has no run name: its run lists (a pipeline's Runs, a backfill's page) show each run's
 trigger, and every on-demand run reads `api_to_postgres_on_demand`. So the trigger's name a run

@@ -3,8 +3,6 @@ that `make up` runs (the catalog: every column with the data dictionary's commen
 `dbt docs serve` on http://127.0.0.1:<DBT_DOCS_PORT> (default 8580), loopback only, until Ctrl-C.
 The pages are one self-contained file: nothing is fetched from the internet. Each column shows
 its meaning from the data dictionary (the catalog's comments, see describe_columns_from_the_catalog).
-(Not named dbt_*: dbt imports every top-level module named so, looking for plugins, and this
-folder is on sys.path when Mage runs from scripts/start_mage.py.)
 
     make docs                    generate and serve
     make docs DOCS_ARGS=--generate-only
@@ -18,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_local import REPO_ROOT, environment
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from scripts.stack.local_settings import REPO_ROOT, environment
 
 PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
 DBT = Path(sys.executable).with_name('dbt')

@@ -1,18 +1,18 @@
 """`make run` without Docker: local PostgreSQL + sample mirror + Mage UI, then the pipelines.
 
-    python scripts/run_local.py up [--detach]   start (or reuse) everything, run the pipelines
-    python scripts/run_local.py down            stop everything this script started
-    python scripts/run_local.py status
-    python scripts/run_local.py clean           stop, then remove the local data (keeps .venv)
+    python scripts/stack/run_local.py up [--detach]   start (or reuse) everything, run the pipelines
+    python scripts/stack/run_local.py down            stop everything this script started
+    python scripts/stack/run_local.py status
+    python scripts/stack/run_local.py clean           stop, then remove the local data (keeps .venv)
 
 Settings come from .env (or dev.env when there is no .env); variables already set in the
 environment win. SOURCE=public runs on the full public release files instead of samples/.
 Local state (database, Mage runs, work files, logs, pid files) lives in .data/ (LOCAL_DATA_DIR).
 Run as root from a folder the `postgres` user cannot enter, the database goes to a folder of that
-user's instead (scripts/local_services.cluster_dir); `up` and `status` say where.
+user's instead (scripts/stack/local_postgres.cluster_dir); `up` and `status` say where.
 
 Every service listens on 127.0.0.1 only. MAGE_HOST exposes the UI on purpose, and only with
-REQUIRE_USER_AUTHENTICATION=1 (scripts/start_mage.py).
+REQUIRE_USER_AUTHENTICATION=1 (scripts/mage/start_mage.py).
 """
 
 from __future__ import annotations
@@ -24,40 +24,36 @@ import sys
 import time
 from pathlib import Path
 
-from dotenv import dotenv_values
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import (  # noqa: E402
-    Postgres,
+from scripts.mage.mage_api import MageRunError, MageServer  # noqa: E402
+from scripts.mage.start_mage import check_exposure, is_loopback, owner_email  # noqa: E402
+from scripts.stack.local_postgres import Postgres  # noqa: E402
+from scripts.stack.local_settings import (  # noqa: E402
+    DATA,
+    LOGS,
+    RUN,
+    environment,
+    mage_host,
+    mage_port,
+    mage_url,
+    mirror_port,
+    postgres,
+    remember_pid,
+    running_pid,
+    say,
+    start_emulators,
+)
+from scripts.stack.processes import (  # noqa: E402
     ServiceError,
-    cluster_dir,
     http_ok,
     port_open,
-    start_bigquery_emulator,
-    start_fake_gcs,
     start_http_mirror,
     start_process,
     stop_process_group,
     wait_until,
 )
-from scripts.mage_api import MageRunError, MageServer  # noqa: E402
-from scripts.start_mage import DEFAULT_HOST, check_exposure, is_loopback, owner_email  # noqa: E402
-
-DATA = Path(os.environ.get('LOCAL_DATA_DIR') or REPO_ROOT / '.data')
-RUN = DATA / 'run'
-LOGS = DATA / 'logs'
-
-
-def mage_port() -> int:
-    """MAGE_PORT from the shell, .env or dev.env (once environment() ran), else 6789."""
-    return int(os.environ.get('MAGE_PORT') or 6789)
-
-
-def mirror_port(env=os.environ) -> int:
-    return int(env.get('MIRROR_PORT') or 8765)
-
 
 # What `make run` runs: each pipeline with its variables, in order. The loads of api_to_postgres
 # and gcs_to_bigquery start their marts' refresh themselves (utils/steps/marts_follow.py): make run
@@ -76,101 +72,6 @@ def runs(source: str) -> list[tuple[str, dict]]:
 
 
 SERVICES = ('mage', 'bigquery', 'gcs', 'mirror')
-
-
-def say(message: str) -> None:
-    print(f'[run] {message}', flush=True)
-
-
-def environment() -> dict[str, str]:
-    env_file = REPO_ROOT / '.env' if (REPO_ROOT / '.env').exists() else REPO_ROOT / 'dev.env'
-    env = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    env.update(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get('PYTHONPATH')]))
-    env.setdefault('MAGE_DATA_DIR', str(DATA / 'mage'))
-    env.setdefault('TAXI_WORK_DIR', str(DATA / 'work'))
-    if env.get('SOURCE', 'samples') == 'samples':
-        env['NYC_TLC_BASE_URL'] = f'http://127.0.0.1:{mirror_port(env)}'
-        env['TLC_TRIP_DATA_URL'] = f'http://127.0.0.1:{mirror_port(env)}/trip-data'
-    say(
-        f'settings from {env_file.name}; release: {env.get("TAXI_SOURCE") or "course"}, files from '
-        f'{env.get("NYC_TLC_BASE_URL") or "the public release"}; '
-        f'profile: {env.get("IO_CONFIG_PROFILE", "local")}'
-    )
-    os.environ.update(env)  # this process talks to the same services as Mage does
-    return env
-
-
-def _port(url: str) -> int:
-    return int(url.rsplit(':', 1)[1].split('/')[0])
-
-
-def start_emulators(env: dict[str, str]) -> None:
-    """fake-gcs-server and the BigQuery emulator, when the profile points at them."""
-    if env.get('IO_CONFIG_PROFILE', 'local') not in ('local', 'default'):
-        return
-    gcs_root = DATA / 'gcs'
-    if _pid('gcs') is None:
-        t = time.monotonic()
-        _remember('gcs', start_fake_gcs(gcs_root, _port(env['GCS_EMULATOR_URL']), LOGS / 'gcs.log').pid)
-        say(f'GCS emulator on {env["GCS_EMULATOR_URL"]}, objects in {gcs_root} ({time.monotonic() - t:.1f} s)')
-    if _pid('bigquery') is None:
-        t = time.monotonic()
-        port = _port(env['BIGQUERY_EMULATOR_URL'])
-        proc = start_bigquery_emulator(
-            DATA / 'bigquery', gcs_root, port, env['GOOGLE_PROJECT_ID'], LOGS / 'bigquery.log'
-        )
-        _remember('bigquery', proc.pid)
-        say(f'BigQuery emulator on {env["BIGQUERY_EMULATOR_URL"]} ({time.monotonic() - t:.1f} s)')
-    create_bucket(env)
-
-
-def create_bucket(env: dict[str, str]) -> None:
-    from utils.sinks.environment import storage_client
-
-    client = storage_client()
-    if client.lookup_bucket(env['GCS_BUCKET']) is None:
-        client.create_bucket(env['GCS_BUCKET'])
-        say(f'created bucket gs://{env["GCS_BUCKET"]} in the emulator')
-
-
-def postgres(env: dict[str, str], create: bool = False) -> Postgres:
-    configured = env.get('PGDATA_DIR')
-    return Postgres(
-        datadir=Path(configured) if configured else cluster_dir(DATA / 'postgres', REPO_ROOT, create),
-        port=int(env['POSTGRES_PORT']),
-        user=env['POSTGRES_USER'],
-        password=env['POSTGRES_PASSWORD'],
-        dbname=env['POSTGRES_DBNAME'],
-    )
-
-
-def _pid(name: str) -> int | None:
-    path = RUN / f'{name}.pid'
-    if not path.exists():
-        return None
-    pid = int(path.read_text())
-    try:
-        os.killpg(pid, 0)
-        return pid
-    except (ProcessLookupError, PermissionError):
-        path.unlink()
-        return None
-
-
-def _remember(name: str, pid: int) -> None:
-    (RUN / f'{name}.pid').write_text(str(pid))
-
-
-def mage_host() -> str:
-    """The address Mage listens on: MAGE_HOST (from the shell or .env), else 127.0.0.1."""
-    return os.environ.get('MAGE_HOST', '').strip() or DEFAULT_HOST
-
-
-def mage_url() -> str:
-    """Where this machine reaches the UI (0.0.0.0 and :: include loopback)."""
-    host = mage_host() if mage_host() not in ('0.0.0.0', '::', 'localhost') else '127.0.0.1'
-    return f'http://{f"[{host}]" if ":" in host else host}:{mage_port()}'
 
 
 def start_all(env: dict[str, str]) -> MageServer:
@@ -192,21 +93,21 @@ def start_all(env: dict[str, str]) -> MageServer:
     say(f'PostgreSQL on 127.0.0.1:{pg.port}, data in {pg.datadir}{_outside(pg)} ({time.monotonic() - t:.1f} s)')
 
     if env.get('SOURCE', 'samples') == 'samples':
-        if _pid('mirror') is None:
-            _remember('mirror', start_http_mirror(REPO_ROOT / 'samples', mirror_port(), LOGS / 'mirror.log').pid)
+        if running_pid('mirror') is None:
+            remember_pid('mirror', start_http_mirror(REPO_ROOT / 'samples', mirror_port(), LOGS / 'mirror.log').pid)
         say(f'sample mirror on {env["NYC_TLC_BASE_URL"]} serving samples/')
 
     start_emulators(env)
 
     mage = MageServer.from_env(mage_url(), env)
     env.setdefault('MAGE_PUBLIC_HOST', mage_url())  # the run links in alerts point here
-    if _pid('mage') is None:
+    if running_pid('mage') is None:
         if port_open(mage_port()):
             raise ServiceError(f'port {mage_port()} is taken by another program; set MAGE_PORT')
         t = time.monotonic()
         cmd = [
             sys.executable,
-            str(REPO_ROOT / 'scripts' / 'start_mage.py'),
+            str(REPO_ROOT / 'scripts' / 'mage' / 'start_mage.py'),
             str(REPO_ROOT),
             '--host',
             mage_host(),
@@ -214,7 +115,7 @@ def start_all(env: dict[str, str]) -> MageServer:
             str(mage_port()),
         ]
         proc = start_process(cmd, LOGS / 'mage.log', env)
-        _remember('mage', proc.pid)
+        remember_pid('mage', proc.pid)
         wait_until(
             lambda: mage.ready() or proc.poll() is not None,
             180,
@@ -257,7 +158,7 @@ def up(detach: bool) -> int:
         return 1 if failed else 0
     say(f'open {mage_url()} - Ctrl-C stops every service')
     try:
-        while _pid('mage') is not None:
+        while running_pid('mage') is not None:
             time.sleep(1)
         say('Mage stopped')
     except KeyboardInterrupt:
@@ -281,7 +182,7 @@ def _exposed() -> str:
 
 def down() -> int:
     for name in SERVICES:
-        pid = _pid(name)
+        pid = running_pid(name)
         if pid is not None:
             stop_process_group(pid)
             say(f'stopped {name}')
@@ -306,7 +207,7 @@ def status() -> int:
         mirror = env['NYC_TLC_BASE_URL']
         say(f'mirror: {"running on " + mirror if http_ok(mirror + "/") else "stopped"}')
     for name, url in (('gcs', env.get('GCS_EMULATOR_URL')), ('bigquery', env.get('BIGQUERY_EMULATOR_URL'))):
-        say(f'{name} emulator: {"running on " + str(url) if _pid(name) else "stopped"}')
+        say(f'{name} emulator: {"running on " + str(url) if running_pid(name) else "stopped"}')
     say(f'Mage: {"running on " + mage_url() if MageServer(mage_url()).ready() else "stopped"}')
     return 0
 

@@ -1,7 +1,7 @@
 """Start the Mage server only where it is safe: on loopback, or with the login on.
 
-    python scripts/start_mage.py PROJECT --host 127.0.0.1 --port 6789
-    python scripts/start_mage.py PROJECT --host 0.0.0.0 --exposed-on "$PUBLISH_ADDRESS" \
+    python scripts/mage/start_mage.py PROJECT --host 127.0.0.1 --port 6789
+    python scripts/mage/start_mage.py PROJECT --host 0.0.0.0 --exposed-on "$PUBLISH_ADDRESS" \
         --setting PUBLISH_ADDRESS --as-project-owner   # in a container: the host decides who
                                                        # reaches it; Mage runs as the checkout's owner
 
@@ -13,7 +13,7 @@ REQUIRE_USER_AUTHENTICATION is on AND no user can log in with Mage's well-known 
 MIN_PASSWORD_LENGTH characters; in an existing one, no user may still have `admin` (checked as
 Mage checks a login). With neither set nor a user yet, it generates the owner's password, saves
 it in the project's .env (mode 0600) and says where. Then it runs `mage start` in this same
-process, after fixing two races of Mage's process queue (scripts/mage_patches/).
+process, after fixing two races of Mage's process queue (scripts/mage/mage_patches/).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def exposure_problem(setting: str, address: str, env: Mapping[str, str]) -> str 
 
 
 def users_with_password(project: str, password: str) -> list[str] | None:
-    """scripts/mage_patches' look into Mage's user table (it imports Mage)."""
+    """scripts/mage/mage_patches' look into Mage's user table (it imports Mage)."""
     import importlib
 
     return importlib.import_module(
@@ -172,12 +172,12 @@ def editor_kernel_writes_pipelines_as_committed(project: str) -> Path:
     """The editor runs blocks in a Jupyter kernel, a process of its own that saves the block's
     pipeline afterwards: its IPython startup file (under IPYTHONDIR, which the kernel inherits)
     makes it write pipelines/*/metadata.yaml in the committed form, as the server does
-    (scripts/pipeline_files.py). Returns the startup file."""
+    (scripts/mage/pipeline_files.py). Returns the startup file."""
     ipython = Path(os.environ.get('MAGE_DATA_DIR') or Path(project) / '.data') / 'ipython'
     startup = ipython / 'profile_default' / 'startup' / '00-pipeline-files.py'
     startup.parent.mkdir(parents=True, exist_ok=True)
     startup.write_text(
-        '# Written by scripts/start_mage.py: the editor kernel saves pipelines as committed\n'
+        '# Written by scripts/mage/start_mage.py: the editor kernel saves pipelines as committed\n'
         f'import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n'
         'from mage_patches import write_pipeline_files_as_committed\n'
         'write_pipeline_files_as_committed()\n'

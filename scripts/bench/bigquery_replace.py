@@ -1,13 +1,13 @@
 """`make bench-bigquery`: what replacing one month costs in BigQuery when the table holds 1 month
 and when it holds 12 (on the local BigQuery emulator, DuckDB behind the BigQuery API).
 
-SYNTHETIC months (scripts/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
+SYNTHETIC months (scripts/bench/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
 go through the pipeline's own steps (parse, clean) to parquet in the GCS emulator, then
 utils/sinks/bigquery_load.load_month loads them: 1 month into one dataset, 12 into another. Then month
 2019-01 is replaced --repeat times in each; the medians are compared (target: 12 months within
 1.5 x 1 month: a month's replacement reads and writes the month, not the table).
 
-    .venv/bin/python scripts/bench_bigquery.py [--rows 200000] [--repeat 5]
+    .venv/bin/python scripts/bench/bigquery_replace.py [--rows 200000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import cloud_emulators  # noqa: E402
-from scripts.synthetic_taxi import generate_month  # noqa: E402
+from scripts.bench.synthetic_taxi import generate_month  # noqa: E402
+from scripts.stack.local_emulators import cloud_emulators  # noqa: E402
 from utils.domain.progress import plural  # noqa: E402
 
 PROJECT, BUCKET = 'local-project', 'bench-bigquery'

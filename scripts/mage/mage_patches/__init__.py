@@ -1,6 +1,6 @@
 """What reaches into mage-ai 0.9.80's internals: two races in its local process queue that leave
 a triggered run "running" forever, and one delay of its scheduler, fixed here;
-scripts/start_mage.py applies them in the server process before Mage starts (its scheduler and
+scripts/mage/start_mage.py applies them in the server process before Mage starts (its scheduler and
 worker pools are forked from it, so they run the fixed code).
 
 Both were seen on this project's 2-core machine under load (`make up` hung, mage.log):
@@ -57,7 +57,7 @@ traceback (execute_block_saying_why). dbt's own lines reach a run's log at WARNI
 model failed and what dbt said, read from its run_results.json.
 
 And the editor leaves git status clean: what Pipeline.save writes to pipelines/*/metadata.yaml
-goes through scripts/pipeline_files.py's as_committed (no block status, no machine path), the
+goes through scripts/mage/pipeline_files.py's as_committed (no block status, no machine path), the
 form the files are committed in (pipeline_save_as_committed).
 
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
@@ -68,7 +68,7 @@ the run lists and alerts is followed by the service and month it loads, and a Ru
 switched off when its run ends, failed too.
 
 And one look into Mage's user table (users_with_password): before the UI is exposed,
-scripts/start_mage.py asks whether a user of the project's database still logs in with Mage's
+scripts/mage/start_mage.py asks whether a user of the project's database still logs in with Mage's
 well-known default password, checked the way Mage checks a login.
 """
 
@@ -83,7 +83,7 @@ from typing import Any
 from . import dashboards, failures, run_labels
 from .editor import write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
-from .users import users_with_password  # noqa: F401 - scripts/start_mage.py calls it
+from .users import users_with_password  # noqa: F401 - scripts/mage/start_mage.py calls it
 
 PATCHED_VERSION = '0.9.80'
 IDLE_SECONDS = 3
@@ -246,7 +246,7 @@ def apply() -> bool:
     if version('mage-ai') != PATCHED_VERSION:
         print(
             f'[mage_patches] mage-ai {version("mage-ai")} is not {PATCHED_VERSION}: its process queue '
-            'is left unpatched; check whether it still has the races in scripts/mage_patches/',
+            'is left unpatched; check whether it still has the races in scripts/mage/mage_patches/',
             file=sys.stderr,
         )
         return False

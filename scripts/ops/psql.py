@@ -14,10 +14,10 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from scripts import run_local
-from scripts.local_services import postgres_bindir
+from scripts.stack.local_postgres import postgres_bindir
+from scripts.stack.local_settings import environment
 
 
 def psql_command(env: dict[str, str], sql: str = '') -> tuple[list[str], dict[str, str]]:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--sql', default=os.environ.get('SQL', ''), help='one statement to run (make psql SQL=...)')
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):  # the settings line; stdout is psql's alone
-        env = run_local.environment()
+        env = environment()
     cmd, psql_env = psql_command(env, args.sql.strip())
     os.execvpe(cmd[0], cmd, psql_env)
 

@@ -11,7 +11,7 @@ file is). Run it again to rebuild them byte for byte (tests/test_project.py chec
                                                       the types its parquet has), for the tlc
                                                       source offline: no parquet of these is bundled
 
-    .venv/bin/python scripts/bundle_samples.py [--shared ../shared/data]
+    .venv/bin/python scripts/dev/bundle_samples.py [--shared ../shared/data]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from utils.domain.schema_drift import conform, match_columns  # noqa: E402

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts import run_local  # noqa: E402
-from scripts.local_services import ServiceError  # noqa: E402
-from scripts.mage_api import MageRunError  # noqa: E402
+from scripts.mage.mage_api import MageRunError  # noqa: E402
+from scripts.stack import run_local  # noqa: E402
+from scripts.stack.local_settings import environment  # noqa: E402
+from scripts.stack.processes import ServiceError  # noqa: E402
 from utils.domain.progress import plural  # noqa: E402
 from utils.domain.taxi_schema import SERVICES  # noqa: E402
 from utils.domain.taxi_source import CLEANING, SOURCES  # noqa: E402
@@ -50,7 +51,7 @@ class BadInput(ValueError):
 def month_pipelines() -> list[str]:
     """The pipelines that take one month per run: those with the variables service, year, month.
     The loads load it; the marts (*_marts) refresh it, from what its load wrote (a backfill's
-    run gets its month in its variables: scripts/mage_patches/run_labels.py)."""
+    run gets its month in its variables: scripts/mage/mage_patches/run_labels.py)."""
     found = []
     for meta in sorted((REPO_ROOT / 'pipelines').glob('*/metadata.yaml')):
         variables = yaml.safe_load(meta.read_text()).get('variables') or {}
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cleaning.strip():  # cleaning=raw: every row, into the _raw tables and the course's views
         variables['cleaning'] = args.cleaning.strip().lower()
     try:
-        env = run_local.environment()
+        env = environment()
         mage = run_local.start_all(env)
         started = time.monotonic()
         made = []

@@ -1,7 +1,7 @@
 """`make bench-marts` (and the end of `make bench`): what one month's mart refresh costs when the
 marts already hold 1 month and when they hold 12, in PostgreSQL and in the BigQuery emulator.
 
-SYNTHETIC months (scripts/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
+SYNTHETIC months (scripts/bench/synthetic_taxi.py, the release shape; yellow 2019-01..12, --rows each)
 go through the pipeline's own steps (parse, clean) and its loaders (utils/sinks/postgres_load,
 utils/sinks/bigquery_load) into two schemas / datasets of each warehouse: `one_month` (2019-01) and
 `many_months` (2019-01..12, or --months of them), with the real zone lookup (samples/misc). The dbt project is
@@ -12,7 +12,7 @@ taxi_marts`, models then tests), in this process (dbt imported once, as in a Mag
 dbt's own cost per run is measured as well: `dbt parse` (what every build does first, the vars
 change each run) and the import of the dbt adapter in a fresh process.
 
-    .venv/bin/python scripts/bench_marts.py [--rows 100000] [--repeat 3] [--months 12]
+    .venv/bin/python scripts/bench/marts_refresh.py [--rows 100000] [--repeat 3] [--months 12]
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from contextlib import closing
 from datetime import date
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import Postgres, cloud_emulators, free_port  # noqa: E402
-from scripts.synthetic_taxi import generate_month  # noqa: E402
+from scripts.bench.synthetic_taxi import generate_month  # noqa: E402
+from scripts.stack.local_emulators import cloud_emulators  # noqa: E402
+from scripts.stack.local_postgres import Postgres  # noqa: E402
+from scripts.stack.processes import free_port  # noqa: E402
 
 PROJECT, BUCKET, DBT_PROJECT = 'local-project', 'bench-marts', REPO_ROOT / 'dbt' / 'taxi_marts'
 SCHEMAS: dict[str, list[int]] = {}  # schema -> the months its marts hold (main(): one_month, many_months)

@@ -2,7 +2,7 @@
 
     ruff check, ruff format --check   style, unused code, imports (pyproject.toml)
     mypy                              types (pyproject.toml; the domain modules fully typed)
-    layers                            which code may import which (scripts/check_layers.py)
+    layers                            which code may import which (scripts/dev/check_layers.py)
     pipeline files                    pipelines/*/metadata.yaml in the form Mage writes them back
     sqlfluff                          the dbt models as dbt compiles them, once per service's
                                       fact table (dbt/taxi_marts/.sqlfluff), on a throwaway
@@ -24,10 +24,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import Postgres, free_port  # noqa: E402
+from scripts.stack.local_postgres import Postgres  # noqa: E402
+from scripts.stack.processes import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DBT_PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             run('ruff check', [ruff, 'check', '.']),
             run('ruff format --check', [ruff, 'format', '--check', '.']),
             run('mypy', [str(BIN / 'mypy')]),
-            run('layers', [sys.executable, 'scripts/check_layers.py']),
-            run('pipeline files', [sys.executable, 'scripts/pipeline_files.py', '--check']),
+            run('layers', [sys.executable, 'scripts/dev/check_layers.py']),
+            run('pipeline files', [sys.executable, 'scripts/mage/pipeline_files.py', '--check']),
         ]
     )
     if not args.no_sql:

@@ -6,8 +6,8 @@ shortcuts, in the same bench run on the same machine.
                 pyarrow and the Google clients itself, and waits for the scheduler's next tick
                 (SCHEDULER_TRIGGER_INTERVAL, 10 s) to start
     ours        the defaults: those packages imported once in the server before it forks
-                (scripts/start_mage.py), the scheduler woken when the server created a run
-                (scripts/mage_patches/)
+                (scripts/mage/start_mage.py), the scheduler woken when the server created a run
+                (scripts/mage/mage_patches/)
 
 `make up` in a fresh copy of the checkout on free ports (the bundled samples: yellow 2021-01 is
 1,197 rows), then each pipeline of PIPELINES below is triggered --repeat times through its API
@@ -16,7 +16,7 @@ trigger, one run at a time. For each run, from Mage's API: `wait` = created_at -
 whole `trigger -> completed` as the caller sees it. Medians; ratios = ours / reference.
 Writes .data/bench/runs.json.
 
-    .venv/bin/python scripts/bench_runs.py [--repeat 3]
+    .venv/bin/python scripts/bench/server_runs.py [--repeat 3]
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_services import copy_checkout, free_port  # noqa: E402
-from scripts.mage_api import MageServer  # noqa: E402
+from scripts.mage.mage_api import MageServer  # noqa: E402
+from scripts.stack.processes import copy_checkout, free_port  # noqa: E402
 
 YELLOW = {'service': 'yellow', 'year': 2021, 'month': 1}
 PIPELINES = ('api_to_postgres', 'postgres_marts', 'bigquery_marts')

@@ -9,11 +9,16 @@
                    environment picks
       steps/       what a run does with a month: its month, files, audit, alerts, marts
       mage_runs.py the one module of utils/ that reads Mage's database or starts its runs
-    scripts/    the tools around the project (the local stack, make targets, benches, the
-                server's start); scripts/mage_patches/ is the one place that patches Mage
+    scripts/    the tools around the project, a folder per role (docs/architecture.md):
+      stack/       starting and stopping the local services (PostgreSQL, emulators, mirror, Mage)
+      mage/        what reaches into Mage: its start, its REST API, mage_patches/ (the one place
+                   that patches Mage), the pipeline files' committed form
+      ops/         operating the project: backfills, gcp-setup, the marts' docs, psql
+      bench/       the benchmarks and the synthetic months they load
+      dev/         the house: the linters, these contracts, the bundled samples
 
 Each contract below is checked on every import statement (top-level or inside a function) of
-the project's Python files. Run it alone: `python scripts/check_layers.py`.
+the project's Python files. Run it alone: `python scripts/dev/check_layers.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BLOCK_FOLDERS = ('data_loaders', 'transformers', 'data_exporters', 'custom', 'sensors', 'charts')
 
 LAYERS = ('domain', 'sinks', 'steps')  # the sub-packages of utils/, in this order (docs/architecture.md)
@@ -39,7 +44,7 @@ class Contract:
     files: tuple[str, ...]  # globs, relative to the repository
     forbidden: tuple[str, ...]  # module prefixes
     allowed: tuple[str, ...] = ()  # exceptions to `forbidden` (more specific prefixes)
-    except_files: tuple[str, ...] = ()
+    except_files: tuple[str, ...] = ()  # relative paths; one ending in / is a folder
 
 
 CONTRACTS = (
@@ -59,16 +64,21 @@ CONTRACTS = (
         ('scripts', 'tests', 'support', 'conftest', 'course_oracle'),
     ),
     Contract(
-        "Mage's internals are reached from utils/mage_runs.py and scripts/mage_patches/ only",
-        ('utils/**/*.py', 'scripts/*.py', *(f'{folder}/*.py' for folder in BLOCK_FOLDERS)),
+        "Mage's internals are reached from utils/mage_runs.py and scripts/mage/mage_patches/ only",
+        ('utils/**/*.py', 'scripts/**/*.py', *(f'{folder}/*.py' for folder in BLOCK_FOLDERS)),
         ('mage_ai',),
         allowed=MAGE_PUBLIC,
-        except_files=('utils/mage_runs.py',),
+        except_files=('utils/mage_runs.py', 'scripts/mage/mage_patches/'),
     ),
     Contract(
         "blocks are thin: they import utils/ and Mage's block decorators, not the clients or scripts/",
         tuple(f'{folder}/*.py' for folder in BLOCK_FOLDERS),
         ('scripts', *CLOUD_AND_DATABASE_CLIENTS, 'requests'),
+    ),
+    Contract(
+        'the stack and what reaches into Mage import none of the tools that stand on them (ops, bench, dev)',
+        ('scripts/stack/**/*.py', 'scripts/mage/**/*.py'),
+        ('scripts.ops', 'scripts.bench', 'scripts.dev', 'tests'),
     ),
     Contract('every module of utils/ has its layer', (), ()),  # checked by unlayered() below
 )
@@ -96,7 +106,7 @@ def broken(contract: Contract, root: Path = REPO_ROOT) -> list[str]:
     for pattern in contract.files:
         for path in sorted(root.glob(pattern)):
             relative = path.relative_to(root).as_posix()
-            if relative in contract.except_files:
+            if any(relative == e or (e.endswith('/') and relative.startswith(e)) for e in contract.except_files):
                 continue
             for line, module in imported_modules(path):
                 if matches(module, contract.forbidden) and not matches(module, contract.allowed):

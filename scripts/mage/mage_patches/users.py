@@ -1,4 +1,4 @@
-"""One look into Mage's user table: before the UI is exposed, scripts/start_mage.py asks whether a
+"""One look into Mage's user table: before the UI is exposed, scripts/mage/start_mage.py asks whether a
 user of the project's database still logs in with Mage's well-known default password, checked
 the way Mage checks a login.
 """

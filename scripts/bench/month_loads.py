@@ -1,6 +1,6 @@
 """`make bench`: our pipeline against `psql \\copy` and against the course's pandas way.
 
-Generates a synthetic month in the exact DataTalksClub CSV shape (scripts/synthetic_taxi.py),
+Generates a synthetic month in the exact DataTalksClub CSV shape (scripts/bench/synthetic_taxi.py),
 serves it over HTTP, and runs, one after another on the same file and the same PostgreSQL:
 
   reference    zcat file | psql -1 -c "CREATE TABLE ..." -c "\\copy ... FROM STDIN CSV HEADER"   (typed table)
@@ -21,7 +21,7 @@ peak RSS is the largest sum of RSS over each command's whole process tree (sampl
 20 ms with psutil), the largest of the runs. Prints a table and writes .data/bench/bench.png
 and results.json.
 
-    python scripts/bench.py [--rows N] [--months M] [--repeat R] [--big-rows N]
+    python scripts/bench/month_loads.py [--rows N] [--months M] [--repeat R] [--big-rows N]
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ from pathlib import Path
 import psutil
 from dotenv import dotenv_values
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from scripts.local_services import Postgres, free_port, start_http_mirror, stop_process_group  # noqa: E402
-from scripts.synthetic_taxi import FULL_MONTH_ROWS, YELLOW_2019_01_ROWS, generate_month  # noqa: E402
+from scripts.bench.synthetic_taxi import FULL_MONTH_ROWS, YELLOW_2019_01_ROWS, generate_month  # noqa: E402
+from scripts.stack.local_postgres import Postgres  # noqa: E402
+from scripts.stack.processes import free_port, start_http_mirror, stop_process_group  # noqa: E402
 from utils.domain.taxi_schema import course_layout, schema_for  # noqa: E402
 
 BENCH = REPO / '.data' / 'bench'
@@ -339,9 +340,13 @@ def main() -> int:
             [py, __file__, 'clean-month', '2021', '1'], env=env, cwd=REPO, capture_output=True, text=True, check=True
         )
         clean = made.stdout.strip().splitlines()[-1]
-        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-duckdb', clean, str(out / 'parts-duckdb')], env)
+        secs, rss, _ = measure(
+            [py, 'scripts/bench/month_loads.py', 'partitions-duckdb', clean, str(out / 'parts-duckdb')], env
+        )
         results.append(Result('partitions: DuckDB COPY (reference)', secs, rss, ours))
-        secs, rss, _ = measure([py, 'scripts/bench.py', 'partitions-ours', clean, str(out / 'parts-ours')], env)
+        secs, rss, _ = measure(
+            [py, 'scripts/bench/month_loads.py', 'partitions-ours', clean, str(out / 'parts-ours')], env
+        )
         results.append(Result('partitions: ours (pyarrow)', secs, rss, ours))
     finally:
         stop_process_group(mirror.pid)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_local import environment, start_emulators
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from scripts.stack.local_settings import environment, start_emulators
 
 
 def say(message: str) -> None:
