@@ -4,7 +4,7 @@ via binary COPY.
 Connection settings come from the active io_config.yaml profile (IO_CONFIG_PROFILE).
 """
 
-from utils.domain.taxi_source import TaxiMonth
+from utils.domain.month_manifest import MonthManifest
 from utils.sinks.environment import postgres_connection, postgres_schema
 from utils.sinks.postgres_load import count_month
 from utils.steps.taxi_pipeline import export_month_to_postgres
@@ -22,7 +22,7 @@ def export_taxi_to_postgres(manifest: dict, *args, **kwargs) -> dict:
 
 @test
 def test_table_holds_the_clean_rows(manifest: dict, *args) -> None:
-    month = TaxiMonth.from_vars(manifest)
+    month = MonthManifest.of(manifest).month
     with postgres_connection() as conn:
         in_table = count_month(conn, postgres_schema(), month.table_stem, month.first_day)
     assert in_table == manifest['rows_loaded'] == manifest['rows_out'], (in_table, manifest)

@@ -34,23 +34,23 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psutil
 from dotenv import dotenv_values
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from scripts.bench.measure import measure, seconds_of, typical  # noqa: E402
 from scripts.bench.synthetic_taxi import FULL_MONTH_ROWS, YELLOW_2019_01_ROWS, generate_month  # noqa: E402
 from scripts.stack.local_postgres import Postgres  # noqa: E402
 from scripts.stack.processes import free_port, start_http_mirror, stop_process_group  # noqa: E402
-from utils.domain.taxi_schema import course_layout, schema_for  # noqa: E402
+from utils.domain.taxi_schema import course_layout  # noqa: E402
 
 BENCH = REPO / '.data' / 'bench'
+STEPS = str(Path(__file__).with_name('month_steps.py'))  # each measured step in a process of its own
 SAMPLE = REPO / 'samples' / 'yellow' / 'yellow_tripdata_2021-01.csv.gz'
 TINY_MONTH = (2009, 1)  # the 1,197-row sample served under this name: Mage's fixed cost
 BIG_MONTH = (2019, 1)  # the --big-rows file is served under this name
@@ -76,42 +76,6 @@ def _found(pattern: str, text: str) -> str:
     return match.group(1)
 
 
-def measure(cmd: list[str] | str, env: dict[str, str] | None = None, shell: bool = False) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS of the process tree in MB, output) of one command."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, env=env, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
-    )
-    peak = 0
-    done = threading.Event()
-
-    def sample():
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output = proc.communicate()[0].decode(errors='replace')
-    seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f'benchmark step failed ({proc.returncode}): {cmd}\n{output[-4000:]}')
-    return seconds, peak / 1e6, output
-
-
-def typical(runs: list[tuple[float, float, str]]) -> tuple[float, float]:
-    """(median wall seconds, largest peak RSS) of repeated runs of one step."""
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
-
-
 def block_times(output: str) -> dict[str, float]:
     """The blocks' own times in a mage run, from their 'extract_month took 1.02 s' log lines."""
     took = dict(re.findall(r'utils\.steps\.taxi_pipeline: (\w+) took ([\d.]+) s', output))
@@ -120,64 +84,10 @@ def block_times(output: str) -> dict[str, float]:
     return {name: float(seconds) for name, seconds in took.items()}
 
 
-def seconds_of(runs: list[tuple[float, float, str]]) -> str:
-    return ', '.join(f'{r[0]:.1f}' for r in runs)
-
-
 def pg_count(pg: Postgres, sql: str) -> int:
     with pg.connect() as conn, conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchone()[0]
-
-
-def course_way(url: str, dsn: dict) -> None:
-    """The course's api_to_postgres, as its blocks do it, in this one process."""
-    import pandas as pd
-    from mage_ai.io.postgres import Postgres as MagePostgres
-
-    schema = schema_for('yellow')
-    data = pd.read_csv(url, sep=',', compression='gzip', dtype=schema.pandas_dtypes, parse_dates=schema.parse_dates)
-    data = data[data['passenger_count'] > 0]
-    with MagePostgres(**dsn) as loader:
-        loader.export(data, 'bench', 'course_way', index=False, if_exists='replace')
-    print(len(data))
-
-
-def course_imports() -> None:
-    """What the course way pays before it reads a byte: importing pandas and Mage's io."""
-    import pandas  # noqa: F401
-    from mage_ai.io.postgres import Postgres  # noqa: F401
-
-
-def clean_month_file(year: str, month: str) -> None:
-    """The month's clean.parquet made by the pipeline's own steps, kept for the partition steps
-    in TAXI_WORK_DIR/bench/ (the step's own work folder goes when this process ends, as a run's
-    does when it succeeds); its path is the last line printed."""
-    from utils.sinks.environment import work_dir
-    from utils.steps.taxi_pipeline import clean_month, extract_month
-
-    clean = Path(clean_month(extract_month({'service': 'yellow', 'year': year, 'month': month}))['clean_path'])
-    kept = work_dir() / 'bench' / f'clean_{year}_{int(month):02d}.parquet'
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(clean, kept)
-    print(kept)
-
-
-def partitions_ours(clean: str, out: str) -> None:
-    from utils.domain.taxi_source import TaxiMonth
-    from utils.sinks.gcs_io import write_partitions
-
-    files = write_partitions(Path(clean), Path(out), schema_for('yellow'), TaxiMonth('yellow', 2021, 1))
-    print(len(files))
-
-
-def partitions_duckdb(clean: str, out: str) -> None:
-    import duckdb
-
-    duckdb.sql(
-        f"COPY (SELECT *, CAST(tpep_pickup_datetime AS DATE) AS pickup_date FROM read_parquet('{clean}')) "
-        f"TO '{out}' (FORMAT parquet, PARTITION_BY (pickup_date), OVERWRITE_OR_IGNORE)"
-    )
 
 
 def chart(results: list[Result], path: Path) -> None:
@@ -227,17 +137,7 @@ def main() -> int:
         help='rows of the second, larger month whose peak RSS is compared (0: skip)',
     )
     parser.add_argument('--out', type=Path, default=BENCH, help='work folder (default .data/bench)')
-    parser.add_argument('step', nargs='*', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.step:  # a measured step, run in its own process
-        {
-            'course-way': lambda a: course_way(a[0], json.loads(a[1])),
-            'clean-month': lambda a: clean_month_file(*a),
-            'course-imports': lambda a: course_imports(),
-            'partitions-ours': lambda a: partitions_ours(*a),
-            'partitions-duckdb': lambda a: partitions_duckdb(*a),
-        }[args.step[0]](args.step[1:])
-        return 0
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -306,11 +206,11 @@ def main() -> int:
 
         dsn = {'dbname': 'ny_taxi', 'user': 'bench', 'password': 'bench', 'host': '127.0.0.1', 'port': pg.port}
         secs, rss, _ = measure(
-            [py, __file__, 'course-way', f'{base_url}/yellow/yellow_tripdata_2021-01.csv.gz', json.dumps(dsn)], env
+            [py, STEPS, 'course-way', f'{base_url}/yellow/yellow_tripdata_2021-01.csv.gz', json.dumps(dsn)], env
         )
         course_rows = pg_count(pg, 'SELECT count(*) FROM bench.course_way')
         results.append(Result('course way (pandas + Mage export)', secs, rss, args.rows))
-        imports, imports_rss, _ = measure([py, __file__, 'course-imports'], env)
+        imports, imports_rss, _ = measure([py, STEPS, 'course-imports'], env)
         results.append(Result('course way, imports only', imports, imports_rss, 0))
 
         def mage_run(year: int, month: int, run_env: dict[str, str] = env) -> tuple[float, float, str]:
@@ -337,16 +237,12 @@ def main() -> int:
         assert ours == course_rows, f'pipeline loaded {ours} rows, the course way {course_rows}'
 
         made = subprocess.run(
-            [py, __file__, 'clean-month', '2021', '1'], env=env, cwd=REPO, capture_output=True, text=True, check=True
+            [py, STEPS, 'clean-month', '2021', '1'], env=env, cwd=REPO, capture_output=True, text=True, check=True
         )
         clean = made.stdout.strip().splitlines()[-1]
-        secs, rss, _ = measure(
-            [py, 'scripts/bench/month_loads.py', 'partitions-duckdb', clean, str(out / 'parts-duckdb')], env
-        )
+        secs, rss, _ = measure([py, STEPS, 'partitions-duckdb', clean, str(out / 'parts-duckdb')], env)
         results.append(Result('partitions: DuckDB COPY (reference)', secs, rss, ours))
-        secs, rss, _ = measure(
-            [py, 'scripts/bench/month_loads.py', 'partitions-ours', clean, str(out / 'parts-ours')], env
-        )
+        secs, rss, _ = measure([py, STEPS, 'partitions-ours', clean, str(out / 'parts-ours')], env)
         results.append(Result('partitions: ours (pyarrow)', secs, rss, ours))
     finally:
         stop_process_group(mirror.pid)

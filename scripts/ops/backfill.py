@@ -32,7 +32,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.mage.mage_api import MageRunError  # noqa: E402
+from scripts.mage.mage_session import MageRunError  # noqa: E402
 from scripts.stack import run_local  # noqa: E402
 from scripts.stack.local_settings import environment  # noqa: E402
 from scripts.stack.processes import ServiceError  # noqa: E402

@@ -27,7 +27,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.mage.mage_api import MageRunError, MageServer  # noqa: E402
+from scripts.mage.mage_api import MageServer  # noqa: E402
+from scripts.mage.mage_session import MageRunError  # noqa: E402
 from scripts.mage.start_mage import check_exposure, is_loopback, owner_email  # noqa: E402
 from scripts.stack.local_postgres import Postgres  # noqa: E402
 from scripts.stack.local_settings import (  # noqa: E402

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.mage.mage_api import UI_API_KEY, MageRunError, MageServer
+from scripts.mage.mage_api import MageServer
+from scripts.mage.mage_session import UI_API_KEY, MageRunError
 from scripts.mage.start_mage import MIN_PASSWORD_LENGTH
 from scripts.stack.processes import copy_checkout, free_port, port_open, stop_process_group, wait_until
 

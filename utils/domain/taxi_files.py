@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -25,6 +26,9 @@ import pyarrow.parquet as pq
 
 from utils.domain.schema_drift import BadFileError, conform, iter_tlc_parquet_batches, match_columns
 from utils.domain.taxi_schema import TaxiSchema
+
+if TYPE_CHECKING:  # only for the annotation: the editor's table is the one use of pandas here
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +264,7 @@ def csv_to_parquet_keeping_rejects(
     return {'rows': rows, 'rows_rejected': rejected, 'rejects_path': str(rejects)}
 
 
-def first_rows(path: Path, rows: int = 10):
+def first_rows(path: Path, rows: int = 10) -> pd.DataFrame:
     """The first `rows` rows of a parquet file as a pandas DataFrame, from one small batch (never
     the month): what the course's DataFrame loader would show of it in the editor."""
     head = next(iter_parquet_batches(path, rows), None)

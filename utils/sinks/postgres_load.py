@@ -152,14 +152,7 @@ def replace_month(
             rows = _copy_to_staging(conn, q, stream)
         with conn:
             _swap_in(conn, q)
-    log.info(
-        'replaced %s.%s for %s: %s rows (%.1f MB through binary COPY)',
-        schema_name,
-        table,
-        f'{month:%Y-%m}',
-        f'{rows:,}',
-        stream.bytes_read / 1e6,
-    )
+    _log_replaced(f'{schema_name}.{table} for {month:%Y-%m}', rows, stream)
     return rows
 
 
@@ -203,24 +196,13 @@ def replace_table(
                     'CREATE TABLE {staging} ({defs})'
                 ).format(**q)
             )
-            cur.copy_expert(
-                sql.SQL('COPY {staging} FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
-                stream,
-                size=1 << 20,
-            )
-            rows = cur.rowcount
+            rows = _copy_binary(conn, cur, q['staging'], stream)
             comment_columns(cur, schema_name, staging)  # the comments go with the rename
         with conn, conn.cursor() as cur:
             cur.execute(
                 sql.SQL('DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table_name}').format(**q)
             )
-    log.info(
-        'replaced %s.%s: %s rows (%.1f MB through binary COPY)',
-        schema_name,
-        table,
-        f'{rows:,}',
-        stream.bytes_read / 1e6,
-    )
+    _log_replaced(f'{schema_name}.{table}', rows, stream)
     return rows
 
 
@@ -282,12 +264,19 @@ def _copy_to_staging(conn, q: dict, stream: ChunkStream) -> int:
                 'ADD CONSTRAINT {check} CHECK ({key} = {month})'
             ).format(**q)
         )
-        cur.copy_expert(
-            sql.SQL('COPY {staging} ({columns}) FROM STDIN WITH (FORMAT binary)').format(**q).as_string(conn),
-            stream,
-            size=1 << 20,
-        )
-        return cur.rowcount
+        return _copy_binary(conn, cur, sql.SQL('{staging} ({columns})').format(**q), stream)
+
+
+def _copy_binary(conn, cur, target: sql.Composable, stream: ChunkStream) -> int:
+    """COPY the stream's rows (PostgreSQL's binary format) into `target`, a table or a table and
+    its columns, in the cursor's transaction; returns the rows."""
+    copy = sql.SQL('COPY {} FROM STDIN WITH (FORMAT binary)').format(target)
+    cur.copy_expert(copy.as_string(conn), stream, size=1 << 20)
+    return cur.rowcount
+
+
+def _log_replaced(what: str, rows: int, stream: ChunkStream) -> None:
+    log.info('replaced %s: %s rows (%.1f MB through binary COPY)', what, f'{rows:,}', stream.bytes_read / 1e6)
 
 
 def _swap_in(conn, q: dict) -> None:

@@ -94,10 +94,10 @@ def extract_months(variables: Mapping[str, Any]) -> Manifest:
         'year': year,
         'months': months,
         'work_dir': str(folder),
-        'raw_paths': [m['raw_path'] for m in fetched],
-        'rows': sum(m['rows'] for m in fetched),
-        'rows_rejected': sum(m['rows_rejected'] for m in fetched),
-        'rows_by_month': {f'{year}-{m["month"]:02d}': m['rows'] for m in fetched},
+        'raw_paths': [m.required('raw_path') for m in fetched],
+        'rows': sum(m.rows or 0 for m in fetched),
+        'rows_rejected': sum(m.rows_rejected or 0 for m in fetched),
+        'rows_by_month': {f'{year}-{m.month.month:02d}': m.rows for m in fetched},
     }
     log.info('load_green_taxi_months: %s rows in %s of %d', f'{manifest["rows"]:,}', plural(len(months), 'month'), year)
     return manifest

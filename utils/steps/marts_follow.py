@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from utils.domain.taxi_source import TaxiMonth
+from utils.domain.month_manifest import MonthManifest
 from utils.steps.marts import MART_SERVICES
 from utils.steps.taxi_pipeline import Manifest
 
@@ -29,9 +29,10 @@ MARTS_AFTER = {'api_to_postgres': 'postgres_marts', 'gcs_to_bigquery': 'bigquery
 TRIGGER_NAME = 'after a load'
 
 
-def why_not_refreshed(manifest: Mapping[str, Any], variables: Mapping[str, Any]) -> str | None:
+def why_not_refreshed(manifest: Mapping[str, Any] | MonthManifest, variables: Mapping[str, Any]) -> str | None:
     """Why this load starts no refresh of its marts; None: it starts one."""
-    month = TaxiMonth.from_vars(manifest)
+    loaded = MonthManifest.of(manifest)
+    month = loaded.month
     if str(variables.get('refresh_marts', 'true')).strip().lower() in ('false', '0', 'no'):
         return 'the pipeline variable refresh_marts is false'
     if variables.get('pipeline_uuid') not in MARTS_AFTER:
@@ -40,7 +41,7 @@ def why_not_refreshed(manifest: Mapping[str, Any], variables: Mapping[str, Any])
         return 'a raw load: the marts read the cleaned tables'
     if month.service not in MART_SERVICES:
         return f'{month.service} has no marts'
-    if manifest.get('unchanged'):
+    if loaded.unchanged:
         return 'the month was unchanged, so are its marts'
     if variables.get('pipeline_run_id') in (None, ''):
         return f'not a run of the server: run {MARTS_AFTER[variables["pipeline_uuid"]]} yourself'
@@ -50,8 +51,9 @@ def why_not_refreshed(manifest: Mapping[str, Any], variables: Mapping[str, Any])
 def refresh_after_load(manifest: Mapping[str, Any], variables: Mapping[str, Any]) -> Manifest:
     """Start the marts run of the loaded month (not waiting for it); the manifest gains
     `marts_run_id` (None when none was started)."""
-    why_not = why_not_refreshed(manifest, variables)
-    month = TaxiMonth.from_vars(manifest)
+    loaded = MonthManifest.of(manifest)
+    why_not = why_not_refreshed(loaded, variables)
+    month = loaded.month
     if why_not:
         log.info('refresh_marts: %s: not refreshed: %s', month.label, why_not)
         return {**manifest, 'marts_run_id': None}

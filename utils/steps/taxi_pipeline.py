@@ -1,7 +1,9 @@
 """The steps of the taxi pipelines, one function per Mage block.
 
-Blocks hand each other a small manifest (a JSON-able dict: the month, file paths, counts)
-while the rows themselves stream file -> file -> database, so no block holds a month in RAM.
+Blocks hand each other a small manifest (utils/domain/month_manifest.py: the month, file paths,
+counts) while the rows themselves stream file -> file -> database, so no block holds a month in
+RAM. Each step reads its input once as a typed MonthManifest and returns it as the JSON-able dict
+Mage stores between blocks (.to_output()).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.domain.cleaning import clean_file
+from utils.domain.month_manifest import MonthManifest
 from utils.domain.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
 from utils.domain.taxi_schema import TaxiSchema, schema_for
 from utils.domain.taxi_source import TaxiMonth, download
@@ -39,7 +42,7 @@ from utils.steps.unchanged import check_target, unchanged_month
 
 log = logging.getLogger(__name__)
 
-Manifest = dict[str, Any]
+Manifest = dict[str, Any]  # a MonthManifest as Mage stores it between blocks (MonthManifest.to_output)
 DEFAULT_MAX_REJECT_RATIO = 0.01
 
 
@@ -58,40 +61,40 @@ def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
 
 @contextmanager
 def load_attempt(
-    run: Mapping[str, Any] | None, block: str, manifest: Manifest, target: str | None = None
+    run: Mapping[str, Any] | None, block: str, manifest: MonthManifest, target: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """One attempt of a block that reads the source or loads a target: an audit row
     (utils/steps/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
     an error that names the month and the run's work files (they stay for Mage's retry of the
     run's failed blocks), recorded for the run's alert (utils/steps/alerts.py)."""
-    month = TaxiMonth.from_vars(manifest)
+    month = manifest.month
     started = time.perf_counter()
-    with audit.attempt(run, block, month.first_day, manifest, target) as outcome:
+    with audit.attempt(run, block, month.first_day, manifest.to_output(), target) as outcome:
         try:
             yield outcome
         except Exception as e:  # the note goes into the audit row and the alert too
             kept = (
-                f": the run's work files stay in {manifest['work_dir']} for a retry of its failed blocks"
-                if manifest.get('work_dir')
+                f": the run's work files stay in {manifest.work_dir} for a retry of its failed blocks"
+                if manifest.work_dir
                 else ''
             )
             add_note(e, f'{block} failed for {month.label}{kept}')
             record_block_error(run or {}, e)
             raise
-    log.info('%s', _summary(block, month, outcome['result'], target, time.perf_counter() - started))
+    log.info('%s', _summary(block, MonthManifest.of(outcome['result']), target, time.perf_counter() - started))
 
 
-def _summary(block: str, month: TaxiMonth, result: Manifest, target: str | None, seconds: float) -> str:
+def _summary(block: str, result: MonthManifest, target: str | None, seconds: float) -> str:
     """What a block did, in one line: 'export_taxi_to_postgres: green 2020-10, 52,351 rows ->
     ny_taxi.green_taxi_data in 1.6 s'; the loader says MB, rows read and kept aside instead."""
-    if 'rows_loaded' in result:
-        did = f'{result["rows_loaded"]:,} rows -> {target}'
+    if result.rows_loaded is not None:
+        did = f'{result.rows_loaded:,} rows -> {target}'
     else:
         did = (
-            f'{result["bytes"] / 1e6:.1f} MB, {result["rows"]:,} rows read, '
-            f'{result["rows_rejected"]:,} malformed kept aside -> {result["raw_path"]}'
+            f'{(result.bytes or 0) / 1e6:.1f} MB, {result.rows or 0:,} rows read, '
+            f'{result.rows_rejected or 0:,} malformed kept aside -> {result.raw_path}'
         )
-    return f'{block}: {month.label}, {did} in {seconds:.1f} s'
+    return f'{block}: {result.month.label}, {did} in {seconds:.1f} s'
 
 
 @timed
@@ -106,9 +109,9 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     month = month_of_run(variables)
     skipped = unchanged_month(month, month.url(source_base_url(month.source)), variables, 'load_taxi_csv')
     if skipped:
-        return skipped
+        return skipped.to_output()
     folder = run_dir(month.file_stem, variables)
-    return {**fetch_month(month, folder, variables, 'load_taxi_csv'), 'work_dir': str(folder)}
+    return fetch_month(month, folder, variables, 'load_taxi_csv').but(work_dir=str(folder)).to_output()
 
 
 def loader_output(manifest: Manifest, variables: Mapping[str, Any]) -> Manifest | list:
@@ -122,12 +125,13 @@ def loader_output(manifest: Manifest, variables: Mapping[str, Any]) -> Manifest 
 
 
 def manifest_of(output: Manifest | list) -> Manifest:
+    """The manifest dict of a loader's output (an inline test's input); steps use MonthManifest.of."""
     return output[0] if isinstance(output, list) else output
 
 
 def fetch_month(
     month: TaxiMonth, folder: Path, variables: Mapping[str, Any], block: str, schema: TaxiSchema | None = None
-) -> Manifest:
+) -> MonthManifest:
     """One month from its release into folder/raw.parquet (rejects.csv beside it), as one audited
     load attempt of `block`: the course's gzip CSV parsed with the schema, or the TLC's parquet
     read by column name and cast to the service's types (utils/domain/schema_drift.py)."""
@@ -135,7 +139,7 @@ def fetch_month(
     url = month.url(source_base_url(month.source))
     schema = schema or schema_for(month.service)
     raw = folder / 'raw.parquet'
-    with load_attempt(variables, block, {**month.to_dict(), 'url': url}) as outcome, writing_in(folder):
+    with load_attempt(variables, block, MonthManifest(month, url=url)) as outcome, writing_in(folder):
         identity: dict[str, Any] = {}
         src = folder / url.rsplit('/', 1)[-1]
         size = download(url, src, parquet=month.is_parquet, not_found_hint=month.published_range(), identity=identity)
@@ -147,15 +151,9 @@ def fetch_month(
                 parsed = csv_to_parquet_keeping_rejects(src, raw, schema, url, max_reject_ratio)
         finally:
             src.unlink(missing_ok=True)
-        outcome['result'] = {
-            **month.to_dict(),
-            'url': url,
-            'bytes': size,
-            'raw_path': str(raw),
-            'source_version': identity.get('version'),
-            **parsed,
-        }
-    return outcome['result']
+        fetched = MonthManifest(month, url=url, bytes=size, raw_path=str(raw), source_version=identity.get('version'))
+        outcome['result'] = fetched.but(**parsed).to_output()
+    return MonthManifest.of(outcome['result'])
 
 
 def _ratio(value: Any) -> float:
@@ -169,38 +167,37 @@ def _ratio(value: Any) -> float:
 
 
 @timed
-def clean_month(manifest: Manifest) -> Manifest:
+def clean_month(manifest: Manifest | list) -> Manifest:
     """Apply the cleaning rules to raw.parquet, writing clean.parquet (snake_case columns).
 
     The pipeline variable `cleaning` (read with the month, TaxiMonth.from_vars): `service`
     (default) applies the service's rules (utils/domain/taxi_schema.py); `raw` keeps every row of the
     file, which then loads into the service's _raw tables (the later modules count them)."""
-    month = TaxiMonth.from_vars(manifest)
-    cleaning = 'raw' if month.raw else 'service'
-    if manifest.get('unchanged'):
-        return {**manifest, 'cleaning': cleaning}
-    raw = Path(manifest['raw_path'])
+    m = MonthManifest.of(manifest)
+    cleaning = 'raw' if m.month.raw else 'service'
+    if m.unchanged:
+        return m.but(cleaning=cleaning).to_output()
+    raw = m.path('raw_path')
     with writing_in(raw.parent):
         counts = clean_file(
-            raw, raw.with_name('clean.parquet'), schema_for(manifest['service']), rules=() if month.raw else None
+            raw, raw.with_name('clean.parquet'), schema_for(m.month.service), rules=() if m.month.raw else None
         )
-    return {**manifest, 'clean_path': str(raw.with_name('clean.parquet')), 'cleaning': cleaning, **counts}
+    return m.but(clean_path=str(raw.with_name('clean.parquet')), cleaning=cleaning, **counts).to_output()
 
 
 @timed
 def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Replace the month in <POSTGRES_SCHEMA>.<service>_taxi_data with clean.parquet."""
-    month = TaxiMonth.from_vars(manifest)
+    m = MonthManifest.of(manifest)
+    month = m.month
     schema_name = postgres_schema()
     table = f'{schema_name}.{table_name(month.table_stem)}'
-    if manifest.get('unchanged'):
+    if m.unchanged:
         with postgres_connection() as conn:
-            return {
-                **check_target(manifest, table, count_month(conn, schema_name, month.table_stem, month.first_day)),
-                'table': table,
-            }
+            rows_there = count_month(conn, schema_name, month.table_stem, month.first_day)
+        return check_target(m, table, rows_there).but(table=table).to_output()
     with (
-        load_attempt(run, 'export_taxi_to_postgres', manifest, table) as outcome,
+        load_attempt(run, 'export_taxi_to_postgres', m, table) as outcome,
         month_locked(f'postgres:{table}', month.first_day),
         postgres_connection() as conn,
     ):
@@ -209,65 +206,56 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
             schema_name=schema_name,
             taxi_schema=schema_for(month.service),
             month=month.first_day,
-            batches=iter_parquet_batches(Path(manifest['clean_path'])),
+            batches=iter_parquet_batches(m.path('clean_path')),
             table=table_name(month.table_stem),
         )
         if month.raw:
             course_views.postgres_view(conn, schema_name, schema_for(month.service))
-        outcome['result'] = {**manifest, 'table': table, 'rows_loaded': rows}
+        outcome['result'] = m.but(table=table, rows_loaded=rows).to_output()
     return outcome['result']
 
 
 @timed
 def export_month_to_gcs(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Upload clean.parquet as the month's object nyc_taxi/<service>/<file>.parquet."""
-    month = TaxiMonth.from_vars(manifest)
+    m = MonthManifest.of(manifest)
     target = google_target()
-    name = gcs_io.monthly_object(month)
-    if manifest.get('unchanged'):
+    name = gcs_io.monthly_object(m.month)
+    uri = f'gs://{target.bucket}/{name}'
+    if m.unchanged:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         rows = gcs_io.parquet_rows_in_gcs(bucket, name) if bucket.blob(name).exists() else 0
-        return {
-            **check_target(manifest, f'gs://{target.bucket}/{name}', rows),
-            'gcs_uri': f'gs://{target.bucket}/{name}',
-        }
-    with load_attempt(run, 'export_taxi_to_gcs', manifest, f'gs://{target.bucket}/{name}') as outcome:
+        return check_target(m, uri, rows).but(gcs_uri=uri).to_output()
+    with load_attempt(run, 'export_taxi_to_gcs', m, uri) as outcome:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
-        with month_locked(f'gs://{bucket.name}/{name}', month.first_day):
-            uri = gcs_io.upload_file(bucket, Path(manifest['clean_path']), name)
-        outcome['result'] = {**manifest, 'gcs_uri': uri, 'rows_loaded': manifest['rows_out']}
-    log.info('uploaded %s rows to %s', f'{manifest["rows_out"]:,}', uri)
+        with month_locked(f'gs://{bucket.name}/{name}', m.month.first_day):
+            uri = gcs_io.upload_file(bucket, m.path('clean_path'), name)
+        outcome['result'] = m.but(gcs_uri=uri, rows_loaded=m.rows_out).to_output()
+    log.info('uploaded %s rows to %s', f'{m.rows_out:,}', uri)
     return outcome['result']
 
 
 @timed
 def export_month_to_gcs_partitioned(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Replace the month's files in nyc_taxi/<service>_partitioned/pickup_date=.../."""
-    month = TaxiMonth.from_vars(manifest)
+    m = MonthManifest.of(manifest)
+    month = m.month
     target = google_target()
-    prefix = gcs_io.partitioned_prefix(month.table_stem)
-    if manifest.get('unchanged'):
+    where = f'gs://{target.bucket}/{gcs_io.partitioned_prefix(month.table_stem)}'
+    if m.unchanged:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         objects = gcs_io.month_partition_objects(bucket, month)
         by_date = gcs_io.rows_by_pickup_date({name: gcs_io.parquet_rows_in_gcs(bucket, name) for name in objects})
-        return {
-            **check_target(manifest, f'gs://{target.bucket}/{prefix}', sum(by_date.values())),
-            'partition_objects': objects,
-            'rows_by_pickup_date': by_date,
-        }
-    with load_attempt(run, 'export_taxi_to_gcs_partitioned', manifest, f'gs://{target.bucket}/{prefix}') as outcome:
+        checked = check_target(m, where, sum(by_date.values()))
+        return checked.but(partition_objects=objects, rows_by_pickup_date=by_date).to_output()
+    with load_attempt(run, 'export_taxi_to_gcs_partitioned', m, where) as outcome:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
-        with month_locked(f'gs://{bucket.name}/{prefix}', month.first_day):
-            uploaded = gcs_io.upload_month_partitions(
-                bucket, Path(manifest['clean_path']), schema_for(month.service), month
-            )
+        with month_locked(where, month.first_day):
+            uploaded = gcs_io.upload_month_partitions(bucket, m.path('clean_path'), schema_for(month.service), month)
         by_date = gcs_io.rows_by_pickup_date(uploaded)
-        outcome['result'] = {
-            **manifest,
-            'partition_objects': sorted(uploaded),
-            'rows_by_pickup_date': by_date,
-            'rows_loaded': sum(by_date.values()),
-        }
+        outcome['result'] = m.but(
+            partition_objects=sorted(uploaded), rows_by_pickup_date=by_date, rows_loaded=sum(by_date.values())
+        ).to_output()
     return outcome['result']
 
 
@@ -281,17 +269,18 @@ def locate_month_in_gcs(variables: Mapping[str, Any]) -> Manifest:
         raise CloudError(f'gs://{bucket.name}/{name} does not exist: run api_to_gcs for {month.file_stem} first')
     rows = gcs_io.parquet_rows_in_gcs(bucket, name)
     log.info('found gs://%s/%s with %s rows', bucket.name, name, f'{rows:,}')
-    return {**month.to_dict(), 'gcs_uri': f'gs://{bucket.name}/{name}', 'rows': rows}
+    return MonthManifest(month, gcs_uri=f'gs://{bucket.name}/{name}', rows=rows).to_output()
 
 
 @timed
 def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None = None) -> Manifest:
     """Replace the month in <dataset>.<service>_tripdata from its GCS object."""
-    month = TaxiMonth.from_vars(manifest)
+    m = MonthManifest.of(manifest)
+    month, uri = m.month, m.required('gcs_uri')
     target = google_target()
     table, _ = bigquery_load.table_ids(target.project, target.dataset, month.table_stem, month.first_day)
     with (
-        load_attempt(run, 'export_taxi_to_bigquery', {**manifest, 'url': manifest['gcs_uri']}, table) as outcome,
+        load_attempt(run, 'export_taxi_to_bigquery', m.but(url=uri), table) as outcome,
         month_locked(f'bigquery:{table}', month.first_day),
     ):
         rows = bigquery_load.load_month(
@@ -301,10 +290,10 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
             location=target.location,
             taxi_schema=schema_for(month.service),
             month=month.first_day,
-            uri=manifest['gcs_uri'],
+            uri=uri,
             table_stem=month.table_stem,
         )
         if month.raw:
             course_views.bigquery_view(bigquery_client(), target, schema_for(month.service))
-        outcome['result'] = {**manifest, 'bigquery_table': table, 'rows_loaded': rows}
+        outcome['result'] = m.but(bigquery_table=table, rows_loaded=rows).to_output()
     return outcome['result']

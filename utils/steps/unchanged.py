@@ -21,16 +21,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from utils.domain.month_manifest import MonthManifest
 from utils.domain.taxi_source import TaxiMonth, published_version
 from utils.steps import audit
 from utils.steps.run_month import run_completed, skips_unchanged
 
 log = logging.getLogger(__name__)
 
-Manifest = dict[str, Any]
 
-
-def unchanged_month(month: TaxiMonth, url: str, variables: Mapping[str, Any], block: str) -> Manifest | None:
+def unchanged_month(month: TaxiMonth, url: str, variables: Mapping[str, Any], block: str) -> MonthManifest | None:
     """The manifest of a skipped load when the month's file is the one the pipeline's last
     completed run loaded, else None (load it)."""
     if not skips_unchanged(variables) or not variables.get('pipeline_uuid'):
@@ -43,15 +42,15 @@ def unchanged_month(month: TaxiMonth, url: str, variables: Mapping[str, Any], bl
             continue  # a load into the other tables (raw or not), or a run that failed later on
         if (last.source_url, last.source_version) != (url, version) or last.rows_kept is None:
             return None  # the last completed load read another file, or another version of it
-        manifest = {
-            **month.to_dict(),
-            'url': url,
-            'source_version': version,
-            'unchanged': True,
-            'unchanged_since_run': last.run_id,
-            'rows_out': last.rows_kept,
-        }
-        audit.record_skip(variables, block, month.first_day, manifest)
+        manifest = MonthManifest(
+            month,
+            url=url,
+            source_version=version,
+            unchanged=True,
+            unchanged_since_run=last.run_id,
+            rows_out=last.rows_kept,
+        )
+        audit.record_skip(variables, block, month.first_day, manifest.to_output())
         log.info(
             '%s: %s unchanged since run %s loaded it (%s, %s rows kept): nothing to load; force=true loads it again',
             block,
@@ -68,14 +67,14 @@ class TargetChangedError(RuntimeError):
     """The source is unchanged but the target no longer holds what the last load wrote."""
 
 
-def check_target(manifest: Manifest, target: str, rows_there: int) -> Manifest:
+def check_target(manifest: MonthManifest, target: str, rows_there: int) -> MonthManifest:
     """A skipped load's step: the target must still hold the rows the last load wrote."""
-    expected = manifest['rows_out']
+    expected = manifest.rows_out or 0
     if rows_there != expected:
         raise TargetChangedError(
-            f'{target} holds {rows_there:,} rows of {TaxiMonth.from_vars(manifest).label} where run '
-            f'{manifest["unchanged_since_run"]} loaded {expected:,}, and the source has not changed since: '
+            f'{target} holds {rows_there:,} rows of {manifest.month.label} where run '
+            f'{manifest.unchanged_since_run} loaded {expected:,}, and the source has not changed since: '
             'load the month again with the pipeline variable force=true'
         )
-    log.info('%s: still holds the %s rows of run %s', target, f'{rows_there:,}', manifest['unchanged_since_run'])
-    return {**manifest, 'rows_loaded': rows_there}
+    log.info('%s: still holds the %s rows of run %s', target, f'{rows_there:,}', manifest.unchanged_since_run)
+    return manifest.but(rows_loaded=rows_there)
