@@ -24,7 +24,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.bench.synthetic_taxi import generate_month  # noqa: E402
+from scripts.bench.synthetic_taxi import clean_synthetic_month  # noqa: E402
 from scripts.stack.local_emulators import cloud_emulators  # noqa: E402
 from utils.domain.progress import plural  # noqa: E402
 
@@ -45,8 +45,6 @@ def main() -> int:
 
 
 def run(root: Path, rows: int, repeat: int) -> int:
-    from utils.domain.cleaning import clean_file
-    from utils.domain.taxi_files import csv_to_parquet
     from utils.domain.taxi_schema import schema_for
     from utils.sinks import bigquery_load, gcs_io
     from utils.sinks.environment import bigquery_client, storage_client
@@ -56,10 +54,9 @@ def run(root: Path, rows: int, repeat: int) -> int:
     client = bigquery_client()
     uris = {}
     for m in range(1, 13):
-        csv = generate_month(root / f'yellow_tripdata_2019-{m:02d}.csv.gz', rows=rows, year=2019, month=m, seed=m)
-        csv_to_parquet(csv, root / 'raw.parquet', yellow, csv.name)
-        clean_file(root / 'raw.parquet', root / f'clean-{m:02d}.parquet', yellow)
-        uris[m] = gcs_io.upload_file(bucket, root / f'clean-{m:02d}.parquet', f'nyc_taxi/yellow/2019-{m:02d}.parquet')
+        uris[m] = gcs_io.upload_file(
+            bucket, clean_synthetic_month(root, m, rows), f'nyc_taxi/yellow/2019-{m:02d}.parquet'
+        )
 
     def load(dataset: str, month: int) -> float:
         started = time.perf_counter()

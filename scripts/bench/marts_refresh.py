@@ -34,7 +34,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.bench.synthetic_taxi import generate_month  # noqa: E402
+from scripts.bench.synthetic_taxi import clean_synthetic_month  # noqa: E402
 from scripts.stack.local_emulators import cloud_emulators  # noqa: E402
 from scripts.stack.local_postgres import Postgres  # noqa: E402
 from scripts.stack.processes import free_port  # noqa: E402
@@ -83,8 +83,6 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
     """The synthetic months and the zone lookup into each schema / dataset."""
     import pyarrow.parquet as pq
 
-    from utils.domain.cleaning import clean_file
-    from utils.domain.taxi_files import csv_to_parquet
     from utils.domain.taxi_schema import schema_for
     from utils.domain.zones import read_zone_lookup
     from utils.sinks import bigquery_load, gcs_io
@@ -97,10 +95,8 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
     zones = read_zone_lookup(REPO_ROOT / 'samples' / 'misc' / 'taxi_zone_lookup.csv', 'samples/misc')
     pq.write_table(zones, root / 'zones.parquet')
     for m in sorted({m for months in SCHEMAS.values() for m in months}):
-        csv = generate_month(root / f'yellow_tripdata_2019-{m:02d}.csv.gz', rows=rows, year=2019, month=m, seed=m)
-        csv_to_parquet(csv, root / 'raw.parquet', yellow, csv.name)
-        clean_file(root / 'raw.parquet', root / f'clean-{m:02d}.parquet', yellow)
-        uri = gcs_io.upload_file(bucket, root / f'clean-{m:02d}.parquet', f'nyc_taxi/yellow/2019-{m:02d}.parquet')
+        clean = clean_synthetic_month(root, m, rows)
+        uri = gcs_io.upload_file(bucket, clean, f'nyc_taxi/yellow/2019-{m:02d}.parquet')
         for schema, months in SCHEMAS.items():
             if m in months:
                 with closing(pg.connect()) as conn:
@@ -109,7 +105,7 @@ def load_sources(root: Path, pg: Postgres, rows: int) -> None:
                         schema_name=schema,
                         taxi_schema=yellow,
                         month=date(2019, m, 1),
-                        batches=pq.read_table(root / f'clean-{m:02d}.parquet').to_batches(),
+                        batches=pq.read_table(clean).to_batches(),
                     )
                 bigquery_load.load_month(
                     client,

@@ -104,3 +104,21 @@ def generate_month(
             pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style='none'))
     part.replace(path)
     return path
+
+
+def clean_synthetic_month(folder: Path, month: int, rows: int, year: int = 2019) -> Path:
+    """A SYNTHETIC yellow month as the pipelines' clean step leaves it: generated (seed = month),
+    read with the service's schema and cleaned by its rules, into folder/clean-<MM>.parquet (the
+    benches that load months into a warehouse start from it)."""
+    from utils.domain.cleaning import clean_file
+    from utils.domain.taxi_files import csv_to_parquet
+    from utils.domain.taxi_schema import schema_for
+
+    yellow = schema_for('yellow')
+    csv = generate_month(
+        folder / f'yellow_tripdata_{year}-{month:02d}.csv.gz', rows=rows, year=year, month=month, seed=month
+    )
+    csv_to_parquet(csv, folder / 'raw.parquet', yellow, csv.name)
+    clean = folder / f'clean-{month:02d}.parquet'
+    clean_file(folder / 'raw.parquet', clean, yellow)
+    return clean

@@ -4,9 +4,11 @@
     mypy                              types (pyproject.toml; the domain modules fully typed)
     layers                            which code may import which (scripts/dev/check_layers.py)
     pipeline files                    pipelines/*/metadata.yaml in the form Mage writes them back
-    sqlfluff                          the dbt models as dbt compiles them, once per service's
-                                      fact table (dbt/taxi_marts/.sqlfluff), on a throwaway
-                                      PostgreSQL: dbt's templater connects as dbt compile does
+    sqlfluff                          the dbt models as dbt compiles them (dbt/taxi_marts/.sqlfluff),
+                                      once per target in its dialect (postgres, bigquery) and per
+                                      service's fact table (yellow: fact_trips, fhv: fact_fhv_trips);
+                                      dbt's templater connects as dbt compile does, so it gets a
+                                      throwaway PostgreSQL and the BigQuery emulator
 
 `--fix` lets ruff fix and format what it can first. The pre-commit hooks run the same commands.
 """
@@ -27,12 +29,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+from scripts.stack.local_emulators import cloud_emulators  # noqa: E402
 from scripts.stack.local_postgres import Postgres  # noqa: E402
 from scripts.stack.processes import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DBT_PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
 SERVICES_LINTED = ('yellow', 'fhv')  # one of each fact table (fact_trips, fact_fhv_trips)
+TARGETS = ('postgres', 'bigquery')  # profiles.yml's targets; each is linted in its own dialect
 
 
 def run(name: str, cmd: list[str], cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> bool:
@@ -46,32 +50,40 @@ def run(name: str, cmd: list[str], cwd: Path = REPO_ROOT, env: dict[str, str] | 
 
 
 @contextlib.contextmanager
-def throwaway_postgres() -> Iterator[dict[str, str]]:
-    """A PostgreSQL of its own for dbt's templater (it opens a connection, as dbt compile does)."""
+def throwaway_warehouses() -> Iterator[dict[str, str]]:
+    """A PostgreSQL of its own and the BigQuery emulator for dbt's templater (it opens a
+    connection, as dbt compile does); yields the settings profiles.yml reads."""
     with tempfile.TemporaryDirectory(prefix='lint-') as tmp:
         os.chmod(tmp, 0o755)  # the postgres user enters it when this runs as root
         pg = Postgres(Path(tmp) / 'postgres', free_port()).start()
         try:
-            yield {
-                'POSTGRES_HOST': '127.0.0.1',
-                'POSTGRES_PORT': str(pg.port),
-                'POSTGRES_USER': pg.user,
-                'POSTGRES_PASSWORD': pg.password,
-                'POSTGRES_DBNAME': pg.dbname,
-                'POSTGRES_SCHEMA': 'ny_taxi',
-            }
+            with cloud_emulators(Path(tmp) / 'google', 'lint-project') as google:
+                yield {
+                    **google,
+                    'BIGQUERY_DATASET': 'ny_taxi',
+                    'POSTGRES_HOST': '127.0.0.1',
+                    'POSTGRES_PORT': str(pg.port),
+                    'POSTGRES_USER': pg.user,
+                    'POSTGRES_PASSWORD': pg.password,
+                    'POSTGRES_DBNAME': pg.dbname,
+                    'POSTGRES_SCHEMA': 'ny_taxi',
+                    'PYTHONWARNINGS': 'ignore::FutureWarning',  # google-cloud-*'s notes on Python versions
+                }
         finally:
             pg.stop()
 
 
-def sqlfluff(service: str, settings: dict[str, str]) -> bool:
+def sqlfluff(target: str, service: str, settings: dict[str, str], project: Path = DBT_PROJECT) -> bool:
     with tempfile.NamedTemporaryFile('w', suffix='.sqlfluff', delete=False) as extra:
-        extra.write(f'[sqlfluff:templater:dbt:context]\nservice = {service}\n')
+        extra.write(
+            f'[sqlfluff]\ndialect = {target}\n[sqlfluff:templater:dbt]\ntarget = {target}\n'
+            f'[sqlfluff:templater:dbt:context]\nservice = {service}\n'
+        )
     try:
         return run(
-            f'sqlfluff, the dbt models of {service}',
+            f'sqlfluff, the dbt models of {service} on {target}',
             [str(BIN / 'sqlfluff'), 'lint', '--config', extra.name, '--disable-progress-bar', 'models', 'tests'],
-            cwd=DBT_PROJECT,
+            cwd=project,
             env={**os.environ, **settings},
         )
     finally:
@@ -81,7 +93,9 @@ def sqlfluff(service: str, settings: dict[str, str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--fix', action='store_true', help='let ruff fix and format what it can first')
-    parser.add_argument('--no-sql', action='store_true', help='skip sqlfluff (it starts a PostgreSQL)')
+    parser.add_argument(
+        '--no-sql', action='store_true', help='skip sqlfluff (it starts a PostgreSQL and the BigQuery emulator)'
+    )
     parser.add_argument('--sql-only', action='store_true', help='sqlfluff only (the pre-commit hook for dbt/)')
     args = parser.parse_args(argv)
     ruff = str(BIN / 'ruff')
@@ -100,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     if not args.no_sql:
-        with throwaway_postgres() as settings, ThreadPoolExecutor(len(SERVICES_LINTED)) as pool:
-            results += pool.map(lambda service: sqlfluff(service, settings), SERVICES_LINTED)  # side by side
+        runs = [(target, service) for target in TARGETS for service in SERVICES_LINTED]
+        with throwaway_warehouses() as settings, ThreadPoolExecutor(2) as pool:  # two at a time, on 2 cores
+            results += pool.map(lambda job: sqlfluff(job[0], job[1], settings), runs)
     failed = results.count(False)
     print(f'[lint] {"all checks passed" if not failed else f"{failed} of {len(results)} checks failed"}', flush=True)
     return 1 if failed else 0

@@ -107,7 +107,9 @@ def _remove_if_empty(folder: Path) -> None:
             return
         try:
             empty.rmdir()  # only an empty folder
-        except OSError:
+        except FileNotFoundError:  # gone already (removed with its files, or by another run)
+            continue
+        except OSError:  # another run's files are in it
             return
 
 
@@ -123,12 +125,6 @@ def remove_work_files(*manifests: Manifest) -> Manifest:
         raise ValueError(f'{folder} is not a run folder under TAXI_WORK_DIR={root}: not removing it')
     size = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) if folder.exists() else 0
     shutil.rmtree(folder, ignore_errors=True)
-    for parent in (folder.parent, folder.parent.parent):
-        if parent == root:
-            break
-        try:
-            parent.rmdir()  # only an empty folder goes
-        except OSError:  # another run's files are in it, or another run removed it just now
-            break
+    _remove_if_empty(folder)
     log.info("removed the run's work files: %s (%.1f MB)", folder, size / 1e6)
     return {**merged, 'work_files_removed': str(folder)}
