@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import pytest
 import yaml
 from conftest import query
-from test_mage_ui import ARTIFACTS, UI_DEADLINE_MS, browser, page, tracked_files_left_as_found  # noqa: F401
+from support.browser import ARTIFACTS, UI_DEADLINE_MS, browser, page, tracked_files_left_as_found  # noqa: F401
 
 from utils.steps.load_charts import DAYS_SHOWN, MONTHS_READ_SHOWN, MONTHS_SPLIT_SHOWN, RUNS_SHOWN
 

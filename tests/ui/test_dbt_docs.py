@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_mage_ui import ARTIFACTS, BROWSER_ARGS, UI_DEADLINE_MS
+from support.browser import ARTIFACTS, BROWSER_ARGS, UI_DEADLINE_MS
 
 from scripts.stack.processes import free_port, http_ok, stop_process_group, wait_until
 
