@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from scripts.mage.mage_api import MageServer  # noqa: E402
-from scripts.stack.processes import copy_checkout, free_port  # noqa: E402
+from scripts.stack.processes import private_checkout, private_stack_env  # noqa: E402
 
 YELLOW = {'service': 'yellow', 'year': 2021, 'month': 1}
 PIPELINES = ('api_to_postgres', 'postgres_marts', 'bigquery_marts')
@@ -45,7 +43,6 @@ MODES = {
     'reference': {'PRELOAD_IMPORTS': '0', 'WAKE_ON_NEW_RUNS': '0'},
     'ours': {'PRELOAD_IMPORTS': '1', 'WAKE_ON_NEW_RUNS': '1'},
 }
-PORTS = ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')
 
 
 def _time(value: str) -> datetime:
@@ -84,28 +81,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--repeat', type=int, default=3, help='runs of each pipeline in each mode')
     args = parser.parse_args()
-    private = Path(tempfile.mkdtemp(prefix='bench-runs-'))
-    checkout = private / 'nyc-taxi-mage'
-    checkout.mkdir()
-    copy_checkout(checkout)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in (
-            'NYC_TLC_BASE_URL',
-            'PGDATA_DIR',
-            'LOCAL_DATA_DIR',
-            'MAGE_DATA_DIR',
-            'TAXI_WORK_DIR',
-            'PYTHONPATH',
-            'MAGE_HOST',
-            'IO_CONFIG_PROFILE',
-        )
-    }
-    env.update({name: str(free_port()) for name in PORTS})
-    env['GCS_EMULATOR_URL'] = f'http://127.0.0.1:{env["GCS_PORT"]}'
-    env['BIGQUERY_EMULATOR_URL'] = f'http://127.0.0.1:{env["BIGQUERY_PORT"]}'
+    checkout = private_checkout('bench-runs-')
+    private = checkout.parent
+    env = private_stack_env()
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     try:
         for mode, settings in MODES.items():

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -66,6 +67,47 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / name)
     for venv in ('.venv', '.venv-bigquery'):
         (dest / venv).symlink_to(REPO_ROOT / venv, target_is_directory=True)
+
+
+# Settings a private copy's stack must not take from the shell that starts it: where the
+# shell's own stack keeps its data, which files it serves, how it listens, who logs in.
+SHELL_ONLY_SETTINGS = (
+    'NYC_TLC_BASE_URL',
+    'TLC_TRIP_DATA_URL',
+    'TAXI_SOURCE',
+    'PGDATA_DIR',
+    'LOCAL_DATA_DIR',
+    'MAGE_DATA_DIR',
+    'TAXI_WORK_DIR',
+    'PYTHONPATH',
+    'MAGE_HOST',
+    'IO_CONFIG_PROFILE',
+    'REQUIRE_USER_AUTHENTICATION',
+    'DEFAULT_OWNER_EMAIL',
+    'DEFAULT_OWNER_USERNAME',
+    'DEFAULT_OWNER_PASSWORD',
+)
+STACK_PORTS = ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')
+
+
+def private_checkout(prefix: str) -> Path:
+    """A copy of the checkout (copy_checkout) at <new mode-700 folder>/nyc-taxi-mage, for a stack
+    of its own (the tests' `make up`, the benches'). The folder is the caller's to remove."""
+    private = Path(tempfile.mkdtemp(prefix=prefix))  # mode 700, like mktemp -d
+    checkout = private / 'nyc-taxi-mage'
+    checkout.mkdir()
+    copy_checkout(checkout)
+    return checkout
+
+
+def private_stack_env() -> dict[str, str]:
+    """The environment for `make up` in a private checkout: the shell's, less SHELL_ONLY_SETTINGS,
+    with free ports (STACK_PORTS) and the emulators' URLs on them."""
+    env = {k: v for k, v in os.environ.items() if k not in SHELL_ONLY_SETTINGS}
+    env.update({name: str(free_port()) for name in STACK_PORTS})
+    env['GCS_EMULATOR_URL'] = f'http://127.0.0.1:{env["GCS_PORT"]}'
+    env['BIGQUERY_EMULATOR_URL'] = f'http://127.0.0.1:{env["BIGQUERY_PORT"]}'
+    return env
 
 
 # --- background processes (HTTP mirror, Mage) --------------------------------------------

@@ -8,7 +8,6 @@ developer's own keeps running. One stack serves the whole test session (its Mage
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from support.webhook_receiver import WebhookReceiver
 
 from scripts.mage.mage_api import MageServer
 from scripts.stack.local_postgres import Postgres
-from scripts.stack.processes import copy_checkout, free_port, port_open
+from scripts.stack.processes import STACK_PORTS, port_open, private_checkout, private_stack_env
 
 
 @dataclass
@@ -137,36 +136,10 @@ class Stack:
 
 def start_stack(**extra_env: str) -> Stack:
     """`make up` in a fresh copy of the checkout; `extra_env`: settings as a user's shell sets them."""
-    private = Path(tempfile.mkdtemp(prefix='nyc-taxi-clone-'))  # mode 700, like mktemp -d
-    assert private.stat().st_mode & 0o777 == 0o700
-    checkout = private / 'nyc-taxi-mage'
-    checkout.mkdir()
-    copy_checkout(checkout)
-    ports = {name: free_port() for name in ('POSTGRES_PORT', 'MAGE_PORT', 'MIRROR_PORT', 'GCS_PORT', 'BIGQUERY_PORT')}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in (
-            'NYC_TLC_BASE_URL',
-            'TLC_TRIP_DATA_URL',
-            'TAXI_SOURCE',
-            'PGDATA_DIR',
-            'LOCAL_DATA_DIR',
-            'MAGE_DATA_DIR',
-            'TAXI_WORK_DIR',
-            'PYTHONPATH',
-            'MAGE_HOST',
-            'IO_CONFIG_PROFILE',
-            'REQUIRE_USER_AUTHENTICATION',
-            'DEFAULT_OWNER_EMAIL',
-            'DEFAULT_OWNER_USERNAME',
-            'DEFAULT_OWNER_PASSWORD',
-        )
-    }
-    env.update({k: str(v) for k, v in ports.items()})
-    env['GCS_EMULATOR_URL'] = f'http://127.0.0.1:{ports["GCS_PORT"]}'
-    env['BIGQUERY_EMULATOR_URL'] = f'http://127.0.0.1:{ports["BIGQUERY_PORT"]}'
+    checkout = private_checkout('nyc-taxi-clone-')
+    assert checkout.parent.stat().st_mode & 0o777 == 0o700
+    env = private_stack_env()
+    ports = {name: int(env[name]) for name in STACK_PORTS}
     alerts = WebhookReceiver().__enter__()
     env['ALERT_WEBHOOK_URL'] = alerts.url
     env.update(extra_env)
