@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,19 +60,26 @@ def timed(step: Callable[..., Manifest]) -> Callable[..., Manifest]:
     return run
 
 
+@dataclass
+class Attempt:
+    result: MonthManifest | None = None  # set by the attempt's body: the manifest the step hands on
+
+
 @contextmanager
 def load_attempt(
     run: Mapping[str, Any] | None, block: str, manifest: MonthManifest, target: str | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Attempt]:
     """One attempt of a block that reads the source or loads a target: an audit row
     (utils/steps/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
     an error that names the month and the run's work files (they stay for Mage's retry of the
-    run's failed blocks), recorded for the run's alert (utils/steps/alerts.py)."""
+    run's failed blocks), recorded for the run's alert (utils/steps/alerts.py). The body sets
+    the attempt's `result`."""
     month = manifest.month
     started = time.perf_counter()
+    attempt = Attempt()
     with audit.attempt(run, block, month.first_day, manifest.to_output(), target) as outcome:
         try:
-            yield outcome
+            yield attempt
         except Exception as e:  # the note goes into the audit row and the alert too
             kept = (
                 f": the run's work files stay in {manifest.work_dir} for a retry of its failed blocks"
@@ -81,7 +89,12 @@ def load_attempt(
             add_note(e, f'{block} failed for {month.label}{kept}')
             record_block_error(run or {}, e)
             raise
-    log.info('%s', _summary(block, MonthManifest.of(outcome['result']), target, time.perf_counter() - started))
+        finally:
+            if attempt.result is not None:  # the audit row's counts
+                outcome['result'] = attempt.result.to_output()
+    if attempt.result is None:
+        raise RuntimeError(f'{block}: the load attempt ended without its result')  # a step's bug, not the data's
+    log.info('%s', _summary(block, attempt.result, target, time.perf_counter() - started))
 
 
 def _summary(block: str, result: MonthManifest, target: str | None, seconds: float) -> str:
@@ -139,7 +152,7 @@ def fetch_month(
     url = month.url(source_base_url(month.source))
     schema = schema or schema_for(month.service)
     raw = folder / 'raw.parquet'
-    with load_attempt(variables, block, MonthManifest(month, url=url)) as outcome, writing_in(folder):
+    with load_attempt(variables, block, MonthManifest(month, url=url)) as attempt, writing_in(folder):
         identity: dict[str, Any] = {}
         src = folder / url.rsplit('/', 1)[-1]
         size = download(url, src, parquet=month.is_parquet, not_found_hint=month.published_range(), identity=identity)
@@ -152,8 +165,8 @@ def fetch_month(
         finally:
             src.unlink(missing_ok=True)
         fetched = MonthManifest(month, url=url, bytes=size, raw_path=str(raw), source_version=identity.get('version'))
-        outcome['result'] = fetched.but(**parsed).to_output()
-    return MonthManifest.of(outcome['result'])
+        attempt.result = fetched.but(**parsed)
+    return attempt.result
 
 
 def _ratio(value: Any) -> float:
@@ -197,7 +210,7 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
             rows_there = count_month(conn, schema_name, month.table_stem, month.first_day)
         return check_target(m, table, rows_there).but(table=table).to_output()
     with (
-        load_attempt(run, 'export_taxi_to_postgres', m, table) as outcome,
+        load_attempt(run, 'export_taxi_to_postgres', m, table) as attempt,
         month_locked(f'postgres:{table}', month.first_day),
         postgres_connection() as conn,
     ):
@@ -211,8 +224,8 @@ def export_month_to_postgres(manifest: Manifest, run: Mapping[str, Any] | None =
         )
         if month.raw:
             course_views.postgres_view(conn, schema_name, schema_for(month.service))
-        outcome['result'] = m.but(table=table, rows_loaded=rows).to_output()
-    return outcome['result']
+        attempt.result = m.but(table=table, rows_loaded=rows)
+    return attempt.result.to_output()
 
 
 @timed
@@ -226,13 +239,13 @@ def export_month_to_gcs(manifest: Manifest, run: Mapping[str, Any] | None = None
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         rows = gcs_io.parquet_rows_in_gcs(bucket, name) if bucket.blob(name).exists() else 0
         return check_target(m, uri, rows).but(gcs_uri=uri).to_output()
-    with load_attempt(run, 'export_taxi_to_gcs', m, uri) as outcome:
+    with load_attempt(run, 'export_taxi_to_gcs', m, uri) as attempt:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         with month_locked(f'gs://{bucket.name}/{name}', m.month.first_day):
             uri = gcs_io.upload_file(bucket, m.path('clean_path'), name)
-        outcome['result'] = m.but(gcs_uri=uri, rows_loaded=m.rows_out).to_output()
+        attempt.result = m.but(gcs_uri=uri, rows_loaded=m.rows_out)
     log.info('uploaded %s rows to %s', f'{m.rows_out:,}', uri)
-    return outcome['result']
+    return attempt.result.to_output()
 
 
 @timed
@@ -248,15 +261,15 @@ def export_month_to_gcs_partitioned(manifest: Manifest, run: Mapping[str, Any] |
         by_date = gcs_io.rows_by_pickup_date({name: gcs_io.parquet_rows_in_gcs(bucket, name) for name in objects})
         checked = check_target(m, where, sum(by_date.values()))
         return checked.but(partition_objects=objects, rows_by_pickup_date=by_date).to_output()
-    with load_attempt(run, 'export_taxi_to_gcs_partitioned', m, where) as outcome:
+    with load_attempt(run, 'export_taxi_to_gcs_partitioned', m, where) as attempt:
         bucket = gcs_io.open_bucket(storage_client(), target.bucket)
         with month_locked(where, month.first_day):
             uploaded = gcs_io.upload_month_partitions(bucket, m.path('clean_path'), schema_for(month.service), month)
         by_date = gcs_io.rows_by_pickup_date(uploaded)
-        outcome['result'] = m.but(
+        attempt.result = m.but(
             partition_objects=sorted(uploaded), rows_by_pickup_date=by_date, rows_loaded=sum(by_date.values())
-        ).to_output()
-    return outcome['result']
+        )
+    return attempt.result.to_output()
 
 
 @timed
@@ -280,7 +293,7 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
     target = google_target()
     table, _ = bigquery_load.table_ids(target.project, target.dataset, month.table_stem, month.first_day)
     with (
-        load_attempt(run, 'export_taxi_to_bigquery', m.but(url=uri), table) as outcome,
+        load_attempt(run, 'export_taxi_to_bigquery', m.but(url=uri), table) as attempt,
         month_locked(f'bigquery:{table}', month.first_day),
     ):
         rows = bigquery_load.load_month(
@@ -295,5 +308,5 @@ def export_month_to_bigquery(manifest: Manifest, run: Mapping[str, Any] | None =
         )
         if month.raw:
             course_views.bigquery_view(bigquery_client(), target, schema_for(month.service))
-        outcome['result'] = m.but(bigquery_table=table, rows_loaded=rows).to_output()
-    return outcome['result']
+        attempt.result = m.but(bigquery_table=table, rows_loaded=rows)
+    return attempt.result.to_output()
