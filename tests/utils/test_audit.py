@@ -87,31 +87,15 @@ def test_postgres_unreachable_the_attempt_stands_and_the_log_says_why(pg, monkey
 
 
 def test_the_table_refuses_an_unknown_status(pg):
-    audit.write_row(
-        {
-            **dict.fromkeys(audit.COLUMNS),
-            'block': 'b',
-            'service': 'green',
-            'month': date(2020, 1, 1),
-            'started_at': '2020-01-01T00:00:00Z',
-            'finished_at': '2020-01-01T00:00:00Z',
-            'status': 'succeeded',
-            'rows_dropped': {'a': 1},
-        }
-    )
+    def row(**values):
+        at = '2020-01-01T00:00:00Z'
+        base = {'block': 'b', 'service': 'green', 'month': date(2020, 1, 1), 'started_at': at, 'finished_at': at}
+        return {**dict.fromkeys(audit.COLUMNS), **base, **values}
+
+    audit.write_row(row(status='succeeded', rows_dropped={'a': 1}))
     assert json.loads(json.dumps(query(pg, 'SELECT rows_dropped FROM ny_taxi.load_audit')[0][0])) == {'a': 1}
     with pytest.raises(Exception, match='load_audit_status_check'):
-        audit.write_row(
-            {
-                **dict.fromkeys(audit.COLUMNS),
-                'block': 'b',
-                'service': 'green',
-                'month': date(2020, 1, 1),
-                'started_at': '2020-01-01T00:00:00Z',
-                'finished_at': '2020-01-01T00:00:00Z',
-                'status': 'maybe',
-            }
-        )
+        audit.write_row(row(status='maybe'))
 
 
 def test_a_table_made_before_skips_existed_gains_their_column_and_status(pg):
