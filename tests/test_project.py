@@ -1,6 +1,7 @@
 """The repo as a Mage project: requirements, settings, pipelines and block wiring, samples.
 (The compose file and the Dockerfile: tests/test_compose_file.py.)"""
 
+import io
 import os
 import re
 import shutil
@@ -211,11 +212,35 @@ def test_the_bundled_fhv_and_parquet_samples_are_rebuilt_byte_for_byte(tmp_path)
         check=True,
         capture_output=True,
     )
-    for folder in ('fhv', 'fhvhv', 'trip-data'):
+    assert sorted(p.name for p in (tmp_path / 'green').iterdir()) == [
+        'green_tripdata_2020-11.csv.gz',
+        'green_tripdata_2020-12.csv.gz',
+    ]
+    for folder in ('fhv', 'fhvhv', 'trip-data', 'green'):
         built = sorted(p.name for p in (tmp_path / folder).iterdir())
-        assert built == sorted(p.name for p in (REPO / 'samples' / folder).iterdir()), folder
+        if folder == 'green':  # the course's own 2020-10 is bundled as it came, not rebuilt
+            built = [name for name in built if name != 'green_tripdata_2020-10.csv.gz']
+        bundled = sorted(p.name for p in (REPO / 'samples' / folder).iterdir())
+        assert built == [n for n in bundled if n != 'green_tripdata_2020-10.csv.gz'], folder
         for name in built:
             assert (tmp_path / folder / name).read_bytes() == (REPO / 'samples' / folder / name).read_bytes(), name
+
+
+def test_the_course_csv_written_back_from_the_students_parquet_reads_as_the_original():
+    """The homework's November and December are a student's parquet of the course's CSVs, written
+    back as CSV (bundle_samples.course_csv). The same conversion of October reads, with pandas as
+    the course reads it, value for value as the course's own October file."""
+    import pandas as pd
+
+    from scripts.dev.bundle_samples import course_csv
+
+    shared = REPO.parent / 'shared' / 'data'
+    if not (shared / 'course_q4').is_dir():
+        pytest.skip(f'{shared}/course_q4 is not here (CI has it beside the clone)')
+    written = pd.read_csv(io.StringIO(course_csv(shared / 'course_q4' / 'green_tripdata_2020-10.parquet')))
+    original = pd.read_csv(REPO / 'samples' / 'green' / 'green_tripdata_2020-10.csv.gz')
+    assert written.shape == (95_120, 20)
+    pd.testing.assert_frame_equal(written, original)
 
 
 def test_no_module_mage_can_import_looks_like_a_dbt_plugin():

@@ -10,6 +10,10 @@ file is). Run it again to rebuild them byte for byte (tests/test_project.py chec
                                                       written as parquet (the TLC's column names,
                                                       the types its parquet has), for the tlc
                                                       source offline: no parquet of these is bundled
+    samples/green/green_tripdata_2020-{11,12}.csv.gz  CONVERTED: a student's parquet of the course's
+                                                      CSVs (../shared/data/course_q4) written back
+                                                      in the course's CSV layout: the homework's
+                                                      quarter offline
 
     .venv/bin/python scripts/dev/bundle_samples.py [--shared ../shared/data]
 """
@@ -41,6 +45,9 @@ CSV_MONTHS = {  # service -> (the shared file of first-100-lines months, the mon
     'fhvhv': ('fhvhv_tripdata_2019-02_to_2020-06_first100each.csv', [f'2019-{m:02d}' for m in range(2, 13)]),
 }
 CONVERTED = {'fhv': '2019-01', 'fhvhv': '2019-02'}
+HOMEWORK_MONTHS = ('2020-11', '2020-12')  # green 2020-10 is bundled as the course's own file
+# The course's integer codes, which pandas stored as double (NaN for its empty cells).
+COURSE_INTEGER_CODES = ('VendorID', 'RatecodeID', 'passenger_count', 'payment_type', 'trip_type')
 
 
 def csv_months(path: Path) -> tuple[str, dict[str, list[str]]]:
@@ -78,6 +85,33 @@ def as_parquet(service: str, csv_text: bytes, dest: Path) -> int:
     return kept.num_rows
 
 
+def course_csv(parquet: Path) -> str:
+    """A student's parquet of a course CSV month as the course's CSV text: the same header and
+    column order, datetimes as the text they were, the integer codes as integers, empty for null.
+    The course's own number text (`.79`) is not recoverable: Python's shortest repr (`0.79`)."""
+    table = pq.read_table(parquet)
+    header = list(table.column_names)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow(header)
+    columns = [table.column(name).to_pylist() for name in header]
+    for values in zip(*columns, strict=True):
+        writer.writerow(_course_cell(name, v) for name, v in zip(header, values, strict=True))
+    return out.getvalue()
+
+
+def _course_cell(name: str, value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # NaN: pandas' empty cell
+        return ''
+    if isinstance(value, float):
+        if name in COURSE_INTEGER_CODES or name in ('PULocationID', 'DOLocationID'):
+            if not value.is_integer():
+                raise ValueError(f'{name}={value!r} is not a whole number')
+            return str(int(value))
+        return repr(value).removesuffix('.0')  # 5.0 -> 5, as the course's files write it
+    return str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--shared', type=Path, default=REPO.parent / 'shared' / 'data')
@@ -99,6 +133,10 @@ def main() -> None:
             args.out / 'trip-data' / f'{service}_tripdata_{month}.parquet',
         )
         print(f'{service}: {len(months)} CSV months, {month} as parquet ({rows} rows)')
+    for month in HOMEWORK_MONTHS:
+        text = course_csv(args.shared / 'course_q4' / f'green_tripdata_{month}.parquet')
+        write_gzip(args.out / 'green' / f'green_tripdata_{month}.csv.gz', text)
+        print(f'green: {month} from course_q4 as the course CSV ({text.count(chr(10)) - 1:,} rows)')
     yellow = gzip.decompress((args.out / 'yellow' / 'yellow_tripdata_2021-01.csv.gz').read_bytes())
     rows = as_parquet('yellow', yellow, args.out / 'trip-data' / 'yellow_tripdata_2021-01.parquet')
     print(f'yellow: 2021-01 as parquet ({rows} rows); green: {len(GREEN_PARQUET)} TLC parquet months')

@@ -186,6 +186,24 @@ def editor_kernel_writes_pipelines_as_committed(project: str) -> Path:
     return startup
 
 
+def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> None:
+    """What the course's profiles (dev, default) need: their database, and with the local profile
+    the emulator hosts in the environment Mage and its kernels inherit (utils/sinks/course_profiles.py).
+    A database that cannot be reached is said, not fatal: the project's own pipelines say it again."""
+    if project not in sys.path:
+        sys.path.insert(0, project)  # utils/, as under `make run` (the container's PYTHONPATH has it)
+    from utils.sinks.course_profiles import course_database, course_dbname, emulator_hosts
+
+    for name, value in emulator_hosts(env).items():
+        env.setdefault(name, value)
+    try:
+        if course_database(env):
+            print(f"[start_mage] created the course's database {course_dbname(env)} (profiles dev, default)", flush=True)
+    except Exception as e:  # noqa: BLE001  # PostgreSQL down or a bad setting: said, Mage starts all the same
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"[start_mage] the course's database (profiles dev, default) is not ready: {reason}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('project')
@@ -224,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     # dashboards/pipelines/<uuid>/dashboard/block_layout.yaml, not under the variables_dir
     os.environ.setdefault('MAGE_PRESENTERS_DIRECTORY', os.path.join(project, 'dashboards'))
     editor_kernel_writes_pipelines_as_committed(project)
+    prepare_course_profiles(project, os.environ)
     from mage_ai.cli.main import app
     from mage_patches import apply, use_project  # beside this script
 

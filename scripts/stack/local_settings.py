@@ -60,7 +60,7 @@ def _port(url: str) -> int:
 
 def start_emulators(env: dict[str, str]) -> None:
     """fake-gcs-server and the BigQuery emulator, when the profile points at them."""
-    if env.get('IO_CONFIG_PROFILE', 'local') not in ('local', 'default'):
+    if env.get('IO_CONFIG_PROFILE', 'local') != 'local':
         return
     gcs_root = DATA / 'gcs'
     if running_pid('gcs') is None:

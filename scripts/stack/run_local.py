@@ -63,13 +63,14 @@ MONTHS = [{'service': 'yellow', 'year': 2021, 'month': 1}, {'service': 'green', 
 RUNS: list[tuple[str, dict]] = [
     (pipeline, month) for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery') for month in MONTHS
 ]
-# The homework (green_taxi_etl): its quarter on the public files; offline, October, the one
-# month of it the mirror has (real rows; no month is ever made up).
-HOMEWORK_MONTHS = {'public': [10, 11, 12], 'samples': [10]}
+# The homework (green_taxi_etl): its quarter, 2020-10..12, offline too (samples/green/: October is
+# the course's file, November and December a student's conversion of the course's, see
+# samples/PROVENANCE.md).
+HOMEWORK = ('green_taxi_etl', {'year': 2020, 'months': [10, 11, 12]})
 
 
-def runs(source: str) -> list[tuple[str, dict]]:
-    return [*RUNS, ('green_taxi_etl', {'year': 2020, 'months': HOMEWORK_MONTHS.get(source, [10, 11, 12])})]
+def runs() -> list[tuple[str, dict]]:
+    return [*RUNS, HOMEWORK]
 
 
 SERVICES = ('mage', 'bigquery', 'gcs', 'mirror')
@@ -137,15 +138,9 @@ def up(detach: bool) -> int:
     env = environment()
     mage = start_all(env)
     failed = 0
-    source = env.get('SOURCE', 'samples')
-    for pipeline_uuid, variables in runs(source):
+    for pipeline_uuid, variables in runs():
         if env.get('PIPELINES') and pipeline_uuid not in env['PIPELINES'].split(','):
             continue
-        if pipeline_uuid == 'green_taxi_etl' and source == 'samples':
-            say(
-                'green_taxi_etl (the homework) on October 2020 only: the offline mirror has no other month '
-                'of its quarter; SOURCE=public runs 2020-10..12'
-            )
         load, *refresh = mage.run_and_its_refresh(pipeline_uuid, variables)  # the marts run the load started
         for result in (load, *refresh):
             started_by = f' (started by {pipeline_uuid} run {load.run_id})' if result is not load else ''

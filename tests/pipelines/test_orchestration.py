@@ -57,11 +57,11 @@ def test_runs_say_what_they_load_and_a_failed_run_at_once_leaves_no_active_trigg
     (listed,) = [r for r in mage.runs('api_to_postgres') if r['id'] == run_id]
     assert listed['pipeline_schedule_name'] == 'api_to_postgres_on_demand · green 2020-10'
 
-    lacks = {'service': 'green', 'year': 2020, 'month': 11}
+    lacks = {'service': 'green', 'year': 2020, 'month': 9}
     schedule = mage.run_at_once('api_to_postgres', 'run at once, a month the mirror lacks', lacks)
     run = mage.ended_run_of_trigger('api_to_postgres', schedule['id'])
     assert run['status'] == 'failed'
-    assert run['pipeline_schedule_name'] == 'run at once, a month the mirror lacks · green 2020-11'
+    assert run['pipeline_schedule_name'] == 'run at once, a month the mirror lacks · green 2020-09'
     deadline = time.monotonic() + 30  # the scheduler switches it off as it records the failure
     while mage._get(f'pipeline_schedules/{schedule["id"]}')['pipeline_schedule']['status'] != 'inactive':
         assert time.monotonic() < deadline, 'the failed Run@once trigger is still active'

@@ -12,8 +12,17 @@ from utils.sinks.environment import ConfigError, load_profile, postgres_connect_
 def test_active_profile_defaults_to_local(monkeypatch):
     monkeypatch.delenv('IO_CONFIG_PROFILE', raising=False)
     assert environment.active_profile() == 'local'
-    monkeypatch.setenv('IO_CONFIG_PROFILE', 'default')
-    assert load_profile().name == 'default'
+    monkeypatch.setenv('IO_CONFIG_PROFILE', 'gcp')
+    assert load_profile().name == 'gcp'
+
+
+@pytest.mark.parametrize('course_profile', ['dev', 'default'])
+def test_the_course_profiles_are_not_the_projects(monkeypatch, course_profile):
+    """dev and default write to the course's own database: the project's pipelines refuse them."""
+    monkeypatch.setenv('IO_CONFIG_PROFILE', course_profile)
+    with pytest.raises(ConfigError, match=f"IO_CONFIG_PROFILE={course_profile} is one of the course's profiles"):
+        load_profile()
+    assert load_profile(course_profile).name == course_profile  # named on purpose: read as it is
 
 
 def test_every_credential_comes_from_an_env_var(taxi_env):
@@ -37,7 +46,7 @@ def test_missing_env_var_names_setting_and_variable(taxi_env, monkeypatch):
 def test_unknown_profile_lists_the_known_ones(monkeypatch):
     monkeypatch.setenv('IO_CONFIG_PROFILE', 'prod')
     with pytest.raises(
-        ConfigError, match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, default"
+        ConfigError, match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, dev, default, gcp"
     ):
         load_profile()
 

@@ -24,6 +24,8 @@ from typing import Any
 import jinja2
 import yaml
 
+from utils.sinks.course_profiles import COURSE_PROFILES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLOUD_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 IO_CONFIG_PATH = REPO_ROOT / 'io_config.yaml'
@@ -80,7 +82,12 @@ class Profile:
 
 
 def load_profile(name: str | None = None, path: Path = IO_CONFIG_PATH) -> Profile:
-    name = name or active_profile()
+    if name is None and (name := active_profile()) in COURSE_PROFILES:
+        raise ConfigError(
+            f"{PROFILE_ENV_VAR}={name} is one of the course's profiles ({', '.join(COURSE_PROFILES)}: their own "
+            "database, for the blocks you write along with the course); the project's pipelines run on local "
+            '(the emulators) or gcp'
+        )
     profiles = _raw_profiles(str(path))
     if name not in profiles or not isinstance(profiles[name], dict):
         known = ', '.join(k for k, v in profiles.items() if isinstance(v, dict))
