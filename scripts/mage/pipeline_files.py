@@ -10,8 +10,8 @@ So the committed files are in Mage's long form already (explanations live in doc
 and the blocks' docstrings, where Mage's rewriting cannot drop them), with every block not
 executed and no variables_dir; and scripts/mage/mage_patches/ has the server write them in that
 form (`as_committed`, applied to what Pipeline.save writes). Opening, running and saving a
-pipeline then leaves the file byte for byte as committed. The block statuses the editor shows
-live on in the editor's page while it is open; a reload shows the blocks as not executed.
+pipeline then leaves the file byte for byte as committed. The block statuses the editor reads are
+kept beside the blocks' outputs in Mage's data folder (scripts/mage/mage_patches/editor.py).
 
 Why not a git clean filter: git decides a file changed from its size before it runs any filter
 (read-cache.c, ie_modified), so `git status` would still list the file after each run whose

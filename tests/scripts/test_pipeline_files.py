@@ -46,3 +46,78 @@ def test_mage_s_own_save_writes_the_committed_files_back(tmp_path):
         saved = (project / 'pipelines' / uuid / 'metadata.yaml').read_text()
         assert 'status: executed' in saved and f'variables_dir: {tmp_path}' in saved  # what the editor leaves
         assert as_committed(saved) == (PIPELINES / uuid / 'metadata.yaml').read_text(), uuid
+
+
+EDITOR_STEP = """
+import sys
+from mage_ai.settings.repo import set_repo_path
+project, step = sys.argv[1], sys.argv[2]
+set_repo_path(project)
+from scripts.mage.mage_patches.editor import write_pipeline_files_as_committed
+write_pipeline_files_as_committed()  # as in the server and the editor's kernel
+from mage_ai.data_preparation.models.block import Block
+from mage_ai.data_preparation.models.pipeline import Pipeline
+if step == 'new pipeline':  # New > Standard (batch), a Python loader, a transformer below it
+    pipeline = Pipeline.create('course_step', repo_path=project)
+    loader = Block.create('load_numbers', 'data_loader', project, pipeline=pipeline, language='python')
+    loader.update_content(
+        "import pandas as pd\\n@data_loader\\ndef load(*args, **kwargs):\\n    return pd.DataFrame({'n': [1, 2, 3]})\\n"
+    )
+    doubler = Block.create(
+        'double_numbers', 'transformer', project, pipeline=pipeline, language='python',
+        upstream_block_uuids=['load_numbers'],
+    )
+    doubler.update_content('@transformer\\ndef double(df, *args, **kwargs):\\n    return df * 2\\n')
+else:  # the editor's Run block: this block only, in a kernel that read the pipeline afresh
+    block = Pipeline.get('course_step', repo_path=project).get_block(step)
+    result = block.execute_with_callback(run_all_blocks=False, update_status=True, global_vars={})
+    print(step, block.status, result['output'][0]['n'].tolist())
+"""
+
+
+def test_the_editor_runs_one_block_at_a_time_and_git_stays_clean(tmp_path):
+    """Mage's own Block.execute_with_callback as the editor's Run block calls it (run_all_blocks
+    off), each step in a process of its own: the loader, then the transformer alone. The
+    transformer finds its upstream block executed (the status kept in Mage's data folder, not in
+    the committed file), and git sees only the new pipeline's files. Without the kept statuses,
+    Mage refuses it as it did before: "upstream blocks have not been executed yet"."""
+    project, data = tmp_path / 'project', tmp_path / 'mage_data'
+    shutil.copytree(
+        PIPELINES.parent,
+        project,
+        ignore=shutil.ignore_patterns('.venv*', '.data', '.git', 'samples', '.artifacts', 'target', 'tests'),
+    )
+    git = ['git', '-c', 'user.name=test', '-c', 'user.email=test@localhost']
+    for args in (['init', '-q'], ['add', '-A'], ['commit', '-q', '-m', 'a clone']):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+
+    def step(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, '-c', EDITOR_STEP, str(project), name],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=project,
+            env={'MAGE_DATA_DIR': str(data), 'PATH': '/usr/bin', 'PYTHONPATH': str(project)},
+        )
+
+    assert step('new pipeline').returncode == 0
+    for block, output in (('load_numbers', '[1, 2, 3]'), ('double_numbers', '[2, 4, 6]')):
+        done = step(block)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert f'{block} executed {output}' in done.stdout, done.stdout
+    committed = (project / 'pipelines' / 'course_step' / 'metadata.yaml').read_text()
+    assert committed == as_committed(committed) and 'status: executed' not in committed
+    (statuses,) = data.rglob('block_statuses.yaml')
+    assert statuses.read_text() == 'double_numbers: executed\nload_numbers: executed\n'
+    status = subprocess.run(['git', 'status', '--porcelain'], cwd=project, capture_output=True, text=True).stdout
+    assert sorted(status.splitlines()) == [
+        '?? data_loaders/load_numbers.py',
+        '?? pipelines/course_step/',
+        '?? transformers/double_numbers.py',
+    ]
+
+    statuses.unlink()  # what the committed file alone says: Mage's refusal
+    refused = step('double_numbers')
+    assert refused.returncode != 0
+    assert "upstream blocks have not been executed yet. Please run upstream blocks ['load_numbers']" in refused.stderr

@@ -183,9 +183,12 @@ def served_project_in_git(stack):
 def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, served_project_in_git):
     """The editor's Run block on load_taxi_csv: the month streams to disk; the block's output 0 is
     the manifest and its output 1 the month's first rows, as a table (as the course's DataFrame
-    loader would show them). Then the pipeline is saved (File > Save pipeline): git status is as clean as
+    loader would show them). Then clean_taxi_trips alone (Run block, not with its upstream
+    blocks), showing its output. Then the pipeline is saved (File > Save pipeline): git status is as clean as
     before (Mage wrote the pipeline file twice, in the form it is committed in; nothing put back
     by the test)."""
+    from playwright.sync_api import expect
+
     git_status_before = served_project_in_git()
     pipeline_file = stack.checkout / 'pipelines' / 'api_to_postgres' / 'metadata.yaml'
     written = pipeline_file.stat().st_mtime_ns
@@ -213,6 +216,18 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, serve
     wait_for(
         'running the block did not save its pipeline', lambda: pipeline_file.stat().st_mtime_ns > written, timeout=120
     )
+    # then the transformer alone, as the course runs blocks: its upstream block's status was kept
+    # (scripts/mage/mage_patches/editor.py), so Mage runs it on the loader's output
+    transformer = innermost(
+        page, page.get_by_text('TRANSFORMER', exact=True), page.locator('button:has(div[class^="Circle__"])')
+    )
+    transformer.locator('button:has(div[class^="Circle__"])').first.click()  # "Run block"
+    if page.get_by_text('Execute block', exact=True).count():  # the menu, when Mage offers one
+        page.get_by_text('Execute block', exact=True).first.click()
+    expect(page.get_by_text('1/1 tests passed.')).to_have_count(2, timeout=RUN_DEADLINE * 1000)
+    body = page.inner_text('body')
+    assert 'have not been executed yet' not in body
+    assert 'rows_out' in body and 'passenger_count_not_positive' in body, body[-3000:]  # the cleaner's output
     page.get_by_text('File', exact=True).first.click()  # the editor's menu: File > Save pipeline
     with page.expect_response(
         lambda r: r.request.method == 'PUT' and '/api/pipelines/api_to_postgres' in r.url, timeout=UI_DEADLINE_MS

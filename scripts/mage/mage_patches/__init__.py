@@ -56,9 +56,10 @@ traceback (execute_block_saying_why). dbt's own lines reach a run's log at WARNI
 (dbt_log_at_most_warning), so a dbt block's first ERROR record is that reason too: which test or
 model failed and what dbt said, read from its run_results.json.
 
-And the editor leaves git status clean: what Pipeline.save writes to pipelines/*/metadata.yaml
-goes through scripts/mage/pipeline_files.py's as_committed (no block status, no machine path), the
-form the files are committed in (pipeline_save_as_committed).
+And the editor leaves git status clean and still runs blocks one at a time (editor.py): what
+Pipeline.save writes to pipelines/*/metadata.yaml goes through scripts/mage/pipeline_files.py's
+as_committed (no block status, no machine path), the statuses into Mage's data folder beside the
+blocks' outputs, and Pipeline.load_config lays them back over the committed file.
 
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
