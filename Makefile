@@ -25,7 +25,7 @@ stop:  ## stop every service `make run` started
 status:  ## what runs, on which address, and where the database's files are
 	@$(PY) scripts/stack/run_local.py status
 
-psql:  ## psql on the project's database with make run's settings (.env/dev.env); SQL='SELECT ...' runs one statement
+psql:  ## psql on the project's database with make run's settings (.env/dev.env); SQL='SELECT ...' runs one statement; DB=course the course's
 	@$(PY) scripts/ops/psql.py
 
 backfill: setup  ## months FROM..TO through Mage backfills: make backfill PIPELINE=api_to_postgres SERVICE=yellow,green FROM=2019-01 TO=2020-12 [RELEASE=tlc] [FORCE=true] [CLEANING=raw]

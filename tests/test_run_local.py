@@ -137,6 +137,9 @@ def test_make_psql_reaches_the_stack_s_database_with_its_settings(stack, db):
     assert done.stdout.split() == ['count', '-------', str(expected), '(1', 'row)'] and expected > 0
     refused = stack.make('psql', SQL='SELECT * FROM no_such_table')
     assert refused.returncode != 0 and 'no_such_table' in refused.stderr
+    # the course's profiles' database, made by scripts/mage/start_mage.py as Mage started
+    course = stack.make('psql', DB='course', SQL='SELECT current_database()')
+    assert course.returncode == 0 and course.stdout.split()[2] == 'course', course.stdout + course.stderr
 
 
 def test_the_ui_shows_the_runs(stack, tmp_path):

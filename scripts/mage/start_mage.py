@@ -198,7 +198,9 @@ def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> None
         env.setdefault(name, value)
     try:
         if course_database(env):
-            print(f"[start_mage] created the course's database {course_dbname(env)} (profiles dev, default)", flush=True)
+            print(
+                f"[start_mage] created the course's database {course_dbname(env)} (profiles dev, default)", flush=True
+            )
     except Exception as e:  # noqa: BLE001  # PostgreSQL down or a bad setting: said, Mage starts all the same
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"[start_mage] the course's database (profiles dev, default) is not ready: {reason}", file=sys.stderr)

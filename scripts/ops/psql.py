@@ -43,9 +43,12 @@ def psql_command(env: dict[str, str], sql: str = '') -> tuple[list[str], dict[st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sql', default=os.environ.get('SQL', ''), help='one statement to run (make psql SQL=...)')
+    parser.add_argument('--db', default=os.environ.get('DB', ''), help='another database (make psql DB=course)')
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):  # the settings line; stdout is psql's alone
         env = environment()
+    if args.db.strip():  # DB=course: the course's profiles' database (docs/course.md)
+        env = {**env, 'POSTGRES_DBNAME': args.db.strip()}
     cmd, psql_env = psql_command(env, args.sql.strip())
     os.execvpe(cmd[0], cmd, psql_env)
 

@@ -129,7 +129,9 @@ def test_mages_gcs_template_reaches_the_emulator_with_the_default_profile(cloud_
     for name, value in hosts.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', '')
-    titanic = pd.DataFrame({'PassengerId': [1, 2, 3], 'Survived': [0, 1, 1], 'Name': ['Braund', 'Cumings', 'Heikkinen']})
+    titanic = pd.DataFrame(
+        {'PassengerId': [1, 2, 3], 'Survived': [0, 1, 1], 'Name': ['Braund', 'Cumings', 'Heikkinen']}
+    )
     bucket_name, object_key = cloud_env['GCS_BUCKET'], 'titanic_clean.csv'
     GoogleCloudStorage.with_config(ConfigFileLoader(IO_CONFIG, 'default')).export(titanic, bucket_name, object_key)
     back = GoogleCloudStorage.with_config(ConfigFileLoader(IO_CONFIG, 'default')).load(bucket_name, object_key)

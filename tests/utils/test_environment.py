@@ -46,7 +46,8 @@ def test_missing_env_var_names_setting_and_variable(taxi_env, monkeypatch):
 def test_unknown_profile_lists_the_known_ones(monkeypatch):
     monkeypatch.setenv('IO_CONFIG_PROFILE', 'prod')
     with pytest.raises(
-        ConfigError, match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, dev, default, gcp"
+        ConfigError,
+        match=r"IO_CONFIG_PROFILE='prod' names no profile in io_config.yaml \(profiles: local, dev, default, gcp",
     ):
         load_profile()
 

@@ -28,7 +28,7 @@ def course_dbname(env: Mapping[str, str]) -> str:
     project = (env.get('POSTGRES_DBNAME') or '').strip()
     if name == project:
         raise ValueError(
-            f'{COURSE_DBNAME_SETTING}={name} is the project\'s own database (POSTGRES_DBNAME): the course\'s '
+            f"{COURSE_DBNAME_SETTING}={name} is the project's own database (POSTGRES_DBNAME): the course's "
             'code (if_exists="replace") would empty the project\'s tables of the same name; name another'
         )
     if not name.replace('_', '').isalnum():
