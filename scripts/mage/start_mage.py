@@ -23,6 +23,8 @@ import ipaddress
 import os
 import secrets
 import sys
+import threading
+import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
@@ -186,24 +188,70 @@ def editor_kernel_writes_pipelines_as_committed(project: str) -> Path:
     return startup
 
 
-def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> None:
-    """What the course's profiles (dev, default) need: their database, and with the local profile
-    the emulator hosts in the environment Mage and its kernels inherit (utils/sinks/course_profiles.py).
-    A database that cannot be reached is said, not fatal: the project's own pipelines say it again."""
+def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> threading.Thread | None:
+    """What the course's profiles (dev, default) and Google's own clients need
+    (utils/sinks/course_profiles.py, scripts/stack/local_google_auth.py): their database; with
+    the local profile, the emulator hosts and a local key in the environment Mage and its kernels
+    inherit, and (in a thread that waits for the emulator) the view Mage's BigQuery exporter reads.
+    What cannot be reached is said, not fatal: the project's own pipelines say it again."""
     if project not in sys.path:
-        sys.path.insert(0, project)  # utils/, as under `make run` (the container's PYTHONPATH has it)
+        sys.path.insert(0, project)  # utils/ and scripts/, as under `make run` (and the image's PYTHONPATH)
+    from scripts.stack.local_google_auth import serve_tokens, write_local_key
     from utils.sinks.course_profiles import course_database, course_dbname, emulator_hosts
 
-    for name, value in emulator_hosts(env).items():
-        env.setdefault(name, value)
     try:
         if course_database(env):
             print(
                 f"[start_mage] created the course's database {course_dbname(env)} (profiles dev, default)", flush=True
             )
     except Exception as e:  # noqa: BLE001  # PostgreSQL down or a bad setting: said, Mage starts all the same
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"[start_mage] the course's database (profiles dev, default) is not ready: {reason}", file=sys.stderr)
+        print(
+            f"[start_mage] the course's database (profiles dev, default) is not ready: {_first_line(e)}",
+            file=sys.stderr,
+        )
+    hosts = emulator_hosts(env)
+    if not hosts:
+        return None
+    env.update(hosts)
+    data = Path(env.get('MAGE_DATA_DIR') or Path.home() / '.mage_data')
+    key = write_local_key(
+        data / 'keys' / 'local-emulators.json', env.get('GOOGLE_PROJECT_ID') or 'local-project', serve_tokens()
+    )
+    env['GOOGLE_APPLICATION_CREDENTIALS'] = env['GOOGLE_SERVICE_ACC_KEY_FILEPATH'] = str(key)
+    print(
+        f"[start_mage] Google's clients reach the emulators ({', '.join(sorted(hosts))}) with a key made here, "
+        f'{key}, whose tokens only this server hands out',
+        flush=True,
+    )
+    thread = threading.Thread(target=_tables_summary_when_up, args=(dict(env),), name='tables-summary', daemon=True)
+    thread.start()
+    return thread
+
+
+def _tables_summary_when_up(env: Mapping[str, str], timeout: float = 120) -> None:
+    """The __TABLES_SUMMARY__ view in BIGQUERY_DATASET once the emulator answers (it may start
+    after Mage in the container)."""
+    from utils.sinks.course_profiles import tables_summary_view
+    from utils.sinks.environment import bigquery_client, load_profile
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = bigquery_client(load_profile('local'))  # anonymous, to BIGQUERY_EMULATOR_URL
+            tables_summary_view(client, env['GOOGLE_PROJECT_ID'], env['BIGQUERY_DATASET'])
+            return
+        except Exception as e:  # noqa: BLE001  # not up yet: again, until the deadline
+            if time.monotonic() > deadline:
+                print(
+                    f'[start_mage] no __TABLES_SUMMARY__ view on the BigQuery emulator: {_first_line(e)}',
+                    file=sys.stderr,
+                )
+                return
+            time.sleep(2)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

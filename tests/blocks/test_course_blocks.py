@@ -14,18 +14,28 @@ does there (DELETE FROM first) never reaches the project's rows: checked by fing
 from __future__ import annotations
 
 import importlib
+import os
 
 import pandas as pd
 import psycopg2
 import pytest
 from conftest import REPO, table_fingerprint
+from mage_ai.io.bigquery import BigQuery
 from mage_ai.io.config import ConfigFileLoader
 from mage_ai.io.google_cloud_storage import GoogleCloudStorage
 from mage_ai.io.postgres import Postgres
 
+from scripts.mage.start_mage import prepare_course_profiles
 from utils.sinks.course_profiles import course_database, course_dbname, emulator_hosts
 
 IO_CONFIG = str(REPO / 'io_config.yaml')
+GOOGLE_VARIABLES = (
+    'STORAGE_EMULATOR_HOST',
+    'CLOUD_STORAGE_EMULATOR_ENDPOINT',
+    'BIGQUERY_EMULATOR_HOST',
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'GOOGLE_SERVICE_ACC_KEY_FILEPATH',
+)
 COURSE_DTYPES = {  # the course's load_api_data, as its video types it
     'VendorID': pd.Int64Dtype(),
     'passenger_count': pd.Int64Dtype(),
@@ -117,23 +127,91 @@ def test_the_course_database_unreachable_is_said(taxi_env):
         course_database(dict(taxi_env, POSTGRES_PORT='1'))
 
 
-def test_mages_gcs_template_reaches_the_emulator_with_the_default_profile(cloud_env, monkeypatch):
-    """Mage's GCS exporter and loader templates, profile default, key path empty: the emulator,
-    through the STORAGE_EMULATOR_HOST that start_mage.py sets with the local profile."""
-    hosts = emulator_hosts(cloud_env)
-    assert hosts == {
+@pytest.fixture()
+def mage_server_env(cloud_env, tmp_path, monkeypatch) -> dict[str, str]:
+    """The environment scripts/mage/start_mage.py gives the Mage server with the local profile
+    (the emulator hosts, the local key and its token server, the __TABLES_SUMMARY__ view), made by
+    the same function, put into this process's environment."""
+    env = {**os.environ, 'MAGE_DATA_DIR': str(tmp_path / 'mage_data')}
+    env.pop('GOOGLE_APPLICATION_CREDENTIALS', None)
+    thread = prepare_course_profiles(str(REPO), env)
+    assert thread is not None
+    thread.join(timeout=120)
+    for name in (*GOOGLE_VARIABLES, 'MAGE_DATA_DIR'):
+        monkeypatch.setenv(name, env[name])
+    return env
+
+
+def test_the_emulator_hosts_only_with_the_local_profile(cloud_env):
+    assert emulator_hosts(cloud_env) == {
         'STORAGE_EMULATOR_HOST': cloud_env['GCS_EMULATOR_URL'],
+        'CLOUD_STORAGE_EMULATOR_ENDPOINT': cloud_env['GCS_EMULATOR_URL'],
         'BIGQUERY_EMULATOR_HOST': cloud_env['BIGQUERY_EMULATOR_URL'],
     }
     assert emulator_hosts(dict(cloud_env, IO_CONFIG_PROFILE='gcp')) == {}  # never rerouted on GCP
-    for name, value in hosts.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', '')
+
+
+def test_the_course_profiles_key_path_is_null_when_unset(cloud_env, monkeypatch):
+    """Mage renders io_config.yaml with Jinja first: unset, the setting is null (Mage's GCS class
+    then builds its client without a key), not an empty path Mage would open as a file."""
+    monkeypatch.delenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', raising=False)
+    assert ConfigFileLoader(IO_CONFIG, 'dev').get('GOOGLE_SERVICE_ACC_KEY_FILEPATH') is None
+    monkeypatch.setenv('GOOGLE_SERVICE_ACC_KEY_FILEPATH', 'keys/my-creds.json')
+    assert ConfigFileLoader(IO_CONFIG, 'dev').get('GOOGLE_SERVICE_ACC_KEY_FILEPATH') == 'keys/my-creds.json'
+
+
+def test_mages_gcs_template_reaches_the_emulator_with_the_default_profile(mage_server_env):
+    """Mage's GCS exporter and loader templates, profile default: the emulator."""
     titanic = pd.DataFrame(
         {'PassengerId': [1, 2, 3], 'Survived': [0, 1, 1], 'Name': ['Braund', 'Cumings', 'Heikkinen']}
     )
-    bucket_name, object_key = cloud_env['GCS_BUCKET'], 'titanic_clean.csv'
+    bucket_name, object_key = mage_server_env['GCS_BUCKET'], 'titanic_clean.csv'
     GoogleCloudStorage.with_config(ConfigFileLoader(IO_CONFIG, 'default')).export(titanic, bucket_name, object_key)
     back = GoogleCloudStorage.with_config(ConfigFileLoader(IO_CONFIG, 'default')).load(bucket_name, object_key)
     assert list(back.columns) == ['Unnamed: 0', *titanic.columns]  # Mage's CSV export writes the index
     pd.testing.assert_frame_equal(back[titanic.columns], titanic)
+
+
+def course_yellow(env) -> pd.DataFrame:
+    url = f'{env["NYC_TLC_BASE_URL"]}/yellow/yellow_tripdata_2021-01.csv.gz'
+    return transform_taxi_data(load_api_data(url))
+
+
+def test_googles_clients_as_the_course_calls_them_reach_the_emulators(mage_server_env):
+    """The course's API -> GCS partitioned export (pyarrow's GcsFileSystem() with no argument,
+    credentials from GOOGLE_APPLICATION_CREDENTIALS), then google.cloud's clients with no
+    argument: all on the emulators, with the local key."""
+    import pyarrow as pa
+    import pyarrow.fs
+    import pyarrow.parquet as pq
+    from google.cloud import bigquery, storage
+
+    data = course_yellow(mage_server_env)
+    data['tpep_pickup_date'] = data['tpep_pickup_datetime'].dt.date
+    table = pa.Table.from_pandas(data)
+    gcs = pa.fs.GcsFileSystem()
+    bucket_name = mage_server_env['GCS_BUCKET']
+    pq.write_to_dataset(
+        table, root_path=f'{bucket_name}/nyc_taxi_data', partition_cols=['tpep_pickup_date'], filesystem=gcs
+    )
+
+    names = [b.name for b in storage.Client().list_blobs(bucket_name, prefix='nyc_taxi_data/')]
+    dates = {name.split('tpep_pickup_date=')[1].split('/')[0] for name in names}
+    assert dates == {str(d) for d in data['tpep_pickup_date'].unique()} and len(dates) > 1, names
+    client = bigquery.Client()
+    assert client.project == mage_server_env['GOOGLE_PROJECT_ID']
+    assert [tuple(r) for r in client.query('SELECT 1 AS one').result()] == [(1,)]
+
+
+def test_mages_bigquery_template_exports_and_loads_on_the_emulator(mage_server_env):
+    """Mage's BigQuery exporter template (profile default) as the course fills it, twice (replace),
+    then its SQL loader: on the emulator, through the __TABLES_SUMMARY__ view start_mage.py makes."""
+    data = course_yellow(mage_server_env)[['VendorID', 'passenger_count', 'trip_distance', 'total_amount']]
+    table_id = f'{mage_server_env["GOOGLE_PROJECT_ID"]}.{mage_server_env["BIGQUERY_DATASET"]}.yellow_cab_data'
+    for _ in range(2):
+        BigQuery.with_config(ConfigFileLoader(IO_CONFIG, 'default')).export(data, table_id, if_exists='replace')
+    back = BigQuery.with_config(ConfigFileLoader(IO_CONFIG, 'default')).load(
+        f'SELECT count(*) AS n, sum(total_amount) AS total FROM `{table_id}`'
+    )
+    assert back['n'][0] == len(data) == 1_117
+    assert back['total'][0] == pytest.approx(data['total_amount'].sum())

@@ -8,10 +8,16 @@ the blocks a student writes along with the course's videos with Mage's templates
                              project's tables of the same name.
     emulator_hosts(env)      with the local profile, the environment variables that send Google's
                              own clients to the emulators: STORAGE_EMULATOR_HOST (google-cloud-
-                             storage, so Mage's GoogleCloudStorage with an empty key path) and
-                             BIGQUERY_EMULATOR_HOST (google-cloud-bigquery). Nothing for gcp.
+                             storage, so Mage's GoogleCloudStorage), CLOUD_STORAGE_EMULATOR_ENDPOINT
+                             (google-cloud-cpp, so pyarrow's GcsFileSystem) and
+                             BIGQUERY_EMULATOR_HOST (google-cloud-bigquery, so Mage's BigQuery).
+                             Nothing for gcp. Their credentials: scripts/stack/local_google_auth.py.
+    tables_summary_view(...) a workaround of the BigQuery emulator's: Mage's BigQuery exporter asks
+                             `<dataset>.__TABLES_SUMMARY__` (BigQuery's legacy list of a dataset's
+                             tables) whether the table exists; the emulator has no such table,
+                             so it gets a view of the same name over INFORMATION_SCHEMA.TABLES.
 
-scripts/mage/start_mage.py calls both before Mage starts, on `make run` and in the container.
+scripts/mage/start_mage.py calls them before Mage starts, on `make run` and in the container.
 """
 
 from __future__ import annotations
@@ -71,6 +77,30 @@ def emulator_hosts(env: Mapping[str, str]) -> dict[str, str]:
     hosts = {}
     if env.get('GCS_EMULATOR_URL'):
         hosts['STORAGE_EMULATOR_HOST'] = env['GCS_EMULATOR_URL'].rstrip('/')
+        hosts['CLOUD_STORAGE_EMULATOR_ENDPOINT'] = env['GCS_EMULATOR_URL'].rstrip('/')
     if env.get('BIGQUERY_EMULATOR_URL'):
         hosts['BIGQUERY_EMULATOR_HOST'] = env['BIGQUERY_EMULATOR_URL'].rstrip('/')
     return hosts
+
+
+TABLES_SUMMARY = '__TABLES_SUMMARY__'
+
+
+def tables_summary_view(client, project: str, dataset: str) -> bool:
+    """The dataset (made if missing) with a `__TABLES_SUMMARY__` view, as Mage's BigQuery exporter
+    reads it (`SELECT 1 FROM <dataset>.__TABLES_SUMMARY__ WHERE table_id = ...`), on the emulator
+    only. True when this call made the view."""
+    from google.api_core.exceptions import Conflict
+
+    from utils.sinks.bigquery_load import check_names, ensure_dataset
+
+    check_names(project, dataset)
+    ensure_dataset(client, project, dataset)
+    try:
+        client.query(
+            f'CREATE VIEW `{project}.{dataset}.{TABLES_SUMMARY}` AS '
+            f'SELECT table_name AS table_id FROM `{project}.{dataset}.INFORMATION_SCHEMA.TABLES`'
+        ).result()
+    except Conflict:  # made at an earlier start
+        return False
+    return True
