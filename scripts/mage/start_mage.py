@@ -214,9 +214,13 @@ def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> thre
         return None
     env.update(hosts)
     data = Path(env.get('MAGE_DATA_DIR') or Path.home() / '.mage_data')
-    key = write_local_key(
-        data / 'keys' / 'local-emulators.json', env.get('GOOGLE_PROJECT_ID') or 'local-project', serve_tokens()
-    )
+    try:
+        key = write_local_key(
+            data / 'keys' / 'local-emulators.json', env.get('GOOGLE_PROJECT_ID') or 'local-project', serve_tokens()
+        )
+    except OSError as e:  # a data folder it cannot write: Google's clients then ask for a key, said here
+        print(f"[start_mage] no local key for Google's clients: {_first_line(e)}", file=sys.stderr, flush=True)
+        return None
     env['GOOGLE_APPLICATION_CREDENTIALS'] = env['GOOGLE_SERVICE_ACC_KEY_FILEPATH'] = str(key)
     print(
         f"[start_mage] Google's clients reach the emulators ({', '.join(sorted(hosts))}) with a key made here, "
