@@ -64,6 +64,8 @@ def test_make_up_runs_the_pipelines_in_the_server(stack):
     # the marts, refreshed for each month api_to_postgres loaded
     assert stack.up_output.count('[run] OK   postgres_marts run') == 2, stack.up_output
     assert stack.up_output.count('[run] OK   bigquery_marts run') == 2, stack.up_output
+    # module 3's tables over green's partitioned folder
+    assert stack.up_output.count('[run] OK   partitioned_to_bigquery run') == 1, stack.up_output
     # the homework, offline on its whole quarter
     assert stack.up_output.count('[run] OK   green_taxi_etl run') == 1, stack.up_output
     (homework,) = [

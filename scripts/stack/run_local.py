@@ -67,10 +67,12 @@ RUNS: list[tuple[str, dict]] = [
 # the course's file, November and December a student's conversion of the course's, see
 # samples/PROVENANCE.md).
 HOMEWORK = ('green_taxi_etl', {'year': 2020, 'months': [10, 11, 12]})
+# Module 3: the BigQuery tables over green's partitioned folder, which api_to_gcs has just written.
+MODULE_3 = ('partitioned_to_bigquery', {'service': 'green'})
 
 
 def runs() -> list[tuple[str, dict]]:
-    return [*RUNS, HOMEWORK]
+    return [*RUNS, MODULE_3, HOMEWORK]
 
 
 SERVICES = ('mage', 'bigquery', 'gcs', 'mirror')

@@ -129,3 +129,35 @@ def test_faults_after_a_good_load_leave_it_and_a_rerun_gives_the_same(cloud_env,
     run_ok('gcs_to_bigquery', cloud_env, GREEN_OCT)
     assert objects(bucket) == good_objects
     assert count_month(client, table, date(2020, 10, 1)) == good_rows
+
+
+def test_module_3_tables_from_the_partitioned_folder(cloud_env):
+    """partitioned_to_bigquery after api_to_gcs (yellow 2021-01): the table over the partitioned
+    files (on the emulator a loaded copy: it cannot read an external table, and the log says so)
+    holds every partitioned row with its pickup_date from the folder names; the partitioned,
+    clustered table holds them all, partitioned by the pickup's day and clustered by vendor_id.
+    Run again: the same tables. A service with no partitioned file fails naming the folder."""
+    dataset = cloud_env['BIGQUERY_DATASET']
+    run_ok('api_to_gcs', cloud_env, YELLOW_JAN)
+    cleaned = course_clean(YELLOW_SAMPLE, 'yellow')
+    days = cleaned['tpep_pickup_datetime'].dt.strftime('%Y-%m-%d').value_counts().sort_index()
+
+    client = bigquery_client()
+    for _ in range(2):
+        run = run_ok('partitioned_to_bigquery', cloud_env, {'service': 'yellow'})
+        assert run.output.count('1/1 tests passed.') == 2, run.output[-3000:]
+        assert 'the BigQuery emulator cannot read an external table' in run.output
+        external = f'local-project.{dataset}.yellow_tripdata_external'
+        by_day = {
+            str(r.pickup_date): r.n
+            for r in client.query(f'SELECT pickup_date, count(*) AS n FROM `{external}` GROUP BY 1').result()
+        }
+        assert by_day == days.to_dict()
+        table = client.get_table(f'local-project.{dataset}.yellow_tripdata_partitioned_clustered')
+        assert (table.time_partitioning.type_, table.time_partitioning.field) == ('DAY', 'tpep_pickup_datetime')
+        assert table.clustering_fields == ['vendor_id']
+        assert rows_in(client, table.full_table_id.replace(':', '.')) == len(cleaned)
+
+    none = mage_run(REPO, 'partitioned_to_bigquery', cloud_env, {'service': 'fhv'})
+    assert none.returncode != 0
+    assert f'gs://{cloud_env["GCS_BUCKET"]}/nyc_taxi/fhv_partitioned/ holds no file: run api_to_gcs' in none.output

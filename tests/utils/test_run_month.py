@@ -108,3 +108,4 @@ def test_a_run_is_labelled_with_what_it_loads():
     assert label_of_run({'service': 'blue', 'year': 2021, 'month': 13}, None, 'person') == 'blue 2021-13'  # as asked
     assert label_of_run({'service': 'green', 'year': '20x', 'month': 1}, None, 'person') == 'green 20x-1'
     assert label_of_run({}, None, 'person') == ''  # a pipeline that loads no month
+    assert label_of_run({'service': 'green'}, '2026-12-03T10:00:00', 'person') == 'green'  # one of a service

@@ -73,18 +73,57 @@ def replace_month_sql(table: str, staging: str, taxi_schema: TaxiSchema, month: 
     )
 
 
+def external_table_id(project: str, dataset: str, service: str) -> str:
+    check_names(project, dataset)
+    return f'{project}.{dataset}.{service}_tripdata_external'
+
+
 def external_table_sql(project: str, dataset: str, service: str, bucket: str, prefix: str) -> str:
     """For real GCP: an external table over the hive-partitioned parquet (the emulator has none)."""
-    check_names(project, dataset)
     root = f'gs://{bucket}/{prefix.rstrip("/")}'
     return (
-        f'CREATE OR REPLACE EXTERNAL TABLE `{project}.{dataset}.{service}_tripdata_external`\n'
+        f'CREATE OR REPLACE EXTERNAL TABLE `{external_table_id(project, dataset, service)}`\n'
         f'WITH PARTITION COLUMNS (pickup_date DATE)\n'
         f'OPTIONS (\n'
         f"  format = 'PARQUET',\n"
         f"  uris = ['{root}/*'],\n"
         f"  hive_partition_uri_prefix = '{root}'\n"
         f')'
+    )
+
+
+def load_partitioned_files(client, table: str, bucket: str, prefix: str, location: str | None = None) -> None:
+    """The hive-partitioned parquet under gs://bucket/prefix loaded whole into `table` (replaced),
+    its pickup_date read from the folder names: what stands in for the external table where
+    external tables cannot be read (the BigQuery emulator: its DDL has no EXTERNAL, and one made
+    through the API is not found by a query)."""
+    from google.cloud import bigquery
+
+    root = f'gs://{bucket}/{prefix.rstrip("/")}'
+    hive = bigquery.HivePartitioningOptions()
+    hive.mode = 'CUSTOM'
+    hive.source_uri_prefix = f'{root}/{{pickup_date:DATE}}'
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        hive_partitioning=hive,
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+    )
+    try:
+        client.load_table_from_uri(f'{root}/*', table, job_config=config, location=location).result()
+    except Exception as e:
+        raise CloudError(f'BigQuery: loading {root}/* into {table} failed: {e}') from e
+
+
+def partitioned_clustered_sql(project: str, dataset: str, taxi_schema: TaxiSchema) -> str:
+    """The course's module-3 step: a table partitioned by the pickup's day and clustered by the
+    service's clustering column, made from the external table."""
+    source = external_table_id(project, dataset, taxi_schema.service)
+    table = f'{project}.{dataset}.{taxi_schema.service}_tripdata_partitioned_clustered'
+    return (
+        f'CREATE OR REPLACE TABLE `{table}`\n'
+        f'PARTITION BY DATE({snake_case(taxi_schema.pickup_column)})\n'
+        f'CLUSTER BY {snake_case(taxi_schema.cluster_by)} AS\n'
+        f'SELECT * FROM `{source}`'
     )
 
 

@@ -83,7 +83,8 @@ def months_before(day: date, lag: int) -> tuple[int, int]:
 def label_of_run(variables: Mapping[str, Any], execution_date: Any, started_by: str) -> str:
     """What a run loads, in a few words for Mage's run list and alerts: `yellow 2021-01` (the month
     of a backfill's or a schedule's date, as month_of_run picks it; else the variables'), the
-    homework's `green 2020-10,11,12`; '' for a run that names no service. Never raises: a run with
+    homework's `green 2020-10,11,12`; the service alone for a run that names no month; '' for a run
+    that names no service. Never raises: a run with
     bad variables is labelled with them as they are (it fails, saying why, when it runs)."""
     service, year = variables.get('service'), variables.get('year')
     if variables.get('months') is not None and service is None:  # the homework: green, a list of months
@@ -92,6 +93,12 @@ def label_of_run(variables: Mapping[str, Any], execution_date: Any, started_by: 
         return f'green {year}-{months}'
     if not service:
         return ''
+    if (
+        year is None
+        and variables.get('month') is None
+        and not (started_by in ('backfill', 'schedule') and execution_date)
+    ):
+        return str(service)  # a pipeline of a service, not of a month (partitioned_to_bigquery)
     try:
         if started_by in ('backfill', 'schedule') and execution_date:
             day = parse_execution_date(execution_date)
