@@ -136,7 +136,7 @@ def test_every_load_attempt_leaves_an_audit_row(stack, db, months):
         (missing.run_id,),
     )
     assert row[:5] == ('api_to_postgres', 'load_taxi_csv', 'yellow', date(2019, 9, 1), 'failed')
-    assert row[5].startswith('SourceError: GET http://127.0.0.1:') and 'answered HTTP 404' in row[5], row[5]
+    assert row[5].startswith('yellow 2019-09, HTTP 404 ') and 'SourceError: GET http://127.0.0.1:' in row[5], row[5]
     assert row[6].endswith(source_path(9))
 
     audit = query(
@@ -171,7 +171,7 @@ def test_a_failed_run_says_why_first_in_its_log_its_alert_and_the_audit(stack, d
     missing = mage.run('api_to_postgres', variables(9))
     refused = mage.run('api_to_postgres', {**variables(9), 'month': 13})
     for run, why in (
-        (missing, 'SourceError: GET http://127.0.0.1:'),
+        (missing, 'yellow 2019-09, HTTP 404 File not found: SourceError: GET http://127.0.0.1:'),
         (refused, 'ValueError: pipeline variable month=13 is outside 1..12'),
     ):
         assert (run.status, run.failed_blocks) == ('failed', ['load_taxi_csv']), run

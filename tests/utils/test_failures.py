@@ -9,13 +9,20 @@ from utils.domain.taxi_source import SourceError
 from utils.steps.failures import add_note, dbt_reason, dbt_target_dir, reason
 
 
-def test_the_reason_is_one_line_with_the_notes():
-    error = SourceError('GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found\n(no such file)')
+def test_the_reason_is_one_line_with_the_notes_after_the_month_and_the_cause():
+    error = SourceError(
+        'GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found\n(no such file)',
+        cause='HTTP 404 Not Found',
+    )
     add_note(error, 'load_taxi_csv failed for yellow 2021-05')
     assert reason(error) == (
-        'SourceError: GET http://x/yellow_tripdata_2021-05.csv.gz answered HTTP 404 Not Found '
-        '(no such file); load_taxi_csv failed for yellow 2021-05'
+        'yellow 2021-05, HTTP 404 Not Found: SourceError: GET http://x/yellow_tripdata_2021-05.csv.gz answered '
+        'HTTP 404 Not Found (no such file); load_taxi_csv failed for yellow 2021-05'
     )
+    assert reason(ValueError('month=13 is outside 1..12')) == 'ValueError: month=13 is outside 1..12'  # nothing known
+    other = RuntimeError('the staging table is gone')
+    add_note(other, 'export_taxi_to_postgres failed for green 2020-10 (kept: the month as it was)')
+    assert reason(other).startswith('green 2020-10: RuntimeError: the staging table is gone; ')
 
 
 def test_a_note_is_added_on_python_3_10_too():
@@ -40,7 +47,8 @@ def test_a_note_is_added_on_python_3_10_too():
     )
     assert done.returncode == 0, done.stderr
     assert (
-        done.stdout.strip() == '(3, 10) ValueError: month=13 is outside 1..12; load_taxi_csv failed for yellow 2021-13'
+        done.stdout.strip()
+        == '(3, 10) yellow 2021-13: ValueError: month=13 is outside 1..12; load_taxi_csv failed for yellow 2021-13'
     )
 
 

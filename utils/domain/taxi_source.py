@@ -27,7 +27,13 @@ CHUNK_BYTES = 1 << 20
 
 
 class SourceError(RuntimeError):
-    """The source file could not be fetched or read; the message names the URL."""
+    """The source file could not be fetched or read; the message names the URL, and `cause` says
+    what went wrong in a few words (`HTTP 404 Not Found`, `not a gzip file`), which a failed run's
+    first log line puts first (utils/steps/failures.reason)."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 SOURCES = ('course', 'tlc')
@@ -181,24 +187,33 @@ def download(
         with _session(retries) as session, session.get(url, stream=True, timeout=(10, timeout)) as r:
             if r.status_code != 200:
                 hint = f' (no such file: {not_found_hint})' if r.status_code == 404 else ''
-                raise SourceError(f'GET {url} answered HTTP {r.status_code} {r.reason}{hint}')
+                raise SourceError(
+                    f'GET {url} answered HTTP {r.status_code} {r.reason}{hint}',
+                    cause=f'HTTP {r.status_code} {r.reason}',
+                )
             if identity is not None:
                 identity['version'] = version_of(r.headers)
             progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0))
             with open(part, 'wb') as f:
                 for chunk in r.raw.stream(CHUNK_BYTES, decode_content=False):
                     if size == 0 and parquet and not chunk.startswith(PARQUET_MAGIC):
-                        raise SourceError(f'{url} is not a parquet file (it starts with {chunk[:16]!r})')
+                        raise SourceError(
+                            f'{url} is not a parquet file (it starts with {chunk[:16]!r})', cause='not a parquet file'
+                        )
                     if size == 0 and gzipped and not parquet and not chunk.startswith(GZIP_MAGIC):
-                        raise SourceError(f'{url} is not a gzip file (it starts with {chunk[:16]!r})')
+                        raise SourceError(
+                            f'{url} is not a gzip file (it starts with {chunk[:16]!r})', cause='not a gzip file'
+                        )
                     f.write(chunk)
                     size += len(chunk)
                     progress.add(len(chunk))
         if size == 0:
-            raise SourceError(f'{url} is empty')
+            raise SourceError(f'{url} is empty', cause='an empty file')
         os.replace(part, dest)
     except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
-        raise SourceError(f'GET {url} failed: {type(e).__name__}: {e}') from None
+        raise SourceError(
+            f'GET {url} failed: {type(e).__name__}: {e}', cause=f'the download failed ({type(e).__name__})'
+        ) from None
     finally:
         part.unlink(missing_ok=True)
     log.info('downloaded %s (%.1f MB in %.2f s)', url, size / 1e6, time.perf_counter() - started)

@@ -5,8 +5,8 @@ before Mage logs anything of its own: the block's first ERROR record in Mage's l
 red row of the run's log list, beside the block's name) is then the reason, e.g.
 
     ValueError: pipeline variable month=13 is outside 1..12
-    SourceError: GET …/yellow_tripdata_2021-05.csv.gz answered HTTP 404 …; load_taxi_csv failed
-    for yellow 2021-05
+    yellow 2021-05, HTTP 404 Not Found: SourceError: GET …/yellow_tripdata_2021-05.csv.gz answered
+    HTTP 404 …; load_taxi_csv failed for yellow 2021-05
 
 instead of Mage's "Exception thrown when attempting to run <function …>" and its traceback.
 The same line goes on the block run Mage alerts from (utils/steps/alerts.py) and, when the block wrote
@@ -40,11 +40,20 @@ def add_note(error: BaseException, note: str) -> None:
         error.__notes__ = [*getattr(error, '__notes__', ()), note]  # type: ignore[attr-defined]
 
 
+FAILED_FOR = re.compile(r'^\S+ failed for (\S+ \d{4}-\d{2})\b')  # the note taxi_pipeline adds: the month
+
+
 def reason(error: BaseException) -> str:
     """The exception's line and the notes added on its way up (which name the month and the
-    run's work files), joined into one line."""
-    lines = [f'{type(error).__name__}: {error}', *getattr(error, '__notes__', ())]
-    return '; '.join(' '.join(line.split()) for line in lines if line.strip())
+    run's work files), joined into one line, after the month and the error's short cause when
+    they are known (`yellow 2021-05, HTTP 404 Not Found: SourceError: GET …`): the first words
+    are what a narrow log column shows."""
+    notes = [str(n) for n in getattr(error, '__notes__', ())]
+    lines = [f'{type(error).__name__}: {error}', *notes]
+    text = '; '.join(' '.join(line.split()) for line in lines if line.strip())
+    month = next((m.group(1) for n in notes if (m := FAILED_FOR.match(n))), None)
+    head = ', '.join(str(part) for part in (month, getattr(error, 'cause', None)) if part)
+    return f'{head}: {text}' if head else text
 
 
 def dbt_reason(target_dir: Path, since: datetime) -> str | None:
