@@ -75,7 +75,7 @@ def expected_audit_charts(db, pipeline: str, blocks: list[str]) -> dict[str, tup
     for run_id, day in first_day.items():
         days[day][0] += 1
         days[day][1] += last_status[run_id] == 'failed'
-    runs = sorted(seconds)[-RUNS_SHOWN:]
+    runs = sorted(r for r in seconds if last_status[r] != 'failed')[-RUNS_SHOWN:]  # a failed run is not drawn
     latest = sorted(months, key=lambda m: (m.split()[1], m.split()[0]))  # by month, then service
     read_shown = {m: months[m] for m in latest[-MONTHS_READ_SHOWN:]}
     became = {}  # Mage groups the bars by their label, in its sorted order

@@ -103,6 +103,7 @@ def test_rows_per_month_are_each_months_latest_successful_write(trail):
 
 
 def test_seconds_per_block_are_per_mage_run_with_retries_added(trail):
+    attempt('api_to_postgres', 10, 'load_taxi_csv', 'green', None, 0.01, 'failed')  # a failed run: not drawn
     frame = seconds_per_block('api_to_postgres', ['load_taxi_csv', 'export_taxi_to_postgres'])
     assert frame.to_dict('records') == [
         {'run_id': 7, 'load_taxi_csv': 1.5, 'export_taxi_to_postgres': 2.0},

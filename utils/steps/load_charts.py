@@ -66,12 +66,15 @@ def rows_per_month(pipeline: str) -> pd.DataFrame:
 
 
 def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
-    """The pipeline's latest runs (Mage run ids), one row each: the seconds each audited block
-    took (a column per block; its retries added up)."""
+    """The pipeline's latest runs that did not fail (Mage run ids), one row each: the seconds each
+    audited block took (a column per block; its retries added up). A failed run is left out, not
+    drawn as a fast one: it is counted on the failures chart (a run whose latest audit row is a
+    failure, as failures_per_day counts it)."""
     frame = _audit_query(
         """SELECT run_id, block, sum(extract(epoch FROM finished_at - started_at)) AS seconds
            FROM {audit} WHERE pipeline_uuid = %s AND run_id IN (
-               SELECT DISTINCT run_id FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL
+               SELECT run_id FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL
+               GROUP BY run_id HAVING (array_agg(status ORDER BY id DESC))[1] <> 'failed'
                ORDER BY run_id DESC LIMIT %s)
            GROUP BY run_id, block""",
         [pipeline, pipeline, RUNS_SHOWN],
