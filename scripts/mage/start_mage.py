@@ -28,6 +28,11 @@ import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+try:
+    from mage_version import mage_version_problem  # beside this script (run as a script)
+except ImportError:  # imported as scripts.mage.start_mage (make run, the tests)
+    from scripts.mage.mage_version import mage_version_problem
+
 DEFAULT_HOST = '127.0.0.1'
 MAGE_DEFAULT_PASSWORD = 'admin'  # what Mage gives its first user when DEFAULT_OWNER_PASSWORD is unset
 MIN_PASSWORD_LENGTH = 12
@@ -274,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         help='run as the owner of PROJECT when started as root (in the container)',
     )
     args = parser.parse_args(argv)
+    if version_problem := mage_version_problem(os.environ):
+        print(f'[start_mage] refused: {version_problem}', file=sys.stderr, flush=True)
+        return 2
     if args.as_project_owner and (uid := become_project_owner(args.project)) is not None:
         print(f'[start_mage] running as uid {uid}, the owner of {args.project}', flush=True)
     problem, saved = check_exposure(args.setting, args.exposed_on or args.host, args.project, os.environ)

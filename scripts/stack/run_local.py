@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from scripts.mage.mage_api import MageServer  # noqa: E402
 from scripts.mage.mage_session import MageRunError  # noqa: E402
+from scripts.mage.mage_version import mage_version_problem  # noqa: E402
 from scripts.mage.start_mage import check_exposure, is_loopback, owner_email  # noqa: E402
 from scripts.stack.local_postgres import Postgres  # noqa: E402
 from scripts.stack.local_settings import (  # noqa: E402
@@ -80,6 +81,8 @@ SERVICES = ('mage', 'bigquery', 'gcs', 'mirror')
 
 def start_all(env: dict[str, str]) -> MageServer:
     """Start (or reuse) PostgreSQL, the sample mirror, the emulators and Mage; return Mage."""
+    if version_problem := mage_version_problem(env):
+        raise ServiceError(f'{version_problem}; nothing was started')
     problem, saved = check_exposure('MAGE_HOST', mage_host(), str(REPO_ROOT), env)
     if problem:
         raise ServiceError(f'{problem}; nothing was started')

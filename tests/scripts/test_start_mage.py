@@ -97,3 +97,31 @@ def test_a_generated_owner_password_goes_into_env_mode_600_keeping_the_settings(
         f'DEFAULT_OWNER_PASSWORD={again["DEFAULT_OWNER_PASSWORD"]}',
         lines[2],
     ]
+
+
+def test_another_mage_version_is_refused_before_anything_starts(tmp_path):
+    """A Python whose mage-ai reports another version (here a second mage-ai distribution's
+    metadata, found first on the path, as pip leaves one): start_mage.py (make run's and the
+    container's start) and make run's start_all refuse, naming both versions and the setting."""
+    dist = tmp_path / 'mage_ai-0.9.81.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: mage-ai\nVersion: 0.9.81\n')
+    env = {**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{REPO}'}
+    for cmd in (
+        [sys.executable, 'scripts/mage/start_mage.py', str(REPO), '--port', '1'],
+        [sys.executable, '-c', 'from scripts.stack.run_local import start_all; start_all({})'],
+    ):
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        said = done.stdout + done.stderr
+        assert done.returncode != 0, said
+        assert 'mage-ai 0.9.81 is installed, but scripts/mage/mage_patches/ were checked against mage-ai 0.9.80' in said
+        assert 'set ALLOW_MAGE_VERSION=0.9.81 to start it without them' in said
+
+
+def test_the_allow_setting_names_the_version_it_accepts():
+    from scripts.mage.mage_version import CHECKED_MAGE_VERSION, mage_version_problem
+
+    assert mage_version_problem({}, installed=CHECKED_MAGE_VERSION) is None
+    assert mage_version_problem({'ALLOW_MAGE_VERSION': '0.9.81'}, installed='0.9.81') is None
+    assert 'ALLOW_MAGE_VERSION=0.9.82' in mage_version_problem({'ALLOW_MAGE_VERSION': '0.9.81'}, installed='0.9.82')
+    assert mage_version_problem({}) is None  # this venv's mage-ai is the checked one (requirements.txt)

@@ -86,7 +86,10 @@ from .editor import write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
 from .users import users_with_password  # noqa: F401 - scripts/mage/start_mage.py calls it
 
-PATCHED_VERSION = '0.9.80'
+try:
+    from mage_version import CHECKED_MAGE_VERSION as PATCHED_VERSION  # scripts/mage/ on sys.path (the server)
+except ImportError:  # imported as scripts.mage.mage_patches (the tests)
+    from scripts.mage.mage_version import CHECKED_MAGE_VERSION as PATCHED_VERSION
 IDLE_SECONDS = 3
 MARKER = 'recorded before the put'
 WOKEN = 'a run finished or was created: the scheduler ticks now'
