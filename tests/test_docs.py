@@ -203,3 +203,54 @@ def test_every_file_the_docs_name_exists():
             if not any((REPO / p).exists() for p in (path, module, f'{module}.py')):
                 missing.append(f'{page.name}: {path}')
     assert missing == [], f'paths the docs name that the repo has not: {missing}'
+
+
+# What the code reads from the environment that is not one of the project's settings.
+NOT_SETTINGS = {
+    'HOME': "the user's home (where Mage keeps its data by default)",
+    'PYTHONPATH': 'the Python path the Makefile and the Dockerfile set',
+    'NAME': "a placeholder in environment.py's docstring (env_var('NAME'))",
+    'POSTGRES_DB': "the postgres image's own variable, set in the compose file from POSTGRES_DBNAME",
+    'USER_CODE_PATH': "a build argument of the Dockerfile, as in Mage's image",
+}
+SETTING_READ = [
+    re.compile(r"""os\.environ(?:\.get|\.setdefault|\.pop)?\(\s*['"]([A-Z][A-Z0-9_]+)['"]"""),
+    re.compile(r"""os\.environ\[\s*['"]([A-Z][A-Z0-9_]+)['"]\s*\]"""),
+    re.compile(r"""os\.getenv\(\s*['"]([A-Z][A-Z0-9_]+)['"]"""),
+    re.compile(r"""env_var\(\s*['"]([A-Z][A-Z0-9_]+)['"]"""),
+    re.compile(r"""\benv(?:iron)?\.get\(\s*['"]([A-Z][A-Z0-9_]+)['"]"""),
+    re.compile(r"""\benv\[\s*['"]([A-Z][A-Z0-9_]+)['"]\s*\]"""),
+    re.compile(r"""\$\$?\{([A-Z][A-Z0-9_]+)"""),
+    re.compile(r"""^([A-Z][A-Z0-9_]+)=""", re.M),  # dev.env
+]
+
+
+def settings_read() -> dict[str, set[str]]:
+    """{variable: files} of every environment variable the code, the configs, dev.env, the
+    compose file, the Dockerfile and the Makefile read (the tests' own are theirs)."""
+    names = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    found: dict[str, set[str]] = {}
+    for name in names:
+        if name.startswith('tests/') or not (
+            name.endswith(('.py', '.yml', '.yaml', '.sh', '.sql', '.env'))
+            or Path(name).name in ('Makefile', 'Dockerfile')
+        ):
+            continue
+        content = (REPO / name).read_text(errors='replace')
+        for pattern in SETTING_READ:
+            if pattern.pattern.startswith('^') and not name.endswith('.env'):
+                continue
+            for match in pattern.finditer(content):
+                found.setdefault(match.group(1), set()).add(name)
+    return found
+
+
+def test_every_setting_the_code_reads_is_on_the_settings_page():
+    page = text(REPO / 'docs' / 'settings.md')
+    read = settings_read()
+    assert {'TAXI_SOURCE', 'POSTGRES_PASSWORD', 'GCS_PORT', 'COURSE_POSTGRES_DBNAME'} <= set(read)  # the scan sees them
+    missing = {
+        name: sorted(files) for name, files in read.items() if f'`{name}`' not in page and name not in NOT_SETTINGS
+    }
+    assert missing == {}, f'read by the code, not on docs/settings.md: {missing}'
+    assert not set(NOT_SETTINGS) - set(read), 'an exemption for a variable nothing reads any more'
