@@ -40,7 +40,8 @@ gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in 
 # What needs no Mage server, no container engine and no browser (a throwaway PostgreSQL and the
 # emulators start in seconds): what to run while editing.
 QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/test_compose_file.py tests/test_docs.py tests/scripts/test_start_mage.py tests/scripts/test_pipeline_files.py \
-	tests/scripts/test_mage_patches.py tests/scripts/test_check_layers.py tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
+	tests/scripts/test_mage_patches.py tests/scripts/test_check_layers.py tests/scripts/test_lint_workflow.py \
+	tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
 
 # Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on
 # one worker (tests/support/worker_groups.py). TEST_WORKERS=0 runs everything in this process.

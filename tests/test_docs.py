@@ -13,7 +13,7 @@ import yaml
 from dotenv import dotenv_values
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]
+PAGES = [REPO / 'README.md', REPO / 'CONTRIBUTING.md', *sorted((REPO / 'docs').glob('*.md'))]
 LINK = re.compile(r'(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)')
 FENCE = re.compile(r'^```.*?^```', re.M | re.S)
 

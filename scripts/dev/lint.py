@@ -4,6 +4,9 @@
     mypy                              types (pyproject.toml; the domain modules fully typed)
     layers                            which code may import which (scripts/dev/check_layers.py)
     pipeline files                    pipelines/*/metadata.yaml in the form Mage writes them back
+    actionlint, zizmor                the GitHub Actions workflow (.github/workflows/): its syntax and
+                                      expressions, and its security (zizmor --offline: pinned actions,
+                                      no persisted credentials, least permissions)
     sqlfluff                          the dbt models as dbt compiles them (dbt/taxi_marts/.sqlfluff),
                                       once per target in its dialect (postgres, bigquery) and per
                                       service's fact table (yellow: fact_trips, fhv: fact_fhv_trips);
@@ -36,6 +39,7 @@ from scripts.stack.processes import free_port  # noqa: E402
 BIN = Path(sys.executable).parent
 DBT_PROJECT = REPO_ROOT / 'dbt' / 'taxi_marts'
 SERVICES_LINTED = ('yellow', 'fhv')  # one of each fact table (fact_trips, fact_fhv_trips)
+WORKFLOWS = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / '.github' / 'workflows').glob('*.yml'))
 TARGETS = ('postgres', 'bigquery')  # profiles.yml's targets; each is linted in its own dialect
 
 
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             run('mypy', [str(BIN / 'mypy')]),
             run('layers', [sys.executable, 'scripts/dev/check_layers.py']),
             run('pipeline files', [sys.executable, 'scripts/mage/pipeline_files.py', '--check']),
+            run('actionlint', [str(BIN / 'actionlint'), *WORKFLOWS]),
+            run('zizmor', [str(BIN / 'zizmor'), '--offline', '--quiet', *WORKFLOWS]),
         ]
     )
     if not args.no_sql:
