@@ -20,6 +20,7 @@ import pandas as pd
 import psycopg2
 import pytest
 from conftest import REPO, table_fingerprint
+from course_oracle import COURSE_TAXI_DTYPES as COURSE_DTYPES  # the course's load_api_data, as its video types it
 from mage_ai.io.bigquery import BigQuery
 from mage_ai.io.config import ConfigFileLoader
 from mage_ai.io.google_cloud_storage import GoogleCloudStorage
@@ -36,24 +37,6 @@ GOOGLE_VARIABLES = (
     'GOOGLE_APPLICATION_CREDENTIALS',
     'GOOGLE_SERVICE_ACC_KEY_FILEPATH',
 )
-COURSE_DTYPES = {  # the course's load_api_data, as its video types it
-    'VendorID': pd.Int64Dtype(),
-    'passenger_count': pd.Int64Dtype(),
-    'trip_distance': float,
-    'RatecodeID': pd.Int64Dtype(),
-    'store_and_fwd_flag': str,
-    'PULocationID': pd.Int64Dtype(),
-    'DOLocationID': pd.Int64Dtype(),
-    'payment_type': pd.Int64Dtype(),
-    'fare_amount': float,
-    'extra': float,
-    'mta_tax': float,
-    'tip_amount': float,
-    'tolls_amount': float,
-    'improvement_surcharge': float,
-    'total_amount': float,
-    'congestion_surcharge': float,
-}
 blocks = importlib.import_module('tests.blocks.test_api_to_postgres_blocks')
 
 
