@@ -22,9 +22,8 @@ import argparse
 import ipaddress
 import os
 import secrets
+import subprocess
 import sys
-import threading
-import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
@@ -193,15 +192,16 @@ def editor_kernel_writes_pipelines_as_committed(project: str) -> Path:
     return startup
 
 
-def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> threading.Thread | None:
+def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> subprocess.Popen | None:
     """What the course's profiles (dev, default) and Google's own clients need
     (utils/sinks/course_profiles.py, scripts/stack/local_google_auth.py): their database; with
     the local profile, the emulator hosts and a local key in the environment Mage and its kernels
-    inherit, and (in a thread that waits for the emulator) the view Mage's BigQuery exporter reads.
-    What cannot be reached is said, not fatal: the project's own pipelines say it again."""
+    inherit, its token server (a process of its own, which also makes the view Mage's BigQuery
+    exporter reads) returned. What cannot be reached is said, not fatal: the project's own
+    pipelines say it again."""
     if project not in sys.path:
         sys.path.insert(0, project)  # utils/ and scripts/, as under `make run` (and the image's PYTHONPATH)
-    from scripts.stack.local_google_auth import serve_tokens, write_local_key
+    from scripts.stack.local_google_auth import start_local_google
     from utils.sinks.course_profiles import course_database, course_dbname, emulator_hosts
 
     try:
@@ -220,8 +220,8 @@ def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> thre
     env.update(hosts)
     data = Path(env.get('MAGE_DATA_DIR') or Path.home() / '.mage_data')
     try:
-        key = write_local_key(
-            data / 'keys' / 'local-emulators.json', env.get('GOOGLE_PROJECT_ID') or 'local-project', serve_tokens()
+        key, server = start_local_google(
+            data / 'keys' / 'local-emulators.json', env.get('GOOGLE_PROJECT_ID') or 'local-project', dict(env)
         )
     except OSError as e:  # a data folder it cannot write: Google's clients then ask for a key, said here
         print(f"[start_mage] no local key for Google's clients: {_first_line(e)}", file=sys.stderr, flush=True)
@@ -229,34 +229,10 @@ def prepare_course_profiles(project: str, env: MutableMapping[str, str]) -> thre
     env['GOOGLE_APPLICATION_CREDENTIALS'] = env['GOOGLE_SERVICE_ACC_KEY_FILEPATH'] = str(key)
     print(
         f"[start_mage] Google's clients reach the emulators ({', '.join(sorted(hosts))}) with a key made here, "
-        f'{key}, whose tokens only this server hands out',
+        f'{key}, whose tokens only a server of this machine hands out (pid {server.pid})',
         flush=True,
     )
-    thread = threading.Thread(target=_tables_summary_when_up, args=(dict(env),), name='tables-summary', daemon=True)
-    thread.start()
-    return thread
-
-
-def _tables_summary_when_up(env: Mapping[str, str], timeout: float = 120) -> None:
-    """The __TABLES_SUMMARY__ view in BIGQUERY_DATASET once the emulator answers (it may start
-    after Mage in the container)."""
-    from utils.sinks.course_profiles import tables_summary_view
-    from utils.sinks.environment import bigquery_client, load_profile
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client = bigquery_client(load_profile('local'))  # anonymous, to BIGQUERY_EMULATOR_URL
-            tables_summary_view(client, env['GOOGLE_PROJECT_ID'], env['BIGQUERY_DATASET'])
-            return
-        except Exception as e:  # noqa: BLE001  # not up yet: again, until the deadline
-            if time.monotonic() > deadline:
-                print(
-                    f'[start_mage] no __TABLES_SUMMARY__ view on the BigQuery emulator: {_first_line(e)}',
-                    file=sys.stderr,
-                )
-                return
-            time.sleep(2)
+    return server
 
 
 def _first_line(e: BaseException) -> str:

@@ -14,7 +14,11 @@ does there (DELETE FROM first) never reaches the project's rows: checked by fing
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pandas as pd
 import psycopg2
@@ -27,6 +31,7 @@ from mage_ai.io.google_cloud_storage import GoogleCloudStorage
 from mage_ai.io.postgres import Postgres
 
 from scripts.mage.start_mage import prepare_course_profiles
+from scripts.stack.processes import wait_until
 from utils.sinks.course_profiles import course_database, course_dbname, emulator_hosts
 
 IO_CONFIG = str(REPO / 'io_config.yaml')
@@ -111,18 +116,31 @@ def test_the_course_database_unreachable_is_said(taxi_env):
 
 
 @pytest.fixture()
-def mage_server_env(cloud_env, tmp_path, monkeypatch) -> dict[str, str]:
+def mage_server_env(cloud_env, tmp_path, monkeypatch) -> Iterator[dict[str, str]]:
     """The environment scripts/mage/start_mage.py gives the Mage server with the local profile
-    (the emulator hosts, the local key and its token server, the __TABLES_SUMMARY__ view), made by
-    the same function, put into this process's environment."""
+    (the emulator hosts, the local key and its token server, which makes the __TABLES_SUMMARY__
+    view), made by the same function, put into this process's environment."""
     env = {**os.environ, 'MAGE_DATA_DIR': str(tmp_path / 'mage_data')}
     env.pop('GOOGLE_APPLICATION_CREDENTIALS', None)
-    thread = prepare_course_profiles(str(REPO), env)
-    assert thread is not None
-    thread.join(timeout=120)
+    server = prepare_course_profiles(str(REPO), env)
+    assert server is not None
     for name in (*GOOGLE_VARIABLES, 'MAGE_DATA_DIR'):
         monkeypatch.setenv(name, env[name])
-    return env
+    yield env
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def summary_view(env) -> bool:
+    from google.api_core.exceptions import NotFound
+
+    from utils.sinks.environment import bigquery_client
+
+    try:
+        bigquery_client().get_table(f'{env["GOOGLE_PROJECT_ID"]}.{env["BIGQUERY_DATASET"]}.__TABLES_SUMMARY__')
+        return True
+    except NotFound:
+        return False
 
 
 def test_the_emulator_hosts_only_with_the_local_profile(cloud_env):
@@ -189,6 +207,7 @@ def test_googles_clients_as_the_course_calls_them_reach_the_emulators(mage_serve
 def test_mages_bigquery_template_exports_and_loads_on_the_emulator(mage_server_env):
     """Mage's BigQuery exporter template (profile default) as the course fills it, twice (replace),
     then its SQL loader: on the emulator, through the __TABLES_SUMMARY__ view start_mage.py makes."""
+    wait_until(lambda: summary_view(mage_server_env), 120, 'the __TABLES_SUMMARY__ view of the token server')
     data = course_yellow(mage_server_env)[['VendorID', 'passenger_count', 'trip_distance', 'total_amount']]
     table_id = f'{mage_server_env["GOOGLE_PROJECT_ID"]}.{mage_server_env["BIGQUERY_DATASET"]}.yellow_cab_data'
     for _ in range(2):
@@ -198,3 +217,21 @@ def test_mages_bigquery_template_exports_and_loads_on_the_emulator(mage_server_e
     )
     assert back['n'][0] == len(data) == 1_117
     assert back['total'][0] == pytest.approx(data['total_amount'].sum())
+
+
+def test_the_token_server_ends_with_the_process_that_started_it(tmp_path):
+    """start_mage.py's token server is a process of its own (no thread in Mage's server, which
+    forks): when its parent ends, killed or not, it ends too, leaving no process behind."""
+    import psutil
+
+    code = (
+        'import sys, pathlib; from scripts.stack.local_google_auth import start_local_google; '
+        f'key, server = start_local_google(pathlib.Path({str(tmp_path / "key.json")!r}), "local-project", {{}}); '
+        'print(server.pid, flush=True); import os; os._exit(0)'
+    )
+    done = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    server = int(done.stdout.split()[-1])
+    wait_until(lambda: not psutil.pid_exists(server) or psutil.Process(server).status() == 'zombie', 30, 'the orphan')
+    key = json.loads((tmp_path / 'key.json').read_text())
+    assert key['type'] == 'service_account' and key['token_uri'].startswith('http://127.0.0.1:')

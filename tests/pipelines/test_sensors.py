@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from scripts.stack.processes import wait_until
+from scripts.stack.processes import ServiceError, wait_until
 
 pytestmark = pytest.mark.mage
 WAITING_PIPELINES = ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery')
@@ -85,7 +85,23 @@ def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
         log = stack.mage.block_log(pipeline, run['id'], sensor_of(pipeline))
         return f'{file} is not there yet' in log
 
-    wait_until(waiting, 300, f'run {run["id"]} of {schedule["name"]} waiting for {file}', interval=1)
+    try:
+        wait_until(waiting, 300, f'run {run["id"]} of {schedule["name"]} waiting for {file}', interval=1)
+    except ServiceError as e:  # say what the run and the pipeline's other runs were doing
+        others = [
+            (r['id'], r['status'], r['pipeline_schedule_name'])
+            for r in stack.mage.runs(pipeline)
+            if r['status'] in ('initial', 'running')
+        ]
+        this = stack.mage._get(f'pipeline_runs/{run["id"]}')['pipeline_run']
+        blocks = {
+            b['block_uuid']: b['status'] for b in stack.mage._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
+        }
+        mage_log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace')[-4000:]
+        raise AssertionError(
+            f'{e}: the run is {this["status"]}, its blocks {blocks}; runs of {pipeline} not done: {others}; '
+            f'the end of mage.log:\n{mage_log}'
+        ) from None
     return run
 
 

@@ -1,0 +1,120 @@
+"""The course's first blocks in the editor, in a real browser, on the session's `make up` stack:
+a new batch pipeline with the course's SQL data loader (connection PostgreSQL, profile dev, raw
+SQL `SELECT 1;`), then Mage's Google Cloud Storage loader template (profile default) reading an
+object from the GCS emulator. Each block is added to a new pipeline through Mage's REST API with
+the same request the editor sends when a block is added (its type, language, configuration and
+code), then run with the block's Run button; its output is read on the page. The pipeline and its
+block files are removed at the end."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from support.browser import (  # noqa: F401 - browser, page and tracked_files_left_as_found are fixtures
+    RUN_DEADLINE,
+    browser,
+    innermost,
+    page,
+    tracked_files_left_as_found,
+)
+
+pytestmark = pytest.mark.mage
+
+GCS_TEMPLATE = """from mage_ai.settings.repo import get_repo_path
+from mage_ai.io.config import ConfigFileLoader
+from mage_ai.io.google_cloud_storage import GoogleCloudStorage
+from os import path
+if 'data_loader' not in globals():
+    from mage_ai.data_preparation.decorators import data_loader
+
+
+@data_loader
+def load_from_google_cloud_storage(*args, **kwargs):
+    config_path = path.join(get_repo_path(), 'io_config.yaml')
+    config_profile = 'default'
+
+    bucket_name = '{bucket}'
+    object_key = 'titanic_clean.csv'
+
+    return GoogleCloudStorage.with_config(ConfigFileLoader(config_path, config_profile)).load(
+        bucket_name,
+        object_key,
+    )
+"""
+
+
+@pytest.fixture()
+def new_pipeline(stack):
+    """A new batch pipeline (New -> Standard (batch)), removed afterwards with its block files."""
+    mage = stack.mage
+    name = f'course step {uuid.uuid4().hex[:6]}'
+    made = mage._send('POST', 'pipelines', {'pipeline': {'name': name, 'type': 'python'}})['pipeline']
+    blocks: list[tuple[str, str]] = []
+    yield made['uuid'], blocks
+    mage._call('DELETE', f'pipelines/{made["uuid"]}')
+    for folder, file in blocks:
+        (stack.checkout / folder / file).unlink(missing_ok=True)
+
+
+def run_the_block(page, block_type: str) -> str:
+    """Click the block's Run button; its output, once it shows."""
+    header = innermost(
+        page, page.get_by_text(block_type, exact=True), page.locator('button:has(div[class^="Circle__"])')
+    )
+    header.locator('button:has(div[class^="Circle__"])').first.click()
+    if page.get_by_text('Execute block', exact=True).count():  # the menu, when Mage offers one
+        page.get_by_text('Execute block', exact=True).first.click()
+    return page
+
+
+def test_the_courses_sql_loader_selects_1_with_the_dev_profile(page, stack, new_pipeline):
+    from playwright.sync_api import expect
+
+    pipeline, blocks = new_pipeline
+    block = {
+        'name': 'test_postgres',
+        'type': 'data_loader',
+        'language': 'sql',
+        'configuration': {'data_provider': 'postgres', 'data_provider_profile': 'dev', 'use_raw_sql': True},
+        'content': 'SELECT 1;',
+    }
+    stack.mage._send('POST', f'pipelines/{pipeline}/blocks', {'block': block})
+    blocks.append(('data_loaders', 'test_postgres.sql'))
+    page.ui(f'/pipelines/{pipeline}/edit')
+    expect(page.get_by_text('SELECT 1;').first).to_be_visible()
+    run_the_block(page, 'DATA LOADER')
+    expect(page.get_by_text('?column?', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
+    cells = page.locator('[role="gridcell"], td').filter(has_text='1')
+    expect(cells.first).to_be_visible()
+    assert 'KeyError' not in page.inner_text('body')
+
+
+def test_mages_gcs_loader_template_reads_an_object_of_the_emulator(page, stack, new_pipeline):
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from playwright.sync_api import expect
+
+    pipeline, blocks = new_pipeline
+    bucket = stack.env.get('GCS_BUCKET') or 'nyc-taxi-local'
+    emulator = storage.Client(
+        project='local-project',
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=f'http://127.0.0.1:{stack.ports["GCS_PORT"]}'),
+    )
+    emulator.bucket(bucket).blob('titanic_clean.csv').upload_from_string(
+        'PassengerId,Survived,Name\n1,0,Braund\n2,1,Cumings\n3,1,Heikkinen\n', content_type='text/csv'
+    )
+    block = {
+        'name': 'load_titanic_from_gcs',
+        'type': 'data_loader',
+        'language': 'python',
+        'content': GCS_TEMPLATE.format(bucket=bucket),
+    }
+    stack.mage._send('POST', f'pipelines/{pipeline}/blocks', {'block': block})
+    blocks.append(('data_loaders', 'load_titanic_from_gcs.py'))
+    page.ui(f'/pipelines/{pipeline}/edit')
+    run_the_block(page, 'DATA LOADER')
+    expect(page.get_by_text('Heikkinen', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
+    assert 'No valid configuration settings found for Google Cloud Storage' not in page.inner_text('body')
