@@ -57,15 +57,14 @@ def new_pipeline(stack):
         (stack.checkout / folder / file).unlink(missing_ok=True)
 
 
-def run_the_block(page, block_type: str) -> str:
-    """Click the block's Run button; its output, once it shows."""
+def run_the_block(page, block_type: str) -> None:
+    """Click the block's Run button (and Execute block, when Mage asks)."""
     header = innermost(
         page, page.get_by_text(block_type, exact=True), page.locator('button:has(div[class^="Circle__"])')
     )
     header.locator('button:has(div[class^="Circle__"])').first.click()
     if page.get_by_text('Execute block', exact=True).count():  # the menu, when Mage offers one
         page.get_by_text('Execute block', exact=True).first.click()
-    return page
 
 
 def test_the_courses_sql_loader_selects_1_with_the_dev_profile(page, stack, new_pipeline):
@@ -85,8 +84,10 @@ def test_the_courses_sql_loader_selects_1_with_the_dev_profile(page, stack, new_
     expect(page.get_by_text('SELECT 1;').first).to_be_visible()
     run_the_block(page, 'DATA LOADER')
     expect(page.get_by_text('?column?', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
-    cells = page.locator('[role="gridcell"], td').filter(has_text='1')
-    expect(cells.first).to_be_visible()
+    expect(page.get_by_role('cell', name='1', exact=True).first).to_be_visible()  # its one value
+    expect(page.get_by_text('1 row x 1 column').first).to_be_visible()
+    assert page.get_by_role('option', name='PostgreSQL', selected=True).count() == 1  # the connection
+    assert page.get_by_role('option', name='dev', selected=True).count() == 1  # the course's profile
     assert 'KeyError' not in page.inner_text('body')
 
 
