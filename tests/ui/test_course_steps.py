@@ -46,7 +46,9 @@ def load_from_google_cloud_storage(*args, **kwargs):
 
 @pytest.fixture()
 def new_pipeline(stack):
-    """A new batch pipeline (New -> Standard (batch)), removed afterwards with its block files."""
+    """A new batch pipeline (New -> Standard (batch)), removed afterwards with its block files.
+    The tests ask for it before `page`, so their page is closed before the pipeline goes: deleted
+    under an open editor, it left the next editor test without its blocks' output (seen)."""
     mage = stack.mage
     name = f'course step {uuid.uuid4().hex[:6]}'
     made = mage._send('POST', 'pipelines', {'pipeline': {'name': name, 'type': 'python'}})['pipeline']
@@ -67,7 +69,7 @@ def run_the_block(page, block_type: str) -> None:
         page.get_by_text('Execute block', exact=True).first.click()
 
 
-def test_the_courses_sql_loader_selects_1_with_the_dev_profile(page, stack, new_pipeline):
+def test_the_courses_sql_loader_selects_1_with_the_dev_profile(stack, new_pipeline, page):
     from playwright.sync_api import expect
 
     pipeline, blocks = new_pipeline
@@ -91,7 +93,7 @@ def test_the_courses_sql_loader_selects_1_with_the_dev_profile(page, stack, new_
     assert 'KeyError' not in page.inner_text('body')
 
 
-def test_mages_gcs_loader_template_reads_an_object_of_the_emulator(page, stack, new_pipeline):
+def test_mages_gcs_loader_template_reads_an_object_of_the_emulator(stack, new_pipeline, page):
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
