@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-COURSE_PROFILES = ('dev', 'default')
 COURSE_DBNAME_SETTING = 'COURSE_POSTGRES_DBNAME'
 DEFAULT_COURSE_DBNAME = 'course'
 

@@ -24,12 +24,11 @@ from typing import Any
 import jinja2
 import yaml
 
-from utils.sinks.course_profiles import COURSE_PROFILES
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLOUD_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 IO_CONFIG_PATH = REPO_ROOT / 'io_config.yaml'
 PROFILE_ENV_VAR = 'IO_CONFIG_PROFILE'
+COURSE_PROFILES = ('dev', 'default')  # the course's, on a database of their own (utils/sinks/course_profiles.py)
 DEFAULT_PROFILE = 'local'
 DEFAULT_BASE_URL = 'https://github.com/DataTalksClub/nyc-tlc-data/releases/download'
 DEFAULT_TLC_URL = 'https://d37ci6vzurychx.cloudfront.net/trip-data'
