@@ -22,6 +22,7 @@ SAMPLES = REPO_ROOT / 'samples'
 LOADS = [  # (service, source, year, month, its file in samples/)
     ('fhv', 'course', 2019, 1, 'fhv/fhv_tripdata_2019-01.csv.gz'),
     ('fhvhv', 'course', 2019, 2, 'fhvhv/fhvhv_tripdata_2019-02.csv.gz'),
+    ('fhvhv', 'course', 2021, 6, 'fhvhv/fhvhv_tripdata_2021-06.csv.gz'),  # SR_Flag written N
     ('fhv', 'tlc', 2019, 3, None),  # not in the TLC release offline: the error says what it has
     ('fhv', 'tlc', 2019, 1, 'trip-data/fhv_tripdata_2019-01.parquet'),
     ('fhvhv', 'tlc', 2019, 2, 'trip-data/fhvhv_tripdata_2019-02.parquet'),
@@ -72,9 +73,15 @@ def test_a_month_of_each_service_loads_from_each_release(stack, db, service, sou
         assert cur.fetchone()[0] == expected
     log = stack.mage.block_log('api_to_postgres', run.run_id, 'load_taxi_csv')
     assert f'load_taxi_csv: {service} {year}-{month:02d}{" (tlc)" if source == "tlc" else ""}, ' in log
-    if (service, year) == ('green', 2025):  # a month no other test expects in the table
+    if (service, year) == ('fhvhv', 2021):  # the course's 2021 SR_Flag: N, not shared, is NULL
         with db.cursor() as cur:
-            cur.execute('DROP TABLE ny_taxi.green_taxi_data_2025_01')
+            cur.execute(
+                'SELECT count(*), count(sr_flag) FROM ny_taxi.fhvhv_taxi_data WHERE source_month = %s', ('2021-06-01',)
+            )
+            assert cur.fetchone() == (expected, 0)
+    if (service, year) in (('green', 2025), ('fhvhv', 2021)):  # months no other test expects in the table
+        with db.cursor() as cur:
+            cur.execute(f'DROP TABLE ny_taxi.{service}_taxi_data_{year}_{month:02d}')
 
 
 @pytest.mark.parametrize('service, source, year, month', [('fhv', 'course', 2019, 1), ('fhvhv', 'tlc', 2019, 2)])

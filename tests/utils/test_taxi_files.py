@@ -7,6 +7,7 @@ from conftest import GREEN_MONTH, YELLOW_SAMPLE
 
 from utils.domain.taxi_files import ROW_GROUP_ROWS, BadFileError, bad_rows, csv_to_parquet
 from utils.domain.taxi_schema import schema_for
+from utils.sinks.environment import REPO_ROOT
 
 
 def _gz(tmp_path, text: str, name='f.csv.gz'):
@@ -268,3 +269,66 @@ def test_first_rows_reads_one_small_batch_as_a_dataframe(tmp_path):
     in_editor = loader_output(manifest, {'env': 'dev'})
     assert in_editor[0] is manifest and in_editor[1]['trip'].tolist() == list(range(10))
     assert manifest_of(in_editor) is manifest_of(manifest) is manifest
+
+
+# SR_Flag over the years, on real lines: the TLC's 2019 FHVHV CSV writes 1 (shared) or nothing,
+# the course's fhvhv 2021-06 writes N (samples/PROVENANCE.md). Read: 1, and NULL for not shared.
+FHVHV_2019 = REPO_ROOT / 'samples' / 'fhvhv' / 'fhvhv_tripdata_2019-02.csv.gz'
+FHVHV_2021 = REPO_ROOT / 'samples' / 'fhvhv' / 'fhvhv_tripdata_2021-06.csv.gz'
+
+
+@pytest.mark.parametrize('path, written', [(FHVHV_2019, {'', '1'}), (FHVHV_2021, {'N'})])
+def test_sr_flag_of_each_year_reads_as_1_or_null(tmp_path, path, written):
+    import csv as csvmod
+
+    with gzip.open(path, 'rt') as f:
+        flags = [r['SR_Flag'] for r in csvmod.DictReader(f)]
+    assert set(flags) == written  # what the year's file really holds
+    dest = tmp_path / 'raw.parquet'
+    assert csv_to_parquet(path, dest, schema_for('fhvhv'), 'u') == len(flags)
+    table = pq.read_table(dest)
+    assert table.schema.field('SR_Flag').type == pa.int64()
+    assert table.column('SR_Flag').to_pylist() == [1 if f == '1' else None for f in flags]
+
+
+def test_sr_flag_yes_in_each_spelling_is_1_and_another_value_is_a_rejected_row(tmp_path):
+    """1 / 1.0 / Y (shared) are 1; a value that is neither a yes nor a no is the row's reject,
+    naming its line and column, never a silent NULL."""
+    import csv as csvmod
+
+    from utils.domain.taxi_files import csv_to_parquet_keeping_rejects
+
+    lines = gzip.decompress(FHVHV_2021.read_bytes()).decode().splitlines()
+    lines[1] = lines[1].replace(',N,', ',1,')
+    lines[2] = lines[2].replace(',N,', ',1.0,')
+    lines[3] = lines[3].replace(',N,', ',y,')
+    lines[4] = lines[4].replace(',N,', ',2,')
+    dest = tmp_path / 'raw.parquet'
+    result = csv_to_parquet_keeping_rejects(
+        _gz(tmp_path, '\n'.join(lines) + '\n'), dest, schema_for('fhvhv'), 'u', max_reject_ratio=0.5
+    )
+    assert (result['rows'], result['rows_rejected']) == (9, 1)
+    assert pq.read_table(dest).column('SR_Flag').to_pylist() == [1, 1, 1] + [None] * 6
+    with open(result['rejects_path']) as f:
+        (reject,) = csvmod.DictReader(f)
+    assert reject['reason'] == "line 5, column SR_Flag: '2' is not a valid flag"
+    assert reject['text'] == lines[4]
+
+
+def test_a_parquet_sr_flag_of_doubles_reads_and_another_value_refuses_the_file(tmp_path):
+    """The TLC's FHV parquet stores SR_Flag as a double (1.0 or null); 2.0 refuses the file,
+    naming it, the column and the value."""
+    from utils.domain.taxi_files import tlc_parquet_to_raw
+
+    source = pq.read_table(REPO_ROOT / 'samples' / 'trip-data' / 'fhv_tripdata_2019-01.parquet')
+    flags = [1.0 if i % 3 == 0 else None for i in range(source.num_rows)]
+    good = tmp_path / 'good.parquet'
+    pq.write_table(source.set_column(source.schema.get_field_index('SR_Flag'), 'SR_Flag', pa.array(flags)), good)
+    assert tlc_parquet_to_raw(good, tmp_path / 'raw.parquet', schema_for('fhv'), 'u') == source.num_rows
+    assert pq.read_table(tmp_path / 'raw.parquet').column('SR_Flag').to_pylist() == [1 if f else None for f in flags]
+    flags[5] = 2.0
+    bad = tmp_path / 'bad.parquet'
+    pq.write_table(source.set_column(source.schema.get_field_index('SR_Flag'), 'SR_Flag', pa.array(flags)), bad)
+    with pytest.raises(BadFileError, match=r'^fhv 2019-01: column SR_Flag: 2\.0 is not a valid flag'):
+        tlc_parquet_to_raw(bad, tmp_path / 'raw2.parquet', schema_for('fhv'), 'fhv 2019-01')
+    assert not (tmp_path / 'raw2.parquet').exists()

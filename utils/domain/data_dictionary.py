@@ -43,7 +43,7 @@ _TRIP_DESCRIPTIONS: dict[str, str] = {
     'dispatching_base_num': 'The TLC Base License Number of the base that dispatched the trip.',
     'affiliated_base_number': 'The TLC Base License Number of the base the vehicle is affiliated with.',
     'sr_flag': '1 when the trip was part of a shared ride chain offered by a High Volume FHV company '
-    '(Uber Pool, Lyft Line); empty otherwise.',
+    "(Uber Pool, Lyft Line); empty otherwise (the course's 2021 files write N: read as empty).",
     'hvfhs_license_num': 'The TLC license number of the High Volume FHV company: HV0002 Juno, HV0003 Uber, '
     'HV0004 Via, HV0005 Lyft.',
     'originating_base_num': 'The base number of the base that received the original trip request.',

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from utils.domain.taxi_schema import TaxiSchema
+from utils.domain.taxi_schema import FLAG_NO, FLAG_YES, TaxiSchema
 
 
 class BadFileError(ValueError):
@@ -72,6 +72,9 @@ def conform(batch: pa.RecordBatch, schema: TaxiSchema, matched: dict[str, str], 
             arrays.append(pa.nulls(batch.num_rows, field.type))
             continue
         column = batch.column(name)
+        if schema.kinds[field.name] == 'flag':
+            arrays.append(flag_values(column, name, label))
+            continue
         if column.type == field.type:
             arrays.append(column)
             continue
@@ -82,6 +85,26 @@ def conform(batch: pa.RecordBatch, schema: TaxiSchema, matched: dict[str, str], 
                 f'{label}: column {name} ({column.type}) cannot be read as {schema.kinds[field.name]}: {e}'
             ) from None
     return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def flag_values(column: pa.Array, name: str, label: str) -> pa.Array:
+    """A flag column (text, a double or an integer, as a year's file has it) as 1 for yes and
+    NULL for no (utils/domain/taxi_schema.py: FLAG_YES, FLAG_NO); BadFileError naming the
+    column and its first value that is neither."""
+    try:
+        text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise BadFileError(f'{label}: column {name} ({column.type}) cannot be read as a flag: {e}') from None
+    yes = pc.is_in(text, value_set=pa.array(sorted(FLAG_YES)))
+    no = pc.or_kleene(pc.is_null(text), pc.is_in(text, value_set=pa.array(sorted(FLAG_NO))))
+    neither = pc.invert(pc.or_kleene(yes, no))
+    if pc.any(neither).as_py():
+        first = column[pc.index(neither, True).as_py()].as_py()
+        raise BadFileError(
+            f'{label}: column {name}: {first!r} is not a valid flag (yes: {", ".join(sorted(FLAG_YES))}; '
+            f'no: empty, {", ".join(sorted(FLAG_NO - {""}))})'
+        )
+    return pc.if_else(yes, pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
 
 
 def iter_tlc_parquet_batches(path: Path, schema: TaxiSchema, label: str, batch_rows: int) -> Iterator[pa.RecordBatch]:

@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from utils.domain.schema_drift import BadFileError, conform, iter_tlc_parquet_batches, match_columns
-from utils.domain.taxi_schema import TaxiSchema
+from utils.domain.taxi_schema import FLAG_NO, FLAG_YES, TaxiSchema
 
 if TYPE_CHECKING:  # only for the annotation: the editor's table is the one use of pandas here
     import pandas as pd
@@ -52,12 +52,11 @@ def read_header(path: Path, label: str) -> list[str]:
 
 
 def _convert_options(schema: TaxiSchema, matched: dict[str, str]) -> pacsv.ConvertOptions:
-    # Integers are read as float64 and cast afterwards: some release files write "1.0".
+    # Integers are read as float64 and cast afterwards: some release files write "1.0"; a flag
+    # is read as its text (1, N, empty) and read as 1 or NULL by conform.
     arrow = schema.arrow_schema()
-    read_types = {
-        name: (pa.float64() if schema.kinds[column] == 'int' else arrow.field(column).type)
-        for name, column in matched.items()
-    }
+    as_read = {'int': pa.float64(), 'flag': pa.string()}
+    read_types = {name: as_read.get(schema.kinds[column], arrow.field(column).type) for name, column in matched.items()}
     return pacsv.ConvertOptions(
         column_types=read_types,
         include_columns=list(matched),
@@ -106,6 +105,8 @@ def _failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> Ba
 def _parses(kind: str, value: str) -> bool:
     if value == '' or kind == 'str':
         return True
+    if kind == 'flag':
+        return value.strip().upper() in FLAG_YES | FLAG_NO
     try:
         if kind == 'int':
             return float(value).is_integer()

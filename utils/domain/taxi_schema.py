@@ -12,6 +12,13 @@ adding a service is adding an entry here (and its descriptions in utils/domain/d
     str         str                           string                TEXT                STRING
     datetime    parse_dates                   timestamp[us]         TIMESTAMP           TIMESTAMP
     date        (derived: the pickup's date)  date32                DATE                DATE
+    flag        str (the file's text)         int64                 BIGINT              INT64
+
+A *flag* is the TLC's yes-or-empty column (SR_Flag): 1 for yes, NULL for no, as its data
+dictionary has it, whatever a year's file writes. The TLC's 2019-2020 files write 1 or nothing;
+the course's 2021 files write N for no (fhvhv 2021-06); the parquet files 1.0 or null. Read as
+yes: 1, 1.0, Y; read as no: empty, 0, 0.0, N (any case); any other value is refused, a CSV row
+by row (its line and column named), a parquet file whole (utils/domain/schema_drift.py).
 
 Files are matched to the entry by column name, case-insensitively (the TLC writes PULocationID,
 PUlocationID, dropOff_datetime, Airport_fee in some years and not in others) and cast to these
@@ -28,7 +35,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-Kind = Literal['int', 'float', 'str', 'datetime', 'date']
+Kind = Literal['int', 'float', 'str', 'datetime', 'date', 'flag']
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     'int': pa.int64(),
@@ -36,10 +43,28 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     'str': pa.string(),
     'datetime': pa.timestamp('us'),
     'date': pa.date32(),
+    'flag': pa.int64(),
 }
-_PANDAS_DTYPES = {'int': 'Int64', 'float': 'float64', 'str': 'str'}
-_POSTGRES_TYPES = {'int': 'BIGINT', 'float': 'DOUBLE PRECISION', 'str': 'TEXT', 'datetime': 'TIMESTAMP', 'date': 'DATE'}
-BIGQUERY_TYPES = {'int': 'INT64', 'float': 'FLOAT64', 'str': 'STRING', 'datetime': 'TIMESTAMP', 'date': 'DATE'}
+_PANDAS_DTYPES = {'int': 'Int64', 'float': 'float64', 'str': 'str', 'flag': 'str'}
+_POSTGRES_TYPES = {
+    'int': 'BIGINT',
+    'float': 'DOUBLE PRECISION',
+    'str': 'TEXT',
+    'datetime': 'TIMESTAMP',
+    'date': 'DATE',
+    'flag': 'BIGINT',
+}
+BIGQUERY_TYPES = {
+    'int': 'INT64',
+    'float': 'FLOAT64',
+    'str': 'STRING',
+    'datetime': 'TIMESTAMP',
+    'date': 'DATE',
+    'flag': 'INT64',
+}
+# a flag's spellings (upper case, trimmed): what each year's files write for yes and for no
+FLAG_YES = frozenset({'1', '1.0', 'Y'})
+FLAG_NO = frozenset({'', '0', '0.0', 'N'})
 
 # Source names that the generic CamelCase rule would split badly.
 RENAMES: dict[str, str] = {
@@ -231,7 +256,7 @@ _FHVHV_KINDS: dict[str, Kind] = {
     'wav_request_flag': 'str',
     'wav_match_flag': 'str',
     'cbd_congestion_fee': 'float',
-    'SR_Flag': 'int',
+    'SR_Flag': 'flag',
     'Affiliated_base_number': 'str',
 }
 
@@ -260,7 +285,7 @@ SCHEMAS: dict[str, TaxiSchema] = {
             'dropOff_datetime': 'datetime',
             'PUlocationID': 'int',
             'DOlocationID': 'int',
-            'SR_Flag': 'int',
+            'SR_Flag': 'flag',
             'Affiliated_base_number': 'str',
         },
         optional=frozenset({'SR_Flag', 'Affiliated_base_number'}),  # the TLC's own CSV has no affiliated base
