@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from scripts.stack.processes import ServiceError, wait_until
+from conftest import query
 
 pytestmark = pytest.mark.mage
 WAITING_PIPELINES = ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery')
@@ -205,8 +206,9 @@ def test_a_scheduled_run_waits_for_its_month_and_loads_it_when_published(stack, 
     assert f'{path[1:]} is there (after ' in log
 
 
-def test_a_month_that_never_appears_fails_the_run_naming_it_and_alerts(stack):
-    url_path = f'trip-data/green_tripdata_{datetime.now(timezone.utc).year - 1}-12.parquet'  # never served
+def test_a_month_that_never_appears_fails_the_run_naming_it_and_alerts(stack, db):
+    last_year = datetime.now(timezone.utc).year - 1
+    url_path = f'trip-data/green_tripdata_{last_year}-12.parquet'  # never served
     schedule = yearly_schedule(
         stack,
         'api_to_postgres',
@@ -224,6 +226,11 @@ def test_a_month_that_never_appears_fails_the_run_naming_it_and_alerts(stack):
     assert f'{url_path} did not appear: waited ' in done.error
     assert 'the limit is 11 s (pipeline variable source_wait_hours)' in done.error
     assert block_status(stack, run['id'], 'load_taxi_csv') == 'cancelled'  # nothing was loaded
+    # Its audit row names the month the schedule's run was for (February's date, source_lag_months
+    # 2 before it), not the pipeline's default month (2021-01): one answer to which month.
+    assert query(
+        db, 'SELECT service, month, status, block FROM ny_taxi.load_audit WHERE run_id = %s', (run['id'],)
+    ) == [('green', date(last_year, 12, 1), 'failed', 'wait_for_release_file')]
     alerts: list[str] = []
     wait_until(
         lambda: (

@@ -109,3 +109,20 @@ def test_a_run_is_labelled_with_what_it_loads():
     assert label_of_run({'service': 'green', 'year': '20x', 'month': 1}, None, 'person') == 'green 20x-1'
     assert label_of_run({}, None, 'person') == ''  # a pipeline that loads no month
     assert label_of_run({'service': 'green'}, '2026-12-03T10:00:00', 'person') == 'green'  # one of a service
+
+
+@pytest.mark.parametrize('started_by', ['person', 'date', 'backfill', 'schedule'])
+def test_every_caller_gets_one_answer_to_which_month(started_by):
+    """The block's month and the run list's label ask year_and_month (so does a failed run's audit
+    row: tests/pipelines/test_sensors.py), so a schedule's run is labelled with the month it loads."""
+    from utils.steps.run_month import label_of_run, year_and_month
+
+    day = datetime(2026, 2, 1, 9, tzinfo=timezone.utc)
+    run = {**DEFAULTS, 'service': 'green', 'execution_date': day, 'source_lag_months': 2}
+    year, month = year_and_month(run, started_by)
+    expected = {'person': (2021, 1), 'date': (2026, 2), 'backfill': (2026, 2), 'schedule': (2025, 12)}[started_by]
+    assert (year, month) == expected
+    as_run = month_of_run(run, started_by=None if started_by == 'person' else started_by, quiet=True)
+    assert (as_run.year, as_run.month) == expected
+    if started_by != 'date':  # a date given by hand is a `mage run` thing; Mage's lists never show one
+        assert label_of_run(run, day, started_by) == f'green {year}-{month:02d}'

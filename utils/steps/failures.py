@@ -101,14 +101,14 @@ def block_failed(
 
 
 def _audit_failed_run(run: Mapping[str, Any], block_uuid: str, why: str) -> None:
-    """The failed row of a run whose block wrote none: its service and month as far as they are
-    valid (a refused variable is kept as given, or left empty)."""
+    """The failed row of a run whose block wrote none: its service and the month it was for, as
+    every block picks it (run_month.month_of_run: a scheduled or backfill run's month comes from its
+    date), left empty when the run's variables name none that is valid."""
     from utils.steps import audit
+    from utils.steps.run_month import month_of_run
 
     try:
-        from utils.domain.taxi_source import TaxiMonth
-
-        month: date | None = TaxiMonth.from_vars(run).first_day
+        month: date | None = month_of_run(run, quiet=True).first_day
     except Exception:  # noqa: BLE001 - a run refused for its variables has no month to name
         month = None
     service = run.get('service')

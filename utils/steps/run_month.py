@@ -101,8 +101,7 @@ def label_of_run(variables: Mapping[str, Any], execution_date: Any, started_by: 
         return str(service)  # a pipeline of a service, not of a month (partitioned_to_bigquery)
     try:
         if started_by in ('backfill', 'schedule') and execution_date:
-            day = parse_execution_date(execution_date)
-            year, month = months_before(day, source_lag_months(variables) if started_by == 'schedule' else 0)
+            year, month = year_and_month(variables, started_by, execution_date)
             return f'{service} {year}-{month:02d}'
         return f'{service} {int(str(year))}-{int(str(variables.get("month"))):02d}'
     except (TypeError, ValueError):
@@ -141,24 +140,41 @@ def source_lag_months(variables: Mapping[str, Any]) -> int:
     return lag
 
 
+def year_and_month(variables: Mapping[str, Any], started_by: str | None, execution_date: Any = None) -> tuple[Any, Any]:
+    """The one answer to "which month does this run load", as (year, month), the rule of the
+    module's docstring: a run started by 'backfill', 'schedule' or 'date' (a date given by hand)
+    loads the month of its execution_date (the variable, unless given), a schedule's
+    `source_lag_months` before it; any other run the variables' `year` and `month`, as they are
+    (TaxiMonth.from_vars checks them). month_of_run, label_of_run, the backfill runs' variables
+    (scripts/mage/mage_patches/run_labels.py) and a failed run's audit row all ask here."""
+    if started_by in ('backfill', 'schedule', 'date'):
+        day = parse_execution_date(variables.get('execution_date') if execution_date is None else execution_date)
+        return months_before(day, source_lag_months(variables) if started_by == 'schedule' else 0)
+    return variables.get('year'), variables.get('month')
+
+
 def month_of_run(
-    variables: Mapping[str, Any], date_driven: bool | None = None, started_by: str | None = None
+    variables: Mapping[str, Any],
+    date_driven: bool | None = None,
+    started_by: str | None = None,
+    *,
+    quiet: bool = False,
 ) -> TaxiMonth:
-    """The service and month this run loads, by the rule in the module's docstring.
+    """The service and month this run loads (year_and_month), logged with why unless `quiet`.
     `date_driven`/`started_by` (tests, callers that know): skip asking Mage's database."""
     if date_driven is None and started_by is None:
         started_by = _started_by_date(variables)
     elif started_by is None:
         started_by = 'date' if date_driven else None
-    source = default_source()
+    year, month_number = year_and_month(variables, started_by)
+    month = TaxiMonth.from_vars({**variables, 'year': year, 'month': month_number}, default_source())
+    if quiet:
+        return month
     if started_by is None:
-        month = TaxiMonth.from_vars(variables, source)
         log.info('loading %s, named by the variables year and month', month.label)
         return month
     day = parse_execution_date(variables.get('execution_date'))
     lag = source_lag_months(variables) if started_by == 'schedule' else 0
-    year, month_number = months_before(day, lag)
-    month = TaxiMonth.from_vars({**variables, 'year': year, 'month': month_number}, source)
     if lag:
         log.info(
             "loading %s, %s before the month of the schedule's execution_date %s "

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from utils.steps.run_month import label_of_run, parse_execution_date, started_by_of
+from utils.steps.run_month import label_of_run, started_by_of, year_and_month
 
 SEPARATOR = ' · '
 
@@ -87,8 +87,8 @@ def with_the_month_of_its_date(pipeline_uuid: str, variables: dict[str, Any], ex
     whose variables have both (the others' are left as they are)."""
     if not {'year', 'month'} <= {*pipeline_defaults(pipeline_uuid), *variables}:
         return variables
-    day = parse_execution_date(execution_date)
-    return {**variables, 'year': day.year, 'month': day.month}
+    year, month = year_and_month(variables, 'backfill', execution_date)
+    return {**variables, 'year': year, 'month': month}
 
 
 def backfill_run_create(mages_create):
