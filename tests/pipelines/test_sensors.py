@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
+from conftest import query
 
 from scripts.stack.processes import ServiceError, wait_until
-from conftest import query
 
 pytestmark = pytest.mark.mage
 WAITING_PIPELINES = ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery')
