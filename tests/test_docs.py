@@ -101,7 +101,7 @@ def test_every_setting_the_docs_name_is_read_by_the_repo():
         for f in tracked
         if not f.endswith(('.md', '.png', '.txt', '.gz', '.parquet', '.csv')) and (REPO / f).is_file()
     )
-    named = {n for page in PAGES for n in re.findall(r'`([A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+)', text(page))}
+    named = {n for page in PAGES for n in re.findall(r'`([A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+)\b', text(page))}
     unknown = sorted(n for n in named if not re.search(rf'\b{n}\b', code))
     assert unknown == [], f'settings the docs name that nothing in the repo reads: {unknown}'
 

@@ -81,6 +81,10 @@ CONTRACTS = (
         ('scripts.ops', 'scripts.bench', 'scripts.dev', 'tests'),
     ),
     Contract('every module of utils/ has its layer', (), ()),  # checked by unlayered() below
+    Contract('utils/ has no import cycle, not even through an import inside a function', (), ()),  # cycles()
+    Contract(
+        "the domain reads no environment: the sinks' environment.py reads the settings", (), ()
+    ),  # environ_reads()
 )
 
 
@@ -122,10 +126,67 @@ def unlayered(root: Path = REPO_ROOT) -> list[str]:
     return [f'utils/{p.name} has no layer: put it in utils/{"|".join(LAYERS)}/' for p in loose + folders]
 
 
+def module_of(path: Path, root: Path = REPO_ROOT) -> str:
+    return '.'.join(path.relative_to(root).with_suffix('').parts).removesuffix('.__init__')
+
+
+def cycles(root: Path = REPO_ROOT) -> list[str]:
+    """'a -> b -> a' for each circle of imports among utils/'s modules (each found once, from its
+    least module): a module's imports inside functions count, as they run all the same."""
+    modules = {module_of(p, root): p for p in sorted((root / 'utils').rglob('*.py'))}
+    graph = {
+        name: sorted({m for _, m in imported_modules(path) if m in modules and m != name})
+        for name, path in modules.items()
+    }
+    found = []
+    for start in sorted(graph):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    found.append(' -> '.join([*path, start]))
+                elif nxt > start and nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+    return sorted(set(found))
+
+
+def environ_reads(root: Path = REPO_ROOT) -> list[str]:
+    """'<file>:<line> reads the environment' for os.environ, os.getenv (or either imported from os)
+    in utils/domain/."""
+    found = []
+    for path in sorted((root / 'utils' / 'domain').glob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            named = (
+                isinstance(node, ast.Attribute)
+                and node.attr in ('environ', 'getenv', 'environb', 'getenvb')
+                and isinstance(node.value, ast.Name)
+                and node.value.id == 'os'
+            ) or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == 'os'
+                and any(a.name in ('environ', 'getenv', 'environb', 'getenvb') for a in node.names)
+            )
+            if named:
+                line = getattr(node, 'lineno', 0)
+                found.append(f'{path.relative_to(root).as_posix()}:{line} reads the environment')
+    return found
+
+
+def problems_of(contract: Contract) -> list[str]:
+    if contract.name.startswith('every module'):
+        return unlayered()
+    if contract.name.startswith('utils/ has no import cycle'):
+        return cycles()
+    if contract.name.startswith('the domain reads no environment'):
+        return environ_reads()
+    return broken(contract)
+
+
 def main() -> int:
     failed = 0
     for contract in CONTRACTS:
-        problems = unlayered() if contract.name.startswith('every module') else broken(contract)
+        problems = problems_of(contract)
         print(f'{"ok  " if not problems else "FAIL"} {contract.name}')
         for problem in problems:
             print(f'       {problem}')

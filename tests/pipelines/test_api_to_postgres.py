@@ -221,3 +221,37 @@ def test_full_work_folder_fails_clearly_and_a_rerun_loads(size, stage, pg, taxi_
     rerun = mage_run(REPO, 'api_to_postgres', taxi_env, variables)
     assert rerun.returncode == 0, rerun.output[-3000:]
     assert table_fingerprint(pg, 'ny_taxi.green_taxi_data')[0] == len(course_clean(GREEN_MONTH, 'green'))
+
+
+def test_a_file_not_in_utf8_fails_naming_the_variable_and_loads_with_it(pg, taxi_env, served):
+    """The course FAQ's UnicodeDecodeError: the real fhv 2019-01 lines with one base number given
+    an É in latin-1 (SYNTHETIC). Read as utf-8 the run fails naming the line, the byte and the
+    pipeline variable `encoding`, and the month's partition is as it was; with encoding=latin-1 the
+    month loads whole, the É as it was meant."""
+    lines = gzip.decompress((REPO / 'samples' / 'fhv' / 'fhv_tripdata_2019-01.csv.gz').read_bytes()).split(b'\n')
+    lines[2] = lines[2].replace(b'B00001', b'B0000\xc9', 1)
+    served('fhv', 2019, 1, b'\n'.join(lines))
+    fhv = {'service': 'fhv', 'year': 2019, 'month': 1}
+    before = (
+        table_fingerprint(pg, 'ny_taxi.fhv_taxi_data')
+        if query(pg, "SELECT to_regclass('ny_taxi.fhv_taxi_data')")[0][0]
+        else None
+    )
+
+    refused = mage_run(REPO, 'api_to_postgres', taxi_env, fhv)
+    assert refused.returncode != 0
+    assert (
+        'fhv_tripdata_2019-01.csv.gz: line 3 is not utf-8 text: byte c9 at column 6 (invalid continuation byte); '
+        'a file in another encoding loads with the pipeline variable encoding set to it' in refused.output
+    ), refused.output[-3000:]
+    if before is not None:
+        assert table_fingerprint(pg, 'ny_taxi.fhv_taxi_data') == before
+
+    loaded = mage_run(REPO, 'api_to_postgres', taxi_env, {**fhv, 'encoding': 'latin-1'})
+    assert loaded.returncode == 0, loaded.output[-3000:]
+    rows = [line for line in lines[1:] if line]
+    assert query(
+        pg,
+        "SELECT count(*), count(*) FILTER (WHERE dispatching_base_num = 'B0000É') FROM ny_taxi.fhv_taxi_data "
+        "WHERE pickup_datetime >= '2019-01-01' AND pickup_datetime < '2019-02-01'",
+    ) == [(len(rows), 1)]

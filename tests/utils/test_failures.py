@@ -5,8 +5,9 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
+from utils.domain.errors import add_note, reason
 from utils.domain.taxi_source import SourceError
-from utils.steps.failures import add_note, dbt_reason, dbt_target_dir, reason
+from utils.steps.failures import dbt_reason, dbt_target_dir
 
 
 def test_the_reason_is_one_line_with_the_notes_after_the_month_and_the_cause():
@@ -36,7 +37,7 @@ def test_a_note_is_added_on_python_3_10_too():
     from utils.sinks.environment import REPO_ROOT
 
     code = (
-        'import sys; from utils.steps.failures import add_note, reason; e = ValueError("month=13 is outside 1..12"); '
+        'import sys; from utils.domain.errors import add_note, reason; e = ValueError("month=13 is outside 1..12"); '
         'add_note(e, "load_taxi_csv failed for yellow 2021-13"); print(sys.version_info[:2], reason(e))'
     )
     done = subprocess.run(

@@ -332,3 +332,61 @@ def test_a_parquet_sr_flag_of_doubles_reads_and_another_value_refuses_the_file(t
     with pytest.raises(BadFileError, match=r'^fhv 2019-01: column SR_Flag: 2\.0 is not a valid flag'):
         tlc_parquet_to_raw(bad, tmp_path / 'raw2.parquet', schema_for('fhv'), 'fhv 2019-01')
     assert not (tmp_path / 'raw2.parquet').exists()
+
+
+def _latin1_fhv(tmp_path):
+    """The real fhv 2019-01 lines (samples/fhv), with line 3's base number given an É written in
+    latin-1 (byte c9): SYNTHETIC, for the course FAQ's UnicodeDecodeError on a file not in utf-8."""
+    lines = gzip.decompress((REPO_ROOT / 'samples' / 'fhv' / 'fhv_tripdata_2019-01.csv.gz').read_bytes()).split(b'\n')
+    lines[2] = lines[2].replace(b'B00001', b'B0000\xc9', 1)
+    path = tmp_path / 'fhv_tripdata_2019-01.csv.gz'
+    path.write_bytes(gzip.compress(b'\n'.join(lines)))
+    return path, len([line for line in lines[1:] if line])
+
+
+def test_a_file_not_in_utf8_is_refused_naming_the_line_and_the_variable(tmp_path):
+    from utils.domain.taxi_files import EncodingError, csv_to_parquet_keeping_rejects
+
+    src, _ = _latin1_fhv(tmp_path)
+    with pytest.raises(EncodingError) as refused:
+        csv_to_parquet_keeping_rejects(src, tmp_path / 'raw.parquet', schema_for('fhv'), 'fhv 2019-01', 0.5)
+    assert str(refused.value) == (
+        'fhv 2019-01: line 3 is not utf-8 text: byte c9 at column 6 (invalid continuation byte); a file in '
+        'another encoding loads with the pipeline variable encoding set to it (e.g. "encoding": "latin-1")'
+    )
+    assert not (tmp_path / 'raw.parquet').exists() and not (tmp_path / 'rejects.csv').exists()  # nothing half written
+
+
+@pytest.mark.parametrize('encoding', ['latin-1', 'ISO-8859-1', 'cp1252'])
+def test_a_file_in_the_encoding_it_is_told_loads_whole(tmp_path, encoding):
+    from utils.domain.taxi_files import csv_to_parquet_keeping_rejects
+
+    src, lines = _latin1_fhv(tmp_path)
+    parsed = csv_to_parquet_keeping_rejects(
+        src, tmp_path / 'raw.parquet', schema_for('fhv'), 'fhv 2019-01', 0.01, encoding
+    )
+    assert (parsed['rows'], parsed['rows_rejected']) == (lines, 0)
+    bases = pq.read_table(tmp_path / 'raw.parquet').column('dispatching_base_num').to_pylist()
+    assert bases[1] == 'B0000É' and bases[0] == 'B00001'
+
+
+def test_a_malformed_row_of_a_latin1_file_is_a_reject_and_the_rest_loads_in_utf8(tmp_path):
+    """The slow path (a bad row: the file is split into rejects and accepted lines) reads in the
+    encoding too, and writes the accepted lines in utf-8 for the second read."""
+    from utils.domain.taxi_files import csv_to_parquet_keeping_rejects
+
+    src, lines = _latin1_fhv(tmp_path)
+    text = gzip.decompress(src.read_bytes()).split(b'\n')
+    text[4] = text[4].replace(b'2019-01-01', b'2019-13-01', 1)  # SYNTHETIC: a date no calendar has
+    src.write_bytes(gzip.compress(b'\n'.join(text)))
+    parsed = csv_to_parquet_keeping_rejects(src, tmp_path / 'raw.parquet', schema_for('fhv'), 'fhv', 0.5, 'latin-1')
+    assert (parsed['rows'], parsed['rows_rejected']) == (lines - 1, 1)
+    assert pq.read_table(tmp_path / 'raw.parquet').column('dispatching_base_num').to_pylist()[1] == 'B0000É'
+
+
+def test_an_encoding_python_does_not_know_names_the_variable():
+    from utils.domain.taxi_files import check_encoding
+
+    assert check_encoding('latin-1') == 'iso8859-1' and check_encoding('UTF8') == 'utf-8'
+    with pytest.raises(ValueError, match=r"pipeline variable encoding='klingon' is not an encoding Python knows"):
+        check_encoding('klingon')

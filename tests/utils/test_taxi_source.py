@@ -5,12 +5,13 @@ import pytest
 from conftest import GREEN_MONTH, YELLOW_SAMPLE
 from support.source_server import Fault
 
-from utils.domain.taxi_source import SourceError, TaxiMonth, download
+from utils.domain import taxi_source
+from utils.domain.taxi_source import SourceError, TaxiMonth
 
 
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch):
-    monkeypatch.setenv('TAXI_HTTP_BACKOFF', '0.05')
+def download(*args, **kwargs):
+    """taxi_source.download with short waits between retries (TAXI_HTTP_BACKOFF 0.05)."""
+    return taxi_source.download(*args, **{'backoff': 0.05, **kwargs})
 
 
 def test_month_from_pipeline_variables():
@@ -136,13 +137,16 @@ def progress_lines(caplog, prefix: str) -> list[logging.LogRecord]:
 
 def test_a_slow_download_reports_its_progress(source, served, tmp_path, monkeypatch, caplog):
     """The real October 2020 green month over a slow link (600 kB/s, ~3 s): a line at least
-    every TAXI_PROGRESS_SECONDS, each with the MB so far of the whole."""
+    every TAXI_PROGRESS_SECONDS (as the steps pass it: download_settings()), each with the MB so
+    far of the whole."""
+    from utils.sinks.environment import download_settings
+
     monkeypatch.setenv('TAXI_PROGRESS_SECONDS', '1')
     caplog.set_level(logging.INFO, logger='utils.domain.progress')
     path = served('green', 2020, 10, GREEN_MONTH.read_bytes(), gzipped=True)
     source.faults[path] = Fault(bytes_per_second=600_000)
     url = source.base_url + path
-    assert download(url, tmp_path / 'month.csv.gz') == GREEN_MONTH.stat().st_size
+    assert download(url, tmp_path / 'month.csv.gz', **download_settings()) == GREEN_MONTH.stat().st_size
     lines = progress_lines(caplog, f'downloading {url}: ')
     assert len(lines) >= 2, caplog.text
     assert all(f' of {GREEN_MONTH.stat().st_size / 1e6:.1f} MB (' in r.getMessage() for r in lines), caplog.text

@@ -1,13 +1,14 @@
 """Progress lines for long transfers: a full month's download or COPY says how far it got at
-least every TAXI_PROGRESS_SECONDS (default 5), so a block log never goes quiet for long."""
+least every few seconds (the setting TAXI_PROGRESS_SECONDS, read by utils/sinks/environment.py:
+the domain reads no environment), so a block log never goes quiet for long."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 5.0  # TAXI_PROGRESS_SECONDS's default (docs/settings.md)
 
 
 def plural(n: int, word: str) -> str:
@@ -19,10 +20,10 @@ class Progress:
     """`add(n)` after each chunk; logs '<what>: 12.3 MB of 25.0 MB (49 %) after 5.0 s' when the
     interval has passed since the last line."""
 
-    def __init__(self, what: str, total_bytes: int | None = None, every: float | None = None):
+    def __init__(self, what: str, total_bytes: int | None = None, every: float = PROGRESS_SECONDS):
         self.what = what
         self.total = total_bytes or None
-        self.every = float(os.environ.get('TAXI_PROGRESS_SECONDS', '5')) if every is None else every
+        self.every = every
         self.done = 0
         self.started = self.last = time.monotonic()
 

@@ -7,6 +7,7 @@ place only when complete.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import logging
@@ -40,12 +41,43 @@ ROW_GROUP_ROWS = 32_768
 TIMESTAMP_FORMAT = '%Y-%m-%d %H:%M:%S'
 
 
-def read_header(path: Path, label: str) -> list[str]:
+UTF8 = 'utf-8'
+
+
+class EncodingError(BadFileError):
+    """A line of the file is not text in the encoding it is read with (the pipeline variable
+    `encoding`, default utf-8): the whole file is refused, naming the line and the variable."""
+
+
+def check_encoding(encoding: str) -> str:
+    """The encoding's canonical name (latin-1 -> iso8859-1), or a ValueError naming the variable."""
     try:
-        with gzip.open(path, 'rt', newline='') as f:
-            header = next(csv.reader(f), None)
+        return codecs.lookup(str(encoding).strip()).name
+    except LookupError:
+        raise ValueError(
+            f'pipeline variable encoding={encoding!r} is not an encoding Python knows (e.g. utf-8, latin-1, cp1252)'
+        ) from None
+
+
+def _decoded(raw: bytes, line_number: int, encoding: str, label: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        bad = raw[e.start : e.end]
+        raise EncodingError(
+            f'{label}: line {line_number} is not {encoding} text: byte {bad.hex(" ")} at column {e.start + 1} '
+            f'({e.reason}); a file in another encoding loads with the pipeline variable encoding set to it '
+            f'(e.g. "encoding": "latin-1")'
+        ) from None
+
+
+def read_header(path: Path, label: str, encoding: str = UTF8) -> list[str]:
+    try:
+        with gzip.open(path, 'rb') as f:
+            first = f.readline()
     except (OSError, EOFError, zlib.error) as e:
         raise BadFileError(f'{label}: cannot read the gzip stream: {e}') from None
+    header = next(csv.reader([_decoded(first, 1, encoding, label)]), None)
     if not header:
         raise BadFileError(f'{label}: the file is empty, it has no header line')
     return header
@@ -76,25 +108,31 @@ class MalformedRowsError(BadFileError):
     """Some rows do not fit the schema (a wrong field count or a value of the wrong type)."""
 
 
-def iter_csv_batches(path: Path, schema: TaxiSchema, label: str) -> Iterator[pa.RecordBatch]:
-    """Typed record batches of a gzip CSV file, header checked first."""
-    matched = match_columns(read_header(path, label), schema, label)
+def iter_csv_batches(path: Path, schema: TaxiSchema, label: str, encoding: str = UTF8) -> Iterator[pa.RecordBatch]:
+    """Typed record batches of a gzip CSV file in `encoding`, header checked first. Text that is
+    not valid in the encoding fails the file (EncodingError), naming its first such line."""
+    encoding = check_encoding(encoding)
+    matched = match_columns(read_header(path, label, encoding), schema, label)
+    # utf-8 is read as it is (Arrow checks it); another encoding through Python's codec, slower
+    transcoded = {} if encoding == UTF8 else {'encoding': encoding}
     try:
         reader = pacsv.open_csv(
             pa.input_stream(str(path), compression='gzip'),
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, **transcoded),
             convert_options=_convert_options(schema, matched),
         )
         for batch in reader:
             yield conform(batch, schema, matched, label)
-    except (pa.ArrowInvalid, OSError, BadFileError) as e:
-        raise _failure(path, schema, label, e) from None
+    except (pa.ArrowInvalid, OSError, BadFileError, UnicodeDecodeError) as e:
+        raise _failure(path, schema, label, e, encoding) from None
 
 
-def _failure(path: Path, schema: TaxiSchema, label: str, error: Exception) -> BadFileError:
+def _failure(path: Path, schema: TaxiSchema, label: str, error: Exception, encoding: str = UTF8) -> BadFileError:
     """Name the first bad line of the file, found by a slow exact re-read, if there is one."""
     try:
-        bad = next(bad_rows(path, schema), None)
+        bad = next(bad_rows(path, schema, encoding, label), None)
+    except EncodingError as e:
+        return e
     except (OSError, EOFError, zlib.error) as e:
         return BadFileError(f'{label}: the gzip stream is damaged or truncated: {e}')
     if bad:
@@ -128,11 +166,12 @@ def _problem(line_number: int, fields: list[str], header: list[str], kinds: list
     return None
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str, list[str]]]:
-    """(line number, raw text, fields) of every data line (the release files quote no newline)."""
-    with gzip.open(path, 'rt', newline='') as f:
+def _lines(path: Path, encoding: str = UTF8, label: str | None = None) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, text, fields) of every data line (the release files quote no newline)."""
+    with gzip.open(path, 'rb') as f:
         next(f)
-        for line_number, text in enumerate(f, start=2):
+        for line_number, raw in enumerate(f, start=2):
+            text = _decoded(raw, line_number, encoding, label or str(path))
             yield line_number, text, next(csv.reader([text]), [])
 
 
@@ -140,29 +179,35 @@ def _kinds(header: list[str], schema: TaxiSchema) -> list[str]:
     return [schema.kinds.get(schema.source_column(c) or '', 'str') for c in header]
 
 
-def bad_rows(path: Path, schema: TaxiSchema) -> Iterator[tuple[int, str]]:
+def bad_rows(
+    path: Path, schema: TaxiSchema, encoding: str = UTF8, label: str | None = None
+) -> Iterator[tuple[int, str]]:
     """(line number, what is wrong) of every line whose field count or values do not fit."""
-    header = read_header(path, str(path))
+    header = read_header(path, label or str(path), encoding)
     kinds = _kinds(header, schema)
-    for line_number, _, fields in _lines(path):
+    for line_number, _, fields in _lines(path, encoding, label):
         problem = _problem(line_number, fields, header, kinds)
         if problem:
             yield line_number, problem
 
 
-def split_bad_rows(src: Path, good: Path, rejects: Path, schema: TaxiSchema) -> tuple[int, int]:
-    """Copy src to `good` without its malformed lines; write those to `rejects` (a CSV of
-    line, reason, text), renamed into place only when complete. Returns (good rows, rejected rows)."""
-    header = read_header(src, str(src))
+def split_bad_rows(src: Path, good: Path, rejects: Path, schema: TaxiSchema, encoding: str = UTF8) -> tuple[int, int]:
+    """Copy src (in `encoding`) to `good` (utf-8) without its malformed lines; write those to
+    `rejects` (a CSV of line, reason, text), renamed into place only when complete. Returns
+    (good rows, rejected rows)."""
+    header = read_header(src, str(src), encoding)
     kinds = _kinds(header, schema)
     kept = rejected = 0
     part = rejects.with_name(rejects.name + '.part')
     try:
-        with gzip.open(good, 'wt', compresslevel=1, newline='') as out, open(part, 'w', newline='') as bad:
+        with (
+            gzip.open(good, 'wt', compresslevel=1, newline='', encoding=UTF8) as out,
+            open(part, 'w', newline='', encoding=UTF8) as bad,
+        ):
             out.write(','.join(header) + '\n')
             writer = csv.writer(bad)
             writer.writerow(['line', 'reason', 'text'])
-            for line_number, text, fields in _lines(src):
+            for line_number, text, fields in _lines(src, encoding):
                 problem = _problem(line_number, fields, header, kinds)
                 if problem:
                     writer.writerow([line_number, problem, text.rstrip('\r\n')])
@@ -232,27 +277,28 @@ def write_parquet(dest: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatc
     return rows
 
 
-def csv_to_parquet(src: Path, dest: Path, schema: TaxiSchema, label: str) -> int:
+def csv_to_parquet(src: Path, dest: Path, schema: TaxiSchema, label: str, encoding: str = UTF8) -> int:
     """Convert a gzip CSV file to a typed parquet file; return the row count."""
-    rows = write_parquet(dest, schema.arrow_schema(), iter_csv_batches(src, schema, label))
+    rows = write_parquet(dest, schema.arrow_schema(), iter_csv_batches(src, schema, label, encoding))
     log.info('parsed %s rows from %s', f'{rows:,}', label)
     return rows
 
 
 def csv_to_parquet_keeping_rejects(
-    src: Path, dest: Path, schema: TaxiSchema, label: str, max_reject_ratio: float
+    src: Path, dest: Path, schema: TaxiSchema, label: str, max_reject_ratio: float, encoding: str = UTF8
 ) -> dict[str, int | str | None]:
     """csv_to_parquet, but malformed rows are kept aside in rejects.csv (line, reason, text)
-    next to dest, and the good rows load, unless more than max_reject_ratio of them are bad."""
+    next to dest, and the good rows load, unless more than max_reject_ratio of them are bad. A
+    line that is not text in `encoding` fails the file (EncodingError): it is not a row's fault."""
     rejects = dest.with_name('rejects.csv')
     rejects.unlink(missing_ok=True)
     try:
-        return {'rows': csv_to_parquet(src, dest, schema, label), 'rows_rejected': 0, 'rejects_path': None}
+        return {'rows': csv_to_parquet(src, dest, schema, label, encoding), 'rows_rejected': 0, 'rejects_path': None}
     except MalformedRowsError as e:
         first = str(e).removeprefix(f'{label}: ')
-    accepted = dest.with_name('accepted.csv.gz')
+    accepted = dest.with_name('accepted.csv.gz')  # written in utf-8, whatever src's encoding
     try:
-        kept, rejected = split_bad_rows(src, accepted, rejects, schema)
+        kept, rejected = split_bad_rows(src, accepted, rejects, schema, encoding)
         if rejected > max_reject_ratio * (kept + rejected):
             raise MalformedRowsError(
                 f'{label}: {rejected:,} of {kept + rejected:,} rows are malformed, more than '

@@ -16,7 +16,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from utils.domain.progress import Progress
+from utils.domain.progress import PROGRESS_SECONDS, Progress
 from utils.domain.taxi_schema import schema_for
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ CHUNK_BYTES = 1 << 20
 class SourceError(RuntimeError):
     """The source file could not be fetched or read; the message names the URL, and `cause` says
     what went wrong in a few words (`HTTP 404 Not Found`, `not a gzip file`), which a failed run's
-    first log line puts first (utils/steps/failures.reason)."""
+    first log line puts first (utils/domain/errors.reason)."""
 
     def __init__(self, message: str, cause: str | None = None) -> None:
         super().__init__(message)
@@ -141,13 +141,13 @@ def _as_int(name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
-def _session(retries: int) -> requests.Session:
+def _session(retries: int, backoff: float) -> requests.Session:
     retry = Retry(
         total=retries,
         connect=retries,
         read=retries,
         status=retries,
-        backoff_factor=float(os.environ.get('TAXI_HTTP_BACKOFF', '1')),
+        backoff_factor=backoff,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=frozenset({'GET'}),
         raise_on_status=False,
@@ -162,8 +162,10 @@ def download(
     url: str,
     dest: Path,
     *,
-    timeout: float | None = None,
-    retries: int | None = None,
+    timeout: float = 60.0,
+    retries: int = 3,
+    backoff: float = 1.0,
+    progress_seconds: float = PROGRESS_SECONDS,
     gzipped: bool = True,
     parquet: bool = False,
     not_found_hint: str = 'check service, year and month',
@@ -176,15 +178,16 @@ def download(
     raises SourceError naming the URL, and `dest` is left as it was. `parquet`: the body must
     start as a parquet file does. `identity`, when given, receives the file's `version`
     (version_of), for the audit and the next run's "unchanged?" (utils/steps/taxi_pipeline.py).
+    The defaults of timeout, retries, backoff (the factor of the waits between retries) and
+    progress_seconds are those of the TAXI_HTTP_* and TAXI_PROGRESS_SECONDS settings, which the
+    steps pass in (utils/sinks/environment.download_settings()).
     """
-    timeout = float(os.environ.get('TAXI_HTTP_TIMEOUT', '60')) if timeout is None else timeout
-    retries = int(os.environ.get('TAXI_HTTP_RETRIES', '3')) if retries is None else retries
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + '.part')
     size = 0
     started = time.perf_counter()
     try:
-        with _session(retries) as session, session.get(url, stream=True, timeout=(10, timeout)) as r:
+        with _session(retries, backoff) as session, session.get(url, stream=True, timeout=(10, timeout)) as r:
             if r.status_code != 200:
                 hint = f' (no such file: {not_found_hint})' if r.status_code == 404 else ''
                 raise SourceError(
@@ -193,7 +196,7 @@ def download(
                 )
             if identity is not None:
                 identity['version'] = version_of(r.headers)
-            progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0))
+            progress = Progress(f'downloading {url}', int(r.headers.get('Content-Length') or 0), progress_seconds)
             with open(part, 'wb') as f:
                 for chunk in r.raw.stream(CHUNK_BYTES, decode_content=False):
                     if size == 0 and parquet and not chunk.startswith(PARQUET_MAGIC):

@@ -151,6 +151,31 @@ def default_source() -> str:
     return os.environ.get('TAXI_SOURCE', '').strip().lower() or 'course'
 
 
+def _number(name: str, default: str, kind: type = float) -> Any:
+    value = os.environ.get(name, '').strip() or default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f'setting {name}={value!r} is not a {"whole " if kind is int else ""}number') from None
+
+
+def progress_seconds() -> float:
+    """How often a long download or COPY logs how far it got: TAXI_PROGRESS_SECONDS (5)."""
+    return _number('TAXI_PROGRESS_SECONDS', '5')
+
+
+def download_settings() -> dict[str, Any]:
+    """utils/domain/taxi_source.download's keywords from the settings: TAXI_HTTP_TIMEOUT (60 s
+    without a byte), TAXI_HTTP_RETRIES (3, of 429/5xx answers), TAXI_HTTP_BACKOFF (1: waits of
+    1, 2, 4 s between them) and TAXI_PROGRESS_SECONDS."""
+    return {
+        'timeout': _number('TAXI_HTTP_TIMEOUT', '60'),
+        'retries': _number('TAXI_HTTP_RETRIES', '3', int),
+        'backoff': _number('TAXI_HTTP_BACKOFF', '1'),
+        'progress_seconds': progress_seconds(),
+    }
+
+
 def work_dir() -> Path:
     """Where blocks stream their intermediate files (gitignored .data/work by default)."""
     configured = os.environ.get('TAXI_WORK_DIR', '').strip()

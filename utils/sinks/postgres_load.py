@@ -31,6 +31,7 @@ from psycopg2 import sql
 from utils.domain.data_dictionary import describe
 from utils.domain.progress import Progress
 from utils.domain.taxi_schema import TaxiSchema, postgres_type
+from utils.sinks.environment import progress_seconds
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ def replace_month(
         'defs': _column_defs(taxi_schema),
     }
     stream = ChunkStream(
-        binary_copy(batches, taxi_schema.arrow_schema(clean=True)), Progress(f'COPY into {schema_name}.{staging}')
+        binary_copy(batches, taxi_schema.arrow_schema(clean=True)),
+        Progress(f'COPY into {schema_name}.{staging}', every=progress_seconds()),
     )
     with _cut_off_names_the_load(f'loading {schema_name}.{table} for {month:%Y-%m}'):
         with conn:  # each `with conn` is one transaction: COMMIT, or ROLLBACK on error
@@ -187,7 +189,9 @@ def replace_table(
             sql.SQL('{} {}').format(sql.Identifier(f.name), sql.SQL(postgres_type(f.type))) for f in arrow_schema
         ),
     }
-    stream = ChunkStream(binary_copy(batches, arrow_schema), Progress(f'COPY into {schema_name}.{staging}'))
+    stream = ChunkStream(
+        binary_copy(batches, arrow_schema), Progress(f'COPY into {schema_name}.{staging}', every=progress_seconds())
+    )
     with _cut_off_names_the_load(f'replacing {schema_name}.{table}'):
         with conn, conn.cursor() as cur:
             cur.execute(

@@ -29,12 +29,14 @@ from typing import Any
 
 from psycopg2 import sql
 
+from utils.domain.errors import reason
 from utils.sinks.environment import postgres_connection, postgres_schema
 from utils.sinks.postgres_load import check_identifier
 
 log = logging.getLogger(__name__)
 
 TABLE = 'load_audit'
+AUDITED = '_written_to_load_audit'  # set on an exception whose failed attempt has its row here
 STATUSES = ('succeeded', 'failed', 'skipped')  # skipped: the source had not changed since the last load
 
 # column -> (PostgreSQL type, the manifest key it is read from, if any)
@@ -120,8 +122,6 @@ def attempt(
         yield outcome
         status = 'succeeded'
     except BaseException as e:
-        from utils.steps.failures import AUDITED, reason
-
         error = reason(e)
         setattr(e, AUDITED, True)  # utils/steps/failures.py writes no second row for the run
         raise
@@ -134,10 +134,18 @@ def record_skip(run: Mapping[str, Any], block: str, month: date, manifest: Mappi
     _record(run, block, month, manifest, None, datetime.now(timezone.utc), 'skipped', None)
 
 
+def record_failed_run(run: Mapping[str, Any], block: str, service: str | None, month: date | None, error: str) -> None:
+    """The failed row of a run whose block wrote none of its own (variables refused before any
+    load, a sensor that gave up, a dbt build): utils/steps/failures.py's, with the month the run
+    was for (empty when its variables name none that is valid)."""
+    now = datetime.now(timezone.utc)
+    _record(run, block, month, {'service': service}, None, now, 'failed', error)
+
+
 def _record(
     run: Mapping[str, Any],
     block: str,
-    month: date,
+    month: date | None,
     counts: Mapping[str, Any],
     target: str | None,
     started: datetime,
@@ -165,7 +173,7 @@ def _record(
             'the audit row of %s for %s %s was not written: %s: %s',
             row['block'],
             row['service'],
-            f'{month:%Y-%m}',
+            f'{month:%Y-%m}' if month else '(no month)',
             type(e).__name__,
             e,
         )

@@ -27,33 +27,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from utils.domain.errors import reason
+from utils.steps import audit
+from utils.steps.alerts import record_block_error
+from utils.steps.run_month import month_of_run
+
 log = logging.getLogger(__name__)
-AUDITED = '_written_to_load_audit'  # set on an exception whose failed attempt has its audit row
-
-
-def add_note(error: BaseException, note: str) -> None:
-    """BaseException.add_note, which Python 3.10 (the mageai/mageai image's) lacks: there the note
-    goes where 3.11 keeps it, __notes__, which reason() reads on both."""
-    if hasattr(error, 'add_note'):
-        error.add_note(note)
-    else:
-        error.__notes__ = [*getattr(error, '__notes__', ()), note]  # type: ignore[attr-defined]
-
-
-FAILED_FOR = re.compile(r'^\S+ failed for (\S+ \d{4}-\d{2})\b')  # the note taxi_pipeline adds: the month
-
-
-def reason(error: BaseException) -> str:
-    """The exception's line and the notes added on its way up (which name the month and the
-    run's work files), joined into one line, after the month and the error's short cause when
-    they are known (`yellow 2021-05, HTTP 404 Not Found: SourceError: GET …`): the first words
-    are what a narrow log column shows."""
-    notes = [str(n) for n in getattr(error, '__notes__', ())]
-    lines = [f'{type(error).__name__}: {error}', *notes]
-    text = '; '.join(' '.join(line.split()) for line in lines if line.strip())
-    month = next((m.group(1) for n in notes if (m := FAILED_FOR.match(n))), None)
-    head = ', '.join(str(part) for part in (month, getattr(error, 'cause', None)) if part)
-    return f'{head}: {text}' if head else text
 
 
 def dbt_reason(target_dir: Path, since: datetime) -> str | None:
@@ -89,13 +68,11 @@ def block_failed(
     """Say why `block_uuid` failed (say: the block's Mage logger's error method), put it on the
     alert ('<block> failed: <why>'), and give the run its failed audit row if the block wrote
     none. Returns the reason."""
-    from utils.steps.alerts import record_block_error
-
     why = dbt_reason_text or reason(error)
     say(why)  # the log list's Block column names the block
     run = {**variables, 'block_uuid': block_uuid}
     record_block_error(run, error, f'{block_uuid} failed: {why}')
-    if not getattr(error, AUDITED, False):
+    if not getattr(error, audit.AUDITED, False):
         _audit_failed_run(run, block_uuid, why)
     return why
 
@@ -104,28 +81,9 @@ def _audit_failed_run(run: Mapping[str, Any], block_uuid: str, why: str) -> None
     """The failed row of a run whose block wrote none: its service and the month it was for, as
     every block picks it (run_month.month_of_run: a scheduled or backfill run's month comes from its
     date), left empty when the run's variables name none that is valid."""
-    from utils.steps import audit
-    from utils.steps.run_month import month_of_run
-
     try:
         month: date | None = month_of_run(run, quiet=True).first_day
     except Exception:  # noqa: BLE001 - a run refused for its variables has no month to name
         month = None
     service = run.get('service')
-    now = datetime.now(timezone.utc)
-    try:
-        audit.write_row(
-            {
-                'pipeline_uuid': run.get('pipeline_uuid'),
-                'run_id': run.get('pipeline_run_id'),
-                'block': block_uuid,
-                'service': None if service is None else str(service)[:100],
-                'month': month,
-                'started_at': now,
-                'finished_at': now,
-                'status': 'failed',
-                'error': why,
-            }
-        )
-    except Exception as e:  # noqa: BLE001 - the run's own error stands
-        log.warning('the audit row of the failed %s was not written: %s: %s', block_uuid, type(e).__name__, e)
+    audit.record_failed_run(run, block_uuid, None if service is None else str(service)[:100], month, why)

@@ -33,6 +33,7 @@ from utils.sinks import bigquery_load
 from utils.sinks.environment import (
     REPO_ROOT,
     bigquery_client,
+    download_settings,
     google_target,
     postgres_connection,
     postgres_schema,
@@ -230,7 +231,7 @@ def load_zones(variables: Mapping[str, Any]) -> Manifest:
     folder = run_dir('taxi_zone_lookup', variables)
     url = zones_url(source_base_url())
     with writing_in(folder):
-        download(url, folder / 'taxi_zone_lookup.csv', gzipped=False)
+        download(url, folder / 'taxi_zone_lookup.csv', gzipped=False, **download_settings())
         zones = read_zone_lookup(folder / 'taxi_zone_lookup.csv', url)
         pq.write_table(zones, folder / 'zones.parquet')
     log.info('load_taxi_zones: %d zones from %s', zones.num_rows, url)

@@ -18,14 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from utils.domain.cleaning import clean_file
+from utils.domain.errors import add_note
 from utils.domain.month_manifest import MonthManifest
-from utils.domain.taxi_files import csv_to_parquet_keeping_rejects, first_rows, iter_parquet_batches, tlc_parquet_to_raw
+from utils.domain.taxi_files import (
+    UTF8,
+    check_encoding,
+    csv_to_parquet_keeping_rejects,
+    first_rows,
+    iter_parquet_batches,
+    tlc_parquet_to_raw,
+)
 from utils.domain.taxi_schema import TaxiSchema, schema_for
 from utils.domain.taxi_source import TaxiMonth, download
 from utils.sinks import bigquery_load, course_views, gcs_io
 from utils.sinks.environment import (
     CloudError,
     bigquery_client,
+    download_settings,
     google_target,
     postgres_connection,
     postgres_schema,
@@ -36,7 +45,6 @@ from utils.sinks.month_lock import month_locked
 from utils.sinks.postgres_load import count_month, replace_month, table_name
 from utils.steps import audit
 from utils.steps.alerts import record_block_error
-from utils.steps.failures import add_note
 from utils.steps.run_files import run_dir, writing_in
 from utils.steps.run_month import month_of_run
 from utils.steps.unchanged import check_target, unchanged_month
@@ -117,7 +125,8 @@ def extract_month(variables: Mapping[str, Any]) -> Manifest:
     completed load of it, skip it (utils/steps/unchanged.py).
 
     Malformed CSV rows go to rejects.csv beside it, unless more than the pipeline variable
-    max_reject_ratio (default 0.01) of the rows are malformed: then it fails.
+    max_reject_ratio (default 0.01) of the rows are malformed: then it fails. A CSV is read in
+    the pipeline variable encoding (default utf-8); a line that is not text in it fails the run.
     """
     month = month_of_run(variables)
     skipped = unchanged_month(month, month.url(source_base_url(month.source)), variables, 'load_taxi_csv')
@@ -149,19 +158,27 @@ def fetch_month(
     load attempt of `block`: the course's gzip CSV parsed with the schema, or the TLC's parquet
     read by column name and cast to the service's types (utils/domain/schema_drift.py)."""
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
+    encoding = check_encoding(variables.get('encoding') or UTF8)
     url = month.url(source_base_url(month.source))
     schema = schema or schema_for(month.service)
     raw = folder / 'raw.parquet'
     with load_attempt(variables, block, MonthManifest(month, url=url)) as attempt, writing_in(folder):
         identity: dict[str, Any] = {}
         src = folder / url.rsplit('/', 1)[-1]
-        size = download(url, src, parquet=month.is_parquet, not_found_hint=month.published_range(), identity=identity)
+        size = download(
+            url,
+            src,
+            parquet=month.is_parquet,
+            not_found_hint=month.published_range(),
+            identity=identity,
+            **download_settings(),
+        )
         try:
             parsed: dict[str, Any]
             if month.is_parquet:
                 parsed = {'rows': tlc_parquet_to_raw(src, raw, schema, url), 'rows_rejected': 0, 'rejects_path': None}
             else:
-                parsed = csv_to_parquet_keeping_rejects(src, raw, schema, url, max_reject_ratio)
+                parsed = csv_to_parquet_keeping_rejects(src, raw, schema, url, max_reject_ratio, encoding)
         finally:
             src.unlink(missing_ok=True)
         fetched = MonthManifest(month, url=url, bytes=size, raw_path=str(raw), source_version=identity.get('version'))
