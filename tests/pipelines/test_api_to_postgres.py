@@ -4,6 +4,7 @@ against a real PostgreSQL server and a real HTTP server holding the bundled samp
 import gzip
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ def test_default_month_loads_the_cleaned_sample(pg, taxi_env):
     # the pipeline's defaults: yellow 2021-01, through the `mage` executable started cold, as users run it
     run = mage_run(REPO, 'api_to_postgres', taxi_env, cold=True)
     assert run.returncode == 0, run.output[-3000:]
-    assert run.output.count('1/1 tests passed.') == 5  # every block's inline test
+    assert run.output.count('1/1 tests passed.') == 6  # every block's inline test
     assert (
         'refresh_marts: yellow 2021-01: not refreshed: not a run of the server: run postgres_marts yourself'
         in run.output
@@ -255,3 +256,35 @@ def test_a_file_not_in_utf8_fails_naming_the_variable_and_loads_with_it(pg, taxi
         "SELECT count(*), count(*) FILTER (WHERE dispatching_base_num = 'B0000É') FROM ny_taxi.fhv_taxi_data "
         "WHERE pickup_datetime >= '2019-01-01' AND pickup_datetime < '2019-02-01'",
     ) == [(len(rows), 1)]
+
+
+def test_a_month_unlike_its_neighbours_completes_with_a_warning_and_is_listed(pg, taxi_env, served):
+    """Six real fhv 2019 months loaded (05-07, 09-11: 100 lines each), then 2019-08 cut to its
+    first 10 lines (SYNTHETIC, on purpose): the run completes, its flag_unusual_month block logs
+    a WARNING naming what is unusual, and unusual_months lists the month. The real 2019-08 loaded
+    again is like its neighbours: the run says so and the month is off the list."""
+    from utils.steps.taxi_pipeline import clean_month, export_month_to_postgres, extract_month
+
+    for month in (5, 6, 7, 9, 10, 11):
+        export_month_to_postgres(clean_month(extract_month({'service': 'fhv', 'year': 2019, 'month': month})))
+    august = REPO / 'samples' / 'fhv' / 'fhv_tripdata_2019-08.csv.gz'
+    served('fhv', 2019, 8, b'\n'.join(gzip.decompress(august.read_bytes()).split(b'\n')[:11]) + b'\n')
+    fhv = {'service': 'fhv', 'year': 2019, 'month': 8}
+
+    small = mage_run(REPO, 'api_to_postgres', taxi_env, fhv)
+    assert small.returncode == 0, small.output[-3000:]
+    flagged = (
+        'fhv 2019-08 is unlike its neighbours (2019-05, 2019-06, 2019-07, 2019-09, 2019-10, 2019-11): 10 rows '
+        'read where its 6 neighbours read 100 (under 1/3 of the fewest: unusual_rows_ratio 3)'
+    )
+    assert f'WARNING utils.steps.month_check: {flagged}' in small.output, small.output[-3000:]
+    assert small.output.count('1/1 tests passed.') == 6  # flag_unusual_month's inline test too
+    assert query(pg, 'SELECT service, month, pipeline_uuid, findings FROM ny_taxi.unusual_months') == [
+        ('fhv', date(2019, 8, 1), 'api_to_postgres', flagged)
+    ]
+
+    served('fhv', 2019, 8, august.read_bytes(), gzipped=True)
+    real = mage_run(REPO, 'api_to_postgres', taxi_env, fhv)
+    assert real.returncode == 0, real.output[-3000:]
+    assert 'fhv 2019-08 is like its neighbours (2019-05, 2019-06, 2019-07, 2019-09, 2019-10, 2019-11)' in real.output
+    assert query(pg, 'SELECT count(*) FROM ny_taxi.unusual_months') == [(0,)]

@@ -80,6 +80,26 @@ def clean_batch(
     return pa.RecordBatch.from_arrays(columns, schema=clean_schema(schema, with_pickup_date)), dropped
 
 
+# The lookup's 'Unknown' borough (264 NV, 265 NA): a trip there is located nowhere, as the marts
+# count it (their facts leave it out; dbt/taxi_marts/models/core/fact_trips.sql).
+UNKNOWN_ZONES = (264, 265)
+
+
+def zone_columns(schema: TaxiSchema) -> tuple[str, ...]:
+    """The cleaned names of the service's pickup and dropoff zone columns (every service has both)."""
+    return tuple(snake_case(c) for c in schema.columns if c.lower() in ('pulocationid', 'dolocationid'))
+
+
+def rows_without_zones(batch: pa.RecordBatch, columns: Sequence[str]) -> int:
+    """The rows whose pickup or dropoff zone is missing or in the 'Unknown' borough."""
+    unknown = pa.array(UNKNOWN_ZONES, pa.int64())
+    nowhere = pa.array(np.zeros(batch.num_rows, dtype=bool))
+    for name in columns:
+        column = batch.column(name)
+        nowhere = pc.or_(nowhere, pc.fill_null(pc.or_kleene(pc.is_null(column), pc.is_in(column, unknown)), True))
+    return pc.sum(nowhere).as_py() or 0
+
+
 def clean_file(
     src: Path | Iterable[Path],
     dest: Path,
@@ -87,19 +107,22 @@ def clean_file(
     rules: Sequence[str] | None = None,
     with_pickup_date: bool = False,
 ) -> dict[str, int | dict[str, int]]:
-    """Stream raw parquet file(s) through clean_batch into one file, dest; return the counts.
+    """Stream raw parquet file(s) through clean_batch into one file, dest; return the counts (rows
+    in, kept, dropped per rule, and of the kept rows those without a known zone).
     `rules`: the service's own (None), or those named (an empty tuple keeps every row)."""
     rules = check_rules(schema.rules if rules is None else rules)
     sources = [src] if isinstance(src, Path) else list(src)
-    rows_in = 0
+    rows_in = without_zones = 0
     dropped = dict.fromkeys(rules, 0)
+    zones = zone_columns(schema)
 
     def kept_batches() -> Iterator[pa.RecordBatch]:
-        nonlocal rows_in
+        nonlocal rows_in, without_zones
         for path in sources:
             for batch in iter_parquet_batches(path):
                 kept, counts = clean_batch(batch, schema, rules, with_pickup_date)
                 rows_in += batch.num_rows
+                without_zones += rows_without_zones(kept, zones)
                 for reason, n in counts.items():
                     dropped[reason] += n
                 yield kept
@@ -111,7 +134,7 @@ def clean_file(
         f'{rows_out:,}',
         ', '.join(f'{n:,} {reason}' for reason, n in dropped.items()) or 'none (no cleaning rule)',
     )
-    return {'rows_in': rows_in, 'rows_out': rows_out, 'dropped': dropped}
+    return {'rows_in': rows_in, 'rows_out': rows_out, 'dropped': dropped, 'rows_without_zones': without_zones}
 
 
 def renamed_columns(schema: TaxiSchema) -> dict[str, str]:

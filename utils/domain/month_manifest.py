@@ -10,7 +10,8 @@ MonthManifest.of(...) and returns .to_output(). In between, code reads `manifest
     read the file       url, bytes, source_version, raw_path, rows, rows_rejected, rejects_path,
                         work_dir (extract_month, fetch_month)
     skipped unchanged   unchanged, unchanged_since_run, rows_out (utils/steps/unchanged.py)
-    cleaned             cleaning, clean_path, rows_in, rows_out, dropped (clean_month)
+    cleaned             cleaning, clean_path, rows_in, rows_out, dropped, rows_without_zones
+                        (clean_month)
     loaded              table | gcs_uri | partition_objects, rows_by_pickup_date | bigquery_table,
                         rows_loaded (the exporters)
 """
@@ -48,6 +49,7 @@ class MonthManifest:
     rows_in: int | None = None
     rows_out: int | None = None  # rows kept (or, unchanged, the rows the last load kept)
     dropped: dict[str, int] | None = None  # rows dropped, per cleaning rule
+    rows_without_zones: int | None = None  # rows kept with a pickup or dropoff zone missing or Unknown
     # where the month went
     table: str | None = None
     gcs_uri: str | None = None

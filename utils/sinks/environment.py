@@ -176,6 +176,12 @@ def download_settings() -> dict[str, Any]:
     }
 
 
+def alert_webhook_url() -> str:
+    """The alerts' Slack-compatible webhook (ALERT_WEBHOOK_URL; metadata.yaml's notification_config
+    reads the same), '' when there is none. A secret: never logged."""
+    return os.environ.get('ALERT_WEBHOOK_URL', '').strip()
+
+
 def work_dir() -> Path:
     """Where blocks stream their intermediate files (gitignored .data/work by default)."""
     configured = os.environ.get('TAXI_WORK_DIR', '').strip()

@@ -55,6 +55,7 @@ COLUMNS: dict[str, tuple[str, str | None]] = {
     'rows_kept': ('BIGINT', 'rows_out'),
     'rows_dropped': ('JSONB', 'dropped'),
     'rows_loaded': ('BIGINT', 'rows_loaded'),
+    'rows_without_zones': ('BIGINT', 'rows_without_zones'),  # of rows_kept: pickup or dropoff zone unknown
     'started_at': ('TIMESTAMPTZ NOT NULL', None),
     'finished_at': ('TIMESTAMPTZ NOT NULL', None),
     'status': (f'TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)}))', None),
@@ -72,6 +73,7 @@ def _ensure_table(cur, schema_name: str) -> None:
     cur.execute(sql.SQL('CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, {})').format(table, defs))
     # a table made by an older version of the project: the columns and statuses added since
     cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN IF NOT EXISTS source_version TEXT').format(table))
+    cur.execute(sql.SQL('ALTER TABLE {} ADD COLUMN IF NOT EXISTS rows_without_zones BIGINT').format(table))
     cur.execute(
         sql.SQL('ALTER TABLE {} ALTER COLUMN service DROP NOT NULL, ALTER COLUMN month DROP NOT NULL').format(table)
     )
