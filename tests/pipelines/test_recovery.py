@@ -77,6 +77,7 @@ def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
         'load_taxi_csv': 'completed',
         'clean_taxi_trips': 'completed',
         'export_taxi_to_postgres': 'failed',
+        'flag_unusual_month': 'cancelled',
         'remove_work_files': 'cancelled',
         'refresh_marts': 'cancelled',
     }

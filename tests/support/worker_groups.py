@@ -18,6 +18,7 @@ import pytest
 SHARED_STACK = (
     'tests/pipelines/test_dbt_marts.py',
     'tests/pipelines/test_metrics.py',
+    'tests/pipelines/test_month_check.py',
     'tests/pipelines/test_services.py',
     'tests/pipelines/test_orchestration.py',
     'tests/pipelines/test_recovery.py',

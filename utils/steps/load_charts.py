@@ -22,6 +22,7 @@ from psycopg2 import sql
 from utils.domain.taxi_source import TaxiMonth
 from utils.sinks.environment import postgres_connection, postgres_schema
 from utils.sinks.postgres_load import check_identifier
+from utils.steps import month_check
 from utils.steps.audit import TABLE
 
 RUNS_SHOWN = 20  # the per-run chart: the latest runs of the pipeline
@@ -32,13 +33,13 @@ MONTHS_SPLIT_SHOWN = 8  # service-months in "what became of the rows" (three bar
 DAYS_SHOWN = 10  # days in "runs and failed runs per day" (two bars each)
 
 
-def _audit_query(query: str, params: list[Any]) -> pd.DataFrame:
+def _audit_query(query: str, params: list[Any], table: str = TABLE) -> pd.DataFrame:
     schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
     with postgres_connection() as conn, conn.cursor() as cur:
-        cur.execute('SELECT to_regclass(%s)', (f'{schema_name}.{TABLE}',))
+        cur.execute('SELECT to_regclass(%s)', (f'{schema_name}.{table}',))
         if cur.fetchone()[0] is None:  # nothing loaded yet: an empty chart, not an error
             return pd.DataFrame()
-        cur.execute(sql.SQL(query).format(audit=sql.Identifier(schema_name, TABLE)), params)
+        cur.execute(sql.SQL(query).format(audit=sql.Identifier(schema_name, table)), params)
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 
@@ -105,6 +106,22 @@ def failures_per_day(pipeline: str) -> pd.DataFrame:
            GROUP BY 1 ORDER BY 1""",
         [pipeline],
     )
+
+
+UNUSUAL_COLUMNS = ['month', 'checked (UTC)', 'what is unusual']
+
+
+def unusual_months(pipeline: str) -> pd.DataFrame:
+    """The months this pipeline's latest check of them found unlike their neighbours
+    (utils/steps/month_check.py), newest check first: `fhv 2019-08`, when, and what."""
+    frame = _audit_query(
+        """SELECT service || ' ' || to_char(month, 'YYYY-MM') AS month,
+                  to_char(checked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS checked, findings
+           FROM {audit} WHERE pipeline_uuid = %s ORDER BY checked_at DESC, service, month""",
+        [pipeline],
+        month_check.TABLE,
+    )
+    return pd.DataFrame(frame.to_numpy() if not frame.empty else [], columns=UNUSUAL_COLUMNS)
 
 
 def rows_read_log_scale(months: pd.DataFrame, shown: int = MONTHS_READ_SHOWN) -> pd.DataFrame:
