@@ -22,13 +22,14 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import psycopg2
 import requests
 from psycopg2 import sql
 
 from utils.domain.month_manifest import MonthManifest
 from utils.domain.progress import plural
 from utils.domain.unusual_month import MIN_NEIGHBOURS, MonthCounts, Thresholds, findings, nearest
-from utils.sinks.environment import alert_webhook_url, postgres_connection, postgres_schema
+from utils.sinks.environment import ConfigError, alert_webhook_url, postgres_connection, postgres_schema
 from utils.sinks.postgres_load import check_identifier
 from utils.steps.audit import TABLE as AUDIT_TABLE
 
@@ -72,9 +73,14 @@ def flag_unusual_month(manifest: Mapping[str, Any], variables: Mapping[str, Any]
         why = 'skipped as unchanged' if m.unchanged else 'a raw load' if m.month.raw else 'no counts'
         log.info('%s: not compared with its neighbours (%s)', m.month.label, why)
         return {**said, 'compared': False, 'why': why}
-    thresholds = Thresholds.from_vars(variables)
+    thresholds = Thresholds.from_vars(variables)  # a bad threshold fails the run, naming itself
     this = MonthCounts(m.month.first_day, m.rows, m.rows_out, m.rows_without_zones)
-    neighbours = nearest(this.month, loaded_months(m.month.service), thresholds.neighbours)
+    try:
+        loaded = loaded_months(m.month.service)
+    except (ConfigError, psycopg2.Error) as e:  # the audit's store is down: the load stands, as its audit row's
+        log.warning('%s: not compared with its neighbours: %s: %s', m.month.label, type(e).__name__, e)
+        return {**said, 'compared': False, 'why': 'the audit trail cannot be read'}
+    neighbours = nearest(this.month, loaded, thresholds.neighbours)
     found = findings(this, neighbours, thresholds)
     said = {**said, 'compared': True, 'neighbours': [n.month.isoformat() for n in neighbours], 'findings': found}
     if not found:
@@ -100,7 +106,15 @@ def flag_unusual_month(manifest: Mapping[str, Any], variables: Mapping[str, Any]
 
 
 def _record(m: MonthManifest, variables: Mapping[str, Any], text: str | None) -> None:
-    """The month's row in unusual_months: written when it is unusual, removed when it is not."""
+    """The month's row in unusual_months: written when it is unusual, removed when it is not; a
+    row that cannot be written is said in the log (the warning and the alert still go out)."""
+    try:
+        _write(m, variables, text)
+    except (ConfigError, psycopg2.Error) as e:
+        log.warning('%s: unusual_months not updated: %s: %s', m.month.label, type(e).__name__, e)
+
+
+def _write(m: MonthManifest, variables: Mapping[str, Any], text: str | None) -> None:
     schema_name = check_identifier(postgres_schema(), 'POSTGRES_SCHEMA')
     table = sql.Identifier(schema_name, TABLE)
     with postgres_connection() as conn, conn, conn.cursor() as cur:
