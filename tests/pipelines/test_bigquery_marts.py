@@ -3,6 +3,7 @@ months: BigQuery's mart equals PostgreSQL's (postgres_marts) on the same months,
 computation in pandas; a refresh run again changes nothing (idempotent)."""
 
 import gzip
+from datetime import date
 
 import pytest
 from conftest import GREEN_MONTH, REPO, YELLOW_SAMPLE, mage_run, query
@@ -96,3 +97,20 @@ def test_a_bigquery_refresh_failing_midway_leaves_the_previous_rows(cloud_env):
     assert run.returncode != 0, run.output[-3000:]
     assert [bigquery_rows(cloud_env, t) for t in ('fact_trips', 'int_monthly_zone_revenue')] == before
     assert before[0][0] > 1000
+
+
+def test_a_services_first_month_without_a_located_trip_builds_its_marts_in_bigquery(cloud_env):
+    """fhv 2019-01 (the real lines: every zone empty) is the first month of its marts: the emulator
+    fails a job that creates a table of no rows, which the marts' first build works around
+    (dbt/taxi_marts/macros/replace_where.sql) without leaving a row of NULLs behind; the next month
+    (2019-02: 14 of 100 trips in known zones) adds exactly its rows."""
+    fhv = f'local-project.{cloud_env["BIGQUERY_DATASET"]}.fact_fhv_trips'
+
+    def facts() -> list[tuple]:
+        query = f'SELECT source_month, count(*) AS n FROM `{fhv}` GROUP BY source_month ORDER BY source_month'
+        return [(r.source_month, r.n) for r in bigquery_client().query(query).result()]
+
+    load_into_bigquery(cloud_env, {'service': 'fhv', 'year': 2019, 'month': 1})
+    assert facts() == []  # the table is there, empty: no row of NULLs
+    load_into_bigquery(cloud_env, {'service': 'fhv', 'year': 2019, 'month': 2})
+    assert facts() == [(date(2019, 2, 1), 14)]

@@ -236,3 +236,82 @@ def test_a_raw_load_keeps_every_row_under_the_names_the_course_reads(stack, db, 
     ).result()
     assert row.n == len(pd.read_csv(fhv)) == 100
     assert row.located == pd.read_csv(fhv)['PULocationID'].notna().sum()
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) * 2 // 3]
+
+
+def _without_pickup(data: bytes) -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pq.read_table(io.BytesIO(data)).drop(['lpep_pickup_datetime']), out)
+    return out.getvalue()
+
+
+def _text_in_a_zone(data: bytes) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data))
+    zones = [str(v) for v in table['PULocationID'].to_pylist()]
+    zones[3] = 'x'  # the 4th trip's pickup zone written as text
+    out = io.BytesIO()
+    pq.write_table(table.set_column(table.schema.get_field_index('PULocationID'), 'PULocationID', pa.array(zones)), out)
+    return out.getvalue()
+
+
+PARQUET_FAULTS = {  # SYNTHETIC faults made of the real green 2023-02 parquet (the TLC's, bundled)
+    'truncated': (_truncated, 'not a readable parquet file: Parquet magic bytes not found in footer'),
+    'without a required column': (_without_pickup, 'missing column(s) lpep_pickup_datetime'),
+    'text in a location column': (
+        _text_in_a_zone,
+        "column PULocationID (string) cannot be read as int: Failed to parse string: 'x'",
+    ),
+}
+
+
+def test_a_faulty_parquet_month_fails_naming_the_file_and_keeps_the_last_good_load(stack, db, monkeypatch):
+    """The TLC's green 2023-02 loads into PostgreSQL and, through GCS, into BigQuery; then the same
+    file truncated, without a required column, and with text in a location column: each run of
+    api_to_postgres and api_to_gcs fails in load_taxi_csv naming the file and the reason, and the
+    month keeps its good load in PostgreSQL, in GCS and (gcs_to_bigquery run again) in BigQuery."""
+    month = {'service': 'green', 'year': 2023, 'month': 2, 'source': 'tlc', 'refresh_marts': False}
+    served = stack.checkout / 'samples' / 'trip-data' / 'green_tripdata_2023-02.parquet'
+    good = served.read_bytes()
+    bigquery = stack_bigquery(stack, monkeypatch)
+
+    def in_postgres() -> int:
+        with db.cursor() as cur:
+            cur.execute("SELECT count(*) FROM ny_taxi.green_taxi_data WHERE source_month = '2023-02-01'")
+            return cur.fetchone()[0]
+
+    def in_bigquery() -> int:
+        query = "SELECT count(*) AS n FROM `local-project.ny_taxi.green_tripdata` WHERE source_month = '2023-02-01'"
+        return next(iter(bigquery.query(query).result())).n
+
+    for pipeline in ('api_to_postgres', 'api_to_gcs', 'gcs_to_bigquery'):
+        run = stack.mage.run(pipeline, month, timeout=600)
+        assert run.ok, (pipeline, run.describe(), run.error)
+    kept = kept_by_the_course('green', SAMPLES / 'trip-data' / 'green_tripdata_2023-02.parquet')
+    assert in_postgres() == in_bigquery() == kept > 0
+    try:
+        for fault, (make, reason) in PARQUET_FAULTS.items():
+            served.write_bytes(make(good))
+            for pipeline in ('api_to_postgres', 'api_to_gcs'):
+                run = stack.mage.run(pipeline, month, timeout=600)
+                assert (run.status, run.failed_blocks) == ('failed', ['load_taxi_csv']), (fault, pipeline, run)
+                assert '/trip-data/green_tripdata_2023-02.parquet: ' in run.error and reason in run.error, (
+                    fault,
+                    run.error,
+                )
+            again = stack.mage.run('gcs_to_bigquery', month, timeout=600)  # from the month's last good object
+            assert again.ok and again.rows == kept, (fault, again.describe(), again.error)
+            assert in_postgres() == in_bigquery() == kept, fault
+    finally:
+        served.write_bytes(good)

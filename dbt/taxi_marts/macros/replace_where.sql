@@ -47,14 +47,25 @@
   {%- endif %}
 {% endmacro %}
 
-{#- BigQuery: a script, one job. The first run creates the table from the rows (a DDL statement
-    is atomic, and cannot be inside a transaction); later runs replace them in a transaction.
-    The create is a script too (BEGIN ... END): dbt reads a lone CREATE TABLE AS's destination
-    table from the job, which the BigQuery emulator does not report. -#}
+{#- BigQuery: a script, one job. The first run creates the table (a DDL statement is atomic, and
+    cannot be inside a transaction), then puts the rows in; later runs replace them in a
+    transaction. The create is a script too (BEGIN ... END): dbt reads a lone CREATE TABLE AS's
+    destination table from the job, which the BigQuery emulator does not report.
+    The emulator fails a job that creates a table of no rows (TypeError: unsupported operand
+    type(s) for *: 'NoneType' and 'int'; a CREATE TABLE with columns too), as a service's first
+    month with no located trip makes (fhv 2019-01: every zone empty). So the table is created from
+    the model's rows or, when it has none, from one row of NULLs (a left join of one row to the
+    rows, on true), emptied and given the model's rows in the same job: no row of NULLs is left,
+    and the rows are the model's (tests/pipelines/test_bigquery_marts.py). -#}
 {% macro bigquery__replace_where_sql(relation, sql, predicate, create) %}
   {%- if create %}
     begin
-    {{ create_table_as(False, relation, sql) }};
+    {{ create_table_as(False, relation, 'select model_rows.* from unnest([1]) left join (' ~ sql ~ ') as model_rows on true') }};
+    delete from {{ relation }} where true;
+    insert into {{ relation }}
+    select * from (
+      {{ sql }}
+    ) as model_rows;
     end;
   {%- else %}
     begin transaction;
