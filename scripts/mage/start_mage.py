@@ -283,9 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     prepare_course_profiles(project, os.environ)
     from mage_ai.cli.main import app
     from mage_patches import apply, use_project  # beside this script
+    from mage_patches.mage_sources import MageCodeChanged
 
     use_project(project)
-    apply()
+    try:
+        apply()
+    except MageCodeChanged as e:
+        print(f'[start_mage] refused: {e}', file=sys.stderr, flush=True)
+        return 2
     sys.argv = ['mage', 'start', project, '--host', bind_address(args.host), '--port', args.port]
     app()
     return 0

@@ -175,3 +175,86 @@ def test_the_runs_imports_are_preloaded_unless_switched_off(monkeypatch):
     assert mage_patches.preload_imports() == []
     monkeypatch.setenv('PRELOAD_IMPORTS', '1')
     assert mage_patches.preload_imports() == list(mage_patches.PRELOADED_MODULES)  # every one is installed
+
+
+def test_the_mage_code_the_patches_replace_or_wrap_is_the_code_they_were_written_against():
+    """This venv's mage-ai (requirements.txt's pin): every function a patch replaces or wraps hashes
+    as mage_sources.py has it (apply() compares the same before it patches anything)."""
+    from scripts.mage.mage_patches import mage_sources
+
+    assert len(mage_sources.CHECKED) == 15
+    assert mage_sources.changed() == []
+
+
+def test_a_changed_or_missing_mage_function_is_named_and_refused():
+    from scripts.mage.mage_patches import mage_sources
+
+    target = 'mage_ai.orchestration.triggers.loop_time_trigger:LoopTimeTrigger.start'
+    other = {**mage_sources.CHECKED, target: '0' * 16, 'mage_ai.server.server:no_such_function': '1' * 16}
+    with pytest.raises(mage_sources.MageCodeChanged) as refused:
+        mage_sources.check(other)
+    said = str(refused.value)
+    assert f'{target}: {mage_sources.CHECKED[target]}, not {"0" * 16}' in said
+    assert 'mage_ai.server.server:no_such_function: not found (AttributeError' in said
+    assert 'so Mage is not started' in said
+
+
+def test_start_mage_refuses_when_mage_changed_a_patched_function(tmp_path):
+    """A mage-ai whose LoopTimeTrigger.start is not 0.9.80's (a sitecustomize puts another one in
+    place at interpreter start, as an upstream change would): start_mage.py exits 2 before Mage
+    starts, naming the function."""
+    import shutil
+    import subprocess
+    import sys
+
+    from scripts.stack.processes import free_port
+
+    repo = mage_patches.__file__.rsplit('/scripts/', 1)[0]
+    project = tmp_path / 'project'
+    shutil.copytree(
+        repo, project, ignore=shutil.ignore_patterns('.venv*', '.data', '.git', '__pycache__', '.artifacts')
+    )
+    (tmp_path / 'site').mkdir()
+    (tmp_path / 'site' / 'sitecustomize.py').write_text(
+        'from mage_ai.orchestration.triggers import loop_time_trigger\n\n\n'
+        'def start(self):  # another mage-ai: a loop that is not the one the patch was written against\n'
+        '    while True:\n'
+        '        self.run()\n\n\n'
+        'loop_time_trigger.LoopTimeTrigger.start = start\n'
+    )
+    env = {**os.environ, 'PYTHONPATH': str(tmp_path / 'site'), 'MAGE_DATA_DIR': str(tmp_path / 'mage')}
+    done = subprocess.run(
+        [sys.executable, 'scripts/mage/start_mage.py', str(project), '--port', str(free_port())],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said[-3000:]
+    assert (
+        '[start_mage] refused: mage-ai code that scripts/mage/mage_patches/ replaces or wraps is not the code' in said
+    )
+    assert 'mage_ai.orchestration.triggers.loop_time_trigger:LoopTimeTrigger.start: ' in said
+
+
+def mark_the_scheduler_patched() -> None:
+    mage_patches.say_the_scheduler_is_patched()
+
+
+@pytest.mark.parametrize('start_method', ['fork', 'spawn', 'forkserver'])
+def test_a_scheduler_not_forked_from_the_patched_server_is_detected(start_method, monkeypatch):
+    """The scheduler's first act, in a real child process started each way: forked, it runs the
+    patched code and says so; spawned or from a forkserver (KERNEL_MAGIC's choice, Python 3.14's
+    default) it imported Mage and this module afresh, and the server's watch names the method."""
+    monkeypatch.setattr(mage_patches, 'SCHEDULER_PATCHED', mp.get_context('fork').Event())
+    child = mp.get_context(start_method).Process(target=mark_the_scheduler_patched)
+    child.start()
+    child.join(60)
+    why = mage_patches.scheduler_not_patched(mage_patches.SCHEDULER_PATCHED, 1, start_method)
+    if start_method == 'fork':
+        assert why is None
+    else:
+        assert why is not None and f'multiprocessing start method {start_method!r}' in why
+        assert 'so it would run mage-ai unpatched' in why and 'Mage is stopped' in why

@@ -40,8 +40,18 @@ starts beside it; each run's process is forked from it (by the worker pool it fo
 starts with them loaded instead of importing them again (dbt's BigQuery adapter alone: 13.6 s in
 a fresh process). `make bench-runs` measures it.
 
-Only for the pinned version: another version is left as it is, with a warning, so an upgrade
-makes someone look again.
+Only for the pinned version, and only for the very code they were written against: before it
+patches anything, apply() compares the source of every Mage function a patch replaces or wraps
+with its hash in mage_sources.py and refuses to start Mage when one differs (MageCodeChanged). (Another
+mage-ai version is refused before this, by scripts/mage/mage_version.py; ALLOW_MAGE_VERSION
+starts it unpatched.)
+
+They reach the scheduler and its worker pools by fork: both are forked from this server process,
+and inherit the patched functions. A process started another way (multiprocessing's spawn, which
+Mage's KERNEL_MAGIC selects, or Python 3.14's forkserver default) would import Mage afresh and run
+it unpatched, without a word. So it is detected, not assumed: the patched scheduler loop says it
+runs (SCHEDULER_PATCHED), and the server stops, naming the start method, when it has not within
+SCHEDULER_START_SECONDS (watch_the_scheduler).
 
 And one route: Mage 0.9.80 sends every /api/page_block_layouts/<uuid>/... request to the
 layout itself (its "encoded resource ID" route, `.+`, comes before the child routes), so a
@@ -81,7 +91,7 @@ import sys
 import time
 from typing import Any
 
-from . import dashboards, failures, run_labels
+from . import dashboards, failures, mage_sources, run_labels
 from .editor import write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
 from .users import users_with_password  # noqa: F401 - scripts/mage/start_mage.py calls it
@@ -114,6 +124,8 @@ PRELOADED_MODULES = (
 # made by apply() in the server, before Mage forks its scheduler and (from that) the worker
 # pools, so all of them share it.
 WAKE_SCHEDULER: Any = None  # a multiprocessing Event, made by apply()
+SCHEDULER_PATCHED: Any = None  # set by the patched scheduler loop: it was forked from this server
+SCHEDULER_START_SECONDS = 300  # Mage starts its scheduler at once; its first tick preloads ~15 s of imports
 SERVER_PID: int | None = None  # the process apply() ran in: Mage's web server
 # Mage's own functions, kept by apply() before it puts the patched ones in their place
 _mages_run_pipeline: Any = None
@@ -200,6 +212,7 @@ def scheduler_loop(self) -> None:
     """LoopTimeTrigger.start of 0.9.80 (a tick every trigger_interval seconds), woken early when a
     worker finished a run (one tick then marks the run done, the next starts a waiting run) or
     the server created one (the first tick starts it). First, the runs' imports (preload_imports)."""
+    say_the_scheduler_is_patched()
     started = time.monotonic()
     if loaded := preload_imports():
         print(
@@ -231,6 +244,39 @@ def wake_on_create(model) -> None:
     model.create = classmethod(create)
 
 
+def say_the_scheduler_is_patched() -> None:
+    """Set SCHEDULER_PATCHED: this process runs the patched loop, so it was forked from the patched
+    server (a process spawned afresh has no SCHEDULER_PATCHED: it imported this module anew)."""
+    if SCHEDULER_PATCHED is not None:
+        SCHEDULER_PATCHED.set()
+
+
+def scheduler_not_patched(patched, timeout: float, start_method: str | None) -> str | None:
+    """Why the scheduler is not running the patched code, when `patched` (SCHEDULER_PATCHED) was
+    not set within `timeout` seconds; None when it was."""
+    if patched.wait(timeout):
+        return None
+    return (
+        f'the scheduler has not run the patched loop {timeout:g} s after the server started: it was not forked '
+        f'from the patched server (multiprocessing start method {start_method!r}; KERNEL_MAGIC='
+        f'{os.environ.get("KERNEL_MAGIC", "")!r}), so it would run mage-ai unpatched. The patches need fork '
+        '(scripts/mage/mage_patches/__init__.py): Mage is stopped.'
+    )
+
+
+def watch_the_scheduler(timeout: float = SCHEDULER_START_SECONDS) -> None:
+    """In the server: stop it (exit 3) when its scheduler does not run the patched loop in time."""
+    import threading
+
+    def watch() -> None:
+        why = scheduler_not_patched(SCHEDULER_PATCHED, timeout, multiprocessing.get_start_method(allow_none=True))
+        if why:
+            print(f'[mage_patches] refused: {why}', file=sys.stderr, flush=True)
+            os._exit(3)
+
+    threading.Thread(target=watch, name='watch_the_scheduler', daemon=True).start()
+
+
 def use_project(project: str) -> None:
     """What `mage start` does first: the Mage modules apply() imports then see the project."""
     from mage_ai.settings.repo import set_repo_path
@@ -254,10 +300,12 @@ def apply() -> bool:
             file=sys.stderr,
         )
         return False
+    mage_sources.check()  # before anything is patched: a function patched already hashes as ours
     process_queue.ProcessQueue.enqueue = enqueue
     process_queue.poll_job_and_execute = poll_job_and_execute  # start_worker_pool looks it up by name
-    global WAKE_SCHEDULER, SERVER_PID, _mages_run_pipeline
+    global WAKE_SCHEDULER, SCHEDULER_PATCHED, SERVER_PID, _mages_run_pipeline
     WAKE_SCHEDULER = multiprocessing.get_context('fork').Event()
+    SCHEDULER_PATCHED = multiprocessing.get_context('fork').Event()
     SERVER_PID = os.getpid()
     if not switched_off('WAKE_ON_NEW_RUNS'):
         for model in (PipelineRun, PipelineSchedule):  # WAKE_ON_NEW_RUNS=0: as Mage does (make bench-runs)
@@ -273,6 +321,7 @@ def apply() -> bool:
         from prometheus_client import REGISTRY
 
         REGISTRY.register(RunCounts())
+    watch_the_scheduler()
     print(
         f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
         f'failed blocks say why first, dashboard chart route added, runs labelled with what they load (pid {os.getpid()})',
