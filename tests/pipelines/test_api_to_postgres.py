@@ -288,3 +288,19 @@ def test_a_month_unlike_its_neighbours_completes_with_a_warning_and_is_listed(pg
     assert real.returncode == 0, real.output[-3000:]
     assert 'fhv 2019-08 is like its neighbours (2019-05, 2019-06, 2019-07, 2019-09, 2019-10, 2019-11)' in real.output
     assert query(pg, 'SELECT count(*) FROM ny_taxi.unusual_months') == [(0,)]
+
+
+def test_yellow_of_the_coordinate_years_is_refused_before_its_download(pg, taxi_env):
+    """yellow 2010-05 from the TLC: refused naming its layout and the months that load, before any
+    download (the TLC's address here is a port nobody listens on: a download would fail otherwise)."""
+    from scripts.stack.processes import free_port
+
+    env = {**taxi_env, 'TLC_TRIP_DATA_URL': f'http://127.0.0.1:{free_port()}/trip-data'}
+    run = mage_run(REPO, 'api_to_postgres', env, {'service': 'yellow', 'year': 2010, 'month': 5, 'source': 'tlc'})
+    assert run.returncode != 0
+    assert (
+        "MonthRefusedError: yellow 2010-05 (tlc) is refused: the TLC's parquet of yellow 2009-01..2010-12 has that "
+        "period's own layout" in run.output
+    ), run.output[-3000:]
+    assert 'yellow loads from the TLC (2011-01 to about two months ago, source=tlc)' in run.output
+    assert 'ConnectionError' not in run.output and 'Connection refused' not in run.output

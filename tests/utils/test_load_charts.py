@@ -13,12 +13,14 @@ from conftest import REPO
 
 from utils.steps import audit
 from utils.steps.load_charts import (
+    UNUSUAL_COLUMNS,
     failures_per_day,
     pipeline_of,
     rows_per_month,
     rows_read_log_scale,
     runs_per_day_labelled,
     seconds_per_block,
+    unusual_months,
     what_became_of_the_rows,
 )
 
@@ -136,10 +138,14 @@ def test_before_any_load_the_charts_are_empty_not_errors(pg):
 def test_every_chart_has_a_legend_or_labels_its_bars_and_fits_its_axis_titles():
     """What Mage 0.9.80 draws: a line chart's legend is its `legend_labels` (one per metric); a bar
     chart has no legend, so it charts one metric and each bar's label says what it counts. The
-    axis titles Mage builds from the metric names (`sum(<column>)`) stay short enough to fit."""
+    axis titles Mage builds from the metric names (`sum(<column>)`) stay short enough to fit. A
+    table names its columns (group_by) and has no axis."""
     for path in DASHBOARDS:
         for uuid, chart in yaml.safe_load(path.read_text())['blocks'].items():
             configuration = chart['configuration']
+            if configuration['chart_type'] == 'table':
+                assert configuration['group_by'] == UNUSUAL_COLUMNS and 'metrics' not in configuration, uuid
+                continue
             metrics = [m['column'] for m in configuration['metrics']]
             if configuration['chart_type'] == 'line chart':
                 assert len(configuration['legend_labels'].split(', ')) == len(metrics), uuid
@@ -225,4 +231,28 @@ def test_the_bar_charts_show_the_latest_months_and_days(trail):
     assert runs_per_day_labelled(failures_per_day('api_to_postgres'), shown=1).to_dict('records') == [
         {'day': '2026-12-03 runs', 'runs': 1},
         {'day': '2026-12-03 failed', 'runs': 0},
+    ]
+
+
+def test_the_unusual_months_table_lists_the_pipelines_flags_newest_first(pg, taxi_env):
+    """No table yet: no rows but the columns (Mage's table chart reads them); then two flags of
+    this pipeline (SYNTHETIC rows) and one of another, as flag_unusual_month writes them."""
+    assert unusual_months('api_to_postgres').to_dict('split')['columns'] == UNUSUAL_COLUMNS
+    assert unusual_months('api_to_postgres').empty
+    with pg.cursor() as cur:
+        cur.execute(
+            'CREATE SCHEMA ny_taxi; CREATE TABLE ny_taxi.unusual_months (service TEXT, month DATE, pipeline_uuid TEXT, run_id BIGINT, '
+            'checked_at TIMESTAMPTZ, findings TEXT)'
+        )
+        cur.executemany(
+            'INSERT INTO ny_taxi.unusual_months VALUES (%s, %s, %s, 1, %s, %s)',
+            [
+                ('fhv', '2019-08-01', 'api_to_postgres', DAY, 'fhv 2019-08 is unlike its neighbours'),
+                ('fhv', '2020-03-01', 'api_to_postgres', DAY.replace(hour=11), 'fhv 2020-03 is unlike its neighbours'),
+                ('green', '2020-10-01', 'api_to_gcs', DAY, 'not this pipeline'),
+            ],
+        )
+    assert unusual_months('api_to_postgres').values.tolist() == [
+        ['fhv 2020-03', '2026-11-30 11:00', 'fhv 2020-03 is unlike its neighbours'],
+        ['fhv 2019-08', '2026-11-30 10:00', 'fhv 2019-08 is unlike its neighbours'],
     ]

@@ -153,3 +153,35 @@ def test_a_slow_download_reports_its_progress(source, served, tmp_path, monkeypa
     seconds = [float(r.getMessage().rsplit('after ', 1)[1].removesuffix(' s')) for r in lines]
     gaps = [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)]  # from the start, then between lines
     assert max(gaps) < 2.0, seconds
+
+
+@pytest.mark.parametrize(
+    'month, says',
+    [
+        (
+            TaxiMonth('yellow', 2010, 5, 'tlc'),
+            "is refused: the TLC's parquet of yellow 2009-01..2010-12 has that period",
+        ),
+        (TaxiMonth('green', 2013, 7, 'tlc'), 'is not in the TLC release, which starts at 2013-08'),
+        (TaxiMonth('green', 2018, 12), 'is not in the course release'),
+        (TaxiMonth('fhvhv', 2019, 1), 'is not in the course release'),
+        (TaxiMonth('yellow', 2021, 8), 'is not in the course release'),
+    ],
+)
+def test_a_month_no_release_has_or_of_a_layout_not_read_is_refused_naming_what_loads(month, says):
+    why = month.refused()
+    assert why is not None and why.startswith(f'{month.label} {says}'), why
+    first_tlc = '2011-01' if month.service == 'yellow' else {'green': '2013-08', 'fhvhv': '2019-02'}[month.service]
+    assert why.endswith(
+        f'{month.service} loads from the TLC ({first_tlc} to about two months ago, source=tlc) and from the course '
+        f'release ({"2019-02" if month.service == "fhvhv" else "2019-01"}..2021-07, source=course)'
+    ), why
+
+
+@pytest.mark.parametrize(
+    'month',
+    [TaxiMonth('yellow', 2011, 1, 'tlc'), TaxiMonth('yellow', 2019, 1), TaxiMonth('fhv', 2015, 1, 'tlc')],
+    ids=str,
+)
+def test_the_months_that_load_are_not_refused(month):
+    assert month.refused() is None

@@ -94,6 +94,8 @@ class Releases:
 
     course: tuple[str, str]  # DataTalksClub/nyc-tlc-data: a frozen copy of 2019-2021
     tlc_from: str  # the TLC's parquet files, from this month to about two months ago
+    # months of the TLC's release refused before their download: (first, last, their layout, why)
+    tlc_refused: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ class TaxiSchema:
     rules: tuple[str, ...] = ()  # the month pipelines' cleaning rules (utils/domain/cleaning.py)
     cluster_by: str = 'vendor_id'  # BigQuery's clustering column after source_month
     releases: Releases = field(default_factory=lambda: Releases(('2019-01', '2021-07'), '2009-01'))
+
+    @property
+    def tlc_loads_from(self) -> str:
+        """The first month of the TLC's release that this project loads."""
+        refused = self.releases.tlc_refused
+        if refused is None or refused[0] > self.releases.tlc_from:
+            return self.releases.tlc_from
+        year, month = map(int, refused[1].split('-'))
+        return f'{year + month // 12:04d}-{month % 12 + 1:02d}'
 
     @property
     def columns(self) -> list[str]:
@@ -262,6 +273,17 @@ _FHVHV_KINDS: dict[str, Kind] = {
 
 _FHVHV_SHARED = {'dispatching_base_num', 'pickup_datetime', 'dropoff_datetime', 'PULocationID', 'DOLocationID'}
 
+# The TLC's parquet of yellow 2009-2010 keeps those years' own layouts, unlike every later month of
+# the release (its 2011-2016 files had their coordinates replaced by zone ids in 2022): the TLC's
+# data dictionary of the period, and docs/sources.md for the sources. Refused: see why there.
+_YELLOW_2009_2010 = (
+    '2009-01',
+    '2010-12',
+    "that period's own layout (2009: vendor_name, Trip_Pickup_DateTime, Start_Lon, Start_Lat, ...; "
+    '2010: vendor_id, pickup_datetime, pickup_longitude, ...): trips located by coordinates, with no zone id, '
+    "while this project's tables, cleaning rules and marts are by zone",
+)
+
 SCHEMAS: dict[str, TaxiSchema] = {
     'yellow': TaxiSchema(
         'yellow',
@@ -269,6 +291,7 @@ SCHEMAS: dict[str, TaxiSchema] = {
         rules=COURSE_RULES,
         # congestion_surcharge from 2019, airport_fee from 2021 (parquet), cbd_congestion_fee from 2025
         optional=frozenset({'congestion_surcharge', 'airport_fee', 'cbd_congestion_fee'}),
+        releases=Releases(('2019-01', '2021-07'), '2009-01', _YELLOW_2009_2010),
     ),
     'green': TaxiSchema(
         'green',

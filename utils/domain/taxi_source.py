@@ -36,6 +36,10 @@ class SourceError(RuntimeError):
         self.cause = cause
 
 
+class MonthRefusedError(ValueError):
+    """A month that is not loaded at all (TaxiMonth.refused), said before anything is downloaded."""
+
+
 SOURCES = ('course', 'tlc')
 CLEANING = ('service', 'raw')  # the service's cleaning rules, or every row (the later modules' raw load)
 
@@ -104,6 +108,27 @@ class TaxiMonth:
             f'the course release (DataTalksClub/nyc-tlc-data) has {self.service} {first}..{last}; '
             "source=tlc (or TAXI_SOURCE=tlc) reads the TLC's own files"
         )
+
+    def refused(self) -> str | None:
+        """Why the month is not loaded at all, before anything is downloaded: a month its release
+        does not have, or one whose layout this project does not read; None for a month it loads."""
+        schema = schema_for(self.service)
+        releases, month = schema.releases, f'{self.year:04d}-{self.month:02d}'
+        loads = (
+            f'{self.service} loads from the TLC ({schema.tlc_loads_from} to about two months ago, source=tlc) and '
+            f'from the course release ({releases.course[0]}..{releases.course[1]}, source=course)'
+        )
+        if self.source == 'course' and not releases.course[0] <= month <= releases.course[1]:
+            return f'{self.label} is not in the course release: {loads}'
+        if self.source == 'tlc' and month < releases.tlc_from:
+            return f'{self.label} is not in the TLC release, which starts at {releases.tlc_from}: {loads}'
+        refused = releases.tlc_refused
+        if self.source == 'tlc' and refused and refused[0] <= month <= refused[1]:
+            return (
+                f"{self.label} is refused: the TLC's parquet of {self.service} {refused[0]}..{refused[1]} has "
+                f'{refused[2]}. {loads}'
+            )
+        return None
 
     def after_release(self) -> bool:
         """True when the month is past the last month of a release that publishes no more (the

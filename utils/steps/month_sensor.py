@@ -33,6 +33,8 @@ from typing import Any
 
 import requests
 
+from utils.domain.taxi_source import MonthRefusedError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 600.0
@@ -169,6 +171,8 @@ def wait_for_release_file(variables: Mapping[str, Any], patience: Patience) -> N
             f'{month.label} will never be published at {url}: {month.published_range()}; '
             'the schedule has nothing to wait for'
         )
+    if refused := month.refused():  # a month no release has, or one whose layout is not read
+        raise MonthRefusedError(f'{refused}; the schedule has nothing to wait for')
     log.info(
         'waiting for %s (%s), published at %s',
         month.label,

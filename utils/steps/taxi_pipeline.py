@@ -29,7 +29,7 @@ from utils.domain.taxi_files import (
     tlc_parquet_to_raw,
 )
 from utils.domain.taxi_schema import TaxiSchema, schema_for
-from utils.domain.taxi_source import TaxiMonth, download
+from utils.domain.taxi_source import MonthRefusedError, TaxiMonth, download
 from utils.sinks import bigquery_load, course_views, gcs_io
 from utils.sinks.environment import (
     CloudError,
@@ -159,6 +159,8 @@ def fetch_month(
     read by column name and cast to the service's types (utils/domain/schema_drift.py)."""
     max_reject_ratio = _ratio(variables.get('max_reject_ratio', DEFAULT_MAX_REJECT_RATIO))
     encoding = check_encoding(variables.get('encoding') or UTF8)
+    if refused := month.refused():  # before its download (docs/sources.md: the months of each release)
+        raise MonthRefusedError(refused)
     url = month.url(source_base_url(month.source))
     schema = schema or schema_for(month.service)
     raw = folder / 'raw.parquet'
