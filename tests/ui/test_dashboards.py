@@ -149,15 +149,19 @@ def check_drawn_and_readable(page, chart: dict, charts: dict, values: int) -> No
 
 
 def check_table_shown(page, chart: dict, rows: list[list[str]]) -> None:
-    """A table chart shows its title, its columns' names and each of its rows' months."""
-    assert page.get_by_text(chart['name'], exact=True).is_visible(), chart['name']
+    """A table chart shows its title and, when it has rows, its columns' names and each row's
+    month (an empty one: Mage draws no header)."""
+    title = page.get_by_text(chart['name'], exact=True)
+    title.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f'dashboard-{chart["uuid"]}.png'))
+    assert title.is_visible(), chart['name']
+    if not rows:
+        return
     for column in chart['configuration']['group_by']:
         assert page.get_by_text(column, exact=True).first.is_visible(), f'{chart["name"]}: no column {column}'
     for month, *_ in rows:
         assert page.get_by_text(month, exact=True).first.is_visible(), f'{chart["name"]}: no row {month}'
-    page.get_by_text(chart['configuration']['group_by'][-1], exact=True).first.scroll_into_view_if_needed()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f'dashboard-{chart["uuid"]}.png'))
 
 
 @pytest.mark.parametrize('pipeline', AUDITED)
