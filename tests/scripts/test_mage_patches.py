@@ -249,12 +249,14 @@ def test_a_scheduler_not_forked_from_the_patched_server_is_detected(start_method
     patched code and says so; spawned or from a forkserver (KERNEL_MAGIC's choice, Python 3.14's
     default) it imported Mage and this module afresh, and the server's watch names the method."""
     monkeypatch.setattr(mage_patches, 'SCHEDULER_PATCHED', mp.get_context('fork').Event())
+    monkeypatch.setattr(mage_patches, 'SCHEDULER_PID', mp.get_context('fork').Value('i', 0))
     child = mp.get_context(start_method).Process(target=mark_the_scheduler_patched)
     child.start()
     child.join(60)
+    assert child.exitcode == 0
     why = mage_patches.scheduler_not_patched(mage_patches.SCHEDULER_PATCHED, 1, start_method)
     if start_method == 'fork':
-        assert why is None
+        assert why is None and mage_patches.SCHEDULER_PID.value == child.pid  # the server's watch compares it
     else:
         assert why is not None and f'multiprocessing start method {start_method!r}' in why
         assert 'so it would run mage-ai unpatched' in why and 'Mage is stopped' in why

@@ -125,6 +125,7 @@ PRELOADED_MODULES = (
 # pools, so all of them share it.
 WAKE_SCHEDULER: Any = None  # a multiprocessing Event, made by apply()
 SCHEDULER_PATCHED: Any = None  # set by the patched scheduler loop: it was forked from this server
+SCHEDULER_PID: Any = None  # the pid of the process running the patched loop (a shared Value)
 SCHEDULER_START_SECONDS = 300  # Mage starts its scheduler at once; its first tick preloads ~15 s of imports
 SERVER_PID: int | None = None  # the process apply() ran in: Mage's web server
 # Mage's own functions, kept by apply() before it puts the patched ones in their place
@@ -248,6 +249,7 @@ def say_the_scheduler_is_patched() -> None:
     """Set SCHEDULER_PATCHED: this process runs the patched loop, so it was forked from the patched
     server (a process spawned afresh has no SCHEDULER_PATCHED: it imported this module anew)."""
     if SCHEDULER_PATCHED is not None:
+        SCHEDULER_PID.value = os.getpid()
         SCHEDULER_PATCHED.set()
 
 
@@ -264,15 +266,36 @@ def scheduler_not_patched(patched, timeout: float, start_method: str | None) -> 
     )
 
 
-def watch_the_scheduler(timeout: float = SCHEDULER_START_SECONDS) -> None:
-    """In the server: stop it (exit 3) when its scheduler does not run the patched loop in time."""
+def watch_the_scheduler(timeout: float = SCHEDULER_START_SECONDS, every: float = 30) -> None:
+    """In the server: stop it (exit 3) when its scheduler does not run the patched loop within
+    `timeout` seconds of its start, the first one's and each that Mage starts again later (its
+    auto-restart of a scheduler that died): Mage's scheduler pid, checked every `every` seconds,
+    must become the pid the patched loop wrote."""
     import threading
 
+    from mage_ai.server.scheduler_manager import scheduler_manager
+
+    def refuse(why: str) -> None:
+        print(f'[mage_patches] refused: {why}', file=sys.stderr, flush=True)
+        os._exit(3)
+
     def watch() -> None:
-        why = scheduler_not_patched(SCHEDULER_PATCHED, timeout, multiprocessing.get_start_method(allow_none=True))
-        if why:
-            print(f'[mage_patches] refused: {why}', file=sys.stderr, flush=True)
-            os._exit(3)
+        method = multiprocessing.get_start_method(allow_none=True)
+        if why := scheduler_not_patched(SCHEDULER_PATCHED, timeout, method):
+            refuse(why)
+        print(f'[mage_patches] the scheduler (pid {SCHEDULER_PID.value}) runs the patched loop', flush=True)
+        while True:
+            time.sleep(every)
+            mages = scheduler_manager.get_scheduler_pid()
+            if mages is None or mages == SCHEDULER_PID.value:
+                continue
+            SCHEDULER_PATCHED.clear()  # a scheduler Mage started again: it must say so too
+            if SCHEDULER_PID.value != mages and (
+                why := scheduler_not_patched(
+                    SCHEDULER_PATCHED, timeout, multiprocessing.get_start_method(allow_none=True)
+                )
+            ):
+                refuse(f'(restarted, pid {mages}) {why}')
 
     threading.Thread(target=watch, name='watch_the_scheduler', daemon=True).start()
 
@@ -303,9 +326,10 @@ def apply() -> bool:
     mage_sources.check()  # before anything is patched: a function patched already hashes as ours
     process_queue.ProcessQueue.enqueue = enqueue
     process_queue.poll_job_and_execute = poll_job_and_execute  # start_worker_pool looks it up by name
-    global WAKE_SCHEDULER, SCHEDULER_PATCHED, SERVER_PID, _mages_run_pipeline
+    global WAKE_SCHEDULER, SCHEDULER_PATCHED, SCHEDULER_PID, SERVER_PID, _mages_run_pipeline
     WAKE_SCHEDULER = multiprocessing.get_context('fork').Event()
     SCHEDULER_PATCHED = multiprocessing.get_context('fork').Event()
+    SCHEDULER_PID = multiprocessing.get_context('fork').Value('i', 0)
     SERVER_PID = os.getpid()
     if not switched_off('WAKE_ON_NEW_RUNS'):
         for model in (PipelineRun, PipelineSchedule):  # WAKE_ON_NEW_RUNS=0: as Mage does (make bench-runs)
