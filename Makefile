@@ -53,10 +53,10 @@ test:  ## make lint, then the whole test suite against real servers the tests st
 	@$(PY) scripts/dev/lint.py
 	@$(PYTEST)
 
-test-quick:  ## make lint, then the tests that need no Mage server, containers or browser: run them while editing
-	@scripts/stack/setup.sh --test
-	@$(PY) scripts/dev/lint.py
-	@$(PYTEST) $(QUICK_TESTS)
+test-quick:  ## make lint (sqlfluff if dbt/ changed), then the tests that need no Mage server, containers or browser: run them while editing
+	@started=$$(date +%s); scripts/stack/setup.sh --test && $(PY) scripts/dev/lint.py --sql-if-changed && \
+		$(PYTEST) $(QUICK_TESTS); status=$$?; \
+		echo "[test-quick] $$(( $$(date +%s) - started )) s in all (exit $$status)"; exit $$status
 
 lint:  ## ruff, mypy, the layers' contracts, the pipeline files, sqlfluff on the dbt models (LINT_ARGS=--fix: fix first)
 	@scripts/stack/setup.sh

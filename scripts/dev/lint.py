@@ -13,7 +13,9 @@
                                       dbt's templater connects as dbt compile does, so it gets a
                                       throwaway PostgreSQL and the BigQuery emulator
 
-`--fix` lets ruff fix and format what it can first. The pre-commit hooks run the same commands.
+`--fix` lets ruff fix and format what it can first. `--sql-if-changed` (make test-quick) runs
+sqlfluff only when a file under dbt/ differs from the last commit or its upstream: it is most of
+the lint's time. The pre-commit hooks run the same commands.
 """
 
 from __future__ import annotations
@@ -94,6 +96,24 @@ def sqlfluff(target: str, service: str, settings: dict[str, str], project: Path 
         os.unlink(extra.name)
 
 
+def dbt_changes() -> list[str]:
+    """The files under dbt/ that differ from the last commit (not committed yet, untracked too) or
+    from the branch's upstream when it has one (committed, not pushed); every file when this is
+    not a git checkout (nothing to compare with)."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(['git', *args], cwd=REPO_ROOT, capture_output=True, text=True)
+
+    status = git('status', '--porcelain', '--', 'dbt/')
+    if status.returncode != 0:
+        return ['dbt/ (not a git checkout)']
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    upstream = git('diff', '--name-only', '@{upstream}', '--', 'dbt/')
+    if upstream.returncode == 0:
+        changed += upstream.stdout.splitlines()
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--fix', action='store_true', help='let ruff fix and format what it can first')
@@ -101,7 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         '--no-sql', action='store_true', help='skip sqlfluff (it starts a PostgreSQL and the BigQuery emulator)'
     )
     parser.add_argument('--sql-only', action='store_true', help='sqlfluff only (the pre-commit hook for dbt/)')
+    parser.add_argument(
+        '--sql-if-changed',
+        action='store_true',
+        help="sqlfluff only when dbt/ differs from the commit (or its upstream's): make test-quick's lint",
+    )
     args = parser.parse_args(argv)
+    if args.sql_if_changed:
+        changed = dbt_changes()
+        if changed:
+            print(f'[lint] sqlfluff: {len(changed)} file(s) under dbt/ changed, e.g. {changed[0]}', flush=True)
+        else:
+            print('[lint] skip sqlfluff: nothing under dbt/ changed (make lint and make test run it)', flush=True)
+            args.no_sql = True
     ruff = str(BIN / 'ruff')
     if args.fix:
         subprocess.run([ruff, 'check', '--fix', '.'], cwd=REPO_ROOT)
