@@ -100,3 +100,11 @@ def test_a_run_outside_the_server_sends_no_alert(pg, taxi_env, monkeypatch):
         monkeypatch.setenv('ALERT_WEBHOOK_URL', receiver.url)
         checked = flag_unusual_month(manifest(8, 10), {'pipeline_uuid': 'api_to_postgres'})
         assert checked['findings'] and receiver.posts == []  # `mage run`: flagged and logged, no alert
+
+
+def test_with_fewer_than_three_other_months_it_says_so(pg, taxi_env):
+    for m in (5, 6):
+        audit.write_row(export_row(date(2019, m, 1), 100, 100))
+    checked = flag_unusual_month(manifest(8, 10), {})
+    assert (checked['compared'], checked['why']) == (False, '2 other months of the service loaded, 3 needed')
+    assert checked['neighbours'] == ['2019-05-01', '2019-06-01'] and checked['findings'] == []

@@ -81,18 +81,16 @@ def flag_unusual_month(manifest: Mapping[str, Any], variables: Mapping[str, Any]
         log.warning('%s: not compared with its neighbours: %s: %s', m.month.label, type(e).__name__, e)
         return {**said, 'compared': False, 'why': 'the audit trail cannot be read'}
     neighbours = nearest(this.month, loaded, thresholds.neighbours)
+    said = {**said, 'neighbours': [n.month.isoformat() for n in neighbours]}
+    if len(neighbours) < MIN_NEIGHBOURS:  # a service's first months: nothing to compare with yet
+        why = f'{plural(len(neighbours), "other month")} of the service loaded, {MIN_NEIGHBOURS} needed'
+        log.info('%s: not compared with its neighbours: %s', m.month.label, why)
+        _record(m, variables, None)
+        return {**said, 'compared': False, 'why': why}
     found = findings(this, neighbours, thresholds)
-    said = {**said, 'compared': True, 'neighbours': [n.month.isoformat() for n in neighbours], 'findings': found}
+    said = {**said, 'compared': True, 'findings': found}
     if not found:
-        if len(neighbours) < MIN_NEIGHBOURS:
-            log.info(
-                '%s: not compared: %s of the service loaded, %d needed',
-                m.month.label,
-                plural(len(neighbours), 'other month'),
-                MIN_NEIGHBOURS,
-            )
-        else:
-            log.info('%s is like its neighbours (%s)', m.month.label, ', '.join(f'{n.month:%Y-%m}' for n in neighbours))
+        log.info('%s is like its neighbours (%s)', m.month.label, ', '.join(f'{n.month:%Y-%m}' for n in neighbours))
         _record(m, variables, None)
         return said
     text = (
