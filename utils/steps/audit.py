@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 TABLE = 'load_audit'
 AUDITED = '_written_to_load_audit'  # set on an exception whose failed attempt has its row here
+RAW_TARGET = r'_raw(_taxi_data|_tripdata|/|_partitioned)'  # the target of a cleaning=raw load (a regex)
 STATUSES = ('succeeded', 'failed', 'skipped')  # skipped: the source had not changed since the last load
 
 # column -> (PostgreSQL type, the manifest key it is read from, if any)
@@ -210,5 +211,5 @@ def last_loads(pipeline_uuid: str, service: str, month: date, block: str, limit:
         if cur.fetchone()[0] is None:
             return []
         _ensure_table(cur, schema_name)
-        cur.execute(query, (r'_raw(_taxi_data|_tripdata|/|_partitioned)', pipeline_uuid, service, month, block, limit))
+        cur.execute(query, (RAW_TARGET, pipeline_uuid, service, month, block, limit))
         return [LastLoad(*row) for row in cur.fetchall()]

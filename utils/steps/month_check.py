@@ -31,6 +31,7 @@ from utils.domain.progress import plural
 from utils.domain.unusual_month import MIN_NEIGHBOURS, MonthCounts, Thresholds, findings, nearest
 from utils.sinks.environment import ConfigError, alert_webhook_url, postgres_connection, postgres_schema
 from utils.sinks.postgres_load import check_identifier
+from utils.steps.audit import RAW_TARGET
 from utils.steps.audit import TABLE as AUDIT_TABLE
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ TABLE = 'unusual_months'
 # The month pipelines' exports: their audit rows hold the month's rows read, kept and without zones
 # (the homework's and the BigQuery load's apply other rules or read no source).
 EXPORTS = ('export_taxi_to_postgres', 'export_taxi_to_gcs', 'export_taxi_to_gcs_partitioned')
-RAW_TARGET = r'_raw(_taxi_data|_tripdata|/|_partitioned)'  # a cleaning=raw load's target (audit.py)
 
 
 def loaded_months(service: str) -> list[MonthCounts]:
