@@ -8,6 +8,9 @@ shortcuts, in the same bench run on the same machine.
     ours        the defaults: those packages imported once in the server before it forks
                 (scripts/mage/start_mage.py), the scheduler woken when the server created a run
                 (scripts/mage/mage_patches/)
+    block jobs  ours, with every pipeline's `run_pipeline_in_one_process: false` (Mage's default):
+                each block a job of its own, started by the scheduler's ticks, instead of the
+                whole run in one process
 
 `make up` in a fresh copy of the checkout on free ports (the bundled samples: yellow 2021-01 is
 1,197 rows), then each pipeline of PIPELINES below is triggered --repeat times through its API
@@ -42,7 +45,22 @@ PIPELINES = ('api_to_postgres', 'postgres_marts', 'bigquery_marts')
 MODES = {
     'reference': {'PRELOAD_IMPORTS': '0', 'WAKE_ON_NEW_RUNS': '0'},
     'ours': {'PRELOAD_IMPORTS': '1', 'WAKE_ON_NEW_RUNS': '1'},
+    'block jobs': {'PRELOAD_IMPORTS': '1', 'WAKE_ON_NEW_RUNS': '1'},
 }
+ONE_PROCESS = {'reference': True, 'ours': True, 'block jobs': False}
+
+
+def run_in_one_process(checkout: Path, one: bool) -> None:
+    """Every pipeline of the checkout with `run_pipeline_in_one_process: <one>` (read by the server
+    when a run starts)."""
+    for meta in (checkout / 'pipelines').glob('*/metadata.yaml'):
+        text = meta.read_text()
+        new = text.replace(
+            f'run_pipeline_in_one_process: {str(not one).lower()}', f'run_pipeline_in_one_process: {str(one).lower()}'
+        )
+        if f'run_pipeline_in_one_process: {str(one).lower()}' not in new:
+            raise SystemExit(f'{meta}: no run_pipeline_in_one_process line')
+        meta.write_text(new)
 
 
 def _time(value: str) -> datetime:
@@ -88,6 +106,7 @@ def main() -> int:
     try:
         for mode, settings in MODES.items():
             mode_env = {**env, **settings}
+            run_in_one_process(checkout, ONE_PROCESS[mode])
             started = time.monotonic()
             make(checkout, mode_env, 'up')  # make up's own runs load every month the marts read
             print(f'[bench-runs] {mode}: make up in {time.monotonic() - started:.0f} s', flush=True)
@@ -105,17 +124,15 @@ def main() -> int:
         f'\nA run through the server on the bundled samples (yellow 2021-01, 1,197 rows), medians of {args.repeat}; '
         "wait = created -> started, run = started -> completed (Mage's clock), total = trigger -> completed"
     )
-    print(
-        f'{"pipeline":<16}{"reference wait / run / total":>32}{"ours wait / run / total":>30}'
-        f'{"run ratio":>11}{"total ratio":>13}'
-    )
-    for p in PIPELINES:
-        ref = [median('reference', p, k) for k in ('wait', 'run', 'total')]
-        our = [median('ours', p, k) for k in ('wait', 'run', 'total')]
-        print(
-            f'{p:<16}{" / ".join(f"{v:5.1f}" for v in ref):>32}{" / ".join(f"{v:5.1f}" for v in our):>30}'
-            f'{our[1] / ref[1]:>10.2f}x{our[2] / ref[2]:>12.2f}x'
-        )
+    print(f'{"mode":<12}{"pipeline":<16}{"wait / run / total (s)":>26}{"run ratio":>11}{"total ratio":>13}')
+    for mode in MODES:
+        for p in PIPELINES:
+            ref = [median('reference', p, k) for k in ('wait', 'run', 'total')]
+            got = [median(mode, p, k) for k in ('wait', 'run', 'total')]
+            print(
+                f'{mode:<12}{p:<16}{" / ".join(f"{v:5.1f}" for v in got):>26}'
+                f'{got[1] / ref[1]:>10.2f}x{got[2] / ref[2]:>12.2f}x'
+            )
     out = REPO_ROOT / '.data' / 'bench'
     out.mkdir(parents=True, exist_ok=True)
     (out / 'runs.json').write_text(json.dumps(results, indent=1))

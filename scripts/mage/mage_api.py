@@ -162,6 +162,12 @@ class MageServer(MageSession):
             result.error = self.block_error(run['pipeline_uuid'], run['id'], result.failed_blocks[0])
         return result
 
+    def output_of(self, run_id: int, block_uuid: str) -> dict:
+        """The output of the block `block_uuid` in the run `run_id` (block_output)."""
+        block_runs = self._get(f'pipeline_runs/{run_id}/block_runs')['block_runs']
+        (block_run,) = [b for b in block_runs if b['block_uuid'] == block_uuid]
+        return self.block_output(block_run['id'])
+
     def block_output(self, block_run_id: int) -> dict:
         """A block run's output: our blocks return one manifest (a dict), shown as a one-row table."""
         outputs = self._get(f'block_runs/{block_run_id}/outputs')['outputs']
@@ -185,12 +191,18 @@ class MageServer(MageSession):
     def first_error(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> str:
         """The message of the block's first ERROR record in that run's log (the first red row of
         the run's log list; '' if there is none)."""
+        return next(iter(self.error_records(pipeline_uuid, run_id, block_uuid)), '')
+
+    def error_records(self, pipeline_uuid: str, run_id: int, block_uuid: str) -> list[str]:
+        """The messages of the block's ERROR records in that run's log, in order (the red rows of
+        the run's log list: for a dbt block, dbt's own error lines)."""
+        found = []
         for line in self.block_log(pipeline_uuid, run_id, block_uuid).splitlines():
             _, _, text = line.partition(' ')  # '<time> {"level": ..., "message": ...}'
             record = json.loads(text) if text.startswith('{') else {}
             if record.get('level') == 'ERROR':
-                return record.get('message', '')
-        return ''
+                found.append(record.get('message', ''))
+        return found
 
     def run_at_once(self, pipeline_uuid: str, name: str, variables: dict[str, Any] | None = None) -> dict:
         """What the UI's Triggers > Run@once sends: an @once time trigger that starts now (a minute

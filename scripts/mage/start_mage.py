@@ -13,7 +13,7 @@ REQUIRE_USER_AUTHENTICATION is on AND no user can log in with Mage's well-known 
 MIN_PASSWORD_LENGTH characters; in an existing one, no user may still have `admin` (checked as
 Mage checks a login). With neither set nor a user yet, it generates the owner's password, saves
 it in the project's .env (mode 0600) and says where. Then it runs `mage start` in this same
-process, after fixing two races of Mage's process queue (scripts/mage/mage_patches/).
+process, after fixing three races of Mage's process queue (scripts/mage/mage_patches/).
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ class BadInput(ValueError):
 
 def month_pipelines() -> list[str]:
     """The pipelines that take one month per run: those with the variables service, year, month.
-    The loads load it; the marts (*_marts) refresh it, from what its load wrote (a backfill's
-    run gets its month in its variables: scripts/mage/mage_patches/run_labels.py)."""
+    The loads load it; the marts (*_marts) refresh it, from what its load wrote: each run the
+    month of its date (utils/steps/run_month.py)."""
     found = []
     for meta in sorted((REPO_ROOT / 'pipelines').glob('*/metadata.yaml')):
         variables = yaml.safe_load(meta.read_text()).get('variables') or {}

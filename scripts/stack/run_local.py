@@ -27,7 +27,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.mage.mage_api import MageServer  # noqa: E402
+from scripts.mage.mage_api import MageServer, RunResult  # noqa: E402
 from scripts.mage.mage_session import MageRunError  # noqa: E402
 from scripts.mage.mage_version import mage_version_problem  # noqa: E402
 from scripts.mage.start_mage import check_exposure, is_loopback, owner_email  # noqa: E402
@@ -150,6 +150,8 @@ def up(detach: bool) -> int:
         for result in (load, *refresh):
             started_by = f' (started by {pipeline_uuid} run {load.run_id})' if result is not load else ''
             say(('OK   ' if result.ok else 'FAIL ') + result.describe() + started_by)
+            for line in [] if result.ok else why_failed(mage, result):
+                say(f'       {line}')
             failed += not result.ok
     if failed:
         say(f'{failed} run(s) failed: open the run in the UI for the block logs')
@@ -167,6 +169,16 @@ def up(detach: bool) -> int:
     finally:
         down()
     return 1 if failed else 0
+
+
+def why_failed(mage: MageServer, result: RunResult, most: int = 20) -> list[str]:
+    """A failed run's reason on the terminal: its failed block's ERROR records (for a dbt block,
+    dbt's own error lines), else the block's last exception line."""
+    if not result.failed_blocks:
+        return []
+    errors = mage.error_records(result.pipeline_uuid, result.run_id, result.failed_blocks[0])
+    lines = [line for record in errors for line in record.strip().splitlines() if line.strip()]
+    return lines[:most] or [result.error or '']
 
 
 def _outside(pg: Postgres) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, query
 
+from scripts.stack.run_local import why_failed
+
 pytestmark = pytest.mark.mage
 YELLOW = {'service': 'yellow', 'year': 2021, 'month': 1}
 DBT = Path(sys.executable).with_name('dbt')
@@ -39,6 +41,7 @@ def test_a_failing_dbt_test_fails_the_run_naming_the_test_and_the_model(stack, d
     assert 'Got 1 result, configured to fail if != 0' in log, log[-3000:]  # zone 48: one failing row
     first = mage.first_error('postgres_marts', run_id, 'build_postgres_marts')  # the log list's first red row
     assert first == 'dbt test dim_zones_has_every_trip_zone fail: Got 1 result, configured to fail if != 0', first
+    assert why_failed(mage, failed)[0] == first  # what `make up` prints under a FAIL line
     assert query(db, 'SELECT block, status, error FROM ny_taxi.load_audit WHERE run_id = %s', (run_id,)) == [
         ('build_postgres_marts', 'failed', first)
     ]
@@ -98,20 +101,20 @@ def test_a_load_refreshes_its_month_s_marts_and_a_failed_refresh_is_not_the_load
 
 
 def test_make_backfill_refreshes_the_marts_of_each_month_of_its_range(stack, db):
-    """`make backfill PIPELINE=postgres_marts`: each run refreshes the month of its date (not the
-    pipeline's default, yellow 2021-01), as its variables now say (scripts/mage/mage_patches/run_labels.py):
-    green 2020-10, which `make up` loaded."""
+    """`make backfill PIPELINE=postgres_marts`: each run refreshes the month of its date, green
+    2020-10 (which `make up` loaded), not the pipeline's default, yellow 2021-01. Mage keeps no
+    month in a backfill run's variables (it merges the defaults under them, and passes those to a
+    dbt block as --vars); check_source_month asks run_month for the run's month and the dbt block's
+    content hands its dbt_vars to dbt."""
     with db.cursor() as cur:
         cur.execute("DELETE FROM ny_taxi.fact_trips WHERE service_type = 'Green' AND source_month = '2020-10-01'")
     done = stack.make('backfill', PIPELINE='postgres_marts', SERVICE='green', FROM='2020-10', TO='2020-10')
     assert done.returncode == 0, done.stdout + done.stderr
     backfill_id = int(re.search(r'postgres_marts backfill (\d+) ', done.stdout).group(1))
     (run,) = stack.mage.backfill_runs(backfill_id)
-    assert {k: run['variables'][k] for k in ('service', 'year', 'month')} == {
-        'service': 'green',
-        'year': 2020,
-        'month': 10,
-    }
+    assert run['variables']['service'] == 'green' and 'year' not in run['variables'] and 'month' not in run['variables']
+    checked = stack.mage.output_of(run['id'], 'check_source_month')
+    assert json.loads(checked['dbt_vars']) == {'service': 'green', 'year': 2020, 'month': 10}, checked
     assert run['pipeline_schedule_name'].endswith(' · green 2020-10')
     log = stack.mage.block_log('postgres_marts', run['id'], 'report_mart_refresh')
     assert 'green 2020-10: ' in log and ' trips in fact_trips' in log, log[-2000:]

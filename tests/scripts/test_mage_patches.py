@@ -1,9 +1,10 @@
-"""scripts/mage/mage_patches/: the two races of mage-ai 0.9.80's process queue, on its real classes."""
+"""scripts/mage/mage_patches/: the three races of mage-ai 0.9.80's process queue, on its real classes."""
 
 import multiprocessing as mp
 import os
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -76,6 +77,43 @@ def test_enqueue_records_the_job_before_it_is_on_the_queue(mage_db):
     queue.queue = RecordingQueue(queue.job_dict)
     mage_patches.enqueue(queue, 'job_fixed', touch, '/dev/null')
     assert queue.queue.seen == ['queued']
+
+
+def test_a_job_a_worker_took_and_has_not_yet_marked_still_exists(mage_db, monkeypatch):
+    """The state between a Worker's queue.get() and its pid in the job dict, made for real: the job
+    is enqueued on Mage's own ProcessQueue (a real mp.Queue and Manager dict) and taken off the
+    queue as Mage's Worker.run takes it. Mage's has_job says the job does not exist, so the
+    scheduler starts the run again, and clean_up_jobs drops its entry; the patched has_job
+    counts it, and clean_up_jobs keeps it."""
+    from mage_ai.orchestration.queue.config import QueueConfig
+    from mage_ai.orchestration.queue.process_queue import ProcessQueue, QueueStatus
+
+    mages_has_job = ProcessQueue.__dict__['has_job']
+    assert mages_has_job is not mage_patches.has_job
+    queue = ProcessQueue(QueueConfig())
+    queue.status = QueueStatus.ACTIVE
+    queue.is_worker_pool_alive = lambda: True  # no pool: the test takes the job as a Worker does
+    try:
+        mage_patches.enqueue(queue, 'pipeline_run_2', touch, '/dev/null')
+        assert queue.queue.get(timeout=10)[0] == 'pipeline_run_2'  # Worker.run: get(), then its pid
+        assert queue.job_dict['pipeline_run_2'] == 'queued' and queue.queue.empty()
+
+        assert queue.has_job('pipeline_run_2') is False  # Mage's, the fault for real: "start it again"
+        queue.clean_up_jobs()
+        assert 'pipeline_run_2' not in queue.job_dict  # and Mage's clean-up drops the entry
+
+        queue.job_dict['pipeline_run_2'] = 'queued'
+        monkeypatch.setattr(ProcessQueue, 'has_job', mage_patches.has_job)
+        assert queue.has_job('pipeline_run_2') is True
+        queue.clean_up_jobs()
+        assert queue.job_dict['pipeline_run_2'] == 'queued'  # kept, for the Worker to mark
+        queue.job_dict['pipeline_run_2'] = os.getpid()  # the Worker's pid, a live process
+        assert queue.has_job('pipeline_run_2') is True
+        queue.job_dict['pipeline_run_2'] = 'completed'
+        queue.clean_up_jobs()
+        assert 'pipeline_run_2' not in queue.job_dict  # a finished job is cleaned up as before
+    finally:
+        queue.mp_manager.shutdown()
 
 
 def test_only_the_pinned_version_is_patched():
@@ -182,8 +220,11 @@ def test_the_mage_code_the_patches_replace_or_wrap_is_the_code_they_were_written
     as mage_sources.py has it (apply() compares the same before it patches anything)."""
     from scripts.mage.mage_patches import mage_sources
 
-    assert len(mage_sources.CHECKED) == 15
     assert mage_sources.changed() == []
+    architecture = (Path(__file__).parents[2] / 'docs' / 'architecture.md').read_text()
+    assert f'each of the {len(mage_sources.CHECKED)} Mage functions' in ' '.join(
+        architecture.split()
+    )  # the docs' count
 
 
 def test_a_changed_or_missing_mage_function_is_named_and_refused():

@@ -4,7 +4,8 @@ dbt/taxi_marts (one copy of each model for both warehouses), run by the dbt bloc
     load_taxi_zones           <NYC_TLC_BASE_URL>/misc/taxi_zone_lookup.csv, checked (utils/domain/zones.py)
     export_zones_to_postgres  \\ the checked lookup -> taxi_zone_lookup, replaced whole, atomically:
     export_zones_to_bigquery  /  the dbt source of dim_zones
-    check_source_month        the run's service/year/month checked, its trips table found
+    check_source_month        the run's month (run_month: a backfill's, that of its date) checked, its
+                              trips table found; its dbt_vars are the dbt block's --vars
     build_<pipeline>          (dbt build) dim_zones and the service's fact table (fact_trips for
                               yellow and green, then int_monthly_zone_revenue and the marts;
                               fact_fhv_trips for fhv), then their tests, for the run's source month
@@ -19,6 +20,7 @@ pipeline (WAREHOUSES).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -42,6 +44,7 @@ from utils.sinks.environment import (
 from utils.sinks.month_lock import locked
 from utils.sinks.postgres_load import check_identifier, comment_columns, replace_table, table_name
 from utils.steps.run_files import run_dir, writing_in
+from utils.steps.run_month import month_of_run
 from utils.steps.taxi_pipeline import Manifest, timed
 
 log = logging.getLogger(__name__)
@@ -247,9 +250,13 @@ def export_zones(manifest: Manifest, pipeline_uuid: str) -> Manifest:
 
 
 def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifest:
-    """The source month to refresh (service, year, month), checked, and its trips table found:
-    bad variables or a month never loaded fail here, naming them, before dbt starts."""
-    month = TaxiMonth.from_vars(variables)
+    """The source month to refresh, checked, and its trips table found: bad variables or a month
+    never loaded fail here, naming them, before dbt starts. The month is the run's
+    (run_month.month_of_run: a backfill's run refreshes the month of its date, any other run the
+    variables' service, year and month); `dbt_vars` hands it to the dbt block, whose content reads
+    it with Mage's block_output (dbts/build_*_marts.yaml)."""
+    month = month_of_run(variables, quiet=True)
+    log.info('check_source_month: refreshing the marts of %s', month.label)
     if month.service not in MART_SERVICES:
         raise ValueError(
             f'the marts (fact_trips, fact_fhv_trips, dm_monthly_zone_revenue) are built from '
@@ -262,7 +269,8 @@ def check_source_month(zones: Manifest, variables: Mapping[str, Any]) -> Manifes
         raise LookupError(
             f'{source} does not exist: load {month.service} {month.first_day:%Y-%m} with {where.loaded_by} first'
         )
-    return {**zones, **month.to_dict(), 'source_table': source}
+    dbt_vars = {'service': month.service, 'year': month.year, 'month': month.month}
+    return {**zones, **month.to_dict(), 'source_table': source, 'dbt_vars': json.dumps(dbt_vars)}
 
 
 def report_refresh(manifest: Manifest, pipeline_uuid: str) -> Manifest:

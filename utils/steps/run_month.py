@@ -145,8 +145,8 @@ def year_and_month(variables: Mapping[str, Any], started_by: str | None, executi
     module's docstring: a run started by 'backfill', 'schedule' or 'date' (a date given by hand)
     loads the month of its execution_date (the variable, unless given), a schedule's
     `source_lag_months` before it; any other run the variables' `year` and `month`, as they are
-    (TaxiMonth.from_vars checks them). month_of_run, label_of_run, the backfill runs' variables
-    (scripts/mage/mage_patches/run_labels.py) and a failed run's audit row all ask here."""
+    (TaxiMonth.from_vars checks them). month_of_run (the loads, the marts'
+    check_source_month), label_of_run and a failed run's audit row all ask here."""
     if started_by in ('backfill', 'schedule', 'date'):
         day = parse_execution_date(variables.get('execution_date') if execution_date is None else execution_date)
         return months_before(day, source_lag_months(variables) if started_by == 'schedule' else 0)

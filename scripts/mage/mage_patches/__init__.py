@@ -1,5 +1,5 @@
-"""What reaches into mage-ai 0.9.80's internals: two races in its local process queue that leave
-a triggered run "running" forever, and one delay of its scheduler, fixed here;
+"""What reaches into mage-ai 0.9.80's internals: races in its local process queue that leave a
+triggered run "running" forever or run it twice at once, and one delay of its scheduler, fixed here;
 scripts/mage/start_mage.py applies them in the server process before Mage starts (its scheduler and
 worker pools are forked from it, so they run the fixed code).
 
@@ -16,6 +16,16 @@ Both were seen on this project's 2-core machine under load (`make up` hung, mage
    starts Workers while the queue still looks non-empty, so a job that was just put gets two:
    one runs it, the other waits in queue.get() for good (for the next job). Fixed: one Worker
    per poll (every 0.2 s), by when the one before has taken its job.
+
+2b. ProcessQueue.has_job counts a QUEUED job only while the queue looks non-empty. A Worker
+   takes the job off the queue, THEN records its pid in the job dict; in between the job is
+   QUEUED with an empty queue, and has_job says it does not exist. The scheduler's tick then
+   (a) starts the run again ("Start a process for PipelineRun 2" twice in mage.log: two processes
+   ran the same run's dbt block at once, one failing with `relation "dim_zones" already exists`),
+   or (b) its clean_up_jobs deletes the entry, possibly just after the Worker wrote its pid, which
+   has the same effect at the next tick. Seen here in 1 of 14 `make up`s under load, and in a full
+   test run. Fixed: a QUEUED job exists (has_job_queued_or_taken); it is on the queue, or a
+   Worker has it and is recording its pid.
 
 And two delays, shortened the way Mage itself does it in its other executor mode:
 
@@ -91,6 +101,8 @@ import sys
 import time
 from typing import Any
 
+import psutil
+
 from . import dashboards, failures, mage_sources, run_labels
 from .editor import write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
@@ -150,6 +162,31 @@ def enqueue(self, job_id: str, target, *args, **kwargs) -> None:
     self.queue.put([job_id, target, args, kwargs])
     if not self.is_worker_pool_alive():
         self.start_worker_pool()
+
+
+def has_job(self, job_id: str, logger=None, logging_tags: dict | None = None) -> bool:
+    """ProcessQueue.has_job of 0.9.80, a QUEUED job counted whether or not the queue looks empty
+    (2b above): one a Worker took off the queue and is recording its pid is not a lost job."""
+    from mage_ai.orchestration.queue.process_queue import JobStatus
+
+    if self.redis_client:
+        job_client_id = self.redis_client.get(job_id)
+        if not job_client_id:
+            return False
+        if job_client_id != self.client_id and self.redis_client.get(job_client_id):
+            return True
+    job = self.job_dict.get(job_id)
+    if job is None:
+        return False
+    if job == JobStatus.QUEUED:
+        return True
+    if isinstance(job, int):
+        if psutil.pid_exists(job):
+            return True
+        if logger is not None:
+            logger.info(f'Process {job} is dead for job {job_id}', **(logging_tags or {}))
+        return False
+    return False
 
 
 def poll_job_and_execute(
@@ -325,6 +362,7 @@ def apply() -> bool:
         return False
     mage_sources.check()  # before anything is patched: a function patched already hashes as ours
     process_queue.ProcessQueue.enqueue = enqueue
+    process_queue.ProcessQueue.has_job = has_job
     process_queue.poll_job_and_execute = poll_job_and_execute  # start_worker_pool looks it up by name
     global WAKE_SCHEDULER, SCHEDULER_PATCHED, SCHEDULER_PID, SERVER_PID, _mages_run_pipeline
     WAKE_SCHEDULER = multiprocessing.get_context('fork').Event()

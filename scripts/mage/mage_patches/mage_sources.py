@@ -17,9 +17,10 @@ from typing import Any
 
 # 'module:qualified name' -> the first 16 hex digits of the sha256 of its source (mage-ai 0.9.80)
 CHECKED: dict[str, str] = {
-    # __init__.py: the process queue's two races, the scheduler's delays
+    # __init__.py: the process queue's three races, the scheduler's delays
     'mage_ai.orchestration.queue.process_queue:ProcessQueue.enqueue': 'd4bdadb93d7d59e1',
     'mage_ai.orchestration.queue.process_queue:poll_job_and_execute': '0be8f52d6d9b653b',
+    'mage_ai.orchestration.queue.process_queue:ProcessQueue.has_job': '256fb39342e81a35',
     'mage_ai.orchestration.pipeline_scheduler_original:run_pipeline': '8feeeafa69d108a0',
     'mage_ai.orchestration.triggers.loop_time_trigger:LoopTimeTrigger.start': '1960125cfe8bd55a',
     'mage_ai.orchestration.db.models.schedules:PipelineRun.create': 'b8b76156e03d6795',

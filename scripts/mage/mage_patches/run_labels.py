@@ -11,13 +11,6 @@ trigger itself keeps its name.
 And a Run@once trigger (the UI's Triggers > Run@once) is switched off when its run ends, failed
 too: Mage switches it off only when its run completed, so each failed Run@once left an active
 trigger behind, with a random name.
-
-And a backfill's run of a pipeline that takes a month (`year` and `month` among its variables)
-carries that month in its variables: the month of its execution date. Mage merges the
-pipeline's defaults into every run, so each run of a backfill over 2020-12..2021-02 said
-`year 2021, month 1`; the month pipelines load the month of the date all the same
-(utils/steps/run_month.py), and the marts' dbt blocks, which read the month from the run's
-variables, now refresh the backfill's months too (`make backfill PIPELINE=postgres_marts`).
 """
 
 from __future__ import annotations
@@ -29,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from utils.steps.run_month import label_of_run, started_by_of, year_and_month
+from utils.steps.run_month import label_of_run, started_by_of
 
 SEPARATOR = ' · '
 
@@ -82,29 +75,6 @@ def interpolate_with_label(self, text, pipeline, pipeline_run, *args, **kwargs):
     return text
 
 
-def with_the_month_of_its_date(pipeline_uuid: str, variables: dict[str, Any], execution_date: Any) -> dict[str, Any]:
-    """A backfill run's variables with `year` and `month` of its execution date, for a pipeline
-    whose variables have both (the others' are left as they are)."""
-    if not {'year', 'month'} <= {*pipeline_defaults(pipeline_uuid), *variables}:
-        return variables
-    year, month = year_and_month(variables, 'backfill', execution_date)
-    return {**variables, 'year': year, 'month': month}
-
-
-def backfill_run_create(mages_create):
-    """PipelineRun.create, a backfill's run given its month (with_the_month_of_its_date) before
-    it is written: the scheduler may take it up at once."""
-
-    def create(cls, *args, **kwargs):
-        if kwargs.get('backfill_id') is not None and kwargs.get('execution_date') is not None:
-            kwargs['variables'] = with_the_month_of_its_date(
-                kwargs.get('pipeline_uuid') or '', dict(kwargs.get('variables') or {}), kwargs['execution_date']
-            )
-        return mages_create(cls, *args, **kwargs)
-
-    return create
-
-
 def switch_off_once_trigger_after_failure(self, *args, **kwargs):
     """Mage's on_pipeline_run_failure, then the run's Run@once trigger switched off."""
     from mage_ai.orchestration.db.models.schedules import ScheduleStatus
@@ -131,7 +101,6 @@ def apply() -> None:
 
     global _mages_interpolate, _mages_on_failure
     PipelineRun.pipeline_schedule_name = property(schedule_name_with_label)
-    PipelineRun.create = classmethod(backfill_run_create(PipelineRun.__dict__['create'].__func__))
     _mages_interpolate = NotificationSender._NotificationSender__interpolate_vars
     NotificationSender._NotificationSender__interpolate_vars = interpolate_with_label
     scheduler = pipeline_scheduler_original.PipelineScheduler
