@@ -68,7 +68,7 @@ bench: setup  ## our pipeline vs psql \copy vs the course's way (BENCH_ARGS='--r
 	@$(PY) scripts/bench/marts_refresh.py
 	@$(PY) scripts/bench/server_runs.py
 
-bench-runs: setup  ## a run through the Mage server, trigger to end: Mage as it comes vs our preloaded imports and woken scheduler
+bench-runs: setup  ## a run through the Mage server, trigger to end: Mage as it comes vs our preloaded imports and woken scheduler vs each block a job (run_pipeline_in_one_process: false)
 	@$(PY) scripts/bench/server_runs.py
 
 bench-bigquery: setup  ## replacing one month in a BigQuery table of 1 vs 12 months (emulator)
