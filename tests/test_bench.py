@@ -3,10 +3,12 @@ from `make bench` on a quiet machine). It checks itself that every way loads the
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 from conftest import REPO, open_tmp_dir
 
 pytestmark = pytest.mark.mage
@@ -99,17 +101,30 @@ def test_the_mart_refresh_benchmark_runs():
 def test_the_server_run_benchmark_runs():
     """make bench-runs' small version: `make up` with Mage as it comes, then with the project's
     preloaded imports and woken scheduler, one run of each pipeline through the API trigger in
-    each (the script fails if a run does not complete)."""
+    each (the script fails if a run does not complete). Its third mode, each block a job, is the
+    second with the pipeline files changed (the test below)."""
     done = subprocess.run(
-        [sys.executable, str(REPO / 'scripts' / 'bench' / 'server_runs.py'), '--repeat', '1'],
+        [sys.executable, str(REPO / 'scripts' / 'bench' / 'server_runs.py'), '--repeat', '1', '--modes', 'ours'],
         capture_output=True,
         text=True,
         timeout=1800,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for pipeline in ('api_to_postgres', 'postgres_marts', 'bigquery_marts'):
-        assert re.search(
-            rf'^{pipeline} +[\d.]+ / +[\d.]+ / +[\d.]+ +[\d.]+ / +[\d.]+ / +[\d.]+ +[\d.]+x +[\d.]+x$',
-            done.stdout,
-            re.M,
-        ), done.stdout
+    for mode in ('reference', 'ours'):
+        for pipeline in ('api_to_postgres', 'postgres_marts', 'bigquery_marts'):
+            assert re.search(
+                rf'^{mode} +{pipeline} +[\d.]+ / +[\d.]+ / +[\d.]+ +[\d.]+x +[\d.]+x$', done.stdout, re.M
+            ), done.stdout
+    assert 'block jobs' not in done.stdout
+
+
+def test_the_block_jobs_mode_turns_every_pipeline_s_one_process_run_off_and_on(tmp_path):
+    from scripts.bench.server_runs import run_in_one_process
+
+    shutil.copytree(REPO / 'pipelines', tmp_path / 'pipelines')
+    metadata = sorted((tmp_path / 'pipelines').glob('*/metadata.yaml'))
+    assert len(metadata) == len(list((REPO / 'pipelines').glob('*/metadata.yaml'))) >= 7
+    run_in_one_process(tmp_path, False)
+    assert all(yaml.safe_load(m.read_text())['run_pipeline_in_one_process'] is False for m in metadata)
+    run_in_one_process(tmp_path, True)
+    assert [m.read_text() for m in metadata] == [(REPO / m.relative_to(tmp_path)).read_text() for m in metadata]

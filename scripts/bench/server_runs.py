@@ -98,13 +98,20 @@ def measure(mage: MageServer, pipeline: str, repeat: int) -> list[dict[str, floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--repeat', type=int, default=3, help='runs of each pipeline in each mode')
+    parser.add_argument(
+        '--modes', default=','.join(MODES), help=f'the modes to measure, of {", ".join(MODES)} (reference always)'
+    )
     args = parser.parse_args()
+    wanted = {'reference', *(m.strip() for m in args.modes.split(',') if m.strip())}
+    if unknown := wanted - set(MODES):
+        parser.error(f'--modes: no mode {", ".join(sorted(unknown))} (the modes: {", ".join(MODES)})')
+    modes = {mode: settings for mode, settings in MODES.items() if mode in wanted}
     checkout = private_checkout('bench-runs-')
     private = checkout.parent
     env = private_stack_env()
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     try:
-        for mode, settings in MODES.items():
+        for mode, settings in modes.items():
             mode_env = {**env, **settings}
             run_in_one_process(checkout, ONE_PROCESS[mode])
             started = time.monotonic()
@@ -125,7 +132,7 @@ def main() -> int:
         "wait = created -> started, run = started -> completed (Mage's clock), total = trigger -> completed"
     )
     print(f'{"mode":<12}{"pipeline":<16}{"wait / run / total (s)":>26}{"run ratio":>11}{"total ratio":>13}')
-    for mode in MODES:
+    for mode in modes:
         for p in PIPELINES:
             ref = [median('reference', p, k) for k in ('wait', 'run', 'total')]
             got = [median(mode, p, k) for k in ('wait', 'run', 'total')]

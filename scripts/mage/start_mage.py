@@ -19,9 +19,11 @@ process, after fixing three races of Mage's process queue (scripts/mage/mage_pat
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import ipaddress
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -286,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     from mage_patches.mage_sources import MageCodeChanged
 
     use_project(project)
+    # `kill -USR1 <pid>` of the server or of any process it forked (the scheduler, a run) writes
+    # where each of its threads is to mage.log, and the process goes on: how a run that hangs is
+    # looked into (docs/troubleshooting.md; tests/pipelines/test_sensors.py does it on a timeout).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         apply()
     except MageCodeChanged as e:

@@ -8,6 +8,7 @@ serve are SYNTHETIC (the project's generator), in the stack's copy of samples/ o
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 
 import pytest
@@ -98,12 +99,49 @@ def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
         blocks = {
             b['block_uuid']: b['status'] for b in stack.mage._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
         }
+        stacks = where_each_mage_process_is(stack)
         mage_log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace')[-4000:]
         raise AssertionError(
             f'{e}: the run is {this["status"]}, its blocks {blocks}; runs of {pipeline} not done: {others}; '
-            f'the end of mage.log:\n{mage_log}'
+            f'the end of mage.log:\n{mage_log}\n--- where each Mage process was:\n{stacks}'
         ) from None
     return run
+
+
+def where_each_mage_process_is(stack) -> str:
+    """SIGUSR1 to every process of the stack's Mage server (itself, its scheduler, the runs it
+    forked): each writes its threads' stacks to mage.log and goes on (scripts/mage/start_mage.py).
+    Returns what they wrote."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    log = stack.checkout / '.data' / 'logs' / 'mage.log'
+    start = log.stat().st_size
+    for pid in stack.pids():
+        try:
+            if any('start_mage.py' in part for part in psutil.Process(pid).cmdline()):
+                os.kill(pid, signal.SIGUSR1)
+        except (psutil.Error, OSError):
+            continue
+    time.sleep(3)
+    with open(log, errors='replace') as f:
+        f.seek(start)
+        written = f.read()
+    return '\n'.join(line for line in written.splitlines() if not line.startswith('INFO:'))[-12000:]
+
+
+def test_a_mage_process_sent_sigusr1_says_where_it_is_and_goes_on(stack):
+    """What waiting_run does when a run does not come up: every Mage process writes its threads'
+    stacks to mage.log, and the server still answers."""
+    written = where_each_mage_process_is(stack)
+    assert re.search(r'^(Thread 0x[0-9a-f]+|Current thread 0x[0-9a-f]+) \(most recent call first\):$', written, re.M), (
+        written[-2000:]
+    )
+    assert 'File "' in written
+    assert stack.mage.ready()
 
 
 def test_a_fresh_make_up_has_the_monthly_schedules_off_and_no_run_that_can_only_fail(stack):

@@ -4,8 +4,9 @@ Alerts are Mage's own (notification_config in metadata.yaml): the failure messag
 {stacktrace} is the failed block run's `metrics['error']['message']` in Mage's database. Mage
 0.9.80 records that only for a block that runs in a process of its own; these pipelines run all
 their blocks in one process (`run_pipeline_in_one_process`), where it records nothing and the
-alert would say only which block failed. So a failing load step records its error there itself:
-the exception line plus its notes, which name the service, the month and the work files.
+alert would say only which block failed. So utils/steps/failures.py, which the server calls for
+every failed block, records it there once: `<block> failed: <why>`, the why naming the service,
+the month and the work files.
 """
 
 from __future__ import annotations

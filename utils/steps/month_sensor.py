@@ -142,17 +142,12 @@ def _waits(variables: Mapping[str, Any]) -> bool:
 
 
 def _sensor(wait: Callable[[Mapping[str, Any], Patience], None]) -> Callable[[Mapping[str, Any]], bool]:
-    """A sensor block's body: wait only in a scheduled run; an error goes on the alert too."""
+    """A sensor block's body: wait only in a scheduled run (an error goes on the alert as every
+    failed block's does: utils/steps/failures.py)."""
 
     def sensor(variables: Mapping[str, Any]) -> bool:
-        from utils.steps.alerts import record_block_error
-
-        try:
-            if _waits(variables):
-                wait(variables, Patience.from_vars(variables))
-        except Exception as e:
-            record_block_error(variables, e)
-            raise
+        if _waits(variables):
+            wait(variables, Patience.from_vars(variables))
         return True
 
     return sensor

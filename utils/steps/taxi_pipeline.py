@@ -44,7 +44,6 @@ from utils.sinks.environment import (
 from utils.sinks.month_lock import month_locked
 from utils.sinks.postgres_load import count_month, replace_month, table_name
 from utils.steps import audit
-from utils.steps.alerts import record_block_error
 from utils.steps.run_files import run_dir, writing_in
 from utils.steps.run_month import month_of_run
 from utils.steps.unchanged import check_target, unchanged_month
@@ -80,7 +79,7 @@ def load_attempt(
     """One attempt of a block that reads the source or loads a target: an audit row
     (utils/steps/audit.py) either way, a line saying what it did when it succeeds, and when it fails,
     an error that names the month and the run's work files (they stay for Mage's retry of the
-    run's failed blocks), recorded for the run's alert (utils/steps/alerts.py). The body sets
+    run's failed blocks), which the run's alert shows (utils/steps/failures.py). The body sets
     the attempt's `result`."""
     month = manifest.month
     started = time.perf_counter()
@@ -94,8 +93,7 @@ def load_attempt(
                 if manifest.work_dir
                 else ''
             )
-            add_note(e, f'{block} failed for {month.label}{kept}')
-            record_block_error(run or {}, e)
+            add_note(e, f'{block} failed for {month.label}{kept}')  # failures.block_failed puts it on the alert
             raise
         finally:
             if attempt.result is not None:  # the audit row's counts
