@@ -23,9 +23,9 @@ Both were seen on this project's 2-core machine under load (`make up` hung, mage
    (a) starts the run again ("Start a process for PipelineRun 2" twice in mage.log: two processes
    ran the same run's dbt block at once, one failing with `relation "dim_zones" already exists`),
    or (b) its clean_up_jobs deletes the entry, possibly just after the Worker wrote its pid, which
-   has the same effect at the next tick. Seen here in 1 of 14 `make up`s under load, and in a full
-   test run. Fixed: a QUEUED job exists (has_job_queued_or_taken); it is on the queue, or a
-   Worker has it and is recording its pid.
+   has the same effect at the next tick. Seen here in 1 of 14 `make up`s under load (mage.log
+   kept), and by its symptom in a full test run. Fixed: a QUEUED job exists (has_job below); it
+   is on the queue, or a Worker has it and is recording its pid.
 
 And two delays, shortened the way Mage itself does it in its other executor mode:
 
