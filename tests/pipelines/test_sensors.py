@@ -8,9 +8,13 @@ serve are SYNTHETIC (the project's generator), in the stack's copy of samples/ o
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from datetime import date, datetime, timezone
 
+import psutil
 import pytest
 from conftest import query
 
@@ -112,12 +116,6 @@ def where_each_mage_process_is(stack) -> str:
     """SIGUSR1 to every process of the stack's Mage server (itself, its scheduler, the runs it
     forked): each writes its threads' stacks to mage.log and goes on (scripts/mage/start_mage.py).
     Returns what they wrote."""
-    import os
-    import signal
-    import time
-
-    import psutil
-
     log = stack.checkout / '.data' / 'logs' / 'mage.log'
     start = log.stat().st_size
     for pid in stack.pids():

@@ -12,27 +12,21 @@ the month and the work files.
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def error_text(error: BaseException) -> str:
-    """'ConfigError: cannot connect ...' and the notes added on the way up, one per line."""
-    return ''.join(traceback.format_exception_only(error)).strip()
-
-
-def record_block_error(run: Mapping[str, Any], error: BaseException, line: str | None = None) -> None:
-    """Put the error (or `line`, the one utils/steps/failures.py logs first) on the block run Mage
-    alerts from; nothing outside a server-triggered run."""
+def record_block_error(run: Mapping[str, Any], error: BaseException, line: str) -> None:
+    """Put `line` (the one utils/steps/failures.py logs first) and the error's type on the block run
+    Mage alerts from; nothing outside a server-triggered run."""
     run_id, block_uuid = run.get('pipeline_run_id'), run.get('block_uuid')
     if run_id is None or not block_uuid:
         return
     try:
         from utils.mage_runs import record_block_error as record_in_mage
 
-        record_in_mage(int(run_id), block_uuid, type(error).__name__, line or error_text(error))
+        record_in_mage(int(run_id), block_uuid, type(error).__name__, line)
     except Exception as e:  # noqa: BLE001 - the alert then says less; the run's own error stands
         log.warning('could not record the error of %s for the alert: %s: %s', block_uuid, type(e).__name__, e)
