@@ -40,8 +40,9 @@ gcp-setup: setup  ## create (if missing) the bucket and the BigQuery dataset in 
 # What needs no Mage server, no container engine and no browser (a throwaway PostgreSQL and the
 # emulators start in seconds): what to run while editing.
 QUICK_TESTS := tests/utils tests/blocks tests/test_project.py tests/test_compose_file.py tests/test_docs.py tests/scripts/test_start_mage.py tests/scripts/test_pipeline_files.py \
-	tests/scripts/test_mage_patches.py tests/scripts/test_check_layers.py tests/scripts/test_lint_workflow.py \
-	tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
+	tests/scripts/test_mage_patches.py tests/scripts/test_check_layers.py tests/scripts/test_lint_workflow.py
+# ... and, as its sqlfluff, only when something under dbt/ changed (make test always runs it):
+QUICK_TESTS_IF_DBT_CHANGED := tests/pipelines/test_dbt_marts.py::test_the_gcp_target_compiles_with_no_network
 
 # Two pytest-xdist workers: most tests wait on servers, and the groups that share a server stay on
 # one worker (tests/support/worker_groups.py). TEST_WORKERS=0 runs everything in this process.
@@ -53,9 +54,9 @@ test:  ## make lint, then the whole test suite against real servers the tests st
 	@$(PY) scripts/dev/lint.py
 	@$(PYTEST)
 
-test-quick:  ## make lint (sqlfluff if dbt/ changed), then the tests that need no Mage server, containers or browser: run them while editing
+test-quick:  ## make lint (sqlfluff and the dbt compile test if dbt/ changed), then the tests that need no Mage server, containers or browser: run them while editing
 	@started=$$(date +%s); scripts/stack/setup.sh --test && $(PY) scripts/dev/lint.py --sql-if-changed && \
-		$(PYTEST) $(QUICK_TESTS); status=$$?; \
+		$(PYTEST) $(QUICK_TESTS) $$($(PY) scripts/dev/lint.py --dbt-changed && echo '$(QUICK_TESTS_IF_DBT_CHANGED)'); status=$$?; \
 		echo "[test-quick] $$(( $$(date +%s) - started )) s in all (exit $$status)"; exit $$status
 
 lint:  ## ruff, mypy, the layers' contracts, the pipeline files, sqlfluff on the dbt models (LINT_ARGS=--fix: fix first)

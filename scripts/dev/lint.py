@@ -126,7 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         action='store_true',
         help="sqlfluff only when dbt/ differs from the commit (or its upstream's): make test-quick's lint",
     )
+    parser.add_argument(
+        '--dbt-changed',
+        action='store_true',
+        help="only say whether dbt/ differs from the commit (or its upstream's): exit 0 if it does, 1 if not "
+        '(make test-quick runs the dbt compile test then)',
+    )
     args = parser.parse_args(argv)
+    if args.dbt_changed:
+        if dbt_changes():
+            return 0
+        print('[test-quick] skip the dbt compile test: nothing under dbt/ changed (make test runs it)', file=sys.stderr)
+        return 1
     if args.sql_if_changed:
         changed = dbt_changes()
         if changed:

@@ -13,34 +13,168 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
-# 'module:qualified name' -> the first 16 hex digits of the sha256 of its source (mage-ai 0.9.80)
-CHECKED: dict[str, str] = {
-    # __init__.py: the process queue's three races, the scheduler's delays
-    'mage_ai.orchestration.queue.process_queue:ProcessQueue.enqueue': 'd4bdadb93d7d59e1',
-    'mage_ai.orchestration.queue.process_queue:poll_job_and_execute': '0be8f52d6d9b653b',
-    'mage_ai.orchestration.queue.process_queue:ProcessQueue.has_job': '256fb39342e81a35',
-    'mage_ai.orchestration.pipeline_scheduler_original:run_pipeline': '8feeeafa69d108a0',
-    'mage_ai.orchestration.triggers.loop_time_trigger:LoopTimeTrigger.start': '1960125cfe8bd55a',
-    'mage_ai.orchestration.db.models.schedules:PipelineRun.create': 'b8b76156e03d6795',
-    'mage_ai.orchestration.db.models.schedules:PipelineSchedule.create': '7a8828f0ffd84ef0',
-    # failures.py: a failed block says why first; dbt's lines at WARNING at most
-    'mage_ai.data_preparation.models.block:Block.execute_block': '9e1d549f2816ac2b',
-    'mage_ai.data_preparation.models.block.dbt.dbt_cli:DBTCli._DBTCli__log': '163895573078e751',
-    # dashboards.py: the chart route
-    'mage_ai.server.server:make_app': 'ead8f5377399d48d',
-    # editor.py: pipeline files as committed, block statuses beside the outputs
-    'mage_ai.data_preparation.models.pipeline:safe_write': 'e4811e4e7a9b1b90',
-    'mage_ai.data_preparation.models.pipeline:safe_write_async': 'd3633901247ccb70',
-    'mage_ai.data_preparation.models.pipeline:Pipeline.load_config': '806b4c27a3109908',
-    # run_labels.py: runs that say what they load; Run@once switched off after a failure
-    'mage_ai.orchestration.db.models.schedules:PipelineRun.pipeline_schedule_name': '8db40fd463a0012f',
-    'mage_ai.orchestration.notification.sender:NotificationSender._NotificationSender__interpolate_vars': (
-        'ac8d0069aa0af438'
+T = 'tests/scripts/test_mage_patches.py::'
+S = 'tests/scripts/test_mage_still_does.py::'
+
+
+@dataclass(frozen=True)
+class Workaround:
+    """One thing the server changes in Mage, and why it may.
+
+    kind: 'bug' (Mage does the wrong thing), 'delay' (Mage does the right thing, seconds late) or
+    'gap' (Mage lacks it; kept because the course's users asked for it, see `why`).
+    functions: 'module:qualified name' of each Mage function replaced or wrapped -> the first 16
+    hex digits of the sha256 of its source in mage-ai 0.9.80.
+    mage_does: what Mage 0.9.80's own code does, which `shown_by` (a test that runs Mage's own
+    code) shows it still does. goes_when: what would let the workaround go; when that test fails
+    on a new mage-ai, Mage has changed: read the function again and drop the workaround if it is
+    fixed.
+    """
+
+    name: str
+    kind: str
+    functions: dict[str, str]
+    mage_does: str
+    shown_by: str
+    goes_when: str
+    why: str = ''
+
+
+WORKAROUNDS: tuple[Workaround, ...] = (
+    Workaround(
+        'record, then put',
+        'bug',
+        {'mage_ai.orchestration.queue.process_queue:ProcessQueue.enqueue': 'd4bdadb93d7d59e1'},
+        'ProcessQueue.enqueue puts a job on the queue before it records it as QUEUED: a polling Worker '
+        "that takes it in between fails with KeyError: 'pipeline_run_N' and drops it (the run stays running).",
+        T + 'test_enqueue_records_the_job_before_it_is_on_the_queue',
+        'Mage records the job in job_dict before queue.put (a one-line swap in enqueue).',
     ),
-    'mage_ai.orchestration.pipeline_scheduler_original:PipelineScheduler.on_pipeline_run_failure': ('40f45a5ef482f120'),
-}
+    Workaround(
+        'a pool that waits for its job',
+        'bug',
+        {'mage_ai.orchestration.queue.process_queue:poll_job_and_execute': '0be8f52d6d9b653b'},
+        'The worker pool exits as soon as it has no Worker and the queue looks empty, which an mp.Queue '
+        'does for a moment after a put: the job is left queued with no pool, and the scheduler never '
+        'enqueues it again. It also starts a second Worker for one job, which then waits forever.',
+        T + 'test_mages_pool_leaves_a_job_that_arrives_late_the_fixed_pool_runs_it',
+        "Mage's pool stays until the queue has stayed empty for a while, one Worker per job.",
+    ),
+    Workaround(
+        'a queued job exists',
+        'bug',
+        {'mage_ai.orchestration.queue.process_queue:ProcessQueue.has_job': '256fb39342e81a35'},
+        'ProcessQueue.has_job counts a QUEUED job only while the queue looks non-empty: between a '
+        'Worker\'s queue.get() and its pid in job_dict the job "does not exist", so the scheduler starts '
+        'the run a second time (two dbt builds at once: relation "dim_zones" already exists) or '
+        'clean_up_jobs drops it.',
+        T + 'test_a_job_a_worker_took_and_has_not_yet_marked_still_exists',
+        "Mage's has_job answers True for a QUEUED job.",
+    ),
+    Workaround(
+        'a finished run wakes the scheduler',
+        'delay',
+        {
+            'mage_ai.orchestration.pipeline_scheduler_original:run_pipeline': '8feeeafa69d108a0',
+            'mage_ai.orchestration.triggers.loop_time_trigger:LoopTimeTrigger.start': '1960125cfe8bd55a',
+        },
+        'With run_pipeline_in_one_process (every pipeline here: make bench-runs), nothing tells the '
+        'scheduler a run ended (its worker does so after each block only when each block is a job); its '
+        'loop sleeps out SCHEDULER_TRIGGER_INTERVAL whatever happens, so a run is marked done one tick '
+        "late and the run waiting for its slot (a backfill's next month) starts a tick after that.",
+        S + 'test_mages_scheduler_loop_sleeps_out_its_interval_whatever_happens',
+        "Mage's one-process executor calls the scheduler when a run ends, as its block jobs do.",
+        'make bench-backfill, one month at a time: 7.4 s a month before it, 2.9 s with it (docs/benchmarks.md). '
+        "The same patched loop imports the runs' packages once (PRELOADED_MODULES) before its first tick.",
+    ),
+    Workaround(
+        'a new run wakes the scheduler',
+        'delay',
+        {
+            'mage_ai.orchestration.db.models.schedules:PipelineRun.create': 'b8b76156e03d6795',
+            'mage_ai.orchestration.db.models.schedules:PipelineSchedule.create': '7a8828f0ffd84ef0',
+        },
+        "A run made in the server (the API trigger, Run@once, a backfill) waits for the scheduler's next "
+        'tick to start, up to SCHEDULER_TRIGGER_INTERVAL (same loop as above).',
+        S + 'test_mages_scheduler_loop_sleeps_out_its_interval_whatever_happens',
+        "Mage's server hands a new run to its scheduler at once.",
+        'make bench-runs: api_to_postgres through the API trigger, created to started, 2.2 s as Mage comes, '
+        '0.5 s with it and the preload (docs/benchmarks.md).',
+    ),
+    Workaround(
+        'dashboard charts get their data',
+        'bug',
+        {'mage_ai.server.server:make_app': 'ead8f5377399d48d'},
+        'make_app routes every /api/page_block_layouts/<uuid>/... request to the layout itself (its '
+        '".+" route comes before the child routes), so no dashboard chart gets its data: '
+        '"Chart hasn\'t been configured or no data was retrieved" on every pipeline\'s Dashboard.',
+        S + 'test_mages_routes_send_a_chart_request_to_its_layout_the_patched_to_the_chart',
+        "Mage's make_app puts the block_layout_items route before the encoded-id one.",
+    ),
+    Workaround(
+        'a failed block says why first',
+        'gap',
+        {
+            'mage_ai.data_preparation.models.block:Block.execute_block': '9e1d549f2816ac2b',
+            'mage_ai.data_preparation.models.block.dbt.dbt_cli:DBTCli._DBTCli__log': '163895573078e751',
+        },
+        'A failed block\'s first ERROR records are Mage\'s "Exception thrown when attempting to run" and '
+        "its traceback (dbt's own lines, logged at ERROR, before them); the UI's first red row is cut "
+        'before the reason. An @on_failure callback gets the error only after the retries and after '
+        'that traceback, so it cannot put the reason first.',
+        S + 'test_mages_failed_block_logs_nothing_of_its_reason_and_dbts_errors_at_error',
+        "Mage logs a block's exception message before its traceback, and dbt's own lines at their level.",
+        'the reason (which month, which row or dbt model) is what a course user reads first (issue 35).',
+    ),
+    Workaround(
+        'pipeline files as committed',
+        'bug',
+        {
+            'mage_ai.data_preparation.models.pipeline:safe_write': 'e4811e4e7a9b1b90',
+            'mage_ai.data_preparation.models.pipeline:safe_write_async': 'd3633901247ccb70',
+            'mage_ai.data_preparation.models.pipeline:Pipeline.load_config': '806b4c27a3109908',
+        },
+        "Pipeline.save writes each block's status and this machine's variables_dir path into the "
+        'committed pipelines/*/metadata.yaml at every block run: git status is never clean and a '
+        'machine path lands in a tracked file.',
+        'tests/scripts/test_pipeline_files.py::test_mage_s_own_save_writes_the_committed_files_back',
+        'Mage keeps block statuses and machine paths out of metadata.yaml.',
+    ),
+    Workaround(
+        'runs that say what they load',
+        'gap',
+        {
+            'mage_ai.orchestration.db.models.schedules:PipelineRun.pipeline_schedule_name': '8db40fd463a0012f',
+            'mage_ai.orchestration.notification.sender:NotificationSender._NotificationSender__interpolate_vars': (
+                'ac8d0069aa0af438'
+            ),
+        },
+        'A run has no name: the run lists and alerts show its trigger, so every run of the API trigger '
+        'reads api_to_postgres_on_demand, whatever month it loads.',
+        S + 'test_mages_runs_say_only_their_trigger_and_leave_a_failed_run_at_once_active',
+        'Mage gives a run a name of its own (its variables, or a template).',
+        "which month a run loads is the first question of the course's homework and backfills (issue 35).",
+    ),
+    Workaround(
+        'a failed Run@once trigger switched off',
+        'bug',
+        {
+            'mage_ai.orchestration.pipeline_scheduler_original:PipelineScheduler.on_pipeline_run_failure': (
+                '40f45a5ef482f120'
+            ),
+        },
+        'A Run@once trigger is switched off when its run completes, not when it fails: each failed '
+        'Run@once leaves an active trigger with a random name behind.',
+        S + 'test_mages_runs_say_only_their_trigger_and_leave_a_failed_run_at_once_active',
+        "Mage's on_pipeline_run_failure switches a @once trigger off, as its completion does.",
+    ),
+)
+
+# 'module:qualified name' -> the first 16 hex digits of the sha256 of its source (mage-ai 0.9.80)
+CHECKED: dict[str, str] = {name: digest for w in WORKAROUNDS for name, digest in w.functions.items()}
 
 
 class MageCodeChanged(RuntimeError):
