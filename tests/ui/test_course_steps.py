@@ -1,8 +1,8 @@
 """The course's first blocks in the editor, in a real browser, on the session's `make up` stack:
-a new batch pipeline with the course's SQL data loader (connection PostgreSQL, profile dev, raw
-SQL `SELECT 1;`), then Mage's Google Cloud Storage loader template (profile default) reading an
-object from the GCS emulator. Each block is added to a new pipeline through Mage's REST API with
-the same request the editor sends when a block is added (its type, language, configuration and
+a new batch pipeline (clicked: New -> Standard (batch)) with the course's SQL data loader
+(connection PostgreSQL, profile dev, raw SQL `SELECT 1;`), then Mage's Google Cloud Storage loader
+template (profile default) reading an object from the GCS emulator. Each block is added to the new
+pipeline through Mage's REST API with the same request the editor sends when a block is added (its type, language, configuration and
 code), then run with the block's Run button; its output is read on the page. The pipeline and its
 block files are removed at the end."""
 
@@ -45,16 +45,32 @@ def load_from_google_cloud_storage(*args, **kwargs):
 
 
 @pytest.fixture()
-def new_pipeline(stack):
-    """A new batch pipeline (New -> Standard (batch)), removed afterwards with its block files.
-    The tests ask for it before `page`, so their page is closed before the pipeline goes: deleted
-    under an open editor, it left the next editor test without its blocks' output (seen)."""
+def new_pipeline(stack, browser):
+    """A new batch pipeline made as the course makes it, in a tab of its own: Pipelines -> New ->
+    Standard (batch), a name typed into Mage's dialog, Create; Mage opens its editor. Removed
+    afterwards with its block files. The tests ask for it before `page`, so their page is closed
+    before the pipeline goes: deleted under an open editor, it left the next editor test without
+    its blocks' output (seen)."""
+    import re
+
     mage = stack.mage
     name = f'course step {uuid.uuid4().hex[:6]}'
-    made = mage._send('POST', 'pipelines', {'pipeline': {'name': name, 'type': 'python'}})['pipeline']
+    tab = browser.new_page(viewport={'width': 1280, 'height': 900})
+    try:
+        tab.goto(f'http://127.0.0.1:{stack.ports["MAGE_PORT"]}/pipelines', wait_until='networkidle')
+        tab.get_by_role('button', name=re.compile(r'\bNew\b')).first.click()
+        tab.get_by_text('Standard (batch)', exact=True).first.click()
+        tab.get_by_placeholder('Pipeline name...').fill(name)
+        tab.get_by_role('button', name='Create', exact=True).click()
+        tab.wait_for_url(re.compile(r'/pipelines/[^/?]+/edit'), timeout=RUN_DEADLINE * 1000)
+        made = tab.url.split('/pipelines/')[1].split('/')[0]
+    finally:
+        tab.close()
+    assert made == name.replace(' ', '_')
+    assert mage._get(f'pipelines/{made}')['pipeline']['type'] == 'python'  # Standard (batch)
     blocks: list[tuple[str, str]] = []
-    yield made['uuid'], blocks
-    mage._call('DELETE', f'pipelines/{made["uuid"]}')
+    yield made, blocks
+    mage._call('DELETE', f'pipelines/{made}')
     for folder, file in blocks:
         (stack.checkout / folder / file).unlink(missing_ok=True)
 
