@@ -30,11 +30,14 @@ class RunCounts:
 
     def collect(self):
         from mage_ai.orchestration.db import engine  # imported at the first scrape: Mage chose the database
-        from sqlalchemy import text
+        from mage_ai.orchestration.db.models.schedules import PipelineRun
+        from sqlalchemy import func, select
 
         runs = self.family()
+        counted = select(PipelineRun.pipeline_uuid, PipelineRun.status, func.count()).group_by(
+            PipelineRun.pipeline_uuid, PipelineRun.status
+        )  # Mage's own model, on a connection of its own: no session of the server's is touched
         with engine.connect() as conn:
-            rows = conn.execute(text('SELECT pipeline_uuid, status, count(*) FROM pipeline_run GROUP BY 1, 2'))
-            for pipeline, status, count in rows:
-                runs.add_metric([pipeline, str(status).lower()], count)
+            for pipeline, status, count in conn.execute(counted):
+                runs.add_metric([pipeline, str(getattr(status, 'value', status)).lower()], count)
         yield runs

@@ -17,12 +17,13 @@ def users_with_password(project: str, password: str) -> list[str] | None:
     set_repo_path(os.path.abspath(project))  # before the db module picks its URL (as `mage start`)
     from mage_ai.authentication.passwords import verify_password
     from mage_ai.orchestration.db import engine
-    from sqlalchemy import text
+    from mage_ai.orchestration.db.models.oauth import User
+    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
         with engine.connect() as conn:
-            users = conn.execute(text('SELECT email, username, password_hash FROM "user"')).fetchall()
+            users = conn.execute(select(User.email, User.username, User.password_hash)).fetchall()
     except SQLAlchemyError:  # a new database: Mage creates its tables when it starts
         return None
     if not users:
