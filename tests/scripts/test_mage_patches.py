@@ -1,7 +1,9 @@
 """scripts/mage/mage_patches/: the three races of mage-ai 0.9.80's process queue, on its real classes."""
 
+import inspect
 import multiprocessing as mp
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -221,6 +223,11 @@ def test_the_mage_code_the_patches_replace_or_wrap_is_the_code_they_were_written
     from scripts.mage.mage_patches import mage_sources
 
     assert mage_sources.changed() == []
+    for target in mage_sources.CHECKED:  # each hash is of the function's own source, not a decorator's
+        name = target.rsplit('.', 1)[-1].rsplit(':', 1)[-1]
+        name = '__' + name.split('__', 1)[1] if name.startswith('_') and '__' in name[1:] else name
+        source = inspect.getsource(mage_sources.mage_function(target))
+        assert re.search(rf'^\s*(async )?def {name}\(', source, re.M), (target, source[:200])
     architecture = (Path(__file__).parents[2] / 'docs' / 'architecture.md').read_text()
     assert f'each of the {len(mage_sources.CHECKED)} Mage functions' in ' '.join(
         architecture.split()

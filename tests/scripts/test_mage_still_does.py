@@ -141,6 +141,7 @@ def test_mages_failed_block_logs_nothing_of_its_reason_and_dbts_errors_at_error(
 RUNS = """
 from mage_ai.settings.repo import set_repo_path
 set_repo_path(REPO)
+from mage_ai.api.resources.BlockRunResource import BlockRunResource
 from mage_ai.orchestration.db import db_connection, engine
 from mage_ai.orchestration.db.models.base import Base
 from mage_ai.orchestration.db.models.schedules import PipelineRun, PipelineSchedule
@@ -161,6 +162,9 @@ def failed_run_at_once():
     )
     run.update(status=PipelineRun.PipelineRunStatus.FAILED)
     print('name:', run.pipeline_schedule_name)
+    block_run = ('load_taxi_csv', None, None, 1, run.id, None, 'failed', None, schedule.id, schedule.name)
+    (listed,) = BlockRunResource.build_result_set([block_run], None)  # a run page's block runs
+    print('block run:', listed.model['pipeline_schedule_name'])
     PipelineScheduler(run).on_pipeline_run_failure('a block failed')
     db_connection.session.expire_all()
     print('trigger:', PipelineSchedule.query.get(schedule.id).status)
@@ -174,7 +178,15 @@ failed_run_at_once()
 
 def test_mages_runs_say_only_their_trigger_and_leave_a_failed_run_at_once_active(tmp_path):
     """On Mage's own database, a Run@once trigger's run of green 2020-10 that failed: Mage's run
-    says only its trigger's name, and Mage leaves the trigger active; patched, the run says the
-    month it loads and the trigger is switched off."""
-    lines = [line for line in run_script(RUNS, tmp_path).splitlines() if line.startswith(('name:', 'trigger:'))]
-    assert lines == ['name: once', 'trigger: active', 'name: once · green 2020-10', 'trigger: inactive']
+    and its block runs (a run page's Trigger column) say only the trigger's name, and Mage leaves
+    the trigger active; patched, they say the month the run loads and the trigger is switched off."""
+    said = run_script(RUNS, tmp_path).splitlines()
+    lines = [line for line in said if line.startswith(('name:', 'block run:', 'trigger:'))]
+    assert lines == [
+        'name: once',
+        'block run: once',
+        'trigger: active',
+        'name: once · green 2020-10',
+        'block run: once · green 2020-10',
+        'trigger: inactive',
+    ]

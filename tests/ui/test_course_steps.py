@@ -17,6 +17,7 @@ from support.browser import (  # noqa: F401 - browser, page and tracked_files_le
     innermost,
     page,
     tracked_files_left_as_found,
+    wait_for,
 )
 
 pytestmark = pytest.mark.mage
@@ -137,3 +138,90 @@ def test_mages_gcs_loader_template_reads_an_object_of_the_emulator(stack, new_pi
     run_the_block(page, 'DATA LOADER')
     expect(page.get_by_text('Heikkinen', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
     assert 'No valid configuration settings found for Google Cloud Storage' not in page.inner_text('body')
+
+
+def test_a_sql_loader_with_the_bigquery_connection_queries_the_emulator(stack, new_pipeline, page):
+    """The course's SQL block on BigQuery (module 2's "SQL data loader, connection BigQuery, profile
+    default"), raw SQL, run with its Run button: Mage's BigQuery class asks the emulator."""
+    from playwright.sync_api import expect
+
+    pipeline, blocks = new_pipeline
+    block = {
+        'name': 'test_bigquery',
+        'type': 'data_loader',
+        'language': 'sql',
+        'configuration': {'data_provider': 'bigquery', 'data_provider_profile': 'default', 'use_raw_sql': True},
+        'content': 'SELECT 20 + 22 AS answer;',
+    }
+    stack.mage._send('POST', f'pipelines/{pipeline}/blocks', {'block': block})
+    blocks.append(('data_loaders', 'test_bigquery.sql'))
+    page.ui(f'/pipelines/{pipeline}/edit')
+    expect(page.get_by_text('SELECT 20 + 22 AS answer;').first).to_be_visible()
+    run_the_block(page, 'DATA LOADER')
+    expect(page.get_by_text('answer', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
+    expect(page.get_by_role('cell', name='42', exact=True).first).to_be_visible()
+    assert page.get_by_role('option', name='BigQuery', selected=True).count() == 1  # the connection
+    assert 'DefaultCredentialsError' not in page.inner_text('body')
+
+
+CAB_LOADER = """import pandas as pd
+if 'data_loader' not in globals():
+    from mage_ai.data_preparation.decorators import data_loader
+
+
+@data_loader
+def load_cabs(*args, **kwargs):
+    return pd.DataFrame({'vendor_id': [1, 2, 2], 'total_amount': [10.5, 7.25, 3.0]})
+"""
+
+
+def test_the_courses_sql_exporter_writes_a_bigquery_table_from_its_upstream_frame(stack, new_pipeline, page):
+    """The course's GCS -> BigQuery step ends with a SQL data exporter: connection BigQuery, profile
+    default, schema ny_taxi, table yellow_cab_data, `SELECT * FROM {{ df_1 }}` over its upstream
+    block's frame. The loader, then the exporter alone, each with its Run button; the table is then
+    read from the emulator."""
+    from google.api_core.exceptions import NotFound
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+    from playwright.sync_api import expect
+
+    pipeline, blocks = new_pipeline
+    mage = stack.mage
+    loader = {'name': 'load_cabs', 'type': 'data_loader', 'language': 'python', 'content': CAB_LOADER}
+    mage._send('POST', f'pipelines/{pipeline}/blocks', {'block': loader})
+    blocks.append(('data_loaders', 'load_cabs.py'))
+    exporter = {
+        'name': 'write_cabs_to_bigquery',
+        'type': 'data_exporter',
+        'language': 'sql',
+        'upstream_blocks': ['load_cabs'],
+        'configuration': {
+            'data_provider': 'bigquery',
+            'data_provider_profile': 'default',
+            'data_provider_schema': 'ny_taxi',
+            'data_provider_table': 'yellow_cab_data_sql',
+            'export_write_policy': 'replace',
+        },
+        'content': 'SELECT * FROM {{ df_1 }}',
+    }
+    mage._send('POST', f'pipelines/{pipeline}/blocks', {'block': exporter})
+    blocks.append(('data_exporters', 'write_cabs_to_bigquery.sql'))
+    client = bigquery.Client(
+        project=stack.env.get('GOOGLE_PROJECT_ID') or 'local-project',
+        client_options={'api_endpoint': f'http://127.0.0.1:{stack.ports["BIGQUERY_PORT"]}'},
+        credentials=AnonymousCredentials(),
+    )
+
+    def table_rows():
+        try:
+            rows = client.query('SELECT vendor_id, total_amount FROM ny_taxi.yellow_cab_data_sql').result()
+        except NotFound:
+            return None
+        return sorted(tuple(r) for r in rows) or None
+
+    page.ui(f'/pipelines/{pipeline}/edit')
+    run_the_block(page, 'DATA LOADER')
+    expect(page.get_by_text('7.25', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
+    run_the_block(page, 'DATA EXPORTER')
+    assert wait_for("the exporter's table in the emulator", table_rows) == [(1, 10.5), (2, 3.0), (2, 7.25)]
+    assert 'upstream blocks have not been executed' not in page.inner_text('body')

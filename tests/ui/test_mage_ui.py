@@ -43,8 +43,10 @@ def test_the_pipelines_list_shows_every_pipeline(page):
 
 def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
     """Triggers -> Run@once, the variables typed in (green 2020-10) -> Run now; the run reaches
-    Done in the run list, which names what it loaded; its clean_taxi_trips logs say how many
-    trips were kept and dropped."""
+    Done in the run list, which names what it loaded, as does the run's own page; its
+    clean_taxi_trips logs say how many trips were kept and dropped."""
+    from playwright.sync_api import expect
+
     before = {r['id'] for r in stack.mage.runs('api_to_postgres')}
     page.ui('/pipelines/api_to_postgres/triggers')
     page.get_by_role('button', name='Run@once').click()
@@ -73,7 +75,9 @@ def test_run_at_once_with_variables_then_read_the_block_logs(page, stack, db):
     page.screenshot(path=str(ARTIFACTS / 'run-list.png'))
 
     page.ui(f'/pipelines/api_to_postgres/runs/{run["id"]}')
-    page.locator('tr', has_text='clean_taxi_trips').first.locator('button').first.click()  # its Logs button
+    block_row = page.locator('tr', has_text='clean_taxi_trips').first
+    expect(block_row).to_contain_text(' · green 2020-10')  # the run's own page says it too (Trigger)
+    block_row.locator('button').first.click()  # its Logs button
     kept = len(course_clean(GREEN_MONTH, 'green'))
     wait_for_text(page, f'kept {kept:,}', timeout=180)
     assert f'cleaned 95,120 rows: kept {kept:,}, dropped ' in page.inner_text('body')

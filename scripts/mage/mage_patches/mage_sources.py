@@ -151,9 +151,11 @@ WORKAROUNDS: tuple[Workaround, ...] = (
             'mage_ai.orchestration.notification.sender:NotificationSender._NotificationSender__interpolate_vars': (
                 'ac8d0069aa0af438'
             ),
+            'mage_ai.api.resources.BlockRunResource:BlockRunResource.build_result_set': '674b1e64ad23107f',
         },
-        'A run has no name: the run lists and alerts show its trigger, so every run of the API trigger '
-        'reads api_to_postgres_on_demand, whatever month it loads.',
+        "A run has no name: the run lists, a run's own page (its block runs' Trigger column) and alerts "
+        'show its trigger, so every run of the API trigger reads api_to_postgres_on_demand, whatever month '
+        'it loads.',
         S + 'test_mages_runs_say_only_their_trigger_and_leave_a_failed_run_at_once_active',
         'Mage gives a run a name of its own (its variables, or a template).',
         "which month a run loads is the first question of the course's homework and backfills (issue 35).",
@@ -163,7 +165,7 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         'bug',
         {
             'mage_ai.orchestration.pipeline_scheduler_original:PipelineScheduler.on_pipeline_run_failure': (
-                '40f45a5ef482f120'
+                'bf7c284f9a29c3fd'
             ),
         },
         'A Run@once trigger is switched off when its run completes, not when it fails: each failed '
@@ -194,7 +196,21 @@ def mage_function(target: str) -> Any:
         found = found.__func__
     if isinstance(found, property):
         found = found.fget
-    return found
+    return unwrapped(found)
+
+
+def unwrapped(function: Any) -> Any:
+    """The function a decorator wraps: through functools.wraps' __wrapped__, and through a closure
+    that holds it as `func` without it (Mage's safe_db_query), so that the function's own source is
+    hashed, not the decorator's."""
+    while True:
+        function = inspect.unwrap(function)
+        code = getattr(function, '__code__', None)
+        cells = dict(zip(code.co_freevars, function.__closure__ or (), strict=True)) if code else {}
+        inner = cells['func'].cell_contents if 'func' in cells else None
+        if not inspect.isfunction(inner):
+            return function
+        function = inner
 
 
 def source_hash(target: str) -> str:

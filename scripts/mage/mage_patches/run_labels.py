@@ -1,8 +1,9 @@
 """Runs that say what they load, in mage-ai 0.9.80 (applied by scripts/mage/mage_patches's apply()).
 
-Mage has no run name: its run lists (a pipeline's Runs, a backfill's page) show each run's
-trigger, and every on-demand run reads `api_to_postgres_on_demand`. So the trigger's name a run
-shows, in those lists (the API's `pipeline_schedule_name`) and in its alerts, is followed by what
+Mage has no run name: its run lists (a pipeline's Runs, a backfill's page) and a run's own page
+(its block runs' Trigger column) show each run's trigger, and every on-demand run reads
+`api_to_postgres_on_demand`. So the trigger's name a run shows, in those lists and pages (the
+API's `pipeline_schedule_name`) and in its alerts, is followed by what
 the run loads: `api_to_postgres_on_demand · yellow 2021-01`, `Backfill green 2020-09..2020-11 ·
 green 2020-10`. The month is the one the run loads (utils/steps/run_month.py: a backfill's or a
 schedule's from its date, otherwise its variables, with the pipeline's defaults under them). The
@@ -75,6 +76,25 @@ def interpolate_with_label(self, text, pipeline, pipeline_run, *args, **kwargs):
     return text
 
 
+def block_runs_with_label(cls, arr, user, **kwargs):
+    """BlockRunResource.build_result_set: the run page's block runs, whose Trigger column then says
+    what their run loads too (one look-up of each run)."""
+    from mage_ai.orchestration.db.models.schedules import PipelineRun
+
+    result = _mages_block_runs(cls, arr, user, **kwargs)
+    runs: dict[Any, Any] = {}
+    for resource in result:
+        block_run = getattr(resource, 'model', None)
+        if not isinstance(block_run, dict) or not block_run.get('pipeline_schedule_name'):
+            continue
+        run_id = block_run.get('pipeline_run_id')
+        if run_id not in runs:
+            runs[run_id] = PipelineRun.query.get(run_id) if run_id is not None else None
+        if runs[run_id] is not None:
+            block_run['pipeline_schedule_name'] = labelled(block_run['pipeline_schedule_name'], runs[run_id])
+    return result
+
+
 def switch_off_once_trigger_after_failure(self, *args, **kwargs):
     """Mage's on_pipeline_run_failure, then the run's Run@once trigger switched off."""
     from mage_ai.orchestration.db.models.schedules import ScheduleStatus
@@ -92,15 +112,19 @@ def switch_off_once_trigger_after_failure(self, *args, **kwargs):
 
 _mages_interpolate: Any = None  # Mage's own, kept by apply()
 _mages_on_failure: Any = None
+_mages_block_runs: Any = None
 
 
 def apply() -> None:
+    from mage_ai.api.resources.BlockRunResource import BlockRunResource
     from mage_ai.orchestration import pipeline_scheduler_original
     from mage_ai.orchestration.db.models.schedules import PipelineRun
     from mage_ai.orchestration.notification.sender import NotificationSender
 
-    global _mages_interpolate, _mages_on_failure
+    global _mages_interpolate, _mages_on_failure, _mages_block_runs
     PipelineRun.pipeline_schedule_name = property(schedule_name_with_label)
+    _mages_block_runs = BlockRunResource.__dict__['build_result_set'].__func__
+    BlockRunResource.build_result_set = classmethod(block_runs_with_label)
     _mages_interpolate = NotificationSender._NotificationSender__interpolate_vars
     NotificationSender._NotificationSender__interpolate_vars = interpolate_with_label
     scheduler = pipeline_scheduler_original.PipelineScheduler
