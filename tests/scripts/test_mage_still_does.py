@@ -190,3 +190,27 @@ def test_mages_runs_say_only_their_trigger_and_leave_a_failed_run_at_once_active
         'block run: once · green 2020-10',
         'trigger: inactive',
     ]
+
+
+def test_mages_editor_output_hides_the_mirrors_url_the_patched_only_secrets(monkeypatch):
+    """Mage's filter of what the editor shows, on a loader's line with the mirror's URL, beside a
+    password: Mage's own list hides both; with SHOWN_SETTINGS added, the URL shows, the password not."""
+    from mage_ai.shared import security
+
+    from scripts.mage.mage_patches import editor
+
+    monkeypatch.setattr(security, 'WHITELISTED_ENV_VARS', set(security.WHITELISTED_ENV_VARS))  # this test's copy
+    monkeypatch.setenv('NYC_TLC_BASE_URL', 'http://127.0.0.1:8765')
+    monkeypatch.setenv('POSTGRES_HOST', '127.0.0.1')
+    monkeypatch.setenv('POSTGRES_PASSWORD', 'not-the-default')
+    line = 'GET http://127.0.0.1:8765/yellow/yellow_tripdata_2021-01.csv.gz as taxi / not-the-default'
+    assert security.filter_out_env_var_values(line) == (
+        f'GET {"*" * 21}/yellow/yellow_tripdata_2021-01.csv.gz as taxi / {"*" * 15}'
+    )
+    monkeypatch.delenv('NYC_TLC_BASE_URL')  # a URL in a setting Mage shows: the host is still stars
+    assert security.filter_out_env_var_values(line).startswith(f'GET http://{"*" * 9}:8765/yellow/')
+    monkeypatch.setenv('NYC_TLC_BASE_URL', 'http://127.0.0.1:8765')
+    editor.show_settings_that_are_not_secrets()
+    assert security.filter_out_env_var_values(line) == (
+        f'GET http://127.0.0.1:8765/yellow/yellow_tripdata_2021-01.csv.gz as taxi / {"*" * 15}'
+    )

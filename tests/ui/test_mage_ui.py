@@ -104,6 +104,49 @@ def test_a_failed_run_s_log_list_shows_why_first(page, stack):
     assert 'Exception thrown when attempting' not in page.inner_text('body')
 
 
+SHOWN_WHERE = """(prefix) => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.textContent.indexOf(prefix);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + prefix.length);
+    const text = range.getBoundingClientRect();
+    let left = 0, right = window.innerWidth;
+    for (let e = node.parentElement; e; e = e.parentElement) {
+      const style = getComputedStyle(e);
+      if (style.overflowX !== 'visible') {
+        const box = e.getBoundingClientRect();
+        left = Math.max(left, box.left);
+        right = Math.min(right, box.right);
+      }
+    }
+    return {text: [text.left, text.right], shown: [left, right]};
+  }
+  return null;
+}"""
+
+
+def test_a_missing_month_s_first_red_row_says_the_month_and_the_cause_at_1280_px(page, stack):
+    """A month the mirror does not have (yellow 2019-09), triggered through the API, in a
+    1280 px wide window: the run's log list's first row says the month and the 404 in its first
+    words, drawn inside what its row shows (not cut off behind the next column or the window)."""
+    page.set_viewport_size({'width': 1280, 'height': 900})
+    mage = stack.mage
+    run_id = mage.trigger('api_to_postgres', {'service': 'yellow', 'year': 2019, 'month': 9})
+    assert mage.result(mage.wait(run_id, RUN_DEADLINE)).status == 'failed'
+    page.ui(f'/pipelines/api_to_postgres/logs?pipeline_run_id[]={run_id}')
+    wait_for_text(page, 'Failed to execute block load_taxi_csv', timeout=180)
+    first_words = 'yellow 2019-09, HTTP 404 File not found'
+    body = page.inner_text('body')
+    assert body.index(first_words) < body.index('Exception thrown when attempting to run'), body
+    where = page.evaluate(SHOWN_WHERE, first_words)
+    assert where is not None, body
+    (left, right), (shown_left, shown_right) = where['text'], where['shown']
+    assert shown_left - 1 <= left and right <= shown_right - 16, where  # room for Mage's ellipsis too
+
+
 def pick_month_start(page, field: int, year: int, month: int) -> None:
     """Open the date picker of the field-th date input and click the 1st of that month."""
     page.get_by_placeholder('YYYY-MM-DD HH:MM').nth(field).click()
@@ -211,6 +254,9 @@ def test_the_editor_runs_the_loader_and_shows_the_first_trips(page, stack, serve
     page.get_by_text('1/1 tests passed.').first.wait_for(timeout=RUN_DEADLINE * 1000)
     output = page.inner_text('body')
     assert 'OUTPUT 0' in output and 'yellow_tripdata_2021-01.csv.gz' in output  # the manifest, default month
+    mirror_url = f'http://127.0.0.1:{stack.ports["MIRROR_PORT"]}/yellow/yellow_tripdata_2021-01.csv.gz'
+    # a URL that is no secret is shown, not Mage's stars (mage_patches/editor.py)
+    assert mirror_url in output, output[max(0, output.find('yellow_tripdata_2021-01.csv.gz') - 700) :][:1200]
     # the tab reads "Output 1" (upper case by its style): the first rows, as a table of their own
     page.get_by_text(re.compile(r'^output 1$', re.IGNORECASE)).first.click()
     # the file's first trip. Mage may draw the table again while it is looked at (seen in CI: the

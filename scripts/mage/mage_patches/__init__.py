@@ -79,7 +79,9 @@ model failed and what dbt said, read from its run_results.json.
 And the editor leaves git status clean and still runs blocks one at a time (editor.py): what
 Pipeline.save writes to pipelines/*/metadata.yaml goes through scripts/mage/pipeline_files.py's
 as_committed (no block status, no machine path), the statuses into Mage's data folder beside the
-blocks' outputs, and Pipeline.load_config lays them back over the committed file.
+blocks' outputs, and Pipeline.load_config lays them back over the committed file. Its output
+shows the settings that name public things (the mirror's URL, the bucket), which Mage hides with
+every other value of the environment.
 
 With ENABLE_PROMETHEUS on, Mage's /metrics shows only its HTTP server's requests; apply() adds
 the pipeline runs by pipeline and status (RunCounts), read from Mage's database at each scrape.
@@ -104,7 +106,7 @@ from typing import Any
 import psutil
 
 from . import dashboards, failures, mage_sources, run_labels
-from .editor import write_pipeline_files_as_committed
+from .editor import show_settings_that_are_not_secrets, write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
 from .users import users_with_password  # noqa: F401 - scripts/mage/start_mage.py calls it
 
@@ -377,6 +379,7 @@ def apply() -> bool:
     LoopTimeTrigger.start = scheduler_loop
     failures.apply()
     write_pipeline_files_as_committed()
+    show_settings_that_are_not_secrets()
     dashboards.apply()
     run_labels.apply()
     if prometheus_enabled(os.environ):

@@ -15,6 +15,14 @@ file, with the statuses of that file laid over it. `make clean` (or `docker comp
 removes both the outputs and the statuses; a fresh clone has neither. In the server and in the
 editor's kernel (its IPython startup file, written by scripts/mage/start_mage.py, calls
 write_pipeline_files_as_committed).
+
+And the editor shows the settings that are not secrets (show_settings_that_are_not_secrets):
+Mage hides, in every output the editor shows, each value of the server's environment 8
+characters or longer, so the mirror's URL printed by a loader read
+`**********************/yellow/yellow_tripdata_2021-01.csv.gz` (and `http://*********:8765/...`
+once that setting was shown: POSTGRES_HOST is 127.0.0.1). The settings in SHOWN_SETTINGS name
+places, not credentials, and join Mage's own list of values it shows (WHITELISTED_ENV_VARS:
+MAGE_DATA_DIR, HOME, ...); every other value, a password or a key's path, stays hidden.
 """
 
 from __future__ import annotations
@@ -94,6 +102,31 @@ def load_config_with_block_statuses(self, config, *args, **kwargs):
             },
         }
     return _mages_load_config(self, config, *args, **kwargs)
+
+
+# Settings whose values name places, not credentials, shown in the editor's output (Mage hides
+# every other value): the data's addresses, the local services' host and URLs, the work folders
+# (Mage shows its own, MAGE_DATA_DIR), the bucket, the dataset, the project
+SHOWN_SETTINGS = (
+    'NYC_TLC_BASE_URL',
+    'TLC_TRIP_DATA_URL',
+    'POSTGRES_HOST',
+    'GCS_EMULATOR_URL',
+    'BIGQUERY_EMULATOR_URL',
+    'TAXI_WORK_DIR',
+    'LOCAL_DATA_DIR',
+    'GCS_BUCKET',
+    'BIGQUERY_DATASET',
+    'GOOGLE_PROJECT_ID',
+)
+
+
+def show_settings_that_are_not_secrets() -> None:
+    """SHOWN_SETTINGS join the settings Mage's filter_out_env_var_values leaves visible (it reads
+    WHITELISTED_ENV_VARS at each call, in the server, which filters what the editor is sent)."""
+    from mage_ai.shared import security
+
+    security.WHITELISTED_ENV_VARS.update(SHOWN_SETTINGS)
 
 
 def write_pipeline_files_as_committed() -> None:
