@@ -89,7 +89,10 @@ def block_runs_with_label(cls, arr, user, **kwargs):
             continue
         run_id = block_run.get('pipeline_run_id')
         if run_id not in runs:
-            runs[run_id] = PipelineRun.query.get(run_id) if run_id is not None else None
+            try:
+                runs[run_id] = PipelineRun.query.get(run_id) if run_id is not None else None
+            except Exception:  # noqa: BLE001 - a label is never worth a failed page: Mage's name stays
+                runs[run_id] = None
         if runs[run_id] is not None:
             block_run['pipeline_schedule_name'] = labelled(block_run['pipeline_schedule_name'], runs[run_id])
     return result
