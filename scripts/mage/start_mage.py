@@ -241,6 +241,31 @@ def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
+_STACK_FILES: list = []  # the open files faulthandler writes into (kept open for it)
+
+
+def stacks_folder(project: str) -> Path:
+    """Where each Mage process writes its stacks on SIGUSR1: beside Mage's data."""
+    return Path(os.environ.get('MAGE_DATA_DIR') or Path(project) / '.data') / 'stacks'
+
+
+def dump_stacks_on_sigusr1(folder: Path) -> None:
+    """`kill -USR1 <pid>` of the server or of any process forked from it (the scheduler, a run)
+    writes where each of its threads is to <folder>/<pid>.txt, and the process goes on: how a run
+    that hangs is looked into (docs/troubleshooting.md; tests/pipelines/test_sensors.py does it on
+    a timeout). A file each: faulthandler writes a dump in pieces, so dumps of processes signalled
+    together, or a run's log written beside them, would cut each other's lines in one file."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def register() -> None:
+        dump = open(folder / f'{os.getpid()}.txt', 'a')  # noqa: SIM115 - faulthandler writes into it for good
+        faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
+        _STACK_FILES.append(dump)
+
+    register()
+    os.register_at_fork(after_in_child=register)  # a forked process gets a file of its own
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('project')
@@ -288,10 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     from mage_patches.mage_sources import MageCodeChanged
 
     use_project(project)
-    # `kill -USR1 <pid>` of the server or of any process it forked (the scheduler, a run) writes
-    # where each of its threads is to mage.log, and the process goes on: how a run that hangs is
-    # looked into (docs/troubleshooting.md; tests/pipelines/test_sensors.py does it on a timeout).
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    dump_stacks_on_sigusr1(stacks_folder(project))
     try:
         apply()
     except MageCodeChanged as e:

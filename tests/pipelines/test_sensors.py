@@ -112,33 +112,51 @@ def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
     return run
 
 
-def where_each_mage_process_is(stack) -> str:
+STACK_HEADER = re.compile(r'^(Thread 0x[0-9a-f]+|Current thread 0x[0-9a-f]+) \(most recent call first\):$', re.M)
+
+
+def where_each_mage_process_is(stack, timeout: float = 30) -> str:
     """SIGUSR1 to every process of the stack's Mage server (itself, its scheduler, the runs it
-    forked): each writes its threads' stacks to mage.log and goes on (scripts/mage/start_mage.py).
-    Returns what they wrote."""
-    log = stack.checkout / '.data' / 'logs' / 'mage.log'
-    start = log.stat().st_size
+    forked): each writes its threads' stacks to a file of its own and goes on
+    (scripts/mage/start_mage.py). Returns what each wrote, waited for by its pid (a stack header
+    and its frames), under a line naming the process."""
+    folder = stack.checkout / '.data' / 'mage' / 'stacks'
+    signalled = {}
     for pid in stack.pids():
         try:
             if any('start_mage.py' in part for part in psutil.Process(pid).cmdline()):
+                dump = folder / f'{pid}.txt'
+                signalled[pid] = dump.stat().st_size if dump.exists() else 0
                 os.kill(pid, signal.SIGUSR1)
         except (psutil.Error, OSError):
-            continue
-    time.sleep(3)
-    with open(log, errors='replace') as f:
-        f.seek(start)
-        written = f.read()
-    return '\n'.join(line for line in written.splitlines() if not line.startswith('INFO:'))[-12000:]
+            signalled.pop(pid, None)
+    said = []
+    for pid, start in signalled.items():
+        dump, deadline, written = folder / f'{pid}.txt', time.monotonic() + timeout, ''
+        while not (STACK_HEADER.search(written) and 'File "' in written):
+            if not psutil.pid_exists(pid):
+                written += f'\n(process {pid} ended before it wrote)'
+                break
+            if time.monotonic() > deadline:
+                written += f'\n(nothing from process {pid} after {timeout:.0f} s)'
+                break
+            time.sleep(0.2)
+            if dump.exists():
+                with open(dump, errors='replace') as f:
+                    f.seek(start)
+                    written = f.read()
+        said.append(f'--- process {pid}:\n{written[-6000:]}')
+    return '\n'.join(said)
 
 
 def test_a_mage_process_sent_sigusr1_says_where_it_is_and_goes_on(stack):
     """What waiting_run does when a run does not come up: every Mage process writes its threads'
-    stacks to mage.log, and the server still answers."""
+    stacks to a file of its own, and the server still answers."""
     written = where_each_mage_process_is(stack)
-    assert re.search(r'^(Thread 0x[0-9a-f]+|Current thread 0x[0-9a-f]+) \(most recent call first\):$', written, re.M), (
-        written[-2000:]
-    )
-    assert 'File "' in written
+    processes = written.count('--- process ') - written.count('ended before it wrote')
+    assert processes >= 2, written[-2000:]  # the server and its scheduler at least
+    assert len(STACK_HEADER.findall(written)) >= processes and written.count('File "') >= processes, written[-4000:]
+    assert 'nothing from process' not in written, written[-4000:]
     assert stack.mage.ready()
 
 

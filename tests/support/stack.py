@@ -130,7 +130,11 @@ class Stack:
         out = []
         for c in psutil.net_connections(kind='inet'):
             if c.pid in pids and c.laddr and (c.status == psutil.CONN_LISTEN or c.type == 2):
-                out.append((c.laddr.ip, c.laddr.port, psutil.Process(c.pid).name()))
+                try:
+                    name = psutil.Process(c.pid).name()
+                except psutil.NoSuchProcess:  # it ended since (a run forked from the server, with its sockets)
+                    continue
+                out.append((c.laddr.ip, c.laddr.port, name))
         return out
 
 
