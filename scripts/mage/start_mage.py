@@ -249,15 +249,32 @@ def stacks_folder(project: str) -> Path:
     return Path(os.environ.get('MAGE_DATA_DIR') or Path(project) / '.data') / 'stacks'
 
 
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        return True
+    return True
+
+
 def dump_stacks_on_sigusr1(folder: Path) -> None:
     """`kill -USR1 <pid>` of the server or of any process forked from it (the scheduler, a run)
     writes where each of its threads is to <folder>/<pid>.txt, and the process goes on: how a run
     that hangs is looked into (docs/troubleshooting.md; tests/pipelines/test_sensors.py does it on
     a timeout). A file each: faulthandler writes a dump in pieces, so dumps of processes signalled
-    together, or a run's log written beside them, would cut each other's lines in one file."""
+    together, or a run's log written beside them, would cut each other's lines in one file. The
+    empty files of processes that ended go when a process registers."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def register() -> None:
+        for old in folder.glob('*.txt'):  # the empty files of processes that ended (a run's, each)
+            try:
+                if old.stem.isdigit() and old.stat().st_size == 0 and not process_exists(int(old.stem)):
+                    old.unlink()
+            except OSError:  # another process forked at the same moment removed it first
+                continue
         dump = open(folder / f'{os.getpid()}.txt', 'a')  # noqa: SIM115 - faulthandler writes into it for good
         faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
         _STACK_FILES.append(dump)

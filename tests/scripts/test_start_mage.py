@@ -125,3 +125,40 @@ def test_the_allow_setting_names_the_version_it_accepts():
     assert mage_version_problem({'ALLOW_MAGE_VERSION': '0.9.81'}, installed='0.9.81') is None
     assert 'ALLOW_MAGE_VERSION=0.9.82' in mage_version_problem({'ALLOW_MAGE_VERSION': '0.9.81'}, installed='0.9.82')
     assert mage_version_problem({}) is None  # this venv's mage-ai is the checked one (requirements.txt)
+
+
+STACKS_SCENARIO = """
+import os, signal, subprocess, sys
+from pathlib import Path
+from scripts.mage.start_mage import dump_stacks_on_sigusr1
+folder = Path(sys.argv[1])
+ended = subprocess.Popen(['true'])
+ended.wait()
+folder.mkdir()
+(folder / f'{ended.pid}.txt').write_text('')  # an ended process's empty file: goes
+(folder / '1.txt').write_text('')  # a live process's (init): stays
+dump_stacks_on_sigusr1(folder)
+child = os.fork()
+if child == 0:  # as Mage's scheduler and each run are forked from the server
+    os.kill(os.getpid(), signal.SIGUSR1)
+    os._exit(0)
+os.waitpid(child, 0)
+os.kill(os.getpid(), signal.SIGUSR1)
+print(os.getpid(), child, ended.pid)
+"""
+
+
+def test_each_process_writes_its_stacks_to_a_file_of_its_own_and_goes_on(tmp_path):
+    """start_mage's SIGUSR1 in a real process and in one forked from it: each writes where its
+    threads are to <folder>/<its pid>.txt and goes on; an ended process's empty file is removed."""
+    folder = tmp_path / 'stacks'
+    done = subprocess.run(
+        [sys.executable, '-c', STACKS_SCENARIO, str(folder)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    parent, child, ended = done.stdout.split()
+    for pid in (parent, child):
+        dump = (folder / f'{pid}.txt').read_text()
+        assert dump.startswith('Current thread 0x') and '(most recent call first):' in dump, dump
+        assert 'File "<string>", line' in dump, dump  # where it was: the scenario's own line
+    assert not (folder / f'{ended}.txt').exists() and (folder / '1.txt').exists()
