@@ -104,14 +104,22 @@ def test_rows_per_month_are_each_months_latest_successful_write(trail):
     ]
 
 
-def test_seconds_per_block_are_per_mage_run_with_retries_added(trail):
+def test_seconds_per_block_are_per_mage_run_with_retries_added_and_say_what_it_loaded(trail):
     attempt('api_to_postgres', 10, 'load_taxi_csv', 'green', None, 0.01, 'failed')  # a failed run: not drawn
     frame = seconds_per_block('api_to_postgres', ['load_taxi_csv', 'export_taxi_to_postgres'])
     assert frame.to_dict('records') == [
-        {'run_id': 7, 'load_taxi_csv': 1.5, 'export_taxi_to_postgres': 2.0},
-        {'run_id': 8, 'load_taxi_csv': 0.0, 'export_taxi_to_postgres': 4.0},
-        {'run_id': 9, 'load_taxi_csv': 1.0, 'export_taxi_to_postgres': 0.75},  # the failure and its retry
+        {'run': '#7 yellow 2021-01 load', 'seconds': 1.5},
+        {'run': '#7 yellow 2021-01 postgres', 'seconds': 2.0},
+        {'run': '#8 green 2020-10 load', 'seconds': 0.0},
+        {'run': '#8 green 2020-10 postgres', 'seconds': 4.0},
+        {'run': '#9 yellow 2021-01 load', 'seconds': 1.0},
+        {'run': '#9 yellow 2021-01 postgres', 'seconds': 0.75},  # the failure and its retry
     ]  # the `mage run` attempt (no run id) is not a run here
+    attempt('api_to_postgres', 12, 'load_taxi_csv', 'green', date(2020, 10, 1), 0.5)
+    assert seconds_per_block('api_to_postgres', ['load_taxi_csv'], shown=2)['run'].tolist() == [
+        '#09 yellow 2021-01 load',
+        '#12 green 2020-10 load',
+    ]  # the latest runs, their ids padded to one width: the labels sort as the runs
 
 
 def test_failures_per_day_count_the_runs_that_failed(trail):
@@ -132,12 +140,13 @@ def test_before_any_load_the_charts_are_empty_not_errors(pg):
     assert rows_read_log_scale(rows_per_month('api_to_postgres')).empty
     assert what_became_of_the_rows(rows_per_month('api_to_postgres')).empty
     assert runs_per_day_labelled(failures_per_day('api_to_gcs')).empty
-    assert list(seconds_per_block('api_to_gcs', ['load_taxi_csv'])) == ['run_id', 'load_taxi_csv']
+    assert list(seconds_per_block('api_to_gcs', ['load_taxi_csv'])) == ['run', 'seconds']
 
 
 def test_every_chart_has_a_legend_or_labels_its_bars_and_fits_its_axis_titles():
-    """What Mage 0.9.80 draws: a line chart's legend is its `legend_labels` (one per metric); a bar
-    chart has no legend, so it charts one metric and each bar's label says what it counts. The
+    """What Mage 0.9.80 draws: a bar chart has no legend, so it charts one metric and each bar's
+    label says what it counts (a line chart takes only numbers along its x axis: a run's label
+    could not be there). The
     axis titles Mage builds from the metric names (`sum(<column>)`) stay short enough to fit. A
     table names its columns (group_by) and has no axis."""
     for path in DASHBOARDS:
@@ -147,10 +156,7 @@ def test_every_chart_has_a_legend_or_labels_its_bars_and_fits_its_axis_titles():
                 assert configuration['group_by'] == UNUSUAL_COLUMNS and 'metrics' not in configuration, uuid
                 continue
             metrics = [m['column'] for m in configuration['metrics']]
-            if configuration['chart_type'] == 'line chart':
-                assert len(configuration['legend_labels'].split(', ')) == len(metrics), uuid
-            else:
-                assert configuration['chart_type'] == 'bar chart' and len(metrics) == 1, uuid
+            assert configuration['chart_type'] == 'bar chart' and len(metrics) == 1, uuid
             assert len(', '.join(f'sum({m})' for m in metrics)) <= 45, uuid
 
 
@@ -212,7 +218,14 @@ def test_the_chart_files_give_mage_the_figures(trail, mage_project):
         'yellow 2021-01 malformed': 0.25,
     }
     seconds = run_chart('seconds_per_block', charts['api_to_postgres_seconds_per_block']['configuration'])
-    assert seconds['x'] == [7, 8, 9] and seconds['y'] == [[1.5, 0.0, 1.0], [2.0, 4.0, 0.75]]  # load, postgres
+    assert dict(zip(seconds['x'], seconds['y'][0], strict=True)) == {
+        '#7 yellow 2021-01 load': 1.5,
+        '#7 yellow 2021-01 postgres': 2.0,
+        '#8 green 2020-10 load': 0.0,
+        '#8 green 2020-10 postgres': 4.0,
+        '#9 yellow 2021-01 load': 1.0,
+        '#9 yellow 2021-01 postgres': 0.75,
+    }
     failures = run_chart('failures_per_day', charts['api_to_postgres_failures_per_day']['configuration'])
     assert failures['x'] == ['2026-11-30 failed', '2026-11-30 runs'] and failures['y'] == [[0, 3]]
 

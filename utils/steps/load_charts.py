@@ -25,7 +25,7 @@ from utils.sinks.postgres_load import check_identifier
 from utils.steps import month_check
 from utils.steps.audit import TABLE
 
-RUNS_SHOWN = 20  # the per-run chart: the latest runs of the pipeline
+RUNS_SHOWN = 8  # the per-run chart: the latest runs of the pipeline (a bar per block of each)
 ZONES_SHOWN = 15  # the marts' zone chart: the zones with the highest revenue
 # Mage draws at most 50 bars a chart, and a bar needs ~20 px for its label to be read: the latest
 MONTHS_READ_SHOWN = 12  # service-months in "rows read per month" (one bar each)
@@ -66,31 +66,43 @@ def rows_per_month(pipeline: str) -> pd.DataFrame:
     )
 
 
-def seconds_per_block(pipeline: str, blocks: list[str]) -> pd.DataFrame:
-    """The pipeline's latest runs that did not fail (Mage run ids), one row each: the seconds each
-    audited block took (a column per block; its retries added up). A failed run is left out, not
-    drawn as a fast one: it is counted on the failures chart (a run whose latest audit row is a
-    failure, as failures_per_day counts it)."""
+def seconds_per_block(pipeline: str, blocks: list[str], shown: int = RUNS_SHOWN) -> pd.DataFrame:
+    """The pipeline's latest `shown` runs that did not fail (Mage run ids), each block of each one a
+    row: `run`, labelled `#<run id> <service> <month> <block>` (what the run loaded; the run ids
+    padded to one width, so that the labels sort as the runs), and the `seconds` the block took
+    (its retries added up). A failed run is left out, not drawn as a fast one: it is counted on
+    the failures chart (a run whose latest audit row is a failure, as failures_per_day counts it)."""
     frame = _audit_query(
-        """SELECT run_id, block, sum(extract(epoch FROM finished_at - started_at)) AS seconds
+        """SELECT run_id, block, min(service) AS service, min(month) AS month,
+                  sum(extract(epoch FROM finished_at - started_at)) AS seconds
            FROM {audit} WHERE pipeline_uuid = %s AND run_id IN (
                SELECT run_id FROM {audit} WHERE pipeline_uuid = %s AND run_id IS NOT NULL
                GROUP BY run_id HAVING (array_agg(status ORDER BY id DESC))[1] <> 'failed'
                ORDER BY run_id DESC LIMIT %s)
            GROUP BY run_id, block""",
-        [pipeline, pipeline, RUNS_SHOWN],
+        [pipeline, pipeline, shown],
     )
     if frame.empty:
-        return pd.DataFrame(columns=['run_id', *blocks])
-    wide = frame.pivot_table(index='run_id', columns='block', values='seconds', aggfunc='sum')
-    wide = wide.reindex(columns=blocks).astype(float).fillna(0).round(2)
-    return wide.reset_index().rename_axis(columns=None)
+        return pd.DataFrame(columns=['run', 'seconds'])
+    width = len(str(int(frame['run_id'].max())))
+    what = frame.groupby('run_id').agg(service=('service', 'first'), month=('month', 'first'))
+    bars = []
+    for run_id in sorted(what.index):
+        service, month = what.loc[run_id, 'service'], what.loc[run_id, 'month']
+        loaded = f'{service} {month:%Y-%m}' if service and month is not None else 'no month'
+        took = frame[frame['run_id'] == run_id].set_index('block')['seconds']
+        for block in blocks:
+            seconds = round(float(took.get(block, 0.0)), 2)
+            bars.append((f'#{int(run_id):0{width}d} {loaded} {seconds_column(block)}', seconds))
+    return pd.DataFrame(bars, columns=['run', 'seconds'])
 
 
 def seconds_column(block: str) -> str:
-    """A block's column in the per-run chart, short enough for the axis title Mage builds from the
-    columns (`sum(postgres), …`); the chart's legend gives the block's full name."""
-    return {'load_taxi_csv': 'load'}.get(block, block.removeprefix('export_taxi_to_'))
+    """A block's short name in the per-run chart's labels (`load`, `postgres`, `gcs`, `gcs/day`):
+    Mage gives a horizontal bar chart's labels a fixed width, about 29 characters at 1280 px."""
+    return {'load_taxi_csv': 'load', 'export_taxi_to_gcs_partitioned': 'gcs/day'}.get(
+        block, block.removeprefix('export_taxi_to_')
+    )
 
 
 def failures_per_day(pipeline: str) -> pd.DataFrame:
