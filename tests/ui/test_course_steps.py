@@ -1,10 +1,11 @@
 """The course's first blocks in the editor, in a real browser, on the session's `make up` stack:
-a new batch pipeline (clicked: New -> Standard (batch)) with the course's SQL data loader
-(connection PostgreSQL, profile dev, raw SQL `SELECT 1;`), then Mage's Google Cloud Storage loader
-template (profile default) reading an object from the GCS emulator. Each block is added to the new
-pipeline through Mage's REST API with the same request the editor sends when a block is added (its type, language, configuration and
-code), then run with the block's Run button; its output is read on the page. The pipeline and its
-block files are removed at the end."""
+each in a new batch pipeline (clicked: New -> Standard (batch)). The course's SQL data loader is
+clicked too (Data loader -> SQL, connection PostgreSQL, profile dev, Use raw SQL, `SELECT 1;`
+typed). The others, Mage's Google Cloud Storage loader template (profile default) and the
+course's BigQuery SQL blocks, are added through Mage's REST API with the request the editor sends
+when a block is added (its type, language, configuration and code). Each is run with its block's
+Run button, and its output is read on the page. The pipeline and its block files are removed at
+the end."""
 
 from __future__ import annotations
 
@@ -86,27 +87,40 @@ def run_the_block(page, block_type: str) -> None:
         page.get_by_text('Execute block', exact=True).first.click()
 
 
+def block_configuration(stack, pipeline: str, block: str) -> dict:
+    blocks = stack.mage._get(f'pipelines/{pipeline}')['pipeline']['blocks']
+    return next((b['configuration'] for b in blocks if b['uuid'] == block), {})
+
+
 def test_the_courses_sql_loader_selects_1_with_the_dev_profile(stack, new_pipeline, page):
+    """The course's video 2.2.2, clicked as it shows: Data loader -> SQL, a name, Save and add;
+    connection PostgreSQL, profile dev, Use raw SQL ticked, `SELECT 1;` typed into the editor; the
+    block's Run button; its output is one row, 1."""
     from playwright.sync_api import expect
 
     pipeline, blocks = new_pipeline
-    block = {
-        'name': 'test_postgres',
-        'type': 'data_loader',
-        'language': 'sql',
-        'configuration': {'data_provider': 'postgres', 'data_provider_profile': 'dev', 'use_raw_sql': True},
-        'content': 'SELECT 1;',
-    }
-    stack.mage._send('POST', f'pipelines/{pipeline}/blocks', {'block': block})
-    blocks.append(('data_loaders', 'test_postgres.sql'))
     page.ui(f'/pipelines/{pipeline}/edit')
-    expect(page.get_by_text('SELECT 1;').first).to_be_visible()
+    page.get_by_role('button', name='Data loader', exact=True).click()
+    page.get_by_role('menuitem', name='SQL').click()
+    page.get_by_placeholder('Block name...').fill('test_postgres')
+    page.get_by_role('button', name='Save and add').click()
+    blocks.append(('data_loaders', 'test_postgres.sql'))
+    page.locator('select:has(option:text-is("PostgreSQL"))').select_option(label='PostgreSQL')
+    page.locator('select:has(option:text-is("dev"))').select_option(label='dev')
+    page.locator('label:has-text("Use raw SQL") div[class^="Checkbox__StyledCheckbox"]').click()
+    page.locator('.monaco-editor').first.click()
+    page.keyboard.press('Control+A')  # Mage's placeholder comment goes
+    page.keyboard.type('SELECT 1;')
+    wanted = {'data_provider': 'postgres', 'data_provider_profile': 'dev', 'use_raw_sql': True}
+    wait_for(  # what was clicked reached the pipeline, by the block's uuid
+        "the block's connection, profile and raw SQL",
+        lambda: wanted.items() <= block_configuration(stack, pipeline, 'test_postgres').items(),
+    )
     run_the_block(page, 'DATA LOADER')
     expect(page.get_by_text('?column?', exact=True).first).to_be_visible(timeout=RUN_DEADLINE * 1000)
     expect(page.get_by_role('cell', name='1', exact=True).first).to_be_visible()  # its one value
     expect(page.get_by_text('1 row x 1 column').first).to_be_visible()
-    assert page.get_by_role('option', name='PostgreSQL', selected=True).count() == 1  # the connection
-    assert page.get_by_role('option', name='dev', selected=True).count() == 1  # the course's profile
+    assert (stack.checkout / 'data_loaders' / 'test_postgres.sql').read_text().strip() == 'SELECT 1;'
     assert 'KeyError' not in page.inner_text('body')
 
 
