@@ -1,7 +1,9 @@
-"""The Mage code the patches replace or wrap, as it was when they were written: the sha256 of each
-function's source in mage-ai 0.9.80. apply() compares them before it patches anything and refuses
-to start Mage when one differs (an upstream fix or change would otherwise be dropped, or wrapped
-blindly); the quick tier compares them too (tests/scripts/test_mage_patches.py).
+"""Each workaround of Mage the server applies (WORKAROUNDS: what Mage's own code does, the test that
+shows it still does, what would let it go), and the Mage code it replaces or wraps, as it was
+when it was written: the sha256 of each function's source in mage-ai 0.9.80. apply() compares
+them before it patches anything and refuses to start Mage when one differs (an upstream fix or
+change would otherwise be dropped, or wrapped blindly); the quick tier compares them too
+(tests/scripts/test_mage_patches.py).
 
 A difference means: read the new Mage function, compare it with the patch beside this file, keep
 or drop the patch, then put the new hash here (`python -m scripts.mage.mage_patches.mage_sources`
@@ -14,7 +16,7 @@ import hashlib
 import importlib
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 T = 'tests/scripts/test_mage_patches.py::'
 S = 'tests/scripts/test_mage_still_does.py::'
@@ -35,7 +37,7 @@ class Workaround:
     """
 
     name: str
-    kind: str
+    kind: Literal['bug', 'delay', 'gap']
     functions: dict[str, str]
     mage_does: str
     shown_by: str
