@@ -29,6 +29,8 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+import psutil
+
 try:
     from mage_version import mage_version_problem  # beside this script (run as a script)
 except ImportError:  # imported as scripts.mage.start_mage (make run, the tests)
@@ -249,16 +251,6 @@ def stacks_folder(project: str) -> Path:
     return Path(os.environ.get('MAGE_DATA_DIR') or Path(project) / '.data') / 'stacks'
 
 
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's: it exists
-        return True
-    return True
-
-
 def dump_stacks_on_sigusr1(folder: Path) -> None:
     """`kill -USR1 <pid>` of the server or of any process forked from it (the scheduler, a run)
     writes where each of its threads is to <folder>/<pid>.txt, and the process goes on: how a run
@@ -271,7 +263,7 @@ def dump_stacks_on_sigusr1(folder: Path) -> None:
     def register() -> None:
         for old in folder.glob('*.txt'):  # the empty files of processes that ended (a run's, each)
             try:
-                if old.stem.isdigit() and old.stat().st_size == 0 and not process_exists(int(old.stem)):
+                if old.stem.isdigit() and old.stat().st_size == 0 and not psutil.pid_exists(int(old.stem)):
                     old.unlink()
             except OSError:  # another process forked at the same moment removed it first
                 continue

@@ -84,16 +84,19 @@ def seconds_per_block(pipeline: str, blocks: list[str], shown: int = RUNS_SHOWN)
     )
     if frame.empty:
         return pd.DataFrame(columns=['run', 'seconds'])
-    width = len(str(int(frame['run_id'].max())))
-    what = frame.groupby('run_id').agg(service=('service', 'first'), month=('month', 'first'))
-    bars = []
-    for run_id in sorted(what.index):
-        service, month = what.loc[run_id, 'service'], what.loc[run_id, 'month']
-        loaded = f'{service} {month:%Y-%m}' if service and month is not None else 'no month'
-        took = frame[frame['run_id'] == run_id].set_index('block')['seconds']
-        for block in blocks:
-            seconds = round(float(took.get(block, 0.0)), 2)
-            bars.append((f'#{int(run_id):0{width}d} {loaded} {seconds_column(block)}', seconds))
+    took: dict[tuple[int, str], float] = {}
+    loaded: dict[int, str] = {}  # per run: what it loaded
+    for run_id, block, service, month, seconds in frame[['run_id', 'block', 'service', 'month', 'seconds']].itertuples(
+        index=False
+    ):
+        took[int(run_id), block] = float(seconds)
+        loaded[int(run_id)] = f'{service} {month:%Y-%m}' if service and month is not None else 'no month'
+    width = len(str(max(loaded)))
+    bars = [
+        (f'#{run_id:0{width}d} {loaded[run_id]} {seconds_column(block)}', round(took.get((run_id, block), 0.0), 2))
+        for run_id in sorted(loaded)
+        for block in blocks
+    ]
     return pd.DataFrame(bars, columns=['run', 'seconds'])
 
 
