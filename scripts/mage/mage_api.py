@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -270,16 +271,53 @@ class MageServer(MageSession):
     def backfill_runs(self, backfill_id: int) -> list[dict]:
         return self._get('pipeline_runs', backfill_id=backfill_id, _limit=1000)['pipeline_runs']
 
-    def wait_for_backfill(self, backfill_id: int, months: int, timeout: float) -> list[RunResult]:
-        """Wait until every month's run finished; return their results, oldest month first."""
+    def wait_for_backfill(
+        self,
+        backfill_id: int,
+        months: int,
+        timeout: float,
+        finished: Callable[[RunResult], None] | None = None,
+        waiting: Callable[[str], None] | None = None,
+        every: float = 60,
+    ) -> list[RunResult]:
+        """Wait until every month's run finished; return their results, oldest month first.
+        `finished` gets each month's result as its run finishes; `waiting`, every `every` seconds,
+        a line naming the months not done yet, their status and their running block."""
         deadline = time.monotonic() + timeout
+        started = next_word = time.monotonic()
+        results: dict[int, RunResult] = {}
         while True:
             runs = self.backfill_runs(backfill_id)
-            if len(runs) == months and all(r['status'] in DONE for r in runs):
-                return [self.result(r) for r in sorted(runs, key=lambda r: r['execution_date'])]
+            for run in runs:
+                if run['status'] in DONE and run['id'] not in results:
+                    results[run['id']] = self.result(run)
+                    if finished is not None:
+                        finished(results[run['id']])
+            if len(runs) == months and len(results) == months:
+                return sorted(results.values(), key=lambda r: r.execution_date or '')
             if time.monotonic() > deadline:
-                waiting = sorted(r['execution_date'][:7] for r in runs if r['status'] not in DONE)
                 raise MageRunError(
-                    f'backfill {backfill_id}: months {", ".join(waiting)} still running after {timeout:.0f} s'
+                    f'backfill {backfill_id}: not done after {timeout:.0f} s: {self.not_done(runs, months)}'
+                )
+            if waiting is not None and time.monotonic() >= next_word + every:
+                next_word = time.monotonic()
+                waiting(
+                    f'{next_word - started:.0f} s: {len(results)} of {months} done; '
+                    f'not yet: {self.not_done(runs, months)}'
                 )
             time.sleep(1)
+
+    def not_done(self, runs: list[dict], months: int) -> str:
+        """'2019-02 running (load_taxi_csv), 2019-03 initial': the months of a backfill not done."""
+        said = []
+        for run in sorted(runs, key=lambda r: r['execution_date'] or ''):
+            if run['status'] in DONE:
+                continue
+            blocks = self._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
+            running = [b['block_uuid'] for b in blocks if b['status'] == 'running']
+            said.append(
+                f'{(run["execution_date"] or "")[:7]} {run["status"]}' + (f' ({", ".join(running)})' if running else '')
+            )
+        if len(runs) < months:
+            said.append(f'{months - len(runs)} month(s) with no run yet')
+        return ', '.join(said)

@@ -12,8 +12,9 @@ bigquery_marts: each run refreshes the marts of its month, from what its load wr
 Loads a range of months through Mage's own backfill (the object the UI's Backfills page creates:
 interval month, one run per month start, each loading the month of its execution_date), so
 every month is a run in the UI's history. Starts the services first if they are not running
-(and leaves them running, as `make up` does), waits, and prints one line per month (status,
-rows, seconds) and a total. Exits 1 when a month failed, naming it, its failing block and the
+(and leaves them running, as `make up` does), then prints each month's line (status, rows,
+seconds) as its run finishes, every minute a line naming the months not done yet (status and
+running block), and a total. Exits 1 when a month failed, naming it, its failing block and the
 error; 2 on bad input, with nothing created. A failed month never stops the others, and a month
 loaded before is replaced, never duplicated.
 """
@@ -32,6 +33,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+from scripts.mage.mage_api import RunResult  # noqa: E402
 from scripts.mage.mage_session import MageRunError  # noqa: E402
 from scripts.stack import run_local  # noqa: E402
 from scripts.stack.local_settings import environment  # noqa: E402
@@ -125,6 +127,14 @@ USAGE = (
 )
 
 
+def month_line(label: str, r: RunResult) -> str:
+    """The line of one month's run, printed as it finishes: 'yellow 2019-02  completed  ... rows'."""
+    month = f'{label}{(r.execution_date or "")[:7]}'
+    if r.ok:
+        return f'{month}  completed  {r.rows or 0:>12,} rows  {r.seconds:6.1f} s'
+    return f'{month}  {r.status:<9}  in {", ".join(r.failed_blocks) or "no block"}: {r.error or "see " + r.url}'
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--pipeline', default='')
@@ -173,23 +183,22 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             made.append((service, backfill))
-        results = [
-            (service, r)
-            for service, backfill in made
-            for r in mage.wait_for_backfill(backfill['id'], months, timeout=600 + 600 * months)
-        ]
+        results = []
+        for service, backfill in made:  # each month's line as it finishes, and every minute what is not done
+            label = '' if len(services) == 1 else f'{service} '
+            done = mage.wait_for_backfill(
+                backfill['id'],
+                months,
+                timeout=600 + 600 * months,
+                finished=lambda r, label=label: print(month_line(label, r), flush=True),
+                waiting=lambda said, label=label: print(f'[backfill] {label}{said}', flush=True),
+            )
+            results.extend((service, r) for r in done)
     except (ServiceError, MageRunError) as e:
         print(f'[backfill] error: {e}', flush=True)
         return 2
     wall = time.monotonic() - started
 
-    for service, r in results:
-        month = (r.execution_date or '')[:7] if len(services) == 1 else f'{service} {(r.execution_date or "")[:7]}'
-        if r.ok:
-            print(f'{month}  completed  {r.rows or 0:>12,} rows  {r.seconds:6.1f} s', flush=True)
-        else:
-            where = ', '.join(r.failed_blocks) or 'no block'
-            print(f'{month}  {r.status:<9}  in {where}: {r.error or "see " + r.url}', flush=True)
     failed = [(service, r) for service, r in results if not r.ok]
     rows = sum(r.rows or 0 for _, r in results if r.ok)
     print(

@@ -103,11 +103,14 @@ def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
         blocks = {
             b['block_uuid']: b['status'] for b in stack.mage._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
         }
+        sensor_log = stack.mage.block_log(pipeline, run['id'], sensor_of(pipeline))[-3000:]
+        heads = stack.mirror_requests(f'/trip-data/{file}', 'HEAD')  # did the sensor ask at all?
         stacks = where_each_mage_process_is(stack)
         mage_log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace')[-4000:]
         raise AssertionError(
             f'{e}: the run is {this["status"]}, its blocks {blocks}; runs of {pipeline} not done: {others}; '
-            f'the end of mage.log:\n{mage_log}\n--- where each Mage process was:\n{stacks}'
+            f"HEADs of {file} the mirror answered: {heads}; the sensor's log as the API gives it:\n{sensor_log}\n"
+            f'--- the end of mage.log:\n{mage_log}\n--- where each Mage process was:\n{stacks}'
         ) from None
     return run
 
@@ -192,7 +195,20 @@ def test_waiting_schedules_do_not_block_run_at_once_or_a_backfill(stack):
         backfill = mage.create_backfill(
             'api_to_postgres', 'beside the waiting schedules', date(2021, 1, 1), date(2021, 1, 1), {'service': 'yellow'}
         )
-        (backfilled,) = mage.wait_for_backfill(backfill['id'], months=1, timeout=600)
+        finished, said = [], []  # what make backfill prints as a month finishes, and while it waits
+        (backfilled,) = mage.wait_for_backfill(
+            backfill['id'], months=1, timeout=600, finished=finished.append, waiting=said.append, every=0
+        )
+        assert finished == [backfilled]
+        line = re.compile(
+            r'\d+ s: 0 of 1 done; not yet: (2021-01 (initial|running)( \(\w+\))?|1 month\(s\) with no run yet)'
+        )
+        assert said and all(line.fullmatch(s) for s in said), said
+        for name, (_, run) in waiting.items():  # a month not done names its status and running block
+            run = mage._get(f'pipeline_runs/{run["id"]}')['pipeline_run']
+            assert mage.not_done([run], 2) == (
+                f'{run["execution_date"][:7]} running (wait_for_release_file), 1 month(s) with no run yet'
+            ), name
         at_once = mage.result(mage.wait(the_run(stack, 'api_to_postgres', once)['id'], timeout=600))
         assert (at_once.status, backfilled.status) == ('completed', 'completed'), (at_once.error, backfilled.error)
         assert at_once.rows > 0 and backfilled.rows > 0
