@@ -183,15 +183,18 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             made.append((service, backfill))
-        results = []
+        results: list[tuple[str, RunResult]] = []
         for service, backfill in made:  # each month's line as it finishes, and every minute what is not done
             label = '' if len(services) == 1 else f'{service} '
+
+            def finished(r: RunResult, label: str = label) -> None:
+                print(month_line(label, r), flush=True)
+
+            def waiting(said: str, label: str = label) -> None:
+                print(f'[backfill] {label}{said}', flush=True)
+
             done = mage.wait_for_backfill(
-                backfill['id'],
-                months,
-                timeout=600 + 600 * months,
-                finished=lambda r, label=label: print(month_line(label, r), flush=True),
-                waiting=lambda said, label=label: print(f'[backfill] {label}{said}', flush=True),
+                backfill['id'], months, timeout=600 + 600 * months, finished=finished, waiting=waiting
             )
             results.extend((service, r) for r in done)
     except (ServiceError, MageRunError) as e:
