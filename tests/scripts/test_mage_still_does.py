@@ -199,6 +199,45 @@ def test_mages_runs_say_only_their_trigger_and_leave_a_failed_run_at_once_active
     ]
 
 
+BLOCK_RUNS = """
+from mage_ai.settings.repo import set_repo_path
+set_repo_path(REPO)
+from sqlalchemy import text
+from mage_ai.api.resources.BlockRunResource import BlockRunResource
+from mage_ai.orchestration.db import db_connection, engine
+from mage_ai.orchestration.db.models.base import Base
+from mage_ai.orchestration.db.models.schedules import BlockRun, PipelineRun, PipelineSchedule
+from scripts.mage.mage_patches import fresh_block_runs
+
+db_connection.start_session(force=True)
+Base.metadata.create_all(engine)
+schedule = PipelineSchedule.create(name='api', pipeline_uuid='api_to_postgres', schedule_type='api')
+run = PipelineRun.create(pipeline_schedule_id=schedule.id, pipeline_uuid='api_to_postgres', create_block_runs=False)
+sensor = BlockRun.create(pipeline_run_id=run.id, block_uuid='wait_for_release_file')
+
+
+def listed(status):
+    # what the run's process does: the block's status, written through a connection of its own
+    with engine.begin() as connection:
+        connection.execute(text('UPDATE block_run SET status = :s WHERE id = :i'), {'s': status, 'i': sensor.id})
+    held = list(BlockRunResource.collection({}, {}, None, parent_model=run))  # the run page's block list
+    print('listed:', [b.status.value for b in held], 'stored:', status.lower())
+
+
+listed('RUNNING')
+fresh_block_runs.apply()
+listed('COMPLETED')
+"""
+
+
+def test_mages_block_runs_of_a_run_keep_the_status_first_read_the_patched_the_stored(tmp_path):
+    """On Mage's own database, a block run its web server's session already holds: the run's
+    process sets it running, and Mage's listing of the run's block runs still says initial, the
+    value it read first; patched, the listing says what is stored."""
+    said = [line for line in run_script(BLOCK_RUNS, tmp_path).splitlines() if line.startswith('listed:')]
+    assert said == ["listed: ['initial'] stored: running", "listed: ['completed'] stored: completed"]
+
+
 def test_mages_editor_output_hides_the_mirrors_url_the_patched_only_secrets(monkeypatch):
     """Mage's filter of what the editor shows, on a loader's line with the mirror's URL, beside a
     password: Mage's own list hides both; with SHOWN_SETTINGS added, the URL shows, the password not."""

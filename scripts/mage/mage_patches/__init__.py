@@ -63,6 +63,10 @@ it unpatched, without a word. So it is detected, not assumed: the patched schedu
 runs (SCHEDULER_PATCHED), and the server stops, naming the start method, when it has not within
 SCHEDULER_START_SECONDS (watch_the_scheduler).
 
+And a run's block runs as Mage's database holds them (fresh_block_runs.py): the web server's one
+database session answered a run page's block list with the statuses it first read, e.g. a block
+`initial` that the database had as `running` for 44 s.
+
 And one route: Mage 0.9.80 sends every /api/page_block_layouts/<uuid>/... request to the
 layout itself (its "encoded resource ID" route, `.+`, comes before the child routes), so a
 dashboard's chart never gets its data ("Chart hasn't been configured or no data was
@@ -105,7 +109,7 @@ from typing import Any
 
 import psutil
 
-from . import dashboards, failures, mage_sources, run_labels
+from . import dashboards, failures, fresh_block_runs, mage_sources, run_labels
 from .editor import show_settings_that_are_not_secrets, write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
 from .users import users_with_password  # noqa: F401 - scripts/mage/start_mage.py calls it
@@ -381,6 +385,7 @@ def apply() -> bool:
     write_pipeline_files_as_committed()
     show_settings_that_are_not_secrets()
     dashboards.apply()
+    fresh_block_runs.apply()
     run_labels.apply()
     if prometheus_enabled(os.environ):
         from prometheus_client import REGISTRY
@@ -389,7 +394,7 @@ def apply() -> bool:
     watch_the_scheduler()
     print(
         f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
-        f'failed blocks say why first, dashboard chart route added, runs labelled with what they load (pid {os.getpid()})',
+        f'failed blocks say why first, dashboard chart route added, block runs read fresh, runs labelled with what they load (pid {os.getpid()})',
         flush=True,
     )
     return True
