@@ -34,9 +34,10 @@ def runs_of(stack, pipeline: str, schedule_id: int) -> list[dict]:
 
 
 def block_status(stack, run_id: int, block: str) -> str | None:
-    """The status of the run's one block run of `block`. Mage's answer is checked first: block
-    runs of another run, or two of one block, fail at once naming them all (seen once: a run's
-    sensor was 'running' by one reading of that list and not by the other for 300 s)."""
+    """The status of the run's one block run of `block`, as the run page's list says it. Block
+    runs of another run, or two of one block, fail at once naming them all. (A status that lagged
+    behind Mage's database for over 300 s failed this module once: Mage's web server answered
+    from its session's old copy; scripts/mage/mage_patches/fresh_block_runs.py.)"""
     block_runs = stack.mage._get(f'pipeline_runs/{run_id}/block_runs')['block_runs']
     found = [b for b in block_runs if b['block_uuid'] == block]
     strange = [b for b in block_runs if b['pipeline_run_id'] != run_id]
