@@ -65,7 +65,7 @@ SCHEDULER_START_SECONDS (watch_the_scheduler).
 
 And a run's block runs as Mage's database holds them (fresh_block_runs.py): the web server's one
 database session answered a run page's block list with the statuses it first read, e.g. a block
-`initial` that the database had as `running` for 44 s.
+`initial` that the database had as `running` for 43 s.
 
 And one route: Mage 0.9.80 sends every /api/page_block_layouts/<uuid>/... request to the
 layout itself (its "encoded resource ID" route, `.+`, comes before the child routes), so a

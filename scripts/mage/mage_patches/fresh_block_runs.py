@@ -1,18 +1,19 @@
 """A run's block runs as Mage's database holds them now, not as the web server first read them.
 
-Mage's web server keeps one SQLAlchemy session for its whole life, and no request ends it
-(nothing commits, rolls back or expires it after a read). A query of rows that session already
-holds returns the objects it has, with the values it read then: SQLAlchemy does not overwrite
-loaded attributes. So GET /api/pipeline_runs/<id>/block_runs (the run page's block list) can say
-a block is `initial` long after the run's process set it `running` in the database, for as long
-as anything keeps the old object alive. Seen here: 44 s of `initial` for a sensor the database
-said was `running` (tests/pipelines/test_sensors.py read both each second), and once for more than
-300 s, which failed that test. Mage knows the effect: PipelineRunResource.collection expires the
+Mage's web server keeps one SQLAlchemy session for its whole life. A list request reads through
+it and leaves it as it is (only a detail request, DatabaseResource.member, commits first, which
+expires what it holds). A query of rows the session already holds returns its objects with the
+values it read then: SQLAlchemy does not overwrite loaded attributes. So GET
+/api/pipeline_runs/<id>/block_runs (the run page's block list) can say a block is `initial` long
+after the run's process set it `running` in the database, for as long as anything keeps the old
+object alive. Measured here, reading both each second beside the whole test suite: 43 s of
+`initial` for a sensor the database had as `running`, and once more than 300 s, which failed
+tests/pipelines/test_sensors.py. Mage knows the effect: PipelineRunResource.collection expires the
 runs still in progress "so that the latest status is returned"; BlockRunResource does not.
 
 The fix: the run's block runs are read with `populate_existing()`, which refreshes each object
-the session already holds from the row just read. Mage's other block-run listing (without a run,
-the Backfills and Monitor pages) reads columns, not objects, and is fresh already.
+the session already holds from the row just read. The listing's other branch (no run given)
+selects columns, not objects, and is fresh already.
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ WORKAROUNDS: tuple[Workaround, ...] = (
         {'mage_ai.api.resources.BlockRunResource:BlockRunResource.collection': '55fc2fc24ee148db'},
         "The web server's one database session is never ended, and a run's block runs are read as the "
         'objects it already holds, with the values it first read: GET pipeline_runs/<id>/block_runs said a '
-        "sensor was 'initial' for 44 s (once more than 300 s) while Mage's database said 'running'. Mage "
+        "sensor was 'initial' for 43 s (once more than 300 s) while Mage's database said 'running'. Mage "
         'expires in-progress pipeline runs in PipelineRunResource.collection, not block runs.',
         S + 'test_mages_block_runs_of_a_run_keep_the_status_first_read_the_patched_the_stored',
         "Mage's BlockRunResource refreshes (or expires) the block runs it lists, as its PipelineRunResource does.",
