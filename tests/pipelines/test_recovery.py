@@ -61,17 +61,6 @@ def rows_in(stack, month: int) -> int:
         )[0][0]
 
 
-def run_story(stack, run_id: int) -> str:
-    """Each block run of the run as Mage lists it, and what mage.log says of the run: how many
-    processes Mage started for it, and whether its scheduler was started again."""
-    block_runs = stack.mage._get(f'pipeline_runs/{run_id}/block_runs')['block_runs']
-    log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace').splitlines()
-    said = [line[:200] for line in log if f'PipelineRun {run_id}' in line or 'Restarting pipeline scheduler' in line]
-    return '\n'.join(
-        [f'{b["id"]} run {b["pipeline_run_id"]} {b["block_uuid"]} {b["status"]}' for b in block_runs] + said[-20:]
-    )
-
-
 def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
     """PostgreSQL down -> the run fails in its export after the block's retries, alerting once;
     PostgreSQL up -> Mage's retry of the run's incomplete blocks re-runs the export only, from the
@@ -91,7 +80,7 @@ def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
         'flag_unusual_month': 'cancelled',
         'remove_work_files': 'cancelled',
         'refresh_marts': 'cancelled',
-    }, run_story(stack, run_id)  # seen once: the export 'cancelled', the run failed
+    }, stack.run_story(run_id)  # seen once: the export 'cancelled', the run failed
     assert failed.error.startswith('ConfigError: cannot connect to PostgreSQL at root@127.0.0.1:'), failed.error
     assert failed.seconds < 60, failed.seconds  # a lasting fault fails in seconds (retries: 5 s + 10 s)
     log = mage.block_log('api_to_postgres', run_id, 'export_taxi_to_postgres')

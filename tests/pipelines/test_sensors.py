@@ -43,8 +43,7 @@ def block_status(stack, run_id: int, block: str) -> str | None:
     strange = [b for b in block_runs if b['pipeline_run_id'] != run_id]
     assert len(found) <= 1 and not strange, (
         f'GET pipeline_runs/{run_id}/block_runs gave {len(found)} block runs of {block} and '
-        f'{len(strange)} of other runs: '
-        + '; '.join(f'{b["id"]} run {b["pipeline_run_id"]} {b["block_uuid"]} {b["status"]}' for b in block_runs[:40])
+        f'{len(strange)} of other runs:\n{stack.run_story(run_id, block_runs)}'
     )
     return found[0]['status'] if found else None
 
@@ -111,25 +110,15 @@ def waiting_run(stack, pipeline: str, schedule: dict, file: str) -> dict:
             if r['status'] in ('initial', 'running')
         ]
         this = stack.mage._get(f'pipeline_runs/{run["id"]}')['pipeline_run']
-        blocks = [  # each block run as Mage lists them: id, block, status
-            (b['id'], b['block_uuid'], b['status'])
-            for b in stack.mage._get(f'pipeline_runs/{run["id"]}/block_runs')['block_runs']
-        ]
         sensor_log = stack.mage.block_log(pipeline, run['id'], sensor_of(pipeline))[-3000:]
         heads = stack.mirror_requests(f'/trip-data/{file}', 'HEAD')  # did the sensor ask at all?
         stacks = where_each_mage_process_is(stack)
-        whole_log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace')
-        mage_log = whole_log[-4000:]
-        about_run = [  # how many processes Mage started for the run, and whether its scheduler restarted
-            line[:200]
-            for line in whole_log.splitlines()
-            if f'PipelineRun {run["id"]}' in line or 'Restarting pipeline scheduler' in line
-        ]
+        mage_log = (stack.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace')[-4000:]
         raise AssertionError(
-            f'{e}: the run is {this["status"]}, its blocks {blocks}; runs of {pipeline} not done: {others}; '
+            f'{e}: the run is {this["status"]}; runs of {pipeline} not done: {others}; '
             f"HEADs of {file} the mirror answered: {heads}; the sensor's log as the API gives it:\n{sensor_log}\n"
-            f'--- mage.log on the run:\n' + '\n'.join(about_run[-20:]) + f'\n--- the end of mage.log:\n{mage_log}\n'
-            f'--- where each Mage process was:\n{stacks}'
+            f'--- its block runs and mage.log on it:\n{stack.run_story(run["id"])}\n'
+            f'--- the end of mage.log:\n{mage_log}\n--- where each Mage process was:\n{stacks}'
         ) from None
     return run
 

@@ -110,6 +110,19 @@ class Stack:
         log = self.checkout / '.data' / 'logs' / 'mirror.log'
         return log.read_text().count(f'"{method} {path} ')
 
+    def run_story(self, run_id: int, block_runs: list[dict] | None = None) -> str:
+        """A run as a failed test should name it: each block run Mage lists for it (id, run, block,
+        status; `block_runs` if the caller has them already), then the lines of mage.log on the run
+        (how many processes Mage started for it) and any restart of Mage's scheduler."""
+        if block_runs is None:
+            block_runs = self.mage._get(f'pipeline_runs/{run_id}/block_runs')['block_runs']
+        log = (self.checkout / '.data' / 'logs' / 'mage.log').read_text(errors='replace').splitlines()
+        said = [
+            line[:200] for line in log if f'PipelineRun {run_id}' in line or 'Restarting pipeline scheduler' in line
+        ]
+        listed = [f'{b["id"]} run {b["pipeline_run_id"]} {b["block_uuid"]} {b["status"]}' for b in block_runs]
+        return '\n'.join(listed + said[-20:])
+
     def postgres(self) -> Postgres:
         """The stack's PostgreSQL server, to stop and start it as an outage would."""
         return Postgres(
