@@ -260,3 +260,88 @@ def test_mages_editor_output_hides_the_mirrors_url_the_patched_only_secrets(monk
     assert security.filter_out_env_var_values(line) == (
         f'GET http://127.0.0.1:8765/yellow/yellow_tripdata_2021-01.csv.gz as taxi / {"*" * 15}'
     )
+
+
+BLOCK_RUNS_ONCE = """
+from mage_ai.settings.repo import set_repo_path
+set_repo_path(REPO)
+import threading
+from collections import Counter
+from mage_ai.orchestration.db import db_connection, engine
+from mage_ai.orchestration.db.models.base import Base
+from mage_ai.orchestration.db.models.schedules import BlockRun, PipelineRun, PipelineSchedule
+from mage_ai.orchestration.pipeline_scheduler_original import PipelineScheduler
+from scripts.mage.mage_patches import block_runs_once
+
+db_connection.start_session(force=True)
+Base.metadata.create_all(engine)
+schedule = PipelineSchedule.create(name='api', pipeline_uuid='api_to_postgres', schedule_type='api')
+mages_create_block_run = PipelineRun.create_block_run
+ticked = []
+
+
+def a_scheduler_tick():
+    # what Mage's scheduler process does at a tick, on a session of its own: start each initial run
+    for run in PipelineRun.query.filter(PipelineRun.status == PipelineRun.PipelineRunStatus.INITIAL).all():
+        print('the tick starts run', run.id)
+        PipelineScheduler(run).start(should_schedule=False)
+    db_connection.session.remove()
+
+
+def a_tick_before_the_first_block_run(self, *args, **kwargs):
+    if not ticked:
+        ticked.append(True)
+        tick = threading.Thread(target=a_scheduler_tick)
+        tick.start()
+        tick.join()
+    return mages_create_block_run(self, *args, **kwargs)
+
+
+def made(label):
+    ticked.clear()
+    run = PipelineRun.create(pipeline_schedule_id=schedule.id, pipeline_uuid='api_to_postgres')
+    per_block = Counter(b.block_uuid for b in BlockRun.query.filter(BlockRun.pipeline_run_id == run.id))
+    print('made:', label, len(per_block), 'blocks,', sorted(set(per_block.values())), 'block runs each')
+
+
+PipelineRun.create_block_run = a_tick_before_the_first_block_run
+made('mage')
+block_runs_once.apply()
+made('patched')
+
+from sqlalchemy.exc import OperationalError
+from mage_ai.orchestration.db import safe_db_query
+
+
+@safe_db_query  # as Mage's own create_block_run: rolled back and tried again on an OperationalError
+def locked_once(self, block_uuid, **kwargs):
+    if not ticked:
+        ticked.append(True)
+        raise OperationalError('INSERT INTO block_run', {}, Exception('database is locked'))
+    return BlockRun.create(block_uuid=block_uuid, pipeline_run_id=self.id, **kwargs)
+
+
+ticked.clear()
+before = (PipelineRun.query.count(), BlockRun.query.count())
+PipelineRun.create_block_run = locked_once
+try:
+    PipelineRun.create(pipeline_schedule_id=schedule.id, pipeline_uuid='api_to_postgres')
+except block_runs_once.RolledBack as e:
+    print('rolled back:', e, before == (PipelineRun.query.count(), BlockRun.query.count()))
+"""
+
+
+def test_mages_new_run_gets_a_second_set_of_block_runs_from_a_tick_the_patched_one_set(tmp_path):
+    """On Mage's own database and scheduler code: a tick (a thread with its own session, as the
+    scheduler process has) between Mage's commit of a new run and its first block run finds the
+    run with none and makes a set, then create makes its own; patched, the tick does not see the
+    run until its block runs are committed with it. And a block run that Mage's safe_db_query
+    rolled back and made again voids the patched create: no run, no block run is left."""
+    out = run_script(BLOCK_RUNS_ONCE, tmp_path)
+    said = [line for line in out.splitlines() if line.startswith(('made:', 'the tick', 'rolled back:'))]
+    assert said == [
+        'the tick starts run 1',
+        'made: mage 7 blocks, [2] block runs each',
+        'made: patched 7 blocks, [1] block runs each',
+        'rolled back: the pipeline run and its block runs were not created: the session rolled back inside True',
+    ], out[-3000:]

@@ -63,6 +63,11 @@ it unpatched, without a word. So it is detected, not assumed: the patched schedu
 runs (SCHEDULER_PATCHED), and the server stops, naming the start method, when it has not within
 SCHEDULER_START_SECONDS (watch_the_scheduler).
 
+And a run made once (block_runs_once.py): Mage's PipelineRun.create commits a new run before its
+block runs, and a scheduler tick in between made a second set of them (its start() makes block
+runs for a run that has none): the run loaded its month twice. The run and its block runs are now
+committed together.
+
 And a run's block runs as Mage's database holds them (fresh_block_runs.py): the web server's one
 database session answered a run page's block list with the statuses it first read, e.g. a block
 `initial` that the database had as `running` for 43 s.
@@ -109,7 +114,7 @@ from typing import Any
 
 import psutil
 
-from . import dashboards, failures, fresh_block_runs, mage_sources, run_labels
+from . import block_runs_once, dashboards, failures, fresh_block_runs, mage_sources, run_labels
 from .editor import show_settings_that_are_not_secrets, write_pipeline_files_as_committed
 from .metrics import RunCounts, prometheus_enabled
 from .users import users_with_password  # noqa: F401 - scripts/mage/start_mage.py calls it
@@ -375,6 +380,7 @@ def apply() -> bool:
     SCHEDULER_PATCHED = multiprocessing.get_context('fork').Event()
     SCHEDULER_PID = multiprocessing.get_context('fork').Value('i', 0)
     SERVER_PID = os.getpid()
+    block_runs_once.apply()  # before wake_on_create wraps it: the wake comes after the one commit
     if not switched_off('WAKE_ON_NEW_RUNS'):
         for model in (PipelineRun, PipelineSchedule):  # WAKE_ON_NEW_RUNS=0: as Mage does (make bench-runs)
             wake_on_create(model)
@@ -394,7 +400,8 @@ def apply() -> bool:
     watch_the_scheduler()
     print(
         f'[mage_patches] mage-ai {PATCHED_VERSION} process queue patched, scheduler woken by finished and new runs, '
-        f'failed blocks say why first, dashboard chart route added, block runs read fresh, runs labelled with what they load (pid {os.getpid()})',
+        'failed blocks say why first, dashboard chart route added, runs made with their block runs at once, '
+        f'block runs read fresh, runs labelled with what they load (pid {os.getpid()})',
         flush=True,
     )
     return True
