@@ -110,6 +110,22 @@ class Stack:
         log = self.checkout / '.data' / 'logs' / 'mirror.log'
         return log.read_text().count(f'"{method} {path} ')
 
+    def blocks_run_twice(self) -> list[tuple[int, str, int]]:
+        """(run id, block, block runs) of each block that has more than one block run in one run,
+        read from Mage's own database: Mage makes one per block (scripts/mage/mage_patches/
+        block_runs_once.py fixed the race that made two sets, and each ran)."""
+        import sqlite3
+        from contextlib import closing
+
+        found = []
+        for database in self.checkout.glob('.data/mage/*/mage-ai.db'):
+            with closing(sqlite3.connect(f'file:{database}?mode=ro', uri=True, timeout=30)) as conn:
+                found += conn.execute(
+                    'SELECT pipeline_run_id, block_uuid, count(*) FROM block_run '
+                    'GROUP BY pipeline_run_id, block_uuid HAVING count(*) > 1 ORDER BY 1, 2'
+                ).fetchall()
+        return found
+
     def run_story(self, run_id: int, block_runs: list[dict] | None = None) -> str:
         """A run as a failed test should name it: each block run Mage lists for it (id, run, block,
         status; `block_runs` if the caller has them already), then the lines of mage.log on the run
@@ -172,6 +188,8 @@ def start_stack(**extra_env: str) -> Stack:
 def stop_stack(stack: Stack) -> list[str]:
     """`make stop`, then `make clean`; returns what is wrong afterwards (nothing, normally)."""
     problems = []
+    if twice := stack.blocks_run_twice():  # over every run of the session, whatever test made it
+        problems.append(f'runs with two block runs of a block (run, block, block runs): {twice}')
     datadir = stack.postgres_datadir() if '[run] PostgreSQL on' in stack.up_output else None
     stop = stack.make('stop', timeout=180)
     if stop.returncode != 0:
