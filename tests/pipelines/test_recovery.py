@@ -108,6 +108,7 @@ def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
 def test_the_database_back_before_the_blocks_retry_lets_the_run_complete(stack, months):
     """PostgreSQL unreachable for the export's first attempt, back before its retry (5 s later)."""
     mage = stack.mage
+    downloads = stack.mirror_requests(source_path(7))
     with postgres_down(stack) as server:
         run_id = mage.trigger('api_to_postgres', variables(7))
         deadline = time.monotonic() + 120
@@ -118,6 +119,7 @@ def test_the_database_back_before_the_blocks_retry_lets_the_run_complete(stack, 
     result = mage.result(mage.wait(run_id, 180))
     assert result.ok, (result, result.error)
     assert rows_in(stack, 7) == result.rows == months[7]
+    assert stack.mirror_requests(source_path(7)) == downloads + 1, stack.run_story(run_id)  # loaded once
     assert 'cannot connect to PostgreSQL' in mage.block_log('api_to_postgres', run_id, 'export_taxi_to_postgres')
     assert alerts_for(stack, run_id, wait=3) == []
 
