@@ -80,7 +80,7 @@ def test_a_run_failed_at_its_export_resumes_from_that_block(stack, months):
         'flag_unusual_month': 'cancelled',
         'remove_work_files': 'cancelled',
         'refresh_marts': 'cancelled',
-    }, stack.run_story(run_id)  # seen once: the export 'cancelled', the run failed
+    }, stack.run_story(run_id)  # once 'cancelled': two sets of block runs (mage_patches/block_runs_once.py)
     assert failed.error.startswith('ConfigError: cannot connect to PostgreSQL at root@127.0.0.1:'), failed.error
     assert failed.seconds < 60, failed.seconds  # a lasting fault fails in seconds (retries: 5 s + 10 s)
     log = mage.block_log('api_to_postgres', run_id, 'export_taxi_to_postgres')

@@ -313,15 +313,17 @@ from sqlalchemy.exc import OperationalError
 from mage_ai.orchestration.db import safe_db_query
 
 
+locked = []
+
+
 @safe_db_query  # as Mage's own create_block_run: rolled back and tried again on an OperationalError
 def locked_once(self, block_uuid, **kwargs):
-    if not ticked:
-        ticked.append(True)
+    if not locked:
+        locked.append(True)
         raise OperationalError('INSERT INTO block_run', {}, Exception('database is locked'))
     return BlockRun.create(block_uuid=block_uuid, pipeline_run_id=self.id, **kwargs)
 
 
-ticked.clear()
 before = (PipelineRun.query.count(), BlockRun.query.count())
 PipelineRun.create_block_run = locked_once
 try:

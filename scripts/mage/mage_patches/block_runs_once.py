@@ -44,14 +44,13 @@ def one_commit(session) -> Iterator[None]:
     session.commit, session.rollback = session.flush, note_rollback
     try:
         yield
+        if rolled_back:  # e.g. Mage's safe_db_query retried a step: what it had flushed before is gone
+            raise RolledBack('the pipeline run and its block runs were not created: the session rolled back inside')
     except BaseException:
-        del session.commit, session.rollback
-        session.rollback()
+        rollback()
         raise
-    del session.commit, session.rollback
-    if rolled_back:  # e.g. Mage's safe_db_query retried a step: what it had flushed before is gone
-        session.rollback()
-        raise RolledBack('the pipeline run and its block runs were not created: the session rolled back inside')
+    finally:
+        del session.commit, session.rollback
     commit()
 
 
